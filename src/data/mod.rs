@@ -1,0 +1,1 @@
+//! Market data in: OHLCV loading and validation, indicators and features, labels, splits.

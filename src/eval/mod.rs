@@ -1,0 +1,1 @@
+//! Honest evaluation: classification, regression and trading metrics, baselines, reports.

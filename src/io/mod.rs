@@ -1,0 +1,4 @@
+//! Files in and out: atomic writes, `.npy` arrays.
+
+pub mod atomic;
+pub mod npy;

@@ -1,0 +1,133 @@
+//! Minimal `.npy` (format 1.0/2.0) reader and writer for little-endian float32 C-order arrays, the format
+//! `predict` and `stream` exchange with numpy.
+
+use crate::{Error, Result};
+use std::path::Path;
+
+/// A float32 array read from or written to `.npy`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyArray {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Read a float32 `.npy` file; float64 is accepted and narrowed. Errors name the file and what is wrong.
+pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_npy(&bytes).map_err(|m| Error::parse(path.display().to_string(), m))
+}
+
+fn parse_npy(b: &[u8]) -> std::result::Result<NpyArray, String> {
+    if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
+        return Err("not a .npy file (bad magic)".into());
+    }
+    let major = b[6];
+    let (hlen, start) = match major {
+        1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10),
+        2 | 3 => {
+            if b.len() < 12 {
+                return Err("truncated .npy header".into());
+            }
+            (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12)
+        }
+        v => return Err(format!("unsupported .npy version {v}")),
+    };
+    let header = b.get(start..start + hlen).ok_or("truncated .npy header")?;
+    let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
+    let descr = dict_value(header, "descr").ok_or("header has no 'descr'")?;
+    let fortran = dict_value(header, "fortran_order").ok_or("header has no 'fortran_order'")?;
+    if fortran.trim() != "False" {
+        return Err("fortran_order arrays are not supported; save with C order".into());
+    }
+    let shape_s = dict_value(header, "shape").ok_or("header has no 'shape'")?;
+    let shape: Vec<usize> = shape_s
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape entry {s:?}")))
+        .collect::<std::result::Result<_, _>>()?;
+    let n: usize = shape.iter().product();
+    let body = &b[start + hlen..];
+    let descr = descr.trim().trim_matches('\'').trim_matches('"');
+    let data = match descr {
+        "<f4" | "=f4" => {
+            if body.len() != n * 4 {
+                return Err(format!("expected {} bytes of float32 data for shape {shape:?}, found {}", n * 4, body.len()));
+            }
+            body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        }
+        "<f8" | "=f8" => {
+            if body.len() != n * 8 {
+                return Err(format!("expected {} bytes of float64 data for shape {shape:?}, found {}", n * 8, body.len()));
+            }
+            body.chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")) as f32)
+                .collect()
+        }
+        other => return Err(format!("dtype {other} is not supported: expected float32 ('<f4')")),
+    };
+    Ok(NpyArray { shape, data })
+}
+
+/// Value text of `'key': value` in a numpy header dict (value ends at the next top-level comma or brace).
+fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!("'{key}'");
+    let i = header.find(&pat)? + pat.len();
+    let rest = header[i..].trim_start().strip_prefix(':')?;
+    let mut depth = 0i32;
+    for (j, c) in rest.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            ',' | '}' if depth == 0 => return Some(&rest[..j]),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Encode a float32 C-order array as `.npy` bytes.
+pub fn encode_npy(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let shape_s = match shape.len() {
+        1 => format!("({},)", shape[0]),
+        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_s}, }}");
+    let total = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - total % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len() * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// Write a float32 `.npy` atomically.
+pub fn write_npy(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> Result<()> {
+    super::atomic::write_atomic(path, &encode_npy(shape, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_errors() {
+        let data: Vec<f32> = (0..24).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let b = encode_npy(&[2, 3, 4], &data);
+        assert_eq!(b.len() % 64, 24 * 4 % 64);
+        let a = parse_npy(&b).unwrap();
+        assert_eq!(a.shape, vec![2, 3, 4]);
+        assert_eq!(a.data, data);
+        assert!(parse_npy(&b[..b.len() - 4]).unwrap_err().contains("expected 96 bytes"));
+        assert!(parse_npy(b"hello world").unwrap_err().contains("magic"));
+    }
+}

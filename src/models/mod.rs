@@ -1,0 +1,1 @@
+//! The model family of MODELS.md, plus the boosted-trees ensemble member.
