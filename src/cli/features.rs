@@ -1,0 +1,1 @@
+//! `tickgrad features` (being written).
