@@ -1,12 +1,21 @@
 //! tickgrad: hand-written compute kernels, a small reverse-mode autodiff and the model family of MODELS.md
 //! for trading time series. See DESIGN.md for the map.
 
-pub mod error;
-pub mod io;
-pub use error::{Error, Result};
-
-pub mod data;
-pub mod ops;
-pub mod models;
-pub mod eval;
+pub mod autodiff;
+pub mod backend;
 pub mod cli;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod eval;
+pub mod io;
+pub mod models;
+pub mod nn;
+pub mod ops;
+pub mod optim;
+pub mod rng;
+pub mod tensor;
+
+pub use device::Device;
+pub use error::{Error, Result};
+pub use tensor::Tensor;

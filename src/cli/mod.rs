@@ -1,9 +1,77 @@
 //! The command line: train, eval, backtest, predict, stream, features, bench, info.
 
+pub mod bench;
 pub mod features;
+pub mod predict;
 
-use crate::Result;
+use crate::device::Device;
+use crate::{Error, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
+#[derive(Parser)]
+#[command(name = "tickgrad", version, about = "Hand-written kernels and models for trading time series")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a checkpoint on windows [batch, time, features] from a float32 .npy; write [batch, k] .npy.
+    Predict {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Time `predict` on random windows of the model's size; ends with `latency_us p50=<x> p99=<y>`.
+    Bench {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[arg(long, default_value_t = 100)]
+        iters: usize,
+        #[arg(long)]
+        window: Option<usize>,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Compute every feature column of DATA.md from an OHLCV CSV.
+    Features {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Parse arguments and run; every failure comes back as one `Error` for `main` to print.
 pub fn main() -> Result<()> {
-    Ok(())
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let is_help =
+                matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion);
+            let _ = e.print();
+            if is_help {
+                return Ok(());
+            }
+            return Err(Error::Invalid("invalid command line (see above)".into()));
+        }
+    };
+    match cli.cmd {
+        Cmd::Predict { checkpoint, input, out, device } => {
+            predict::run(&checkpoint, &input, &out, Device::parse(&device)?)
+        }
+        Cmd::Bench { checkpoint, batch, iters, window, device } => {
+            bench::run(&checkpoint, batch, iters, window, Device::parse(&device)?)
+        }
+        Cmd::Features { data, out } => features::run(&data, &out),
+    }
 }

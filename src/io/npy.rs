@@ -56,17 +56,23 @@ fn parse_npy(b: &[u8]) -> std::result::Result<NpyArray, String> {
     let data = match descr {
         "<f4" | "=f4" => {
             if body.len() != n * 4 {
-                return Err(format!("expected {} bytes of float32 data for shape {shape:?}, found {}", n * 4, body.len()));
+                return Err(format!(
+                    "expected {} bytes of float32 data for shape {shape:?}, found {}",
+                    n * 4,
+                    body.len()
+                ));
             }
             body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
         }
         "<f8" | "=f8" => {
             if body.len() != n * 8 {
-                return Err(format!("expected {} bytes of float64 data for shape {shape:?}, found {}", n * 8, body.len()));
+                return Err(format!(
+                    "expected {} bytes of float64 data for shape {shape:?}, found {}",
+                    n * 8,
+                    body.len()
+                ));
             }
-            body.chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")) as f32)
-                .collect()
+            body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")) as f32).collect()
         }
         other => return Err(format!("dtype {other} is not supported: expected float32 ('<f4')")),
     };

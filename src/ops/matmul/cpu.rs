@@ -1,7 +1,9 @@
 //! Fast CPU matmul: the `gemm` crate's packed, vectorised kernels (~100 GFLOP/s on 2 cores here) behind a
 //! BLAS-shaped, bounds-checked entry point that every CPU kernel family uses for its dense products.
 
+use super::MatmulDims;
 use gemm::Parallelism;
+use rayon::prelude::*;
 
 /// Products smaller than this many multiply-adds run single-threaded: thread hand-off costs more than it saves.
 const PARALLEL_MIN_FLOPS: usize = 1 << 18;
@@ -75,6 +77,102 @@ pub fn sgemm(
             false,
             par,
         );
+    }
+}
+
+/// The most rows `m` for which `sgemm(m, n, k, ..)` stays single-threaded. Kernels that run many products
+/// inside their own rayon loop size their blocks with it, so gemm never spawns threads from a worker.
+pub fn sgemm_serial_rows(n: usize, k: usize) -> usize {
+    match n.saturating_mul(k) {
+        0 => usize::MAX,
+        nk => (PARALLEL_MIN_FLOPS - 1) / nk,
+    }
+}
+
+/// Runs `f(b, out_b)` over the `chunk`-sized pieces of `out`: in parallel when each product of `flops`
+/// multiply-adds is too small for gemm to thread but the batch as a whole is worth threading.
+fn for_each_batch(out: &mut [f32], chunk: usize, flops: usize, f: impl Fn(usize, &mut [f32]) + Send + Sync) {
+    if chunk == 0 {
+        return;
+    }
+    let batch = out.len() / chunk;
+    if batch > 1 && flops < PARALLEL_MIN_FLOPS && batch.saturating_mul(flops) >= PARALLEL_MIN_FLOPS {
+        out.par_chunks_mut(chunk).enumerate().for_each(|(b, o)| f(b, o));
+    } else {
+        out.chunks_mut(chunk).enumerate().for_each(|(b, o)| f(b, o));
+    }
+}
+
+/// Fast batched matmul, same contract as `reference::matmul_forward`.
+pub fn matmul_forward(d: &MatmulDims, a: &[f32], b: &[f32], c: &mut [f32]) {
+    assert_eq!(a.len(), d.a_len(), "matmul: a length");
+    assert_eq!(b.len(), d.b_len(), "matmul: b length");
+    assert_eq!(c.len(), d.c_len(), "matmul: c length");
+    let (m, k, n) = (d.m, d.k, d.n);
+    let (lda, ldb) = (d.lda(), d.ldb());
+    if d.batch_b == 1 && !d.trans_a {
+        // A's batches stack into one [batch·m, k] matrix against the shared B: one big product.
+        sgemm(d.batch() * m, n, k, a, lda, false, b, ldb, d.trans_b, c, n, false);
+        return;
+    }
+    for_each_batch(c, m * n, m * n * k, |bi, c_b| {
+        let (a_b, b_b) = (&a[d.a_offset(bi)..], &b[d.b_offset(bi)..]);
+        sgemm(m, n, k, a_b, lda, d.trans_a, b_b, ldb, d.trans_b, c_b, n, false);
+    });
+}
+
+/// Fast batched matmul backward, same contract as `reference::matmul_backward` (gradients overwritten,
+/// a broadcast operand's gradient summed over the batch).
+pub fn matmul_backward(d: &MatmulDims, a: &[f32], b: &[f32], dc: &[f32], da: &mut [f32], db: &mut [f32]) {
+    assert_eq!(a.len(), d.a_len(), "matmul: a length");
+    assert_eq!(b.len(), d.b_len(), "matmul: b length");
+    assert_eq!(dc.len(), d.c_len(), "matmul: dc length");
+    assert_eq!(da.len(), d.a_len(), "matmul: da length");
+    assert_eq!(db.len(), d.b_len(), "matmul: db length");
+    let (m, k, n) = (d.m, d.k, d.n);
+    let (lda, ldb) = (d.lda(), d.ldb());
+    let batch = d.batch();
+    let flops = m * n * k;
+    // dop(A)[b] = dC[b] · op(B[b])ᵀ, stored as A is (transposed back when trans_a).
+    let da_one = |bi: usize, da_b: &mut [f32], acc: bool| {
+        let (b_b, dc_b) = (&b[d.b_offset(bi)..], &dc[bi * m * n..]);
+        if d.trans_a {
+            sgemm(k, m, n, b_b, ldb, d.trans_b, dc_b, n, true, da_b, m, acc);
+        } else {
+            sgemm(m, k, n, dc_b, n, false, b_b, ldb, !d.trans_b, da_b, k, acc);
+        }
+    };
+    if d.batch_a == batch {
+        if d.batch_b == 1 && !d.trans_a {
+            sgemm(batch * m, k, n, dc, n, false, b, ldb, !d.trans_b, da, k, false);
+        } else {
+            for_each_batch(da, m * k, flops, |bi, da_b| da_one(bi, da_b, false));
+        }
+    } else {
+        da.fill(0.0);
+        (0..batch).for_each(|bi| da_one(bi, da, true));
+    }
+    // dop(B)[b] = op(A[b])ᵀ · dC[b], stored as B is (transposed back when trans_b).
+    let db_one = |bi: usize, db_b: &mut [f32], acc: bool| {
+        let (a_b, dc_b) = (&a[d.a_offset(bi)..], &dc[bi * m * n..]);
+        if d.trans_b {
+            sgemm(n, k, m, dc_b, n, true, a_b, lda, d.trans_a, db_b, k, acc);
+        } else {
+            sgemm(k, n, m, a_b, lda, !d.trans_a, dc_b, n, false, db_b, n, acc);
+        }
+    };
+    if d.batch_b == batch {
+        for_each_batch(db, k * n, flops, |bi, db_b| db_one(bi, db_b, false));
+    } else if !d.trans_a {
+        // Shared B: contract over the stacked [batch·m] rows of A and dC in one product.
+        if d.trans_b {
+            sgemm(n, k, batch * m, dc, n, true, a, k, false, db, k, false);
+        } else {
+            sgemm(k, n, batch * m, a, k, true, dc, n, false, db, n, false);
+        }
+    } else {
+        db.fill(0.0);
+        (0..batch).for_each(|bi| db_one(bi, db, true));
     }
 }
 

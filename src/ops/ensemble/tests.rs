@@ -1,0 +1,214 @@
+use super::cpu::{normal_cdf, regression_to_probs, rolling_weights};
+use super::{cpu, reference, EnsembleDims};
+use crate::ops::testing::{assert_close, gradcheck, poisoned, Rng};
+
+/// Forward in f64 through the reference: (combined, confidence, class).
+fn forward64(d: &EnsembleDims, p: &[f64], w: &[f64], thr: f64, agree: f64) -> (Vec<f64>, Vec<f64>, Vec<u32>) {
+    let (mut comb, mut conf, mut class) =
+        (vec![f64::NAN; d.combined_len()], vec![f64::NAN; d.batch], vec![99; d.batch]);
+    reference::ensemble_forward(d, p, w, thr, agree, &mut comb, &mut conf, &mut class);
+    (comb, conf, class)
+}
+
+fn forward32(
+    d: &EnsembleDims,
+    p: &[f32],
+    w: &[f32],
+    thr: f32,
+    agree: f32,
+    fast: bool,
+) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
+    let (mut comb, mut conf, mut class) = (poisoned(d.combined_len()), poisoned(d.batch), vec![99; d.batch]);
+    if fast {
+        cpu::ensemble_forward(d, p, w, thr, agree, &mut comb, &mut conf, &mut class);
+    } else {
+        reference::ensemble_forward(d, p, w, thr, agree, &mut comb, &mut conf, &mut class);
+    }
+    (comb, conf, class)
+}
+
+/// Random probability rows (softmax of uniform logits scaled by 3), so members have distinct argmaxes.
+fn random_probs(d: &EnsembleDims, rng: &mut Rng) -> Vec<f64> {
+    let logits = rng.vec64(d.p_len());
+    logits
+        .chunks(d.classes)
+        .flat_map(|row| {
+            let e: Vec<f64> = row.iter().map(|v| (3.0 * v).exp()).collect();
+            let s: f64 = e.iter().sum();
+            e.into_iter().map(move |v| v / s)
+        })
+        .collect()
+}
+
+const UP: u32 = 0;
+const HOLD: u32 = 2;
+
+fn dims(batch: usize, members: usize) -> EnsembleDims {
+    EnsembleDims { batch, members, classes: 3, hold_class: 2 }
+}
+
+/// Two confident members agree on "up" and carry 80 % of the weight: the weighted-mean confidence 0.81
+/// passes a 0.75 threshold (the original design's Σ w c / members = 0.27 never could).
+#[test]
+fn hand_computed_thresholds_and_agreement() {
+    let d = dims(1, 3);
+    let p = [0.8, 0.1, 0.1, 0.9, 0.05, 0.05, 0.2, 0.7, 0.1];
+    let w = [0.5, 0.3, 0.2];
+    // w·c = [0.4, 0.27, 0.14], S = 0.81, W = 1.
+    let (comb, conf, class) = forward64(&d, &p, &w, 0.75, 0.7);
+    let want = [0.591 / 0.81, 0.1515 / 0.81, 0.0675 / 0.81];
+    for (g, e) in comb.iter().zip(want) {
+        assert!((g - e).abs() < 1e-12, "combined {comb:?} vs {want:?}");
+    }
+    assert!((conf[0] - 0.81).abs() < 1e-12);
+    assert_eq!(class, [UP]);
+    // Agreement share 0.8: a 0.85 requirement holds; so does a confidence threshold above 0.81.
+    assert_eq!(forward64(&d, &p, &w, 0.75, 0.85).2, [HOLD]);
+    assert_eq!(forward64(&d, &p, &w, 0.82, 0.7).2, [HOLD]);
+    // Weights need not be normalised: scaling them changes nothing.
+    let w3: Vec<f64> = w.iter().map(|v| 3.0 * v).collect();
+    let (comb3, conf3, class3) = forward64(&d, &p, &w3, 0.75, 0.7);
+    assert!(comb3.iter().zip(&comb).all(|(a, b)| (a - b).abs() < 1e-12) && (conf3[0] - conf[0]).abs() < 1e-12);
+    assert_eq!(class3, [UP]);
+
+    // Exactly at both thresholds passes (binary fractions, so the arithmetic is exact).
+    let d2 = dims(1, 2);
+    let p2 = [0.75, 0.25, 0.0, 0.75, 0.0, 0.25];
+    let (comb, conf, class) = forward64(&d2, &p2, &[0.5, 0.5], 0.75, 1.0);
+    assert_eq!((comb, conf, class), (vec![0.75, 0.125, 0.125], vec![0.75], vec![UP]));
+
+    // Confident but split members: combined ties (lowest index wins), the agreeing share is 0.5 → hold.
+    let p3 = [0.9, 0.05, 0.05, 0.05, 0.9, 0.05];
+    let (comb, conf, class) = forward64(&d2, &p3, &[0.5, 0.5], 0.75, 0.7);
+    assert_eq!(comb[0], comb[1]);
+    assert!((conf[0] - 0.9).abs() < 1e-12);
+    assert_eq!(class, [HOLD]);
+    // The same split with the second member weighted out: the first member alone decides.
+    let (comb, _, class) = forward64(&d2, &p3, &[1.0, 0.0], 0.75, 0.7);
+    assert!(comb.iter().zip([0.9, 0.05, 0.05]).all(|(a, b)| (a - b).abs() < 1e-15), "{comb:?}");
+    assert_eq!(class, [UP]);
+    // A member's own top class counts toward agreement only when it equals the ensemble's.
+    let (_, _, class) = forward64(&d2, &p3, &[0.75, 0.25], 0.75, 0.7);
+    assert_eq!(class, [UP]);
+    // NaN input: the confidence test fails, so the ensemble holds.
+    let (_, _, class) = forward64(&d2, &[f64::NAN; 6], &[0.5, 0.5], 0.75, 0.7);
+    assert_eq!(class, [HOLD]);
+}
+
+#[test]
+fn cpu_matches_reference() {
+    let mut rng = Rng::new(21);
+    // Batch 1, odd sizes, one member, one class, more classes than the stack scratch, the parallel path.
+    for &(batch, members, classes) in &[(1, 1, 3), (7, 3, 3), (5, 4, 1), (3, 2, 11), (4000, 5, 3), (1, 6, 7)] {
+        let d = EnsembleDims { batch, members, classes, hold_class: classes - 1 };
+        let p: Vec<f32> = random_probs(&d, &mut rng).iter().map(|&v| v as f32).collect();
+        let w: Vec<f32> = (0..members).map(|_| rng.uniform(0.05, 1.0) as f32).collect();
+        for (thr, agree) in [(0.3f32, 0.5f32), (0.6, 0.7), (0.75, 0.7), (0.0, 0.0)] {
+            let (c_r, f_r, k_r) = forward32(&d, &p, &w, thr, agree, false);
+            let (c, f, k) = forward32(&d, &p, &w, thr, agree, true);
+            assert_close(&format!("combined {d:?}"), &c, &c_r, 1e-6);
+            assert_close(&format!("confidence {d:?}"), &f, &f_r, 1e-6);
+            assert_eq!(k, k_r, "class {d:?} thr {thr} agreement {agree}");
+        }
+        let dcomb = rng.vec32(d.combined_len());
+        let dconf = rng.vec32(batch);
+        let (mut dp_r, mut dp) = (poisoned(d.p_len()), poisoned(d.p_len()));
+        reference::ensemble_backward(&d, &p, &w, &dcomb, &dconf, &mut dp_r);
+        cpu::ensemble_backward(&d, &p, &w, &dcomb, &dconf, &mut dp);
+        assert_close(&format!("dp {d:?}"), &dp, &dp_r, 1e-5);
+    }
+}
+
+#[test]
+fn gradcheck_reference() {
+    let mut rng = Rng::new(22);
+    for &(batch, members, classes) in &[(2, 3, 3), (3, 1, 4), (1, 4, 2)] {
+        let d = EnsembleDims { batch, members, classes, hold_class: 0 };
+        let p = random_probs(&d, &mut rng);
+        let w: Vec<f64> = (0..members).map(|_| rng.uniform(0.1, 1.0)).collect();
+        // Output: combined then confidence.
+        let f = |xs: &[Vec<f64>]| -> Vec<f64> {
+            let (comb, conf, _) = forward64(&d, &xs[0], &w, 0.5, 0.5);
+            [comb, conf].concat()
+        };
+        let dy = rng.vec64(d.combined_len() + batch);
+        let mut dp = vec![f64::NAN; d.p_len()];
+        reference::ensemble_backward(&d, &p, &w, &dy[..d.combined_len()], &dy[d.combined_len()..], &mut dp);
+        gradcheck(&format!("ensemble {d:?}"), &[p], &dy, &[dp], f);
+    }
+}
+
+#[test]
+fn rolling_weights_softmax_of_recent_accuracy() {
+    let hits = |pattern: &str| -> Vec<bool> { pattern.chars().map(|c| c == '1').collect() };
+    // Member 0: 8 of its last 10 right (its older misses fall outside the window); member 1: 6 of 10.
+    let history = vec![hits("0000001111111100"), hits("1111111111110101010111")];
+    let w = rolling_weights(&history, 10, 0.1, 5);
+    let e2 = 2.0f64.exp();
+    assert!((w[0] - e2 / (e2 + 1.0)).abs() < 1e-12 && (w[1] - 1.0 / (e2 + 1.0)).abs() < 1e-12, "{w:?}");
+    // Too little history (member 0 has 16 < 20): equal weights.
+    assert_eq!(rolling_weights(&history, 10, 0.1, 20), vec![0.5, 0.5]);
+    // A window longer than the history uses what there is: 8/16 vs 18/22 → member 1 ahead.
+    let w = rolling_weights(&history, 100, 1.0, 1);
+    let e0 = (8.0f64 / 16.0 - 18.0 / 22.0).exp();
+    assert!((w[0] - e0 / (e0 + 1.0)).abs() < 1e-12, "{w:?}");
+    assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    // No history at all, and no members.
+    assert_eq!(rolling_weights(&[vec![], vec![], vec![], vec![]], 10, 0.5, 0), vec![0.25; 4]);
+    assert!(rolling_weights(&[], 10, 0.5, 0).is_empty());
+}
+
+#[test]
+fn normal_cdf_matches_python() {
+    // 0.5 * math.erfc(-z / math.sqrt(2)), Python 3.11.
+    let table = [
+        (0.0, 0.5),
+        (0.5, 0.6914624612740131),
+        (-0.5, 0.3085375387259869),
+        (1.0, 0.8413447460685429),
+        (-1.0, 0.15865525393145707),
+        (1.96, 0.9750021048517795),
+        (-1.96, 0.024997895148220435),
+        (2.5, 0.9937903346742238),
+        (-2.5, 0.006209665325776139),
+        (3.0, 0.9986501019683699),
+        (-3.0, 0.0013498980316300957),
+        (4.2, 0.9999866542509841),
+        (-4.2, 1.3345749015906346e-05),
+        (6.0, 0.9999999990134123),
+        (-6.0, 9.865876450377012e-10),
+        (-9.0, 1.1285884059538422e-19),
+        (-12.0, 1.776482112077702e-33),
+    ];
+    for (z, want) in table {
+        let got = normal_cdf(z);
+        assert!((got - want).abs() <= 1e-13 * want, "Φ({z}) = {got:e}, want {want:e}");
+    }
+    assert_eq!(normal_cdf(40.0), 1.0);
+    assert_eq!(normal_cdf(-40.0), 0.0);
+    assert!(normal_cdf(f64::NAN).is_nan());
+}
+
+#[test]
+fn regression_member_probabilities() {
+    // pred 0.001, θ 0.002, spread 0.001: up = Φ(−1), down = Φ(−3).
+    let [up, down, hold] = regression_to_probs(0.001, 0.002, 0.001);
+    assert!((up - 0.15865525393145707).abs() < 1e-13 && (down - 0.0013498980316300957).abs() < 1e-13);
+    assert!((up + down + hold - 1.0).abs() < 1e-15);
+    // Symmetric around zero; θ = 0 leaves no room for hold.
+    let [u, d, h] = regression_to_probs(0.0, 0.0, 0.01);
+    assert_eq!((u, d, h), (0.5, 0.5, 0.0));
+    let [u1, d1, _] = regression_to_probs(-0.003, 0.001, 0.002);
+    let [u2, d2, _] = regression_to_probs(0.003, 0.001, 0.002);
+    assert!((u1 - d2).abs() < 1e-15 && (d1 - u2).abs() < 1e-15);
+    // No spread: the prediction itself decides.
+    assert_eq!(regression_to_probs(0.003, 0.002, 0.0), [1.0, 0.0, 0.0]);
+    assert_eq!(regression_to_probs(-0.003, 0.002, 0.0), [0.0, 1.0, 0.0]);
+    assert_eq!(regression_to_probs(0.001, 0.002, 0.0), [0.0, 0.0, 1.0]);
+    // A confident regression member passes the ensemble's threshold on its own.
+    let p = regression_to_probs(0.01, 0.002, 0.002);
+    let d = dims(1, 1);
+    let (_, conf, class) = forward64(&d, &p, &[1.0], 0.75, 0.7);
+    assert!(conf[0] > 0.99);
+    assert_eq!(class, [UP]);
+}

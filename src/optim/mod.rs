@@ -1,0 +1,143 @@
+//! Optimizers (Adam, AdamW, SGD with momentum) and gradient clipping by global norm.
+//!
+//! State is keyed by parameter name, so it survives the optimizer replacing parameter tensors each step. The update
+//! runs on host copies: parameters are small next to activations, and it keeps one implementation for every device.
+
+use crate::autodiff::Grads;
+use crate::nn::{Kind, Module};
+use crate::tensor::Tensor;
+use crate::Result;
+use std::collections::HashMap;
+
+/// √(Σ‖g‖²) over every parameter's gradient.
+pub fn grad_norm(model: &mut dyn Module, grads: &Grads) -> Result<f64> {
+    let mut total = 0.0f64;
+    model.visit("", &mut |_, kind, t| {
+        if kind == Kind::Param {
+            if let Some(g) = grads.get(t) {
+                total += g.to_vec()?.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>();
+            }
+        }
+        Ok(())
+    })?;
+    Ok(total.sqrt())
+}
+
+/// The factor that scales gradients to global norm `max_norm` (1 when already below), as `clip_grad_norm_` does.
+pub fn clip_scale(norm: f64, max_norm: f64) -> f32 {
+    if norm > max_norm && norm > 0.0 {
+        (max_norm / (norm + 1e-6)) as f32
+    } else {
+        1.0
+    }
+}
+
+pub trait Optimizer {
+    /// Apply one update with gradients multiplied by `grad_scale` (from `clip_scale`).
+    fn step(&mut self, model: &mut dyn Module, grads: &Grads, grad_scale: f32) -> Result<()>;
+    fn lr(&self) -> f32;
+    fn set_lr(&mut self, lr: f32);
+}
+
+/// Adam (L2 weight decay added to the gradient) or AdamW (decoupled decay), PyTorch's update rule.
+pub struct Adam {
+    pub lr: f32,
+    pub betas: (f32, f32),
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub decoupled: bool,
+    t: i32,
+    state: HashMap<String, (Vec<f32>, Vec<f32>)>,
+}
+
+impl Adam {
+    pub fn adam(lr: f32) -> Adam {
+        Adam { lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, decoupled: false, t: 0, state: HashMap::new() }
+    }
+    pub fn adamw(lr: f32, weight_decay: f32) -> Adam {
+        Adam { weight_decay, decoupled: true, ..Adam::adam(lr) }
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, model: &mut dyn Module, grads: &Grads, grad_scale: f32) -> Result<()> {
+        self.t += 1;
+        let (b1, b2) = self.betas;
+        let bc1 = 1.0 - b1.powi(self.t);
+        let bc2 = 1.0 - b2.powi(self.t);
+        let (lr, eps, wd, decoupled) = (self.lr, self.eps, self.weight_decay, self.decoupled);
+        let state = &mut self.state;
+        model.visit("", &mut |name, kind, t| {
+            if kind != Kind::Param {
+                return Ok(());
+            }
+            let Some(g) = grads.get(t) else { return Ok(()) };
+            let g = g.to_vec()?;
+            let mut p = t.to_vec()?;
+            let (m, v) = state.entry(name.to_string()).or_insert_with(|| (vec![0.0; p.len()], vec![0.0; p.len()]));
+            for i in 0..p.len() {
+                let mut gi = g[i] * grad_scale;
+                if decoupled {
+                    p[i] *= 1.0 - lr * wd;
+                } else {
+                    gi += wd * p[i];
+                }
+                m[i] = b1 * m[i] + (1.0 - b1) * gi;
+                v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
+                p[i] -= lr * (m[i] / bc1) / ((v[i] / bc2).sqrt() + eps);
+            }
+            *t = Tensor::from_vec(p, t.shape(), t.device())?.requires_grad();
+            Ok(())
+        })
+    }
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+}
+
+/// SGD with momentum (PyTorch's form: buf = μ·buf + g; p −= lr·buf) and optional L2 weight decay.
+pub struct Sgd {
+    pub lr: f32,
+    pub momentum: f32,
+    pub weight_decay: f32,
+    state: HashMap<String, Vec<f32>>,
+}
+
+impl Sgd {
+    pub fn new(lr: f32, momentum: f32) -> Sgd {
+        Sgd { lr, momentum, weight_decay: 0.0, state: HashMap::new() }
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, model: &mut dyn Module, grads: &Grads, grad_scale: f32) -> Result<()> {
+        let (lr, mu, wd) = (self.lr, self.momentum, self.weight_decay);
+        let state = &mut self.state;
+        model.visit("", &mut |name, kind, t| {
+            if kind != Kind::Param {
+                return Ok(());
+            }
+            let Some(g) = grads.get(t) else { return Ok(()) };
+            let g = g.to_vec()?;
+            let mut p = t.to_vec()?;
+            let first = !state.contains_key(name);
+            let buf = state.entry(name.to_string()).or_insert_with(|| vec![0.0; p.len()]);
+            for i in 0..p.len() {
+                let gi = g[i] * grad_scale + wd * p[i];
+                buf[i] = if first { gi } else { mu * buf[i] + gi };
+                p[i] -= lr * if mu > 0.0 { buf[i] } else { gi };
+            }
+            *t = Tensor::from_vec(p, t.shape(), t.device())?.requires_grad();
+            Ok(())
+        })
+    }
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+}

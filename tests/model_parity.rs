@@ -1,0 +1,99 @@
+//! Every model against PyTorch: fixtures made by `scripts/make_fixtures.py` (see fixtures/README.md) from the
+//! reference classes of `scripts/torch_models.py` at several configs, windows and batches.
+
+mod common;
+
+use common::{fixtures, model_fixtures, read_tensors, rel_err};
+use tickgrad::device::Device;
+use tickgrad::io::npy::read_npy;
+use tickgrad::models::checkpoint;
+use tickgrad::nn::{self, Ctx, Kind, Module};
+use tickgrad::tensor::Tensor;
+
+fn check_predict(prefix: &str) {
+    let names = model_fixtures(prefix);
+    assert!(names.len() >= 2, "expected several {prefix} fixtures, found {names:?}");
+    for name in names {
+        let dir = fixtures();
+        let ck = checkpoint::load(dir.join(format!("{name}.safetensors")), Device::Cpu).unwrap();
+        let x = read_npy(dir.join(format!("{name}_input.npy"))).unwrap();
+        let want = read_npy(dir.join(format!("{name}_expected.npy"))).unwrap();
+        let xt = Tensor::from_vec(x.data, &x.shape, Device::Cpu).unwrap();
+        let y = ck.model.predict(&xt).unwrap();
+        assert_eq!(y.shape(), &want.shape[..], "{name}: output shape");
+        let e = rel_err(&y.to_vec().unwrap(), &want.data);
+        println!("{name}: predict relative error {e:.2e}");
+        assert!(e < 1e-4, "{name}: predict relative error {e:.3e} ≥ 1e-4");
+    }
+}
+
+/// One backward of Σ pred·G in eval mode; every parameter's gradient and the input's match PyTorch.
+fn check_grads(prefix: &str) {
+    for name in model_fixtures(prefix) {
+        let dir = fixtures();
+        let mut ck = checkpoint::load(dir.join(format!("{name}.safetensors")), Device::Cpu).unwrap();
+        let (g, _) = read_tensors(&dir.join(format!("{name}_grads.safetensors")));
+        let x = read_npy(dir.join(format!("{name}_input.npy"))).unwrap();
+        let xt = Tensor::from_vec(x.data, &x.shape, Device::Cpu).unwrap().requires_grad();
+        nn::track_parameters(&mut ck.model).unwrap();
+        let pred = ck.model.forward(&xt, &Ctx::eval(), false).unwrap().pred;
+        let (gs, gd) = &g["gradout"];
+        let gout = Tensor::from_vec(gd.clone(), gs, Device::Cpu).unwrap();
+        let grads = pred.mul(&gout).unwrap().sum_all().unwrap().backward().unwrap();
+        let gx = grads.get(&xt).expect("input gradient");
+        let e = rel_err(&gx.to_vec().unwrap(), &g["grad.input"].1);
+        assert!(e < 1e-4, "{name}: input gradient relative error {e:.3e}");
+        let mut checked = 0;
+        ck.model
+            .visit("", &mut |pname, kind, t| {
+                if kind != Kind::Param {
+                    return Ok(());
+                }
+                let Some((_, want)) = g.get(&format!("grad.{pname}")) else { return Ok(()) };
+                if want.iter().all(|v| *v == 0.0) {
+                    return Ok(()); // e.g. multitask log_vars: the prediction does not depend on them
+                }
+                let got = grads.get(t).unwrap_or_else(|| panic!("{name}: no gradient for {pname}")).to_vec()?;
+                let e = rel_err(&got, want);
+                assert!(e < 1e-4, "{name}: gradient of {pname} relative error {e:.3e}");
+                checked += 1;
+                Ok(())
+            })
+            .unwrap();
+        println!("{name}: {checked} parameter gradients match PyTorch");
+        assert!(checked > 0, "{name}: no parameter gradients compared");
+    }
+}
+
+#[test]
+fn transformer_predict_matches_pytorch() {
+    check_predict("transformer");
+}
+#[test]
+fn lstm_attention_predict_matches_pytorch() {
+    check_predict("lstm_attention");
+}
+#[test]
+fn tcn_predict_matches_pytorch() {
+    check_predict("tcn");
+}
+#[test]
+fn multitask_predict_matches_pytorch() {
+    check_predict("multitask");
+}
+#[test]
+fn transformer_gradients_match_pytorch() {
+    check_grads("transformer");
+}
+#[test]
+fn lstm_attention_gradients_match_pytorch() {
+    check_grads("lstm_attention");
+}
+#[test]
+fn tcn_gradients_match_pytorch() {
+    check_grads("tcn");
+}
+#[test]
+fn multitask_gradients_match_pytorch() {
+    check_grads("multitask");
+}
