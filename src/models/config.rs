@@ -254,7 +254,7 @@ impl ModelConfig {
                 ] {
                     pos(f, v)?;
                 }
-                if c.d_model % c.nhead != 0 {
+                if !c.d_model.is_multiple_of(c.nhead) {
                     return Err(Error::config(
                         "nhead",
                         format!("d_model {} is not divisible by nhead {}", c.d_model, c.nhead),

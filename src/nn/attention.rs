@@ -17,7 +17,7 @@ pub struct MultiHeadAttention {
 
 impl MultiHeadAttention {
     pub fn new(embed: usize, heads: usize, rng: &mut Rng, device: Device) -> Result<MultiHeadAttention> {
-        if heads == 0 || embed % heads != 0 {
+        if heads == 0 || !embed.is_multiple_of(heads) {
             return Err(Error::config("nhead", format!("d_model {embed} must be divisible by nhead {heads}")));
         }
         // xavier_uniform on the packed projection, zero biases (PyTorch's _reset_parameters)

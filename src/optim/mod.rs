@@ -51,11 +51,11 @@ pub struct Adam {
 }
 
 impl Adam {
-    pub fn adam(lr: f32) -> Adam {
+    pub fn new(lr: f32) -> Adam {
         Adam { lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, decoupled: false, t: 0, state: HashMap::new() }
     }
     pub fn adamw(lr: f32, weight_decay: f32) -> Adam {
-        Adam { weight_decay, decoupled: true, ..Adam::adam(lr) }
+        Adam { weight_decay, decoupled: true, ..Adam::new(lr) }
     }
 }
 

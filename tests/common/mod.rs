@@ -10,7 +10,10 @@ pub fn fixtures() -> PathBuf {
 }
 
 /// Every float32 tensor of a safetensors file as (shape, data), plus its metadata.
-pub fn read_tensors(path: &std::path::Path) -> (BTreeMap<String, (Vec<usize>, Vec<f32>)>, BTreeMap<String, String>) {
+/// name → (shape, values).
+pub type TensorMap = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+pub fn read_tensors(path: &std::path::Path) -> (TensorMap, BTreeMap<String, String>) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let st = SafeTensors::deserialize(&bytes).expect("valid safetensors");
     let mut out = BTreeMap::new();

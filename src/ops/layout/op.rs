@@ -12,7 +12,7 @@ impl Tensor {
         let mut shape = shape.to_vec();
         if let Some(pos) = shape.iter().position(|&d| d == usize::MAX) {
             let rest: usize = shape.iter().filter(|&&d| d != usize::MAX).product();
-            if rest == 0 || n % rest != 0 {
+            if rest == 0 || !n.is_multiple_of(rest) {
                 return Err(Error::shape("reshape", format!("a shape with {n} elements"), &shape));
             }
             shape[pos] = n / rest;
