@@ -14,6 +14,7 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod rng;
+pub mod stream;
 pub mod tensor;
 
 pub use device::Device;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod features;
 pub mod predict;
+pub mod stream;
 
 use crate::device::Device;
 use crate::{Error, Result};
@@ -42,6 +43,26 @@ enum Cmd {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Feed a series bar by bar through the streaming engine; ends with `per_bar_us p50=<x> p99=<y> max=<z>`.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["input", "data"])))]
+    Stream {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Model inputs [bars, features] as float32 .npy (already scaled).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Raw OHLCV bars as CSV: features computed per bar, then the checkpoint's feature list and scaler.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Bars per window (default: the checkpoint's training window, else the model's default).
+        #[arg(long)]
+        window: Option<usize>,
+        /// Answers [bars − window + 1, k] as float32 .npy; row i is the answer after bar window − 1 + i.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Compute every feature column of DATA.md from an OHLCV CSV.
     Features {
         #[arg(long)]
@@ -73,5 +94,13 @@ pub fn main() -> Result<()> {
             bench::run(&checkpoint, batch, iters, window, Device::parse(&device)?)
         }
         Cmd::Features { data, out } => features::run(&data, &out),
+        Cmd::Stream { checkpoint, input, data, window, out, device } => {
+            let source = match (input, data) {
+                (Some(i), None) => stream::Source::Npy(i),
+                (None, Some(d)) => stream::Source::Csv(d),
+                _ => return Err(Error::Invalid("stream: give exactly one of --input and --data".into())),
+            };
+            stream::run(&stream::Args { checkpoint, source, window, out, device: Device::parse(&device)? })
+        }
     }
 }
