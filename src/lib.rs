@@ -8,6 +8,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod explain;
 pub mod io;
 pub mod models;
 pub mod nn;

@@ -1,6 +1,7 @@
 //! The command line: train, eval, backtest, predict, stream, features, bench, info.
 
 pub mod bench;
+pub mod explain;
 pub mod features;
 pub mod predict;
 pub mod stream;
@@ -63,6 +64,47 @@ enum Cmd {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Attributions (integrated gradients, gradient×input), permutation importance and attention maps of a
+    /// checkpoint on the last windows of a bar file, as CSV and PNG heatmaps in DIR.
+    Explain {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// Bars per window (default: the checkpoint's training window, else the model's default).
+        #[arg(long)]
+        window: Option<usize>,
+        /// Windows explained: the last N labelled ones.
+        #[arg(long, default_value_t = 16)]
+        n: usize,
+        /// Windows scored for permutation importance: the last VAL labelled ones.
+        #[arg(long, default_value_t = 128)]
+        val: usize,
+        /// Riemann steps of integrated gradients.
+        #[arg(long, default_value_t = 32)]
+        steps: usize,
+        /// Output column to attribute.
+        #[arg(long, default_value_t = 0)]
+        target: usize,
+        /// Integrated-gradients baseline: `zeros` (the training mean, for z-scored inputs) or `mean` (the file's).
+        #[arg(long, default_value = "zeros")]
+        baseline: String,
+        /// Label horizon in bars (validation targets).
+        #[arg(long, default_value_t = 1)]
+        horizon: usize,
+        /// Hold band of the direction labels, in log-return units.
+        #[arg(long, default_value_t = 0.0)]
+        theta: f64,
+        /// Shuffles per feature.
+        #[arg(long, default_value_t = 2)]
+        repeats: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Compute every feature column of DATA.md from an OHLCV CSV.
     Features {
         #[arg(long)]
@@ -94,6 +136,37 @@ pub fn main() -> Result<()> {
             bench::run(&checkpoint, batch, iters, window, Device::parse(&device)?)
         }
         Cmd::Features { data, out } => features::run(&data, &out),
+        Cmd::Explain {
+            checkpoint,
+            data,
+            out_dir,
+            window,
+            n,
+            val,
+            steps,
+            target,
+            baseline,
+            horizon,
+            theta,
+            repeats,
+            seed,
+            device,
+        } => explain::run(&explain::Args {
+            checkpoint,
+            data,
+            out_dir,
+            window,
+            n,
+            val,
+            steps,
+            target,
+            baseline,
+            horizon,
+            theta,
+            repeats,
+            seed,
+            device: Device::parse(&device)?,
+        }),
         Cmd::Stream { checkpoint, input, data, window, out, device } => {
             let source = match (input, data) {
                 (Some(i), None) => stream::Source::Npy(i),
