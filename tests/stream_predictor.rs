@@ -202,3 +202,22 @@ fn predictors_on_several_threads_share_one_model() {
         assert_row_close(&format!("thread W={w}"), &last, &window_predict(&m, &xs, 79, w));
     }
 }
+
+/// The seed TCN (8 blocks of 64 channels, kernel 3): receptive field 1021, the window the O(1) path needs.
+#[test]
+fn seed_tcn_steps_exactly_at_its_receptive_field() {
+    let cfg = ModelConfig::seed("tcn", NF).unwrap();
+    let m = Arc::new(Model::new(&cfg, 5, Device::Cpu).unwrap());
+    let Model::Tcn(tcn) = &*m else { unreachable!() };
+    let w = tcn.receptive_field();
+    assert_eq!(w, 1021);
+    let t = w + 24;
+    let xs = series(t, 9);
+    let mut p = Predictor::new(m.clone(), w).unwrap();
+    assert!(p.is_incremental());
+    for (i, row) in xs.chunks(NF).enumerate() {
+        if let Some(ans) = p.push(row).unwrap() {
+            assert_row_close(&format!("seed tcn bar {i}"), ans.values, &window_predict(&m, &xs, i, w));
+        }
+    }
+}
