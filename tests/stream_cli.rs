@@ -104,3 +104,104 @@ fn stream_csv_runs_features_per_bar() {
     assert_eq!(y.shape, vec![frame.len() - 15, 1]);
     assert!(y.data.iter().all(|v| v.is_finite()));
 }
+
+/// GET /metrics from `addr` until `want` appears in the body (or 60 s pass).
+fn scrape_until(addr: &str, want: &str) -> String {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut body = String::new();
+        if let Ok(mut c) = std::net::TcpStream::connect(addr) {
+            let _ = c.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            let _ = c.read_to_string(&mut body);
+        }
+        if body.contains(want) {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "no `{want}` in the metrics; last scrape:\n{body}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn stream_trades_journals_serves_metrics_and_resumes() {
+    use std::io::BufRead;
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data").join("spy_1d_2008_2021.csv");
+    let n = load_csv(&data).unwrap().0.len();
+    let nf = 25;
+    let a = scratch("member_a.safetensors");
+    let b = scratch("member_b.safetensors");
+    save_model(
+        &format!(
+            r#"{{"kind":"transformer","n_features":{nf},"d_model":8,"nhead":2,"num_layers":1,"dim_feedforward":8}}"#
+        ),
+        &a,
+    );
+    save_model(&format!(r#"{{"kind":"multitask","n_features":{nf},"channels":4,"n_blocks":1,"head_hidden":4}}"#), &b);
+    let journal = scratch("trade.jsonl");
+    let _ = std::fs::remove_file(&journal);
+    let args: Vec<String> = [
+        "stream",
+        "--checkpoint",
+        a.to_str().unwrap(),
+        "--member",
+        b.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--window",
+        "16",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--conf-threshold",
+        "0.34",
+        "--agreement",
+        "0.5",
+        "--max-position",
+        "2",
+        "--size",
+        "2",
+        "--var-limit",
+        "6",
+        "--var-window",
+        "60",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tickgrad"))
+        .args(&args)
+        .args(["--metrics-addr", "127.0.0.1:0", "--serve-secs", "60"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("stderr open").unwrap();
+        if let Some(addr) = line.strip_prefix("metrics listening on ") {
+            break addr.to_string();
+        }
+    };
+    let body = scrape_until(&addr, &format!("tickgrad_bars_total {n}\n"));
+    child.kill().unwrap();
+    let _ = child.wait();
+    for metric in [
+        "tickgrad_rolling_accuracy 0.",
+        "tickgrad_degraded ",
+        "tickgrad_feature_psi{feature=\"ret_1\"} ",
+        "tickgrad_bar_latency_us{quantile=\"0.99\"} ",
+    ] {
+        assert!(body.contains(metric), "{metric} missing from\n{body}");
+    }
+    let journaled = std::fs::read_to_string(&journal).unwrap();
+    assert!(journaled.lines().any(|l| l.contains("\"type\":\"fill\"")), "no fills");
+    assert!(journaled.lines().any(|l| l.contains("\"limit\":\"var\"")), "the VaR limit never bound");
+
+    // a rerun over the same bars resumes from the journal and adds nothing
+    let (ok, stdout, stderr) = tickgrad(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("resuming after"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), journaled);
+    assert!(stdout.contains("members=2"), "{stdout}");
+    check_latency_line(&stdout);
+}

@@ -29,24 +29,45 @@ use std::path::{Path, PathBuf};
 /// A validation score of predictions [N, k], higher is better.
 type Score = dyn Fn(&[f32]) -> Result<f64>;
 
+#[derive(clap::Args)]
 pub struct Args {
+    #[arg(long)]
     pub checkpoint: PathBuf,
+    #[arg(long)]
     pub data: PathBuf,
+    #[arg(long)]
     pub out_dir: PathBuf,
+    /// Bars per window (default: the checkpoint's training window, else the model's default).
+    #[arg(long)]
     pub window: Option<usize>,
-    /// Windows explained (attributions, attention).
+    /// Windows explained (attributions, attention): the last N labelled ones.
+    #[arg(long, default_value_t = 16)]
     pub n: usize,
-    /// Windows scored for permutation importance.
+    /// Windows scored for permutation importance: the last VAL labelled ones.
+    #[arg(long, default_value_t = 128)]
     pub val: usize,
+    /// Riemann steps of integrated gradients.
+    #[arg(long, default_value_t = 32)]
     pub steps: usize,
+    /// Output column to attribute.
+    #[arg(long, default_value_t = 0)]
     pub target: usize,
-    /// `zeros` or `mean` (the mean input row over the file).
+    /// Integrated-gradients baseline: `zeros` (the training mean, for z-scored inputs) or `mean` (the file's).
+    #[arg(long, default_value = "zeros")]
     pub baseline: String,
+    /// Label horizon in bars (validation targets).
+    #[arg(long, default_value_t = 1)]
     pub horizon: usize,
+    /// Hold band of the direction labels, in log-return units.
+    #[arg(long, default_value_t = 0.0)]
     pub theta: f64,
+    /// Shuffles per feature.
+    #[arg(long, default_value_t = 2)]
     pub repeats: usize,
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    pub device: Device,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// Scaled model inputs [rows, F] for every bar of the file.
@@ -107,9 +128,10 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
 }
 
 pub fn run(a: &Args) -> Result<()> {
-    a.device.ensure_available()?;
+    let device = Device::parse(&a.device)?;
+    device.ensure_available()?;
     let (bars, _) = load_csv(&a.data)?;
-    let ck = checkpoint::load(&a.checkpoint, a.device)?;
+    let ck = checkpoint::load(&a.checkpoint, device)?;
     let frame = compute_features(&bars, &feature_config(&ck.metadata)?)?;
     let model: &Model = &ck.model;
     let cfg = model.config();

@@ -44,67 +44,12 @@ enum Cmd {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
-    /// Feed a series bar by bar through the streaming engine; ends with `per_bar_us p50=<x> p99=<y> max=<z>`.
-    #[command(group(clap::ArgGroup::new("source").required(true).args(["input", "data"])))]
-    Stream {
-        #[arg(long)]
-        checkpoint: PathBuf,
-        /// Model inputs [bars, features] as float32 .npy (already scaled).
-        #[arg(long)]
-        input: Option<PathBuf>,
-        /// Raw OHLCV bars as CSV: features computed per bar, then the checkpoint's feature list and scaler.
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Bars per window (default: the checkpoint's training window, else the model's default).
-        #[arg(long)]
-        window: Option<usize>,
-        /// Answers [bars − window + 1, k] as float32 .npy; row i is the answer after bar window − 1 + i.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[arg(long, default_value = "cpu")]
-        device: String,
-    },
+    /// Feed bars one at a time through the streaming engine (optionally trading on paper with a journal and
+    /// serving Prometheus metrics); ends with `per_bar_us p50=<x> p99=<y> max=<z>`.
+    Stream(stream::StreamArgs),
     /// Attributions (integrated gradients, gradient×input), permutation importance and attention maps of a
     /// checkpoint on the last windows of a bar file, as CSV and PNG heatmaps in DIR.
-    Explain {
-        #[arg(long)]
-        checkpoint: PathBuf,
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long)]
-        out_dir: PathBuf,
-        /// Bars per window (default: the checkpoint's training window, else the model's default).
-        #[arg(long)]
-        window: Option<usize>,
-        /// Windows explained: the last N labelled ones.
-        #[arg(long, default_value_t = 16)]
-        n: usize,
-        /// Windows scored for permutation importance: the last VAL labelled ones.
-        #[arg(long, default_value_t = 128)]
-        val: usize,
-        /// Riemann steps of integrated gradients.
-        #[arg(long, default_value_t = 32)]
-        steps: usize,
-        /// Output column to attribute.
-        #[arg(long, default_value_t = 0)]
-        target: usize,
-        /// Integrated-gradients baseline: `zeros` (the training mean, for z-scored inputs) or `mean` (the file's).
-        #[arg(long, default_value = "zeros")]
-        baseline: String,
-        /// Label horizon in bars (validation targets).
-        #[arg(long, default_value_t = 1)]
-        horizon: usize,
-        /// Hold band of the direction labels, in log-return units.
-        #[arg(long, default_value_t = 0.0)]
-        theta: f64,
-        /// Shuffles per feature.
-        #[arg(long, default_value_t = 2)]
-        repeats: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        #[arg(long, default_value = "cpu")]
-        device: String,
-    },
+    Explain(explain::Args),
     /// Compute every feature column of DATA.md from an OHLCV CSV.
     Features {
         #[arg(long)]
@@ -136,44 +81,7 @@ pub fn main() -> Result<()> {
             bench::run(&checkpoint, batch, iters, window, Device::parse(&device)?)
         }
         Cmd::Features { data, out } => features::run(&data, &out),
-        Cmd::Explain {
-            checkpoint,
-            data,
-            out_dir,
-            window,
-            n,
-            val,
-            steps,
-            target,
-            baseline,
-            horizon,
-            theta,
-            repeats,
-            seed,
-            device,
-        } => explain::run(&explain::Args {
-            checkpoint,
-            data,
-            out_dir,
-            window,
-            n,
-            val,
-            steps,
-            target,
-            baseline,
-            horizon,
-            theta,
-            repeats,
-            seed,
-            device: Device::parse(&device)?,
-        }),
-        Cmd::Stream { checkpoint, input, data, window, out, device } => {
-            let source = match (input, data) {
-                (Some(i), None) => stream::Source::Npy(i),
-                (None, Some(d)) => stream::Source::Csv(d),
-                _ => return Err(Error::Invalid("stream: give exactly one of --input and --data".into())),
-            };
-            stream::run(&stream::Args { checkpoint, source, window, out, device: Device::parse(&device)? })
-        }
+        Cmd::Stream(a) => stream::run(&a),
+        Cmd::Explain(a) => explain::run(&a),
     }
 }

@@ -72,11 +72,11 @@ impl ModelInputs {
             warnings.push(format!("checkpoint has no `{SCALER_KEY}` metadata: feeding features unscaled"));
         }
         if names.len() != n_features {
-            return Err(Error::shape(
-                "model inputs (feature columns vs the model's n_features)",
-                n_features,
-                format!("{} columns {names:?}", names.len()),
-            ));
+            return Err(Error::Invalid(format!(
+                "model inputs: the model takes {n_features} features, the feature list has {}: {}",
+                names.len(),
+                names.join(", ")
+            )));
         }
         let columns = names
             .iter()
@@ -179,6 +179,15 @@ impl Engine {
 
     pub fn feature_names(&self) -> &[String] {
         self.features.names()
+    }
+
+    /// The unscaled values of the model-input columns on the last pushed bar (NaN before the first).
+    pub fn last_inputs_raw(&self) -> impl Iterator<Item = f64> + '_ {
+        let width = self.features.names().len();
+        let w = self.predictor.window();
+        let slot = (self.raw_head + w - 1) % w;
+        let row = &self.raw[slot * width..(slot + 1) * width];
+        self.inputs.columns.iter().map(move |&c| row[c])
     }
 
     /// Push one raw bar.

@@ -6,13 +6,23 @@
 //!   covers its receptive field ([`tcn`]), a batch-1 window forward for the others; hot model swap.
 //! - [`engine`]: the two joined with the checkpoint's feature list and scaler ([`Engine`]).
 //! - [`latency`]: per-bar timing summaries for `tickgrad stream` and the benches.
+//! - [`trader`]: serving with decisions: the ensemble [`gate`], [`risk`] limits, a [`broker`] filling paper
+//!   orders at the next open, a crash-safe [`journal`], and the [`monitor`] (rolling accuracy, Sharpe,
+//!   calibration, drift) exported by [`metrics_http`] as Prometheus text.
 
+pub mod broker;
 pub mod engine;
 pub mod features;
+pub mod gate;
 pub mod indicators;
+pub mod journal;
 pub mod latency;
+pub mod metrics_http;
+pub mod monitor;
 pub mod predictor;
+pub mod risk;
 pub mod tcn;
+pub mod trader;
 pub mod window;
 
 pub use engine::{Engine, ModelInputs};
@@ -20,3 +30,4 @@ pub use features::{Bar, FeatureStream};
 pub use latency::Latency;
 pub use predictor::{Prediction, Predictor};
 pub use tcn::TcnStream;
+pub use trader::{Trader, TraderConfig};
