@@ -172,7 +172,11 @@ impl Predictor {
                 self.gather_window();
                 let x = Tensor::from_vec(self.input.clone(), &[1, self.window, f], self.device)?;
                 let y = self.model.predict(&x)?;
-                self.out.copy_from_slice(y.cpu_slice()?);
+                if self.device == Device::Cpu {
+                    self.out.copy_from_slice(y.cpu_slice()?);
+                } else {
+                    self.out.copy_from_slice(&y.to_vec()?);
+                }
             }
             Mode::Recompute => {}
         }
