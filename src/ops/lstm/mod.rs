@@ -116,4 +116,6 @@ impl LstmDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
 pub use op::LstmWeights;

@@ -39,3 +39,5 @@ impl SoftmaxDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

@@ -1,0 +1,1 @@
+//! attention: see the family's wgpu launcher.

@@ -1,0 +1,1 @@
+//! conv1d: see the family's wgpu launcher.

@@ -1,0 +1,1 @@
+//! ensemble: see the family's wgpu launcher.

@@ -1,0 +1,1 @@
+//! lstm: see the family's wgpu launcher.
