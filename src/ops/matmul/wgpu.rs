@@ -31,6 +31,21 @@ fn product<'a>(x: Side<'a>, y: Side<'a>, c: &'a WgpuBuffer, m: usize, n: usize, 
     Launch::new(&SHADER, "matmul", params, vec![Arg::R(x.buf), Arg::R(y.buf), Arg::W(c)], groups)
 }
 
+/// One unbatched C [m, n] = op(A)·op(B) launch, for other families' launchers (the LSTM's projections).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm<'a>(
+    a: &'a WgpuBuffer,
+    trans_a: bool,
+    b: &'a WgpuBuffer,
+    trans_b: bool,
+    c: &'a WgpuBuffer,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Launch<'a> {
+    product(Side { buf: a, trans: trans_a, stride: 0 }, Side { buf: b, trans: trans_b, stride: 0 }, c, m, n, k, 1, false)
+}
+
 fn check(d: &MatmulDims, a: &WgpuBuffer, b: &WgpuBuffer) -> Result<usize> {
     if !(d.batch_a == d.batch_b || d.batch_a == 1 || d.batch_b == 1) {
         return Err(Error::shape("matmul batches", d.batch_a, d.batch_b));

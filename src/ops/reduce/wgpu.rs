@@ -1,7 +1,7 @@
 //! Launchers for `shaders/reduce.wgsl`: sum / mean / max over the middle axis of [outer, axis, inner].
 
 use super::ReduceDims;
-use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
+use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
 use crate::backend::Storage;
 use crate::{Error, Result};
 
@@ -33,18 +33,22 @@ fn scale(d: &ReduceDims, mean: bool) -> f32 {
     }
 }
 
+/// The launch of y = scale·Σ_axis x (either geometry), for other families' launchers (the LSTM's bias gradient).
+pub(crate) fn sum_launch<'a>(d: &ReduceDims, x: &'a WgpuBuffer, y: &'a WgpuBuffer, scale: f32) -> Launch<'a> {
+    let args = vec![Arg::R(x), Arg::W(y)];
+    if use_rows(d) {
+        Launch::new(&SHADER, "sum_rows", params(d, scale), args, grid(d.out_len(), 1))
+    } else {
+        Launch::new(&SHADER, "sum_cols", params(d, scale), args, grid(d.out_len(), 256))
+    }
+}
+
 pub fn sum(gpu: &'static Gpu, d: &ReduceDims, x: &Storage, mean: bool) -> Result<Storage> {
     let xb = gpu.buf(x)?;
     check("reduce input", xb.len(), d.in_len())?;
     let n = d.out_len();
     let y = gpu.alloc(n)?;
-    let args = vec![Arg::R(xb), Arg::W(&y)];
-    let launch = if use_rows(d) {
-        Launch::new(&SHADER, "sum_rows", params(d, scale(d, mean)), args, grid(n, 1))
-    } else {
-        Launch::new(&SHADER, "sum_cols", params(d, scale(d, mean)), args, grid(n, 256))
-    };
-    gpu.run(&[launch])?;
+    gpu.run(&[sum_launch(d, xb, &y, scale(d, mean))])?;
     Ok(store(y))
 }
 
