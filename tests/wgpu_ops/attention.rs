@@ -23,14 +23,18 @@ fn forward_weights_and_backward_match_cpu() {
     let mut rng = Rng::new(90);
     for d in cases() {
         let what = format!("{d:?}");
-        let ((qc, qg), (kc, kg), (vc, vg)) = (both(&rng.vec(d.q_len())), both(&rng.vec(d.k_len())), both(&rng.vec(d.v_len())));
+        let ((qc, qg), (kc, kg), (vc, vg)) =
+            (both(&rng.vec(d.q_len())), both(&rng.vec(d.k_len())), both(&rng.vec(d.v_len())));
         let (oc, lc) = cpu().attention(&d, &qc, &kc, &vc).unwrap();
         let (og, lg) = gpu().attention(&d, &qg, &kg, &vg).unwrap();
         close(&format!("attention o {what}"), &og, &oc, 1e-4);
         // lse may be −∞ (no visible key) on both sides; compare the finite entries.
         let (lh, lw) = (host(&lg), host(&lc));
         for (i, (a, b)) in lh.iter().zip(&lw).enumerate() {
-            assert!(a == b || (a - b).abs() <= 1e-5 * (1.0 + b.abs()), "attention lse[{i}] {what}: wgpu {a} vs cpu {b}");
+            assert!(
+                a == b || (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "attention lse[{i}] {what}: wgpu {a} vs cpu {b}"
+            );
         }
         let wc = cpu().attention_weights(&d, &qc, &kc, &lc).unwrap();
         close(&format!("attention weights {what}"), &gpu().attention_weights(&d, &qg, &kg, &lg).unwrap(), &wc, 1e-4);
@@ -46,6 +50,7 @@ fn forward_weights_and_backward_match_cpu() {
 #[test]
 fn heads_wider_than_the_kernel_are_an_error() {
     let d = AttentionDims::new(1, 2, 2, 129, 4, false);
-    let ((_, q), (_, k), (_, v)) = (both(&vec![0.5; d.q_len()]), both(&vec![0.5; d.k_len()]), both(&vec![0.5; d.v_len()]));
+    let ((_, q), (_, k), (_, v)) =
+        (both(&vec![0.5; d.q_len()]), both(&vec![0.5; d.k_len()]), both(&vec![0.5; d.v_len()]));
     assert!(gpu().attention(&d, &q, &k, &v).is_err());
 }

@@ -6,7 +6,9 @@ use tickgrad::device::Device;
 pub fn gpu() -> &'static dyn Backend {
     match backend::get(Device::Wgpu(0)) {
         Ok(b) => b,
-        Err(e) => panic!("wgpu:0 is needed for these tests (on a machine without a GPU: apt-get install mesa-vulkan-drivers): {e}"),
+        Err(e) => panic!(
+            "wgpu:0 is needed for these tests (on a machine without a GPU: apt-get install mesa-vulkan-drivers): {e}"
+        ),
     }
 }
 

@@ -3,7 +3,15 @@
 use crate::common::{both, close, cpu, gpu, Rng};
 use tickgrad::ops::conv1d::Conv1dDims;
 
-fn dims(batch: usize, c_in: usize, c_out: usize, t_in: usize, kernel: usize, dilation: usize, pad: usize) -> Conv1dDims {
+fn dims(
+    batch: usize,
+    c_in: usize,
+    c_out: usize,
+    t_in: usize,
+    kernel: usize,
+    dilation: usize,
+    pad: usize,
+) -> Conv1dDims {
     Conv1dDims { batch, c_in, c_out, t_in, kernel, dilation, pad_left: pad }
 }
 
@@ -28,10 +36,21 @@ fn cases() -> Vec<Conv1dDims> {
 fn forward_and_backward_match_cpu() {
     let mut rng = Rng::new(80);
     for d in cases() {
-        let ((xc, xg), (wc, wg), (bc, bg)) = (both(&rng.vec(d.x_len())), both(&rng.vec(d.w_len())), both(&rng.vec(d.c_out)));
+        let ((xc, xg), (wc, wg), (bc, bg)) =
+            (both(&rng.vec(d.x_len())), both(&rng.vec(d.w_len())), both(&rng.vec(d.c_out)));
         let what = format!("{d:?}");
-        close(&format!("conv1d {what}"), &gpu().conv1d(&d, &xg, &wg, Some(&bg)).unwrap(), &cpu().conv1d(&d, &xc, &wc, Some(&bc)).unwrap(), 1e-5);
-        close(&format!("conv1d no bias {what}"), &gpu().conv1d(&d, &xg, &wg, None).unwrap(), &cpu().conv1d(&d, &xc, &wc, None).unwrap(), 1e-5);
+        close(
+            &format!("conv1d {what}"),
+            &gpu().conv1d(&d, &xg, &wg, Some(&bg)).unwrap(),
+            &cpu().conv1d(&d, &xc, &wc, Some(&bc)).unwrap(),
+            1e-5,
+        );
+        close(
+            &format!("conv1d no bias {what}"),
+            &gpu().conv1d(&d, &xg, &wg, None).unwrap(),
+            &cpu().conv1d(&d, &xc, &wc, None).unwrap(),
+            1e-5,
+        );
         let (dc, dg) = both(&rng.vec(d.y_len()));
         let want = cpu().conv1d_backward_input(&d, &wc, &dc).unwrap();
         close(&format!("conv1d dx {what}"), &gpu().conv1d_backward_input(&d, &wg, &dg).unwrap(), &want, 1e-4);

@@ -5,7 +5,9 @@ use crate::common::{both, cpu, gpu, same, Rng};
 #[test]
 fn masks_and_values_are_bit_identical() {
     let mut rng = Rng::new(60);
-    for (n, p, seed) in [(1, 0.5, 0u64), (1000, 0.1, 1234567), (70_001, 0.5, u64::MAX), (5000, 0.0, 9), (4096, 0.9, 1 << 40)] {
+    for (n, p, seed) in
+        [(1, 0.5, 0u64), (1000, 0.1, 1234567), (70_001, 0.5, u64::MAX), (5000, 0.0, 9), (4096, 0.9, 1 << 40)]
+    {
         let (xc, xg) = both(&rng.vec(n));
         let want = cpu().dropout(&xc, p, seed).unwrap();
         let got = gpu().dropout(&xg, p, seed).unwrap();

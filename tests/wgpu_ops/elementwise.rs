@@ -44,7 +44,12 @@ fn gelu_small_arguments_keep_relative_accuracy() {
 fn scale_shift_matches_cpu() {
     let mut rng = Rng::new(21);
     let (xc, xg) = both(&rng.vec(1000));
-    close("scale_shift", &gpu().scale_shift(&xg, -1.7, 0.3).unwrap(), &cpu().scale_shift(&xc, -1.7, 0.3).unwrap(), 1e-6);
+    close(
+        "scale_shift",
+        &gpu().scale_shift(&xg, -1.7, 0.3).unwrap(),
+        &cpu().scale_shift(&xc, -1.7, 0.3).unwrap(),
+        1e-6,
+    );
 }
 
 const SHAPES: [(&[usize], &[usize]); 9] = [

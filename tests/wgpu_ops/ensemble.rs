@@ -30,7 +30,8 @@ fn forward_and_backward_match_cpu() {
         let p = random_probs(&d, &mut rng);
         let w: Vec<f32> = rng.range(members, 0.1, 1.0);
         for (thr, agree) in [(0.0, 0.0), (0.5, 0.5), (0.75, 0.7)] {
-            let (mut comb, mut conf, mut class) = (vec![f32::NAN; d.combined_len()], vec![f32::NAN; batch], vec![99; batch]);
+            let (mut comb, mut conf, mut class) =
+                (vec![f32::NAN; d.combined_len()], vec![f32::NAN; batch], vec![99; batch]);
             cpu::ensemble_forward(&d, &p, &w, thr, agree, &mut comb, &mut conf, &mut class);
             let (cg, fg, kg) = ens::ensemble_forward(g, &d, &dev(&p), &dev(&w), thr, agree).unwrap();
             let what = format!("{d:?} thr {thr} agree {agree}");

@@ -22,9 +22,9 @@ fn upload_download_round_trip_is_exact() {
 fn fresh_buffers_are_poisoned_in_test_builds() {
     let g = Gpu::get(0).unwrap();
     // Free a buffer full of finite values, then take one of the same size class: it must come back as NaN.
-    drop(g.upload(&[1.0; 1000]).unwrap());
+    drop(g.buffer_from(&[1.0; 1000]).unwrap());
     let b = g.alloc(1000).unwrap();
-    let v = g.download(&b).unwrap();
+    let v = g.read_buffer(&b).unwrap();
     assert!(v.iter().all(|x| x.is_nan()), "alloc must poison its buffer in debug builds");
 }
 
@@ -42,7 +42,7 @@ fn missing_adapter_is_an_error_not_a_panic() {
 #[test]
 fn cpu_storage_handed_to_the_gpu_backend_is_an_error() {
     let host = backend::get(Device::Cpu).unwrap().upload(vec![1.0, 2.0]).unwrap();
-    let e = gpu().unary(tickgrad::ops::elementwise::Unary::Neg, &host).err().expect("cpu storage on wgpu");
+    let e = gpu().unary(tickgrad::ops::elementwise::Unary::Neg, &host).expect_err("cpu storage on wgpu");
     assert!(matches!(e, Error::Device(_)), "{e:?}");
     assert!(gpu().download(&host).is_err());
 }

@@ -35,6 +35,10 @@ fn max_and_argmax_match_cpu_exactly() {
         same(&format!("max {d:?}"), &yg, &yc);
         same(&format!("argmax {d:?}"), &ig, &ic);
         let (dc, dg) = both(&rng.vec(d.out_len()));
-        same(&format!("max backward {d:?}"), &gpu().max_backward(&d, &ig, &dg).unwrap(), &cpu().max_backward(&d, &ic, &dc).unwrap());
+        same(
+            &format!("max backward {d:?}"),
+            &gpu().max_backward(&d, &ig, &dg).unwrap(),
+            &cpu().max_backward(&d, &ic, &dc).unwrap(),
+        );
     }
 }

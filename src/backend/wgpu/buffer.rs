@@ -46,9 +46,13 @@ impl Kind {
     }
 }
 
+/// Free buffers by (kind, size class), and their total bytes.
+#[derive(Default)]
+struct FreeList(HashMap<(Kind, u64), Vec<wgpu::Buffer>>, u64);
+
 #[derive(Default)]
 pub(super) struct Pool {
-    free: Mutex<(HashMap<(Kind, u64), Vec<wgpu::Buffer>>, u64)>,
+    free: Mutex<FreeList>,
 }
 
 impl Gpu {
@@ -103,7 +107,7 @@ impl Gpu {
     }
 
     /// Explicit host → device copy (queued; it lands before the next submitted kernel).
-    pub fn upload(&'static self, data: &[f32]) -> Result<WgpuBuffer> {
+    pub fn buffer_from(&'static self, data: &[f32]) -> Result<WgpuBuffer> {
         let bytes = (data.len() as u64) * 4;
         let buf = self.take(Kind::Storage, bytes)?;
         if !data.is_empty() {
@@ -113,7 +117,7 @@ impl Gpu {
     }
 
     /// Explicit device → host copy: the one place that waits for the device.
-    pub fn download(&self, x: &WgpuBuffer) -> Result<Vec<f32>> {
+    pub fn read_buffer(&self, x: &WgpuBuffer) -> Result<Vec<f32>> {
         if x.len == 0 {
             return Ok(Vec::new());
         }

@@ -253,7 +253,11 @@ impl Gpu {
             }
             for a in &l.args {
                 if a.buffer().gpu().index != self.index {
-                    return Err(at(format!("argument on wgpu:{}, launched on wgpu:{}", a.buffer().gpu().index, self.index)));
+                    return Err(at(format!(
+                        "argument on wgpu:{}, launched on wgpu:{}",
+                        a.buffer().gpu().index,
+                        self.index
+                    )));
                 }
             }
             bytes.resize(bytes.len().next_multiple_of(align), 0);

@@ -59,10 +59,10 @@ impl Backend for Gpu {
     fn upload(&self, data: Vec<f32>) -> Result<Storage> {
         // `Gpu` values only exist as leaked statics (see `Gpu::get`), so re-borrowing as 'static is sound.
         let gpu = Gpu::get(self.index)?;
-        Ok(store(gpu.upload(&data)?))
+        Ok(store(gpu.buffer_from(&data)?))
     }
     fn download(&self, s: &Storage) -> Result<Vec<f32>> {
-        Gpu::download(self, self.buf(s)?)
+        self.read_buffer(self.buf(s)?)
     }
 
     fn permute(&self, x: &Storage, shape: &[usize], perm: &[usize]) -> Result<Storage> {

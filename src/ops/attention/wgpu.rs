@@ -38,7 +38,13 @@ fn heads_grid(d: &AttentionDims, rows: usize) -> [u32; 3] {
 }
 
 /// (o, lse).
-pub fn attention(gpu: &'static Gpu, d: &AttentionDims, q: &Storage, k: &Storage, v: &Storage) -> Result<(Storage, Storage)> {
+pub fn attention(
+    gpu: &'static Gpu,
+    d: &AttentionDims,
+    q: &Storage,
+    k: &Storage,
+    v: &Storage,
+) -> Result<(Storage, Storage)> {
     let (qb, kb, vb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(v)?);
     let p = check(d, &[("q", qb.len(), d.q_len()), ("k", kb.len(), d.k_len()), ("v", vb.len(), d.v_len())])?;
     let (o, lse) = (gpu.alloc(d.o_len())?, gpu.alloc(d.lse_len())?);
@@ -48,7 +54,13 @@ pub fn attention(gpu: &'static Gpu, d: &AttentionDims, q: &Storage, k: &Storage,
 }
 
 /// The softmax weights [bh, tq, tk], rebuilt from q, k and the saved lse.
-pub fn attention_weights(gpu: &'static Gpu, d: &AttentionDims, q: &Storage, k: &Storage, lse: &Storage) -> Result<Storage> {
+pub fn attention_weights(
+    gpu: &'static Gpu,
+    d: &AttentionDims,
+    q: &Storage,
+    k: &Storage,
+    lse: &Storage,
+) -> Result<Storage> {
     let (qb, kb, lb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(lse)?);
     let p = check(d, &[("q", qb.len(), d.q_len()), ("k", kb.len(), d.k_len()), ("lse", lb.len(), d.lse_len())])?;
     let w = gpu.alloc(d.weights_len())?;
@@ -85,7 +97,13 @@ pub fn attention_backward(
     let delta = gpu.alloc(d.lse_len())?;
     let (dq, dk, dv) = (gpu.alloc(d.q_len())?, gpu.alloc(d.k_len())?, gpu.alloc(d.v_len())?);
     gpu.run(&[
-        Launch::new(&SHADER, "attn_bwd_delta", p.clone(), vec![Arg::R(ob), Arg::R(gb), Arg::W(&delta)], grid(d.lse_len(), 256)),
+        Launch::new(
+            &SHADER,
+            "attn_bwd_delta",
+            p.clone(),
+            vec![Arg::R(ob), Arg::R(gb), Arg::W(&delta)],
+            grid(d.lse_len(), 256),
+        ),
         Launch::new(
             &SHADER,
             "attn_bwd_dq",

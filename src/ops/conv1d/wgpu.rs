@@ -63,7 +63,12 @@ pub fn conv1d_backward_input(gpu: &'static Gpu, d: &Conv1dDims, w: &Storage, dy:
 }
 
 /// (dw [c_out, c_in, kernel], dbias [c_out]).
-pub fn conv1d_backward_weight(gpu: &'static Gpu, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<(Storage, Storage)> {
+pub fn conv1d_backward_weight(
+    gpu: &'static Gpu,
+    d: &Conv1dDims,
+    x: &Storage,
+    dy: &Storage,
+) -> Result<(Storage, Storage)> {
     let (xb, dyb) = (gpu.buf(x)?, gpu.buf(dy)?);
     check("x", xb.len(), d.x_len())?;
     check("dy", dyb.len(), d.y_len())?;

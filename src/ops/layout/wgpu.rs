@@ -70,7 +70,13 @@ pub fn concat(gpu: &'static Gpu, parts: &[&Storage], outer: usize, lens: &[usize
     for (p, &l) in parts.iter().zip(lens) {
         let pb = gpu.buf(p)?;
         let params = block(outer, l, inner, (l, 0), (total, off));
-        launches.push(Launch::new(&SHADER, "copy_block", params, vec![Arg::R(pb), Arg::W(&y)], grid(outer * l * inner, 256)));
+        launches.push(Launch::new(
+            &SHADER,
+            "copy_block",
+            params,
+            vec![Arg::R(pb), Arg::W(&y)],
+            grid(outer * l * inner, 256),
+        ));
         off += l;
     }
     gpu.run(&launches)?;

@@ -56,7 +56,16 @@ pub fn lstm_seq(
     for step in 0..d.t {
         let t = d.time_at(step);
         let prev = if step == 0 { t } else { d.time_at(step - 1) };
-        let args = vec![Arg::R(h0b), Arg::R(c0b), Arg::R(whb), Arg::R(bib), Arg::R(bhb), Arg::W(&hs), Arg::W(&cs), Arg::W(&gates)];
+        let args = vec![
+            Arg::R(h0b),
+            Arg::R(c0b),
+            Arg::R(whb),
+            Arg::R(bib),
+            Arg::R(bhb),
+            Arg::W(&hs),
+            Arg::W(&cs),
+            Arg::W(&gates),
+        ];
         let p = step_params(d, t, prev, step == 0, 0, false);
         launches.push(Launch::new(&SHADER, "lstm_step", p, args, grid(d.state_len(), 256)));
     }
@@ -117,20 +126,33 @@ pub fn lstm_seq_backward(
         // No step ran: the state passes straight through with no gradient from the sequence.
         let zeros = vec![0.0; d.state_len()];
         return Ok(LstmGrads {
-            dx: store(gpu.upload(&[])?),
-            dh0: store(gpu.upload(&zeros)?),
-            dc0: store(gpu.upload(&zeros)?),
-            dw_ih: store(gpu.upload(&vec![0.0; d.w_ih_len()])?),
-            dw_hh: store(gpu.upload(&vec![0.0; d.w_hh_len()])?),
-            db: store(gpu.upload(&vec![0.0; g4])?),
+            dx: store(gpu.buffer_from(&[])?),
+            dh0: store(gpu.buffer_from(&zeros)?),
+            dc0: store(gpu.buffer_from(&zeros)?),
+            dw_ih: store(gpu.buffer_from(&vec![0.0; d.w_ih_len()])?),
+            dw_hh: store(gpu.buffer_from(&vec![0.0; d.w_hh_len()])?),
+            db: store(gpu.buffer_from(&vec![0.0; g4])?),
         });
     }
     let p = step_params(d, 0, 0, d.reverse, 0, false);
-    launches.push(Launch::new(&SHADER, "lstm_prev_h", p, vec![Arg::R(hsb), Arg::R(h0b), Arg::W(&hprev)], grid(d.seq_len(), 256)));
+    launches.push(Launch::new(
+        &SHADER,
+        "lstm_prev_h",
+        p,
+        vec![Arg::R(hsb), Arg::R(h0b), Arg::W(&hprev)],
+        grid(d.seq_len(), 256),
+    ));
     launches.push(gemm(&dgates, false, wib, false, &dx, rows, d.input, g4));
     launches.push(gemm(&dgates, true, xb, false, &dw_ih, g4, d.input, rows));
     launches.push(gemm(&dgates, true, &hprev, false, &dw_hh, g4, d.hidden, rows));
     launches.push(sum_launch(&ReduceDims { outer: 1, axis: rows, inner: g4 }, &dgates, &db, 1.0));
     gpu.run(&launches)?;
-    Ok(LstmGrads { dx: store(dx), dh0: store(dh0), dc0: store(dc0), dw_ih: store(dw_ih), dw_hh: store(dw_hh), db: store(db) })
+    Ok(LstmGrads {
+        dx: store(dx),
+        dh0: store(dh0),
+        dc0: store(dc0),
+        dw_ih: store(dw_ih),
+        dw_hh: store(dw_hh),
+        db: store(db),
+    })
 }

@@ -23,7 +23,16 @@ struct Side<'a> {
 /// C[z] = op(X[z])·op(Y[z]) for z < batch, C [batch, m, n]; or, with `sum_batch`, C = Σ_z op(X[z])·op(Y[z])
 /// as one [m, n] matrix.
 #[allow(clippy::too_many_arguments)]
-fn product<'a>(x: Side<'a>, y: Side<'a>, c: &'a WgpuBuffer, m: usize, n: usize, k: usize, batch: usize, sum_batch: bool) -> Launch<'a> {
+fn product<'a>(
+    x: Side<'a>,
+    y: Side<'a>,
+    c: &'a WgpuBuffer,
+    m: usize,
+    n: usize,
+    k: usize,
+    batch: usize,
+    sum_batch: bool,
+) -> Launch<'a> {
     let (z, inner) = if sum_batch { (1, batch) } else { (batch, 1) };
     let (xz, yz, xr, yr) = if sum_batch { (0, 0, x.stride, y.stride) } else { (x.stride, y.stride, 0, 0) };
     let params = Params::new().u(m).u(n).u(k).flag(x.trans).flag(y.trans).u(xz).u(yz).u(xr).u(yr).u(inner);
@@ -43,7 +52,16 @@ pub(crate) fn gemm<'a>(
     n: usize,
     k: usize,
 ) -> Launch<'a> {
-    product(Side { buf: a, trans: trans_a, stride: 0 }, Side { buf: b, trans: trans_b, stride: 0 }, c, m, n, k, 1, false)
+    product(
+        Side { buf: a, trans: trans_a, stride: 0 },
+        Side { buf: b, trans: trans_b, stride: 0 },
+        c,
+        m,
+        n,
+        k,
+        1,
+        false,
+    )
 }
 
 fn check(d: &MatmulDims, a: &WgpuBuffer, b: &WgpuBuffer) -> Result<usize> {

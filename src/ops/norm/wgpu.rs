@@ -91,7 +91,10 @@ pub fn batch_norm_train(
 ) -> Result<(Storage, Storage, Storage, Storage, Storage)> {
     let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
     check("batch_norm x", xb.len(), d.len())?;
-    check_channels(d, &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())])?;
+    check_channels(
+        d,
+        &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())],
+    )?;
     if d.count() < 2 {
         return Err(Error::Invalid(format!(
             "batch_norm: training needs more than one value per channel, got n·l = {}",
@@ -122,7 +125,10 @@ pub fn batch_norm_eval(
 ) -> Result<Storage> {
     let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
     check("batch_norm x", xb.len(), d.len())?;
-    check_channels(d, &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())])?;
+    check_channels(
+        d,
+        &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())],
+    )?;
     let y = gpu.alloc(d.len())?;
     let args = vec![Arg::R(xb), Arg::R(gb), Arg::R(bb), Arg::R(rmb), Arg::R(rvb), Arg::W(&y)];
     gpu.run(&[Launch::new(&SHADER, "bn_apply", bn_params(d, 0.0, true), args, grid(d.len(), 256))])?;
@@ -148,7 +154,8 @@ pub fn batch_norm_backward(
     let (dx, dg, db) = (gpu.alloc(d.len())?, gpu.alloc(d.c)?, gpu.alloc(d.c)?);
     let p = bn_params(d, 0.0, !train);
     let sums_args = vec![Arg::R(xb), Arg::R(sab), Arg::R(sbb), Arg::R(dyb), Arg::W(&dg), Arg::W(&db)];
-    let dx_args = vec![Arg::R(xb), Arg::R(gb), Arg::R(sab), Arg::R(sbb), Arg::R(dyb), Arg::R(&dg), Arg::R(&db), Arg::W(&dx)];
+    let dx_args =
+        vec![Arg::R(xb), Arg::R(gb), Arg::R(sab), Arg::R(sbb), Arg::R(dyb), Arg::R(&dg), Arg::R(&db), Arg::W(&dx)];
     gpu.run(&[
         Launch::new(&SHADER, "bn_bwd_sums", p.clone(), sums_args, grid(d.c, 1)),
         Launch::new(&SHADER, "bn_bwd_dx", p, dx_args, grid(d.len(), 256)),

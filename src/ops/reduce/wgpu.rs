@@ -57,7 +57,8 @@ pub fn sum_backward(gpu: &'static Gpu, d: &ReduceDims, dy: &Storage, mean: bool)
     check("reduce backward dy", dyb.len(), d.out_len())?;
     let n = d.in_len();
     let dx = gpu.alloc(n)?;
-    let launch = Launch::new(&SHADER, "sum_bwd", params(d, scale(d, mean)), vec![Arg::R(dyb), Arg::W(&dx)], grid(n, 256));
+    let launch =
+        Launch::new(&SHADER, "sum_bwd", params(d, scale(d, mean)), vec![Arg::R(dyb), Arg::W(&dx)], grid(n, 256));
     gpu.run(&[launch])?;
     Ok(store(dx))
 }
