@@ -41,7 +41,7 @@ pub struct Outcome {
 }
 
 pub fn trading_config(costs: &CostArgs, ds: &Dataset) -> Result<TradingConfig> {
-    costs.round_trip_theta()?;
+    costs.validate()?;
     Ok(TradingConfig {
         periods_per_year: periods_per_year(&ds.bars),
         ..TradingConfig::hourly_24_7(costs.fee_bps, costs.half_spread_bps)

@@ -20,8 +20,8 @@ pub struct RunArgs {
     pub data: PathBuf,
     #[arg(long, default_value = "out")]
     pub out_dir: PathBuf,
-    /// Most epochs per network (early stopping may end sooner).
-    #[arg(long, default_value_t = 6)]
+    /// Most epochs per network; early stopping (patience 2) usually ends each one by epoch 5.
+    #[arg(long, default_value_t = 10)]
     pub epochs: usize,
     #[arg(long, default_value_t = 2)]
     pub patience: usize,

@@ -23,15 +23,20 @@ pub struct CostArgs {
 }
 
 impl CostArgs {
-    /// θ = the round-trip cost in log-return units: a move smaller than that cannot pay for the trade.
-    pub fn round_trip_theta(&self) -> Result<f64> {
-        let per_side = self.fee_bps + self.half_spread_bps;
-        if !(self.fee_bps.is_finite() && self.fee_bps >= 0.0 && self.half_spread_bps.is_finite())
-            || self.half_spread_bps < 0.0
-        {
-            return Err(Error::config("fee-bps", format!("costs must be finite and >= 0, found {per_side}")));
+    pub fn validate(&self) -> Result<()> {
+        for (field, v) in [("fee-bps", self.fee_bps), ("half-spread-bps", self.half_spread_bps)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::config(field, format!("expected a finite cost >= 0 bps, found {v}")));
+            }
         }
-        Ok((1.0 + 2.0 * per_side / 1e4).ln())
+        Ok(())
+    }
+
+    /// θ = the round-trip cost in log-return units, ln(1 + 2·(fee + half-spread)/1e4): a smaller move cannot pay
+    /// for the trade.
+    pub fn round_trip_theta(&self) -> Result<f64> {
+        self.validate()?;
+        Ok((1.0 + 2.0 * (self.fee_bps + self.half_spread_bps) / 1e4).ln())
     }
 }
 

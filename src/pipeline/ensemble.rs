@@ -13,7 +13,7 @@
 //! On disk an ensemble is a directory: `ensemble.json` (the [`Manifest`]) next to one checkpoint per network
 //! and `gbdt.json`; the manifest names them by relative path.
 
-use super::dataset::{Dataset, Preprocessing};
+use super::dataset::Preprocessing;
 use super::predict::{argmax3, MemberPredictions};
 use crate::ops::ensemble::cpu::{ensemble_forward, rolling_weights};
 use crate::ops::ensemble::EnsembleDims;
@@ -200,9 +200,4 @@ pub fn threshold_for_coverage(confidence: &[f64], coverage: f64) -> Result<f64> 
     let pos = (1.0 - coverage) * (v.len() - 1) as f64;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     Ok((v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)).clamp(0.0, 1.0))
-}
-
-/// Directions of the covered samples, for [`combine`].
-pub fn covered_labels(ds: &Dataset, covered: Range<usize>) -> Result<Vec<usize>> {
-    ds.directions(covered)
 }

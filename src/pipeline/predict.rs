@@ -41,11 +41,6 @@ impl MemberPredictions {
     pub fn is_empty(&self) -> bool {
         self.probs.is_empty()
     }
-
-    /// Row-major [n, 3].
-    pub fn flat_probs(&self) -> Vec<f64> {
-        self.probs.iter().flatten().copied().collect()
-    }
 }
 
 pub fn argmax3(p: &[f64; 3]) -> usize {

@@ -82,6 +82,8 @@ impl TrainConfig {
 pub struct EpochStats {
     pub epoch: usize,
     pub train_loss: f64,
+    /// NaN (JSON `null`) when the validation loss was not finite, so a checkpoint stays readable.
+    #[serde(with = "crate::eval::json::f64_or_null")]
     pub val_loss: f64,
     pub windows_per_s: f64,
     pub seconds: f64,
