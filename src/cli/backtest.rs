@@ -38,6 +38,7 @@ pub struct Outcome {
     pub first_test_ts: i64,
     pub last_test_ts: i64,
     pub folds: usize,
+    pub members: Vec<crate::pipeline::MemberSummary>,
 }
 
 pub fn trading_config(costs: &CostArgs, ds: &Dataset) -> Result<TradingConfig> {
@@ -67,6 +68,7 @@ pub fn backtest_predictor(pred: &Predictor, data: &Path, args: &EvalArgs, device
         first_test_ts: ds.bars.timestamp[rows.start],
         last_test_ts: ds.bars.timestamp[rows.end - 1],
         folds: calls.folds.len(),
+        members: calls.members,
     })
 }
 
@@ -80,8 +82,15 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Outcome> {
 /// The header line above the table: what was scored, on which bars, at which costs.
 pub fn headline(o: &Outcome, costs: &CostArgs) -> String {
     let wf = if o.folds > 0 { format!(", walk-forward ({} folds)", o.folds) } else { String::new() };
+    let members: Vec<String> =
+        o.members.iter().map(|m| format!("{} {:.4} (weight {:.3})", m.name, m.test_accuracy, m.final_weight)).collect();
+    let members = if members.is_empty() {
+        String::new()
+    } else {
+        format!("\nmembers' own test accuracy (and weight at the last bar): {}", members.join(", "))
+    };
     format!(
-        "{}: {} out-of-sample test bars ({} .. {} UTC), fee {} bps + half-spread {} bps per side{wf}",
+        "{}: {} out-of-sample test bars ({} .. {} UTC), fee {} bps + half-spread {} bps per side{wf}{members}",
         o.description,
         o.test_bars,
         utc(o.first_test_ts),

@@ -36,6 +36,15 @@ pub struct TestCalls {
     pub gbdt_classes: Vec<usize>,
     /// Walk-forward folds on the sample axis (empty without walk-forward).
     pub folds: Vec<Fold>,
+    /// Ensemble only: each member's own accuracy on the test samples and its weight at the last test bar.
+    pub members: Vec<MemberSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberSummary {
+    pub name: String,
+    pub test_accuracy: f64,
+    pub final_weight: f64,
 }
 
 /// Expanding-window folds whose test blocks of `every` samples tile the dataset's test samples exactly; each
@@ -91,6 +100,7 @@ pub fn test_calls(pred: &Predictor, ds: &Dataset, walk_every: Option<usize>, dev
                 regression: p.ret,
                 gbdt_classes: gbdt.classes(),
                 folds,
+                members: Vec::new(),
             })
         }
         Predictor::Ensemble(e) => {
@@ -105,7 +115,22 @@ pub fn test_calls(pred: &Predictor, ds: &Dataset, walk_every: Option<usize>, dev
             trees.probs.extend(gbdt.probs.iter().copied());
             preds.push(trees);
             let labels = ds.directions(covered.clone())?;
-            let c = combine(&preds, &labels, covered, test.clone(), &e.manifest.rule())?;
+            let c = combine(&preds, &labels, covered.clone(), test.clone(), &e.manifest.rule())?;
+            let skip = test.start - covered.start;
+            let names = e.members.iter().map(|m| m.name.as_str()).chain(["gbdt"]);
+            let last_weights = c.weights.last().cloned().unwrap_or_default();
+            let members = names
+                .zip(&preds)
+                .enumerate()
+                .map(|(m, (name, p))| {
+                    let hits = p.classes()[skip..].iter().zip(&labels[skip..]).filter(|(a, b)| a == b).count();
+                    MemberSummary {
+                        name: name.to_string(),
+                        test_accuracy: hits as f64 / test.len() as f64,
+                        final_weight: last_weights.get(m).copied().unwrap_or(f64::NAN),
+                    }
+                })
+                .collect();
             Ok(TestCalls {
                 samples: test,
                 classes: c.class,
@@ -115,6 +140,7 @@ pub fn test_calls(pred: &Predictor, ds: &Dataset, walk_every: Option<usize>, dev
                 regression: None,
                 gbdt_classes: gbdt.classes(),
                 folds,
+                members,
             })
         }
     }

@@ -19,7 +19,7 @@ pub mod predict;
 pub mod tabular;
 pub mod targets;
 
-pub use backtest::{evaluate_calls, periods_per_year, test_calls, walk_forward_folds, TestCalls};
+pub use backtest::{evaluate_calls, periods_per_year, test_calls, walk_forward_folds, MemberSummary, TestCalls};
 pub use build::{train_ensemble, EnsemblePlan, MemberPlan};
 pub use bundle::{EnsembleBundle, NetMember, Predictor};
 pub use dataset::{Dataset, DatasetSpec, Preprocessing};
