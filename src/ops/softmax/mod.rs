@@ -19,7 +19,6 @@
 
 pub mod cpu;
 pub mod reference;
-pub(crate) mod rowmath;
 #[cfg(test)]
 mod tests;
 
