@@ -1,6 +1,6 @@
 //! Fast CPU softmax / log-softmax, f32: the rows are split into rayon tasks of at least `MIN_TASK` elements
 //! (one task, no thread hand-off, for small inputs); within a row, separate max, exp, sum and scale passes
-//! over slices, each of which vectorises (`rowmath`).
+//! over slices, each of which vectorises (`ops::fastmath`).
 
 use super::SoftmaxDims;
 use crate::ops::fastmath;
