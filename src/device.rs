@@ -38,6 +38,9 @@ impl Device {
             Device::Cuda(n) => Err(Error::Device(format!(
                 "cuda:{n} is not available: this build has no CUDA backend (build with --features cuda)"
             ))),
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(n) => crate::backend::wgpu::Gpu::get(n).map(|_| ()),
+            #[cfg(not(feature = "wgpu"))]
             Device::Wgpu(n) => Err(Error::Device(format!(
                 "wgpu:{n} is not available: this build has no wgpu backend (build with --features wgpu)"
             ))),

@@ -3,6 +3,8 @@
 //! backend is only kernels and plumbing. Outputs are always freshly written buffers.
 
 pub mod cpu;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
 
 use crate::device::Device;
 use crate::ops::attention::AttentionDims;
@@ -20,6 +22,8 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub enum Storage {
     Cpu(Arc<Vec<f32>>),
+    #[cfg(feature = "wgpu")]
+    Wgpu(Arc<wgpu::WgpuBuffer>),
 }
 
 impl Storage {
@@ -29,11 +33,15 @@ impl Storage {
     pub fn device(&self) -> Device {
         match self {
             Storage::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "wgpu")]
+            Storage::Wgpu(b) => Device::Wgpu(b.gpu().index),
         }
     }
     pub fn len(&self) -> usize {
         match self {
             Storage::Cpu(v) => v.len(),
+            #[cfg(feature = "wgpu")]
+            Storage::Wgpu(b) => b.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -42,6 +50,11 @@ impl Storage {
     pub fn as_cpu(&self) -> Result<&[f32]> {
         match self {
             Storage::Cpu(v) => Ok(v),
+            #[cfg(feature = "wgpu")]
+            Storage::Wgpu(b) => Err(Error::Device(format!(
+                "tensor lives on wgpu:{}; copy it to the host with to_vec() or to_device(Device::Cpu)",
+                b.gpu().index
+            ))),
         }
     }
 }
@@ -227,6 +240,8 @@ static CPU: cpu::CpuBackend = cpu::CpuBackend;
 pub fn get(device: Device) -> Result<&'static dyn Backend> {
     match device {
         Device::Cpu => Ok(&CPU),
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(n) => wgpu::backend(n),
         other => {
             other.ensure_available()?;
             Err(Error::Device(format!("{other}: backend not built")))

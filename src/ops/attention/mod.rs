@@ -95,3 +95,5 @@ impl AttentionDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

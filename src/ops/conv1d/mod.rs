@@ -106,3 +106,5 @@ impl Conv1dDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

@@ -80,3 +80,5 @@ pub fn keep(seed: u64, i: u64, threshold: u32) -> bool {
     (mix(seed, i) >> 40) as u32 >= threshold
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

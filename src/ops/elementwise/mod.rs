@@ -163,3 +163,5 @@ pub fn broadcast_strides(shape: &[usize]) -> Vec<usize> {
     strides
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

@@ -33,6 +33,8 @@ pub mod cpu;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
 
 /// Shapes of one ensemble call. Classes are in the order the members use (for the model family:
 /// [up, down, hold], so `hold_class` = 2).

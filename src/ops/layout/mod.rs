@@ -3,3 +3,5 @@
 
 pub mod cpu;
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

@@ -115,4 +115,6 @@ impl LstmDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
 pub use op::LstmWeights;

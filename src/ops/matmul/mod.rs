@@ -103,3 +103,5 @@ impl MatmulDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

@@ -76,3 +76,5 @@ impl BatchNormDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

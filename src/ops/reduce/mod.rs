@@ -71,3 +71,5 @@ pub fn padded_target(from: &[usize], to: &[usize]) -> Vec<usize> {
     t
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

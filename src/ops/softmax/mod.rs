@@ -38,3 +38,5 @@ impl SoftmaxDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
