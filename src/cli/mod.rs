@@ -1,8 +1,12 @@
 //! The command line: train, eval, backtest, predict, stream, features, bench, info.
 
+pub mod backtest;
 pub mod bench;
+pub mod eval;
 pub mod features;
 pub mod predict;
+pub mod run;
+pub mod train;
 
 use crate::device::Device;
 use crate::{Error, Result};
@@ -18,6 +22,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Train one network on a CSV; the best checkpoint (with scaler and metadata) is written atomically.
+    Train(train::TrainArgs),
+    /// Score a checkpoint or ensemble on the test part of a CSV; write report.json, returns.csv, report.html.
+    Backtest {
+        #[command(flatten)]
+        args: backtest::EvalArgs,
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+    /// Print the backtest's metrics table (model and baselines) without writing files.
+    Eval(backtest::EvalArgs),
+    /// The main job: train the small ensemble on a CSV, backtest it out of sample, print the table.
+    Run(run::RunArgs),
     /// Run a checkpoint on windows [batch, time, features] from a float32 .npy; write [batch, k] .npy.
     Predict {
         #[arg(long)]
@@ -66,6 +83,10 @@ pub fn main() -> Result<()> {
         }
     };
     match cli.cmd {
+        Cmd::Train(a) => train::run(&a),
+        Cmd::Backtest { args, out_dir } => backtest::run(&args, &out_dir),
+        Cmd::Eval(a) => eval::run(&a),
+        Cmd::Run(a) => run::run(&a),
         Cmd::Predict { checkpoint, input, out, device } => {
             predict::run(&checkpoint, &input, &out, Device::parse(&device)?)
         }

@@ -47,7 +47,6 @@
 //! A bidirectional layer should run its two directions at once (`rayon::join`); they share no data.
 
 pub mod cpu;
-mod fastmath;
 mod matvec;
 pub mod reference;
 #[cfg(test)]
