@@ -8,6 +8,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod explain;
 pub mod io;
 pub mod models;
 pub mod nn;
@@ -15,6 +16,7 @@ pub mod ops;
 pub mod optim;
 pub mod pipeline;
 pub mod rng;
+pub mod stream;
 pub mod tensor;
 pub mod train;
 

@@ -3,9 +3,11 @@
 pub mod backtest;
 pub mod bench;
 pub mod eval;
+pub mod explain;
 pub mod features;
 pub mod predict;
 pub mod run;
+pub mod stream;
 pub mod train;
 
 use crate::device::Device;
@@ -59,6 +61,12 @@ enum Cmd {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Feed bars one at a time through the streaming engine (optionally trading on paper with a journal and
+    /// serving Prometheus metrics); ends with `per_bar_us p50=<x> p99=<y> max=<z>`.
+    Stream(stream::StreamArgs),
+    /// Attributions (integrated gradients, gradient×input), permutation importance and attention maps of a
+    /// checkpoint on the last windows of a bar file, as CSV and PNG heatmaps in DIR.
+    Explain(explain::Args),
     /// Compute every feature column of DATA.md from an OHLCV CSV.
     Features {
         #[arg(long)]
@@ -94,5 +102,7 @@ pub fn main() -> Result<()> {
             bench::run(&checkpoint, batch, iters, window, Device::parse(&device)?)
         }
         Cmd::Features { data, out } => features::run(&data, &out),
+        Cmd::Stream(a) => stream::run(&a),
+        Cmd::Explain(a) => explain::run(&a),
     }
 }

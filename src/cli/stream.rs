@@ -1,0 +1,306 @@
+//! `tickgrad stream`: feed a series bar by bar through the streaming engine and time every answer.
+//!
+//! - `--input SERIES.npy` [T, F]: rows are model inputs already (scaled features); row i of `--out` [T−W+1, k] is
+//!   the answer after bar W−1+i.
+//! - `--data FILE.csv`: raw bars through incremental features and the checkpoint's feature list and scaler.
+//! - `--data` with `--journal`, `--member` or `--metrics-addr`: paper trading ([`crate::stream::trader`]): the
+//!   members' gated decision, risk limits, fills at the next open, a crash-safe journal that a rerun resumes, and
+//!   the monitor's metrics as Prometheus text on `--metrics-addr`.
+//!
+//! Diagnostics go to stderr; stdout gets one summary line and, last, `per_bar_us p50=<x> p99=<y> max=<z>`
+//! (answered bars only; a bar's time covers features, scaling and the model).
+
+use crate::data::{load_csv, Bars};
+use crate::device::Device;
+use crate::io::npy::{read_npy, write_npy};
+use crate::models::checkpoint;
+use crate::stream::gate::GateConfig;
+use crate::stream::metrics_http::{serve, Exposition};
+use crate::stream::monitor::MonitorConfig;
+use crate::stream::risk::RiskConfig;
+use crate::stream::{Bar, Engine, Latency, Predictor, Trader, TraderConfig};
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["input", "data"])))]
+pub struct StreamArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Model inputs [bars, features] as float32 .npy (already scaled).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Raw OHLCV bars as CSV: features computed per bar, then the checkpoint's feature list and scaler.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Bars per window (default: the checkpoint's training window, else the model's default).
+    #[arg(long)]
+    pub window: Option<usize>,
+    /// Answers [bars − window + 1, k] of --checkpoint as float32 .npy; row i is the answer after bar window − 1 + i.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[command(flatten)]
+    pub trade: TradeArgs,
+}
+
+/// Paper trading and monitoring (with --data). Any of --journal, --member or --metrics-addr turns it on.
+#[derive(clap::Args)]
+pub struct TradeArgs {
+    /// Further ensemble members (checkpoints) beside --checkpoint.
+    #[arg(long = "member")]
+    pub members: Vec<PathBuf>,
+    /// Append-only journal of decisions and fills; an existing one is resumed.
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Serve Prometheus metrics here (e.g. 127.0.0.1:9100; port 0 picks one, printed to stderr).
+    #[arg(long)]
+    pub metrics_addr: Option<String>,
+    /// Keep serving metrics this many seconds after the last bar.
+    #[arg(long, default_value_t = 0.0)]
+    pub serve_secs: f64,
+    #[arg(long, default_value_t = 10.0)]
+    pub fee_bps: f64,
+    #[arg(long, default_value_t = 100_000.0)]
+    pub cash: f64,
+    /// Units held per signal (up = +size, down = −size).
+    #[arg(long, default_value_t = 1.0)]
+    pub size: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pub max_position: f64,
+    /// Stop trading for good once equity is this far below the starting cash.
+    #[arg(long, default_value_t = f64::INFINITY)]
+    pub max_loss: f64,
+    /// Largest one-bar historical-simulation VaR allowed (currency).
+    #[arg(long, default_value_t = f64::INFINITY)]
+    pub var_limit: f64,
+    #[arg(long, default_value_t = 0.99)]
+    pub var_level: f64,
+    #[arg(long, default_value_t = 250)]
+    pub var_window: usize,
+    #[arg(long, default_value_t = 0.5)]
+    pub conf_threshold: f32,
+    #[arg(long, default_value_t = 0.7)]
+    pub agreement: f32,
+    /// Hold band of the direction classes, in log-return units.
+    #[arg(long, default_value_t = 0.0)]
+    pub theta: f64,
+    /// Bars until a decision is scored.
+    #[arg(long, default_value_t = 1)]
+    pub horizon: usize,
+    /// Bars in the monitor's rolling windows.
+    #[arg(long, default_value_t = 500)]
+    pub monitor_window: usize,
+    /// Leading bars that are the PSI reference sample.
+    #[arg(long, default_value_t = 500)]
+    pub psi_reference: usize,
+}
+
+impl TradeArgs {
+    fn enabled(&self) -> bool {
+        self.journal.is_some() || !self.members.is_empty() || self.metrics_addr.is_some()
+    }
+
+    fn config(&self) -> TraderConfig {
+        TraderConfig {
+            gate: GateConfig {
+                conf_threshold: self.conf_threshold,
+                agreement: self.agreement,
+                theta: self.theta,
+                ..GateConfig::default()
+            },
+            risk: RiskConfig {
+                max_position: self.max_position,
+                max_loss: self.max_loss,
+                var_limit: self.var_limit,
+                var_level: self.var_level,
+                var_window: self.var_window,
+            },
+            monitor: MonitorConfig {
+                window: self.monitor_window,
+                psi_reference: self.psi_reference,
+                fee_bps: self.fee_bps,
+                ..MonitorConfig::default()
+            },
+            fee_bps: self.fee_bps,
+            cash: self.cash,
+            size: self.size,
+            horizon: self.horizon,
+        }
+    }
+}
+
+pub fn run(a: &StreamArgs) -> Result<()> {
+    let device = Device::parse(&a.device)?;
+    device.ensure_available()?;
+    match (&a.input, &a.data) {
+        (Some(input), None) if !a.trade.enabled() => run_npy(a, input, device),
+        (Some(_), None) => {
+            Err(Error::Invalid("stream: trading (--journal/--member/--metrics-addr) needs --data".into()))
+        }
+        (None, Some(data)) if a.trade.enabled() => run_trading(a, data, device),
+        (None, Some(data)) => run_csv(a, data, device),
+        _ => Err(Error::Invalid("stream: give exactly one of --input and --data".into())),
+    }
+}
+
+fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
+    let ck = checkpoint::load(&a.checkpoint, device)?;
+    let cfg = ck.model.config();
+    let nf = cfg.n_features();
+    let x = read_npy(input)?;
+    let loc = input.display().to_string();
+    let [t, f] = x.shape[..] else {
+        return Err(Error::parse(loc, format!("series has shape {:?}; expected [bars, {nf}]", x.shape)));
+    };
+    if f != nf {
+        return Err(Error::parse(loc, format!("series has {f} features per bar; the checkpoint's model expects {nf}")));
+    }
+    let w = a.window.unwrap_or_else(|| cfg.default_window());
+    if t < w {
+        return Err(Error::parse(loc, format!("series has {t} bars, fewer than the window of {w}")));
+    }
+    if let Some(i) = x.data.iter().position(|v| !v.is_finite()) {
+        return Err(Error::parse(loc, format!("non-finite value at [{}, {}]", i / f, i % f)));
+    }
+    let mut p = Predictor::new(Arc::new(ck.model), w)?;
+    let k = p.output_width();
+    let mut y = Vec::with_capacity((t - w + 1) * k);
+    let mut lat = Latency::with_capacity(t - w + 1);
+    for row in x.data.chunks_exact(f) {
+        let t0 = Instant::now();
+        let ans = p.push(row)?;
+        let dt = t0.elapsed();
+        if let Some(ans) = ans {
+            y.extend_from_slice(ans.values);
+            lat.record(dt);
+        }
+    }
+    if let Some(out) = &a.out {
+        write_npy(out, &[t - w + 1, k], &y)?;
+    }
+    summary(&p, t, &lat);
+    Ok(())
+}
+
+fn run_csv(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
+    let (bars, gaps) = load_csv(data)?;
+    eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
+    let ck = checkpoint::load(&a.checkpoint, device)?;
+    let has_trades = bars.column("trades").is_some();
+    let has_taker = bars.column("taker_buy_base_volume").is_some();
+    let (mut engine, warnings) = Engine::new(ck, has_trades, has_taker, a.window)?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    let w = engine.predictor().window();
+    let k = engine.predictor().output_width();
+    let n = bars.len();
+    if n < w {
+        return Err(Error::parse(data.display().to_string(), format!("{n} bars, fewer than the window of {w}")));
+    }
+    let mut y = Vec::with_capacity((n - w + 1) * k);
+    let mut lat = Latency::with_capacity(n - w + 1);
+    for i in 0..n {
+        let bar = Bar::from_bars(&bars, i);
+        let t0 = Instant::now();
+        let ans = engine.push(&bar)?;
+        let dt = t0.elapsed();
+        if let Some(ans) = ans {
+            y.extend_from_slice(ans.values);
+            lat.record(dt);
+        }
+    }
+    if let Some(out) = &a.out {
+        write_npy(out, &[n - w + 1, k], &y)?;
+    }
+    eprintln!("inputs: {}", engine.inputs().names.join(","));
+    summary(engine.predictor(), n, &lat);
+    Ok(())
+}
+
+/// Engines for --checkpoint and every --member, each with its own feature state.
+fn engines(a: &StreamArgs, bars: &Bars, device: Device) -> Result<Vec<Engine>> {
+    let has_trades = bars.column("trades").is_some();
+    let has_taker = bars.column("taker_buy_base_volume").is_some();
+    std::iter::once(&a.checkpoint)
+        .chain(&a.trade.members)
+        .map(|path| {
+            let (e, warnings) = Engine::new(checkpoint::load(path, device)?, has_trades, has_taker, a.window)?;
+            for w in warnings {
+                eprintln!("warning: {}: {w}", path.display());
+            }
+            Ok(e)
+        })
+        .collect()
+}
+
+fn run_trading(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
+    let (bars, gaps) = load_csv(data)?;
+    eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
+    let t = &a.trade;
+    let (mut trader, warnings) = Trader::new(engines(a, &bars, device)?, t.config(), t.journal.as_deref())?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    let exposition = Exposition::default();
+    if let Some(addr) = &t.metrics_addr {
+        let bound = serve(addr, exposition.clone())?;
+        eprintln!("metrics listening on {bound}");
+    }
+    let mut lat = Latency::with_capacity(bars.len());
+    let (mut decisions, mut degraded) = (0usize, false);
+    for i in 0..bars.len() {
+        let bar = Bar::from_bars(&bars, i);
+        let t0 = Instant::now();
+        let report = trader.on_bar(&bar)?;
+        let dt = t0.elapsed();
+        if report.decision.is_some() {
+            lat.record(dt);
+            decisions += 1;
+        }
+        trader.on_latency(dt.as_secs_f64() * 1e6);
+        if trader.monitor().degraded() != degraded {
+            degraded = !degraded;
+            eprintln!(
+                "alert: bar {i} (timestamp {}): model {}",
+                bar.timestamp,
+                if degraded { "degraded" } else { "recovered" }
+            );
+        }
+        if t.metrics_addr.is_some() {
+            exposition.set(trader.monitor().prometheus());
+        }
+    }
+    if t.serve_secs > 0.0 && t.metrics_addr.is_some() {
+        std::thread::sleep(std::time::Duration::from_secs_f64(t.serve_secs));
+    }
+    let m = trader.monitor();
+    println!(
+        "members={} bars={} decisions={decisions} position={} equity={:.2} accuracy={:.4} sharpe_per_bar={:.4} ece={:.4} degraded={}",
+        trader.engines().len(),
+        bars.len(),
+        trader.broker().position,
+        m.equity,
+        m.accuracy(),
+        m.sharpe(),
+        m.ece(),
+        m.degraded()
+    );
+    println!("{}", lat.line());
+    Ok(())
+}
+
+fn summary(p: &Predictor, bars: usize, lat: &Latency) {
+    println!(
+        "model={} mode={} window={} bars={bars} answers={}",
+        p.model().config().kind(),
+        if p.is_incremental() { "step" } else { "recompute" },
+        p.window(),
+        lat.len()
+    );
+    println!("{}", lat.line());
+}

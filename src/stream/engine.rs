@@ -1,0 +1,237 @@
+//! Raw bars in, predictions out: incremental features → the checkpoint's feature list and scaler → predictor.
+//!
+//! What the checkpoint says about its inputs (metadata written by the training pipeline):
+//! - `tickgrad.features`: JSON array of the feature column names, in model-input order;
+//! - `tickgrad.scaler`: [`Scaler::to_json`]; its `names` must be that list (or, without `tickgrad.features`, are it);
+//! - `tickgrad.regime`: optional fitted [`RegimeThresholds`] JSON for the `regime` column;
+//! - `tickgrad.window`: optional training window, the default for `--window`.
+//!
+//! A checkpoint without a feature list and scaler is served with every `model_feature_names` column, unscaled,
+//! and a warning says so: its answers are only meaningful if it was trained that way. Warm-up NaN become 0 after
+//! scaling (`Scaler::transform_fill0`'s rule, the training centre).
+
+use super::features::{Bar, FeatureStream};
+use super::predictor::{Prediction, Predictor};
+use crate::data::{model_feature_names, FeatureConfig, FeatureFrame, RegimeThresholds, Scaler};
+use crate::models::checkpoint::Checkpoint;
+use crate::{Error, Result};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub const FEATURES_KEY: &str = "tickgrad.features";
+pub const SCALER_KEY: &str = "tickgrad.scaler";
+pub const REGIME_KEY: &str = "tickgrad.regime";
+pub const WINDOW_KEY: &str = "tickgrad.window";
+
+/// Which feature columns a model reads, and how they are scaled.
+#[derive(Debug, Clone)]
+pub struct ModelInputs {
+    pub names: Vec<String>,
+    /// Index of each name in the feature stream's row.
+    pub columns: Vec<usize>,
+    pub scaler: Option<Scaler>,
+}
+
+impl ModelInputs {
+    /// Resolve the checkpoint's inputs against the stream's columns; warnings (missing metadata) are returned for
+    /// the caller to print.
+    pub fn from_metadata(
+        meta: &BTreeMap<String, String>,
+        available: &[String],
+        n_features: usize,
+    ) -> Result<(ModelInputs, Vec<String>)> {
+        let mut warnings = Vec::new();
+        let listed: Option<Vec<String>> = meta
+            .get(FEATURES_KEY)
+            .map(|t| {
+                serde_json::from_str(t).map_err(|e| {
+                    Error::parse(format!("checkpoint metadata {FEATURES_KEY}"), format!("expected a JSON array: {e}"))
+                })
+            })
+            .transpose()?;
+        let scaler = meta.get(SCALER_KEY).map(|t| Scaler::from_json(t)).transpose()?;
+        let names = match (listed, &scaler) {
+            (Some(l), Some(s)) if l != s.names => {
+                return Err(Error::parse(
+                    format!("checkpoint metadata {SCALER_KEY}"),
+                    format!("scaler columns {:?} differ from {FEATURES_KEY} {:?}", s.names, l),
+                ))
+            }
+            (Some(l), _) => l,
+            (None, Some(s)) => s.names.clone(),
+            (None, None) => {
+                let frame = FeatureFrame { names: available.to_vec(), ..FeatureFrame::default() };
+                warnings.push(format!(
+                    "checkpoint has no `{FEATURES_KEY}` or `{SCALER_KEY}` metadata: feeding every model feature \
+                     column unscaled"
+                ));
+                model_feature_names(&frame)
+            }
+        };
+        if scaler.is_none() && !warnings.iter().any(|w| w.contains(SCALER_KEY)) {
+            warnings.push(format!("checkpoint has no `{SCALER_KEY}` metadata: feeding features unscaled"));
+        }
+        if names.len() != n_features {
+            return Err(Error::Invalid(format!(
+                "model inputs: the model takes {n_features} features, the feature list has {}: {}",
+                names.len(),
+                names.join(", ")
+            )));
+        }
+        let columns = names
+            .iter()
+            .map(|n| {
+                available.iter().position(|a| a == n).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "the checkpoint reads feature `{n}`, which these bars cannot give (columns: {available:?})"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((ModelInputs { names, columns, scaler }, warnings))
+    }
+
+    /// Pick and scale one feature row into `out` [names.len()]; NaN → 0.
+    pub fn transform(&self, row: &[f64], out: &mut [f32]) {
+        for (j, (&c, o)) in self.columns.iter().zip(out.iter_mut()).enumerate() {
+            let x = row[c];
+            *o = match (&self.scaler, x.is_finite()) {
+                (_, false) => 0.0,
+                (Some(s), true) => ((x - s.center[j]) / s.scale[j]) as f32,
+                (None, true) => x as f32,
+            };
+        }
+    }
+}
+
+/// The feature config a checkpoint was trained with: the defaults plus fitted regime thresholds when stored.
+pub fn feature_config(meta: &BTreeMap<String, String>) -> Result<FeatureConfig> {
+    let mut cfg = FeatureConfig::default();
+    if let Some(t) = meta.get(REGIME_KEY) {
+        cfg.regime = serde_json::from_str::<RegimeThresholds>(t)
+            .map_err(|e| Error::parse(format!("checkpoint metadata {REGIME_KEY}"), e.to_string()))?;
+    }
+    Ok(cfg)
+}
+
+/// The training window stored in the checkpoint, if any.
+pub fn stored_window(meta: &BTreeMap<String, String>) -> Result<Option<usize>> {
+    meta.get(WINDOW_KEY)
+        .map(|t| {
+            t.trim()
+                .parse::<usize>()
+                .map_err(|e| Error::parse(format!("checkpoint metadata {WINDOW_KEY}"), e.to_string()))
+        })
+        .transpose()
+}
+
+/// Bars → features → model inputs → predictor. Keeps the last W full feature rows (unscaled), so a swap to a
+/// checkpoint with another scaler or column list re-makes the predictor's history exactly.
+pub struct Engine {
+    features: FeatureStream,
+    inputs: ModelInputs,
+    predictor: Predictor,
+    raw: Vec<f64>,
+    raw_head: usize,
+    raw_filled: usize,
+    scaled: Vec<f32>,
+}
+
+impl Engine {
+    /// `window` overrides the checkpoint's stored window and the model's default.
+    pub fn new(
+        ck: Checkpoint,
+        has_trades: bool,
+        has_taker: bool,
+        window: Option<usize>,
+    ) -> Result<(Engine, Vec<String>)> {
+        let cfg = feature_config(&ck.metadata)?;
+        let features = FeatureStream::new(&cfg, has_trades, has_taker)?;
+        let n_features = ck.model.config().n_features();
+        let (inputs, warnings) = ModelInputs::from_metadata(&ck.metadata, features.names(), n_features)?;
+        let w = match window {
+            Some(w) => w,
+            None => stored_window(&ck.metadata)?.unwrap_or_else(|| ck.model.config().default_window()),
+        };
+        let predictor = Predictor::new(Arc::new(ck.model), w)?;
+        let width = features.names().len();
+        Ok((
+            Engine {
+                raw: vec![f64::NAN; w * width],
+                raw_head: 0,
+                raw_filled: 0,
+                scaled: vec![0.0; n_features],
+                features,
+                inputs,
+                predictor,
+            },
+            warnings,
+        ))
+    }
+
+    pub fn predictor(&self) -> &Predictor {
+        &self.predictor
+    }
+
+    pub fn inputs(&self) -> &ModelInputs {
+        &self.inputs
+    }
+
+    pub fn feature_names(&self) -> &[String] {
+        self.features.names()
+    }
+
+    /// The unscaled values of the model-input columns on the last pushed bar (NaN before the first).
+    pub fn last_inputs_raw(&self) -> impl Iterator<Item = f64> + '_ {
+        let width = self.features.names().len();
+        let w = self.predictor.window();
+        let slot = (self.raw_head + w - 1) % w;
+        let row = &self.raw[slot * width..(slot + 1) * width];
+        self.inputs.columns.iter().map(move |&c| row[c])
+    }
+
+    /// Push one raw bar.
+    pub fn push(&mut self, bar: &Bar) -> Result<Option<Prediction<'_>>> {
+        let row = self.features.push(bar)?;
+        let width = row.len();
+        let w = self.predictor.window();
+        self.raw[self.raw_head * width..(self.raw_head + 1) * width].copy_from_slice(row);
+        self.raw_head = (self.raw_head + 1) % w;
+        self.raw_filled = (self.raw_filled + 1).min(w);
+        self.inputs.transform(row, &mut self.scaled);
+        self.predictor.push(&self.scaled)
+    }
+
+    /// Serve `ck` from the next bar on. Its feature config must match (same regime thresholds), since the
+    /// feature state is kept; its columns and scaler may differ.
+    pub fn swap(&mut self, ck: Checkpoint) -> Result<Vec<String>> {
+        let cfg = feature_config(&ck.metadata)?;
+        let current = self.features.config();
+        if cfg != *current {
+            return Err(Error::Invalid(format!(
+                "swap: the new checkpoint's feature config {cfg:?} differs from the running one {current:?}"
+            )));
+        }
+        let n_features = ck.model.config().n_features();
+        let (inputs, warnings) = ModelInputs::from_metadata(&ck.metadata, self.features.names(), n_features)?;
+        let width = self.features.names().len();
+        let w = self.predictor.window();
+        let start = (self.raw_head + w - self.raw_filled) % w;
+        let mut history = vec![0.0f32; self.raw_filled * n_features];
+        for (i, out) in history.chunks_mut(n_features).enumerate() {
+            let slot = (start + i) % w;
+            inputs.transform(&self.raw[slot * width..(slot + 1) * width], out);
+        }
+        let model = Arc::new(ck.model);
+        if n_features != self.predictor.features() {
+            let mut p = Predictor::new(model, w)?;
+            p.swap_with_history(p.model().clone(), &history)?;
+            self.predictor = p;
+        } else {
+            self.predictor.swap_with_history(model, &history)?;
+        }
+        self.scaled = vec![0.0; n_features];
+        self.inputs = inputs;
+        Ok(warnings)
+    }
+}

@@ -1,0 +1,315 @@
+//! Live monitoring of the served model: rolling accuracy, Sharpe and calibration of its decisions, a degradation
+//! alert, feature drift (PSI), rendered as Prometheus text exposition (format 0.0.4).
+//!
+//! - accuracy: the ensemble's top class (before the gate's hold) against the realised direction, over the last
+//!   `window` scored bars (a bar is scored once its horizon has passed).
+//! - Sharpe: mean / standard deviation of the per-bar returns of the gated signal (position = class sign ×
+//!   the risk-checked size, held one bar, minus `fee_bps` on each change), over the last `window` bars; per bar,
+//!   not annualised.
+//! - calibration: expected calibration error of the top-class probability over the last `window` scored bars
+//!   (10 equal-width confidence bins; Σ_bins n_b/n · |accuracy_b − confidence_b|).
+//! - degradation: 1 once `min_scored` bars are scored and accuracy < `min_accuracy`, Sharpe < `min_sharpe` or
+//!   ECE > `max_ece`; 0 otherwise.
+//! - PSI per model-input feature: the population stability index Σ (a − e)·ln(a / e) of the last `window` values
+//!   against a reference sample, over the reference's decile bins (shares floored at 1e-4). The reference is the
+//!   first `psi_reference` bars of the stream (the training data is not in the checkpoint; serve a file that starts
+//!   with training-period bars to compare against them). Rule of thumb: < 0.1 stable, > 0.25 shifted.
+
+use super::window::Ring;
+use std::collections::VecDeque;
+use std::fmt::Write;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorConfig {
+    pub window: usize,
+    pub min_scored: usize,
+    pub min_accuracy: f64,
+    pub min_sharpe: f64,
+    pub max_ece: f64,
+    pub psi_reference: usize,
+    pub fee_bps: f64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            window: 500,
+            min_scored: 100,
+            min_accuracy: 0.34,
+            min_sharpe: -0.05,
+            max_ece: 0.2,
+            psi_reference: 500,
+            fee_bps: 0.0,
+        }
+    }
+}
+
+/// Rolling PSI of one feature.
+#[derive(Debug, Clone)]
+struct Drift {
+    reference: Vec<f64>,
+    edges: Vec<f64>,
+    expected: Vec<f64>,
+    counts: Vec<usize>,
+    recent: VecDeque<usize>,
+}
+
+impl Drift {
+    fn bin(&self, x: f64) -> usize {
+        self.edges.partition_point(|&e| e <= x)
+    }
+}
+
+pub struct Monitor {
+    cfg: MonitorConfig,
+    names: Vec<String>,
+    hits: VecDeque<bool>,
+    conf: VecDeque<(f32, bool)>,
+    returns: Ring,
+    prev: Option<(f64, f64)>,
+    drift: Vec<Drift>,
+    bars: u64,
+    scored: u64,
+    pub position: f64,
+    pub equity: f64,
+    latency: Ring,
+}
+
+impl Monitor {
+    pub fn new(cfg: MonitorConfig, feature_names: Vec<String>) -> Monitor {
+        let drift = feature_names
+            .iter()
+            .map(|_| Drift {
+                reference: Vec::with_capacity(cfg.psi_reference),
+                edges: Vec::new(),
+                expected: Vec::new(),
+                counts: Vec::new(),
+                recent: VecDeque::with_capacity(cfg.window + 1),
+            })
+            .collect();
+        Monitor {
+            returns: Ring::new(cfg.window.max(2)),
+            latency: Ring::new(1000),
+            hits: VecDeque::with_capacity(cfg.window + 1),
+            conf: VecDeque::with_capacity(cfg.window + 1),
+            names: feature_names,
+            drift,
+            cfg,
+            prev: None,
+            bars: 0,
+            scored: 0,
+            position: 0.0,
+            equity: f64::NAN,
+        }
+    }
+
+    /// A bar's close, the gated position taken at it, and the raw values of the model-input features.
+    pub fn on_bar(&mut self, close: f64, position: f64, features: &[f64]) {
+        self.bars += 1;
+        if let Some((c0, p0)) = self.prev {
+            let fee = (position - p0).abs() * self.cfg.fee_bps / 1e4;
+            self.returns.push(p0 * (close / c0 - 1.0) - fee);
+        }
+        self.prev = Some((close, position));
+        for (d, &x) in self.drift.iter_mut().zip(features) {
+            if !x.is_finite() {
+                continue;
+            }
+            if d.edges.is_empty() {
+                d.reference.push(x);
+                if d.reference.len() == self.cfg.psi_reference.max(10) {
+                    let mut s = std::mem::take(&mut d.reference);
+                    s.sort_by(f64::total_cmp);
+                    d.edges = (1..10).map(|q| crate::data::regime::quantile_sorted(&s, q as f64 / 10.0)).collect();
+                    d.edges.dedup();
+                    let mut exp = vec![0.0; d.edges.len() + 1];
+                    for &v in &s {
+                        exp[d.bin(v)] += 1.0 / s.len() as f64;
+                    }
+                    d.expected = exp;
+                    d.counts = vec![0; d.edges.len() + 1];
+                }
+                continue;
+            }
+            let b = d.bin(x);
+            d.counts[b] += 1;
+            d.recent.push_back(b);
+            if d.recent.len() > self.cfg.window {
+                let old = d.recent.pop_front().unwrap_or(b);
+                d.counts[old] -= 1;
+            }
+        }
+    }
+
+    /// A decision made h bars ago is scored: its top class and probability, and whether the top class was right.
+    pub fn on_scored(&mut self, confidence: f32, correct: bool) {
+        self.scored += 1;
+        self.hits.push_back(correct);
+        self.conf.push_back((confidence, correct));
+        if self.hits.len() > self.cfg.window {
+            self.hits.pop_front();
+            self.conf.pop_front();
+        }
+    }
+
+    pub fn on_latency(&mut self, us: f64) {
+        self.latency.push(us);
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        if self.hits.is_empty() {
+            return f64::NAN;
+        }
+        self.hits.iter().filter(|&&h| h).count() as f64 / self.hits.len() as f64
+    }
+
+    pub fn sharpe(&self) -> f64 {
+        let n = self.returns.len() as f64;
+        if n < 2.0 {
+            return f64::NAN;
+        }
+        let mean = self.returns.iter().sum::<f64>() / n;
+        let sd = (self.returns.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / (n - 1.0)).sqrt();
+        if sd > 0.0 {
+            mean / sd
+        } else {
+            f64::NAN
+        }
+    }
+
+    pub fn ece(&self) -> f64 {
+        if self.conf.is_empty() {
+            return f64::NAN;
+        }
+        let mut bins = [(0usize, 0.0f64, 0usize); 10];
+        for &(c, ok) in &self.conf {
+            let b = ((c as f64 * 10.0) as usize).min(9);
+            bins[b].0 += 1;
+            bins[b].1 += c as f64;
+            bins[b].2 += ok as usize;
+        }
+        let n = self.conf.len() as f64;
+        bins.iter()
+            .filter(|b| b.0 > 0)
+            .map(|&(k, cs, h)| k as f64 / n * (h as f64 / k as f64 - cs / k as f64).abs())
+            .sum()
+    }
+
+    /// PSI of every feature (NaN until its reference and a first live value exist).
+    pub fn psi(&self) -> Vec<f64> {
+        self.drift
+            .iter()
+            .map(|d| {
+                let n = d.recent.len();
+                if d.edges.is_empty() || n == 0 {
+                    return f64::NAN;
+                }
+                d.expected
+                    .iter()
+                    .zip(&d.counts)
+                    .map(|(&e, &c)| {
+                        let (e, a) = (e.max(1e-4), (c as f64 / n as f64).max(1e-4));
+                        (a - e) * (a / e).ln()
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+
+    pub fn degraded(&self) -> bool {
+        if (self.scored as usize) < self.cfg.min_scored {
+            return false;
+        }
+        let (a, s, e) = (self.accuracy(), self.sharpe(), self.ece());
+        a < self.cfg.min_accuracy || s < self.cfg.min_sharpe || e > self.cfg.max_ece
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn prometheus(&self) -> String {
+        let mut s = String::new();
+        let mut gauge = |name: &str, help: &str, v: f64| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", fmt(v));
+        };
+        gauge("tickgrad_rolling_accuracy", "Top-class accuracy over the last scored bars.", self.accuracy());
+        gauge("tickgrad_rolling_sharpe_per_bar", "Per-bar Sharpe of the gated signal's returns.", self.sharpe());
+        gauge("tickgrad_calibration_ece", "Expected calibration error of the top-class probability.", self.ece());
+        gauge(
+            "tickgrad_degraded",
+            "1 when accuracy, Sharpe or calibration is past its threshold.",
+            self.degraded() as u8 as f64,
+        );
+        gauge("tickgrad_position", "Current paper position (units).", self.position);
+        gauge("tickgrad_equity", "Paper equity at the last close.", self.equity);
+        let _ = writeln!(s, "# HELP tickgrad_bars_total Bars processed.\n# TYPE tickgrad_bars_total counter");
+        let _ = writeln!(s, "tickgrad_bars_total {}", self.bars);
+        let _ = writeln!(s, "# HELP tickgrad_scored_total Decisions scored against their realised direction.");
+        let _ = writeln!(s, "# TYPE tickgrad_scored_total counter\ntickgrad_scored_total {}", self.scored);
+        let _ = writeln!(s, "# HELP tickgrad_feature_psi Population stability index against the reference bars.");
+        let _ = writeln!(s, "# TYPE tickgrad_feature_psi gauge");
+        for (name, p) in self.names.iter().zip(self.psi()) {
+            let _ = writeln!(s, "tickgrad_feature_psi{{feature=\"{name}\"}} {}", fmt(p));
+        }
+        let mut lat: Vec<f64> = self.latency.iter().collect();
+        lat.sort_by(f64::total_cmp);
+        let _ = writeln!(s, "# HELP tickgrad_bar_latency_us Per-bar latency over the last 1000 bars.");
+        let _ = writeln!(s, "# TYPE tickgrad_bar_latency_us summary");
+        for q in [0.5, 0.99] {
+            let _ =
+                writeln!(s, "tickgrad_bar_latency_us{{quantile=\"{q}\"}} {}", fmt(super::latency::quantile(&lat, q)));
+        }
+        s
+    }
+}
+
+/// Prometheus floats: NaN and ±Inf by name.
+fn fmt(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psi_is_near_zero_in_sample_and_large_after_a_shift() {
+        let cfg = MonitorConfig { window: 200, psi_reference: 400, ..MonitorConfig::default() };
+        let mut m = Monitor::new(cfg, vec!["x".into()]);
+        let mut r = crate::rng::Rng::new(1);
+        for _ in 0..600 {
+            m.on_bar(100.0, 0.0, &[r.normal()]);
+        }
+        assert!(m.psi()[0] < 0.1, "same distribution: {}", m.psi()[0]);
+        for _ in 0..200 {
+            m.on_bar(100.0, 0.0, &[r.normal() + 2.0]);
+        }
+        assert!(m.psi()[0] > 1.0, "shifted by 2σ: {}", m.psi()[0]);
+        assert!(m.prometheus().contains("tickgrad_feature_psi{feature=\"x\"}"));
+    }
+
+    #[test]
+    fn accuracy_sharpe_calibration_and_alert() {
+        let cfg = MonitorConfig { window: 10, min_scored: 4, min_accuracy: 0.5, ..MonitorConfig::default() };
+        let mut m = Monitor::new(cfg, vec![]);
+        for i in 0..4 {
+            m.on_scored(0.9, i % 2 == 0);
+        }
+        assert_eq!(m.accuracy(), 0.5);
+        assert!((m.ece() - 0.4).abs() < 1e-6, "confidence 0.9, accuracy 0.5");
+        assert!(m.degraded(), "ECE 0.4 > 0.2");
+        // long through a steady rise: positive, finite Sharpe
+        for (i, c) in [100.0, 101.0, 102.5, 103.0, 104.2].iter().enumerate() {
+            m.on_bar(*c, 1.0, &[]);
+            assert_eq!(m.sharpe().is_nan(), i < 2);
+        }
+        assert!(m.sharpe() > 1.0);
+        let text = m.prometheus();
+        assert!(text.contains("tickgrad_rolling_accuracy 0.5\n") && text.contains("tickgrad_degraded 1\n"), "{text}");
+        assert!(text.contains("# TYPE tickgrad_bars_total counter\ntickgrad_bars_total 5\n"));
+    }
+}

@@ -1,0 +1,204 @@
+//! The serving loop around the models: per bar, fill yesterday's order at today's open, run every member's
+//! engine, score decisions whose horizon has passed, gate the members, apply the risk limits, journal the
+//! decision, queue the order, and update the monitor.
+//!
+//! Restart: the journal holds every fill and decision. A restarted trader replays them into the broker (position,
+//! cash, pending order) and the risk state (halt), then is fed the bars again from the start: bars already
+//! journaled only rebuild the models', gate's and monitor's state (all deterministic in the bars), and trading
+//! resumes with the first bar past the journal. A bar's open phase (its fill) counts as done when any record is
+//! at or after it, its close phase (its decision) when a decision is, so a crash between the two is handled.
+
+use super::broker::PaperBroker;
+use super::engine::Engine;
+use super::features::Bar;
+use super::gate::{Decision, Gate, GateConfig, MemberKind};
+use super::journal::{Journal, Record};
+use super::monitor::{Monitor, MonitorConfig};
+use super::risk::{Risk, RiskConfig};
+use crate::eval::classification::class_to_position;
+use crate::{Error, Result};
+use std::collections::VecDeque;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraderConfig {
+    pub gate: GateConfig,
+    pub risk: RiskConfig,
+    pub monitor: MonitorConfig,
+    pub fee_bps: f64,
+    pub cash: f64,
+    /// Units held per unit of signal (up = +size, down = −size).
+    pub size: f64,
+    /// Bars until a decision is scored (the label horizon).
+    pub horizon: usize,
+}
+
+/// What one bar did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarReport {
+    pub decision: Option<Decision>,
+    pub target: Option<f64>,
+    /// Whether this bar traded live (false while replaying bars already in the journal).
+    pub live: bool,
+}
+
+pub struct Trader {
+    engines: Vec<Engine>,
+    gate: Gate,
+    risk: Risk,
+    broker: PaperBroker,
+    monitor: Monitor,
+    journal: Option<Journal>,
+    cfg: TraderConfig,
+    last_record: i64,
+    last_decision: i64,
+    /// Journaled targets by bar, for replaying the monitor's position exactly.
+    journaled: std::collections::HashMap<i64, f64>,
+    /// (close, member outputs, top-class probability, top class) of bars awaiting their horizon.
+    pending: VecDeque<(f64, Vec<Vec<f32>>, f32, usize)>,
+    position_signal: f64,
+    raw: Vec<f64>,
+}
+
+impl Trader {
+    /// Members' engines in order; the journal (if any) is opened and replayed. Returns warnings to print.
+    pub fn new(engines: Vec<Engine>, cfg: TraderConfig, journal: Option<&Path>) -> Result<(Trader, Vec<String>)> {
+        let kinds =
+            engines.iter().map(|e| MemberKind::of(&e.predictor().model().config())).collect::<Result<Vec<_>>>()?;
+        if cfg.horizon == 0 {
+            return Err(Error::config("horizon", "must be at least 1 bar"));
+        }
+        let names = engines.first().map(|e| e.inputs().names.clone()).unwrap_or_default();
+        let mut t = Trader {
+            gate: Gate::new(cfg.gate.clone(), kinds)?,
+            risk: Risk::new(cfg.risk.clone(), cfg.cash),
+            broker: PaperBroker::new(cfg.cash, cfg.fee_bps),
+            monitor: Monitor::new(cfg.monitor.clone(), names),
+            journal: None,
+            last_record: i64::MIN,
+            last_decision: i64::MIN,
+            journaled: Default::default(),
+            pending: VecDeque::with_capacity(cfg.horizon + 1),
+            position_signal: 0.0,
+            raw: Vec::new(),
+            engines,
+            cfg,
+        };
+        let mut warnings = Vec::new();
+        if let Some(path) = journal {
+            let (j, records, w) = Journal::open(path)?;
+            warnings.extend(w);
+            for r in &records {
+                t.broker.replay(r);
+                match r {
+                    Record::Halt { .. } => t.risk.halt(),
+                    Record::Decision { timestamp, target, .. } => {
+                        t.last_decision = *timestamp;
+                        t.journaled.insert(*timestamp, *target);
+                    }
+                    Record::Fill { .. } => {}
+                }
+                t.last_record = t.last_record.max(r.timestamp());
+            }
+            if !records.is_empty() {
+                warnings.push(format!(
+                    "{}: resuming after {} journal records (position {}, cash {})",
+                    path.display(),
+                    records.len(),
+                    t.broker.position,
+                    t.broker.cash
+                ));
+            }
+            t.journal = Some(j);
+        }
+        Ok((t, warnings))
+    }
+
+    pub fn monitor(&self) -> &Monitor {
+        &self.monitor
+    }
+
+    pub fn broker(&self) -> &PaperBroker {
+        &self.broker
+    }
+
+    pub fn engines(&self) -> &[Engine] {
+        &self.engines
+    }
+
+    fn append(&mut self, r: Record) -> Result<()> {
+        if let Some(j) = &mut self.journal {
+            j.append(&r)?;
+        }
+        Ok(())
+    }
+
+    pub fn on_bar(&mut self, bar: &Bar) -> Result<BarReport> {
+        let ts = bar.timestamp;
+        if ts > self.last_record {
+            if let Some(fill) = self.broker.on_open(ts, bar.open) {
+                self.append(fill)?;
+            }
+        }
+        let mut outputs = Vec::with_capacity(self.engines.len());
+        for e in &mut self.engines {
+            if let Some(a) = e.push(bar)? {
+                outputs.push(a.values.to_vec());
+            }
+        }
+        self.risk.on_close(bar.close);
+        if let Some(e) = self.engines.first() {
+            self.raw.clear();
+            self.raw.extend(e.last_inputs_raw());
+        }
+        let live = ts > self.last_decision;
+        let mut report = BarReport { decision: None, target: None, live };
+        if outputs.len() == self.engines.len() {
+            let d = self.gate.decide(&outputs.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
+            let top = (0..3).fold(0, |b, i| if d.combined[i] > d.combined[b] { i } else { b });
+            self.pending.push_back((bar.close, outputs, d.combined[top], top));
+            let signal = class_to_position(d.class)? * self.cfg.size;
+            let equity = self.broker.equity(bar.close);
+            if live {
+                let checked = self.risk.check(signal, bar.close, equity);
+                if checked.halted_now {
+                    let reason = format!("max loss: equity {equity} is {} below the start", self.cfg.cash - equity);
+                    self.append(Record::Halt { timestamp: ts, reason })?;
+                }
+                self.append(Record::Decision {
+                    timestamp: ts,
+                    class: d.class as u32,
+                    confidence: d.confidence as f64,
+                    signal,
+                    target: checked.target,
+                    limit: checked.limit,
+                })?;
+                self.broker.submit(checked.target);
+                self.position_signal = checked.target;
+                report.target = Some(checked.target);
+            } else if let Some(&target) = self.journaled.get(&ts) {
+                self.position_signal = target;
+            }
+            report.decision = Some(d);
+        }
+        if self.pending.len() > self.cfg.horizon {
+            if let Some((c0, outs, conf, top)) = self.pending.pop_front() {
+                let realised = (bar.close / c0).ln();
+                self.gate.score(&outs, realised)?;
+                if let Some(truth) = crate::data::labels::direction_of(realised, self.cfg.gate.theta) {
+                    self.monitor.on_scored(conf, top == truth as usize);
+                }
+            }
+        }
+        let size = if self.cfg.size > 0.0 { self.cfg.size } else { 1.0 };
+        self.monitor.on_bar(bar.close, self.position_signal / size, &self.raw);
+        self.monitor.position = self.broker.position;
+        self.monitor.equity = self.broker.equity(bar.close);
+        Ok(report)
+    }
+
+    /// Record one bar's latency in the monitor.
+    pub fn on_latency(&mut self, us: f64) {
+        self.monitor.on_latency(us);
+    }
+}
