@@ -19,6 +19,10 @@ pub struct CpuBackend;
 fn s(x: &Storage) -> &[f32] {
     match x {
         Storage::Cpu(v) => v,
+        // Unreachable from user input: every op checks that its inputs share a device and picks that device's
+        // backend, so only CPU storages reach the CPU backend.
+        #[cfg(feature = "cuda")]
+        Storage::Cuda(_) => unreachable!("a CUDA storage reached the CPU backend"),
     }
 }
 

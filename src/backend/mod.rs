@@ -3,6 +3,8 @@
 //! backend is only kernels and plumbing. Outputs are always freshly written buffers.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 
 use crate::device::Device;
 use crate::ops::attention::AttentionDims;
@@ -20,6 +22,8 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub enum Storage {
     Cpu(Arc<Vec<f32>>),
+    #[cfg(feature = "cuda")]
+    Cuda(cuda::CudaStorage),
 }
 
 impl Storage {
@@ -29,11 +33,15 @@ impl Storage {
     pub fn device(&self) -> Device {
         match self {
             Storage::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => Device::Cuda(c.ordinal()),
         }
     }
     pub fn len(&self) -> usize {
         match self {
             Storage::Cpu(v) => v.len(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => c.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -42,6 +50,11 @@ impl Storage {
     pub fn as_cpu(&self) -> Result<&[f32]> {
         match self {
             Storage::Cpu(v) => Ok(v),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => Err(Error::Device(format!(
+                "a tensor on cuda:{} has no host slice; copy it with to_vec() or to_device(Device::Cpu)",
+                c.ordinal()
+            ))),
         }
     }
 }
@@ -227,6 +240,8 @@ static CPU: cpu::CpuBackend = cpu::CpuBackend;
 pub fn get(device: Device) -> Result<&'static dyn Backend> {
     match device {
         Device::Cpu => Ok(&CPU),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(n) => Ok(cuda::backend(n)?),
         other => {
             other.ensure_available()?;
             Err(Error::Device(format!("{other}: backend not built")))

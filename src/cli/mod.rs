@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod features;
+pub mod info;
 pub mod predict;
 
 use crate::device::Device;
@@ -42,6 +43,15 @@ enum Cmd {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// List the devices and backends this build can use; `--compile-kernels` compiles every CUDA kernel with NVRTC
+    /// (no GPU needed) and prints one line per kernel.
+    Info {
+        #[arg(long)]
+        compile_kernels: bool,
+        /// Architecture for --compile-kernels (sm_XX).
+        #[arg(long, default_value = "sm_90")]
+        arch: String,
+    },
     /// Compute every feature column of DATA.md from an OHLCV CSV.
     Features {
         #[arg(long)]
@@ -73,5 +83,6 @@ pub fn main() -> Result<()> {
             bench::run(&checkpoint, batch, iters, window, Device::parse(&device)?)
         }
         Cmd::Features { data, out } => features::run(&data, &out),
+        Cmd::Info { compile_kernels, arch } => info::run(compile_kernels, &arch),
     }
 }

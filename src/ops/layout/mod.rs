@@ -2,4 +2,6 @@
 //! and concat (bidirectional LSTM outputs). The reference is the kernel: a copy has nothing to approximate.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod op;
