@@ -57,9 +57,7 @@ fn cuda_devices() {
 
 #[cfg(not(feature = "cuda"))]
 fn compile_all(_arch: &str) -> Result<()> {
-    Err(Error::Device(
-        "--compile-kernels: this build has no CUDA backend (build with --features cuda)".into(),
-    ))
+    Err(Error::Device("--compile-kernels: this build has no CUDA backend (build with --features cuda)".into()))
 }
 
 #[cfg(feature = "cuda")]
@@ -87,12 +85,7 @@ fn compile_all(arch: &str) -> Result<()> {
                 continue;
             }
         };
-        println!(
-            "{}: PTX {} bytes in {:.0} ms",
-            file.path(),
-            compiled.ptx.len(),
-            compiled.elapsed.as_secs_f64() * 1e3
-        );
+        println!("{}: PTX {} bytes in {:.0} ms", file.path(), compiled.ptx.len(), compiled.elapsed.as_secs_f64() * 1e3);
         match compile::ptxas_resources(file, &compiled.ptx, &arch) {
             Some(Ok(res)) => {
                 for r in &res {

@@ -135,8 +135,8 @@ impl CudaBackend {
         require_driver(ordinal)?;
         compile::require_nvrtc()?;
         let start = Instant::now();
-        let ctx = CudaContext::new(ordinal)
-            .map_err(|e| Error::Device(format!("cuda:{ordinal} is not available: {e:?}")))?;
+        let ctx =
+            CudaContext::new(ordinal).map_err(|e| Error::Device(format!("cuda:{ordinal} is not available: {e:?}")))?;
         // SAFETY: every allocation, copy and launch of this context goes to the one stream below, so stream order
         // is all the synchronisation there is to track; buffers never cross to another stream.
         unsafe { ctx.disable_event_tracking() };

@@ -16,16 +16,17 @@ impl KernelFile {
     pub fn entry_points(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
         let mut rest = self.source;
-        while let Some(at) = rest.find("extern \"C\" __global__") {
-            rest = &rest[at..];
-            let paren = rest.find('(').unwrap_or(rest.len());
-            let head = &rest[..paren];
-            if let Some(name) = head.split_whitespace().last() {
-                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    out.push(name);
-                }
+        while let Some(at) = rest.find("extern \"C\" __global__ void") {
+            rest = rest[at + "extern \"C\" __global__ void".len()..].trim_start();
+            // An optional `__launch_bounds__(N)` sits between the return type and the name.
+            if let Some(after) = rest.strip_prefix("__launch_bounds__") {
+                rest = after.find(')').map_or("", |close| after[close + 1..].trim_start());
             }
-            rest = &rest[paren.min(rest.len())..];
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            if end > 0 {
+                out.push(&rest[..end]);
+            }
+            rest = &rest[end..];
         }
         out
     }
@@ -51,11 +52,21 @@ mod tests {
     use super::FILES;
 
     #[test]
+    fn entry_points_skip_launch_bounds() {
+        let f = FILES.iter().find(|f| f.name == "matmul").unwrap();
+        let names = f.entry_points();
+        assert!(names.contains(&"gemm_f32") && names.contains(&"f32_to_bf16"), "{names:?}");
+        let total: usize = FILES.iter().map(|f| f.entry_points().len()).sum();
+        assert_eq!(total, 49, "kernels in kernels/*.cu");
+    }
+
+    #[test]
     fn every_file_exports_kernels_with_unique_names() {
         let mut seen = std::collections::HashSet::new();
         for f in FILES {
             let names = f.entry_points();
             assert!(!names.is_empty(), "{} exports no kernel", f.path());
+            assert!(!names.contains(&"__launch_bounds__"), "{}: {names:?}", f.path());
             for n in names {
                 assert!(seen.insert(n), "kernel {n} defined twice (second in {})", f.path());
             }

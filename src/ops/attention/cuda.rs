@@ -31,14 +31,21 @@ fn pick_tile(d: &AttentionDims, floats: fn(usize, usize, usize) -> usize) -> Res
             return Ok((t, bytes as u32));
         }
     }
-    Err(Error::Invalid(format!("cuda attention: head widths d = {}, dv = {} are too large for shared memory", d.d, d.dv)))
+    Err(Error::Invalid(format!(
+        "cuda attention: head widths d = {}, dv = {} are too large for shared memory",
+        d.d, d.dv
+    )))
 }
 
 fn tiles_cfg(rows: usize, bh: usize, t: usize, smem: u32) -> Result<LaunchConfig> {
     if bh > 65535 {
         return Err(Error::Invalid(format!("cuda attention: {bh} heads exceed the grid's 65535")));
     }
-    Ok(LaunchConfig { grid_dim: (grid_dim(rows.div_ceil(t))?, bh as u32, 1), block_dim: (128, 1, 1), shared_mem_bytes: smem })
+    Ok(LaunchConfig {
+        grid_dim: (grid_dim(rows.div_ceil(t))?, bh as u32, 1),
+        block_dim: (128, 1, 1),
+        shared_mem_bytes: smem,
+    })
 }
 
 struct Sizes {
@@ -64,7 +71,13 @@ fn sizes(d: &AttentionDims) -> Result<Sizes> {
     })
 }
 
-pub fn attention(be: &CudaBackend, d: &AttentionDims, q: &Storage, k: &Storage, v: &Storage) -> Result<(Storage, Storage)> {
+pub fn attention(
+    be: &CudaBackend,
+    d: &AttentionDims,
+    q: &Storage,
+    k: &Storage,
+    v: &Storage,
+) -> Result<(Storage, Storage)> {
     let (qs, ks, vs) = (be.input(q, d.q_len(), "q")?, be.input(k, d.k_len(), "k")?, be.input(v, d.v_len(), "v")?);
     let (mut o, mut lse) = (be.alloc(d.o_len())?, be.alloc(d.lse_len())?);
     if d.bh > 0 && d.tq > 0 {
@@ -115,7 +128,8 @@ pub fn attention_backward(
     dout: &Storage,
 ) -> Result<(Storage, Storage, Storage)> {
     let (qs, ks, vs) = (be.input(q, d.q_len(), "q")?, be.input(k, d.k_len(), "k")?, be.input(v, d.v_len(), "v")?);
-    let (os, ls, gs) = (be.input(o, d.o_len(), "o")?, be.input(lse, d.lse_len(), "lse")?, be.input(dout, d.o_len(), "dout")?);
+    let (os, ls, gs) =
+        (be.input(o, d.o_len(), "o")?, be.input(lse, d.lse_len(), "lse")?, be.input(dout, d.o_len(), "dout")?);
     let (mut dq, mut dk, mut dv) = (be.alloc(d.q_len())?, be.alloc(d.k_len())?, be.alloc(d.v_len())?);
     if d.bh == 0 || (d.tq == 0 && d.tk == 0) {
         return Ok((be.wrap(dq, d.q_len()), be.wrap(dk, d.k_len()), be.wrap(dv, d.v_len())));

@@ -55,7 +55,10 @@ pub fn conv1d(be: &CudaBackend, d: &Conv1dDims, x: &Storage, w: &Storage, b: Opt
             let span = TT + (d.kernel - 1) * d.dilation;
             let smem = ((ic * span + CO * ic * d.kernel) * 4) as u32;
             if d.batch > 65535 || d.c_out.div_ceil(CO) > 65535 {
-                return Err(Error::Invalid(format!("cuda conv1d: batch {} or c_out {} exceeds the grid", d.batch, d.c_out)));
+                return Err(Error::Invalid(format!(
+                    "cuda conv1d: batch {} or c_out {} exceeds the grid",
+                    d.batch, d.c_out
+                )));
             }
             let cfg = LaunchConfig {
                 grid_dim: (grid_dim(d.t_out().div_ceil(TT))?, d.c_out.div_ceil(CO) as u32, d.batch as u32),
@@ -105,7 +108,12 @@ pub fn conv1d_backward_input(be: &CudaBackend, d: &Conv1dDims, w: &Storage, dy: 
     Ok(be.wrap(dx, n))
 }
 
-pub fn conv1d_backward_weight(be: &CudaBackend, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<(Storage, Storage)> {
+pub fn conv1d_backward_weight(
+    be: &CudaBackend,
+    d: &Conv1dDims,
+    x: &Storage,
+    dy: &Storage,
+) -> Result<(Storage, Storage)> {
     let (xs, gs) = (be.input(x, d.x_len(), "x")?, be.input(dy, d.y_len(), "dy")?);
     let (mut dw, mut db) = (be.alloc(d.w_len())?, be.alloc(d.c_out)?);
     if d.w_len() > 0 {

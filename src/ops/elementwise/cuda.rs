@@ -166,7 +166,10 @@ pub fn binary_backward(
         let (n64, f64_, rab) = (n_op as i64, folds as i64, read_ab as i32);
         let (name, cfg) = if folds >= 64 {
             let blocks = (n_op * 32).div_ceil(256).clamp(1, 1 << 16) as u32;
-            ("binary_backward_warp", LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 })
+            (
+                "binary_backward_warp",
+                LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 },
+            )
         } else {
             ("binary_backward_direct", grid_1d(n_op))
         };

@@ -38,7 +38,12 @@ pub fn ensemble_forward(
     let ws = be.view(&w)?;
     let (mut comb, mut conf) = (be.alloc(d.combined_len())?, be.alloc(d.batch)?);
     let mut cls = be.stream().alloc_zeros::<u32>(d.batch.max(1)).map_err(|e| be.err("alloc", e))?;
-    let (b32, m32, c32, h32) = (int(d.batch, "batch")?, int(d.members, "members")?, int(d.classes, "classes")?, int(d.hold_class, "hold_class")?);
+    let (b32, m32, c32, h32) = (
+        int(d.batch, "batch")?,
+        int(d.members, "members")?,
+        int(d.classes, "classes")?,
+        int(d.hold_class, "hold_class")?,
+    );
     int(d.p_len(), "ensemble size")?;
     let mut l = be.kernel("ensemble_forward")?;
     l.arg(ps.slice()).arg(ws.slice()).arg(&mut comb).arg(&mut conf).arg(&mut cls);

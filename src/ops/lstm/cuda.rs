@@ -46,7 +46,20 @@ fn sizes(d: &LstmDims) -> Result<Sizes> {
 
 /// C [m, n] = Σ over rows: the row-major products of this file, as strides.
 fn gemm(m: usize, n: usize, k: usize, xs: (usize, usize), ys: (usize, usize)) -> Gemm {
-    Gemm { m, n, k, z: 1, kbatch: 1, xs_i: xs.0, xs_p: xs.1, ys_p: ys.0, ys_j: ys.1, cs_i: n, cs_j: 1, ..Default::default() }
+    Gemm {
+        m,
+        n,
+        k,
+        z: 1,
+        kbatch: 1,
+        xs_i: xs.0,
+        xs_p: xs.1,
+        ys_p: ys.0,
+        ys_j: ys.1,
+        cs_i: n,
+        cs_j: 1,
+        ..Default::default()
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -69,7 +82,11 @@ pub fn lstm_seq(
     let mut gates = if ni == 0 { be.zeros(d.seq_gates_len())? } else { be.alloc(d.seq_gates_len())? };
     let (mut hs, mut cs) = (be.alloc(d.seq_len())?, be.alloc(d.seq_len())?);
     if nb * nt * nh == 0 {
-        return Ok(LstmSaved { hs: be.wrap(hs, d.seq_len()), cs: be.wrap(cs, d.seq_len()), gates: be.wrap(gates, d.seq_gates_len()) });
+        return Ok(LstmSaved {
+            hs: be.wrap(hs, d.seq_len()),
+            cs: be.wrap(cs, d.seq_len()),
+            gates: be.wrap(gates, d.seq_gates_len()),
+        });
     }
     let s = sizes(d)?;
     // Input projection of every step: gates[bt, r] = Σ_p x[bt, p]·w_ih[r, p].
@@ -88,7 +105,11 @@ pub fn lstm_seq(
         if nb > 65535 {
             return Err(Error::Invalid(format!("cuda lstm: batch {nb} exceeds the per-step grid")));
         }
-        let cfg = LaunchConfig { grid_dim: (grid_dim(nh.div_ceil(4))?, nb as u32, 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig {
+            grid_dim: (grid_dim(nh.div_ceil(4))?, nb as u32, 1),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: 0,
+        };
         for step in 0..nt {
             let t = d.time_at(step) as i32;
             let t_prev = if step == 0 { -1 } else { d.time_at(step - 1) as i32 };
@@ -100,7 +121,11 @@ pub fn lstm_seq(
             unsafe { be.launch(l, cfg, "lstm_step_forward")? };
         }
     }
-    Ok(LstmSaved { hs: be.wrap(hs, d.seq_len()), cs: be.wrap(cs, d.seq_len()), gates: be.wrap(gates, d.seq_gates_len()) })
+    Ok(LstmSaved {
+        hs: be.wrap(hs, d.seq_len()),
+        cs: be.wrap(cs, d.seq_len()),
+        gates: be.wrap(gates, d.seq_gates_len()),
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

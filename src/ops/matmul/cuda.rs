@@ -44,8 +44,21 @@ fn extent(parts: &[(usize, usize)]) -> usize {
 impl Gemm {
     fn arg(&self) -> [i64; 15] {
         [
-            self.m, self.n, self.k, self.kbatch, self.xs_i, self.xs_p, self.ys_p, self.ys_j, self.cs_i, self.cs_j,
-            self.x_bz, self.y_bz, self.c_bz, self.x_bs, self.y_bs,
+            self.m,
+            self.n,
+            self.k,
+            self.kbatch,
+            self.xs_i,
+            self.xs_p,
+            self.ys_p,
+            self.ys_j,
+            self.cs_i,
+            self.cs_j,
+            self.x_bz,
+            self.y_bz,
+            self.c_bz,
+            self.x_bs,
+            self.y_bs,
         ]
         .map(|v| v as i64)
     }
@@ -61,9 +74,16 @@ impl Gemm {
     fn cfg(&self) -> Result<LaunchConfig> {
         let (gx, gy) = (self.n.div_ceil(64), self.m.div_ceil(64));
         if gy > 65535 || self.z > 65535 || gx > i32::MAX as usize {
-            return Err(Error::Invalid(format!("cuda gemm: {}×{}×{} (batch {}) exceeds the grid", self.m, self.n, self.k, self.z)));
+            return Err(Error::Invalid(format!(
+                "cuda gemm: {}×{}×{} (batch {}) exceeds the grid",
+                self.m, self.n, self.k, self.z
+            )));
         }
-        Ok(LaunchConfig { grid_dim: (gx as u32, gy as u32, self.z as u32), block_dim: (256, 1, 1), shared_mem_bytes: 0 })
+        Ok(LaunchConfig {
+            grid_dim: (gx as u32, gy as u32, self.z as u32),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        })
     }
 }
 
@@ -84,9 +104,12 @@ pub(crate) fn launch_gemm<T>(
     if g.m == 0 || g.n == 0 || g.z == 0 {
         return Ok(());
     }
-    let fits = g.x_extent() <= x_len.min(x.len()) && g.y_extent() <= y_len.min(y.len()) && g.c_extent() <= c_len.min(c.len());
+    let fits =
+        g.x_extent() <= x_len.min(x.len()) && g.y_extent() <= y_len.min(y.len()) && g.c_extent() <= c_len.min(c.len());
     if !fits {
-        return Err(Error::Invalid(format!("cuda gemm: strides {g:?} reach outside buffers of {x_len}, {y_len}, {c_len}")));
+        return Err(Error::Invalid(format!(
+            "cuda gemm: strides {g:?} reach outside buffers of {x_len}, {y_len}, {c_len}"
+        )));
     }
     let arg = g.arg();
     let cfg = g.cfg()?;

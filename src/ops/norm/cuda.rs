@@ -59,7 +59,11 @@ pub fn layer_norm_backward(
         let mut l = be.kernel("layer_norm_backward_params")?;
         l.arg(xs.slice()).arg(ms.slice()).arg(rs.slice()).arg(dys.slice()).arg(&mut dg).arg(&mut db);
         l.arg(&rows).arg(&cols);
-        let cfg = LaunchConfig { grid_dim: (grid_dim(d.cols.div_ceil(128))?, 1, 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig {
+            grid_dim: (grid_dim(d.cols.div_ceil(128))?, 1, 1),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: 0,
+        };
         // SAFETY: layer_norm_backward_params(const float* x, const float* mean, const float* rstd, const float* dy,
         // float* dgamma, float* dbeta, int rows, int cols); one thread per column, guarded by c < cols.
         unsafe { be.launch(l, cfg, "layer_norm_backward_params")? };

@@ -7,7 +7,11 @@ use crate::{Error, Result};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 fn row_blocks(rows: usize) -> Result<LaunchConfig> {
-    Ok(LaunchConfig { grid_dim: (crate::backend::cuda::grid_dim(rows)?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 })
+    Ok(LaunchConfig {
+        grid_dim: (crate::backend::cuda::grid_dim(rows)?, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    })
 }
 
 pub fn sum(be: &CudaBackend, d: &ReduceDims, x: &Storage, mean: bool) -> Result<Storage> {
