@@ -2,6 +2,7 @@
 // kernels looked up by name among the emulated kernels linked into this library (the PTX handed to
 // cuModuleLoadData is ignored: NVRTC still compiles it for real, which is checked separately).
 // TICKGRAD_SIM_NO_DEVICE=1 makes cuInit fail with CUDA_ERROR_NO_DEVICE, as a machine with a driver but no GPU.
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -176,36 +177,105 @@ API CUresult cuFuncGetAttribute(int* v, int, CUfunction) {
     return SUCCESS;
 }
 
+// Persistent workers, one per thread of the largest block seen: a launch wakes the first `threads` of them, which
+// walk the grid block by block; a barrier over the launch separates blocks, and its completion step (run by one
+// thread while the others wait) builds the next block's barriers and poisoned shared memory.
+namespace {
+struct Job {
+    sim::Kernel* k;
+    void** params;
+    unsigned gx, gy, gz, bx, by, bz, smem;
+    int threads;
+};
+
+class Pool {
+  public:
+    void run(const Job& j) {
+        std::unique_lock<std::mutex> lock(m_);
+        while ((int)workers_.size() < j.threads) {
+            int id = (int)workers_.size();
+            workers_.emplace_back([this, id] { work(id); });
+        }
+        job_ = j;
+        next_ = 0;
+        blocks_ = (size_t)j.gx * j.gy * j.gz;
+        make_block();
+        launch_bar_.reset(new std::barrier<Step>(j.threads, Step{this}));
+        remaining_ = j.threads;
+        ++generation_;
+        start_.notify_all();
+        done_.wait(lock, [this] { return remaining_ == 0; });
+    }
+
+  private:
+    struct Step {
+        Pool* pool;
+        void operator()() noexcept { pool->make_block(); }
+    };
+
+    // Called with every worker of the launch waiting (or before any runs).
+    void make_block() {
+        if (next_ >= blocks_) return;
+        index_ = next_++;
+        block_.reset(new sim::Block(job_.threads, job_.smem));
+        std::memset(block_->smem.data(), 0xff, block_->smem.size());  // undefined on a GPU: poison it
+    }
+
+    void work(int id) {
+        uint64_t seen = 0;
+        for (;;) {
+            {
+                std::unique_lock<std::mutex> lock(m_);
+                start_.wait(lock, [&] { return generation_ != seen; });
+                seen = generation_;
+                if (id >= job_.threads) continue;
+            }
+            const Job j = job_;
+            for (size_t b = 0; b < blocks_; ++b) {
+                sim::Block* block = block_.get();
+                size_t idx = index_;
+                sim::self.tid = {(unsigned)(id % j.bx), (unsigned)(id / j.bx % j.by), (unsigned)(id / (j.bx * j.by))};
+                sim::self.bid = {(unsigned)(idx % j.gx), (unsigned)(idx / j.gx % j.gy), (unsigned)(idx / ((size_t)j.gx * j.gy))};
+                sim::self.bdim = {j.bx, j.by, j.bz};
+                sim::self.gdim = {j.gx, j.gy, j.gz};
+                sim::self.linear = id;
+                sim::self.block = block;
+                j.k->inv(j.k->fn, j.params);
+                block->warps[id / 32]->bar.arrive_and_drop();
+                block->bar.arrive_and_drop();
+                launch_bar_->arrive_and_wait();
+            }
+            std::lock_guard<std::mutex> lock(m_);
+            if (--remaining_ == 0) done_.notify_all();
+        }
+    }
+
+    std::mutex m_;
+    std::condition_variable start_, done_;
+    std::vector<std::thread> workers_;
+    uint64_t generation_ = 0;
+    int remaining_ = 0;
+    Job job_{};
+    size_t blocks_ = 0, next_ = 0, index_ = 0;
+    std::unique_ptr<sim::Block> block_;
+    std::unique_ptr<std::barrier<Step>> launch_bar_;
+};
+
+Pool& pool() {
+    // Never destroyed: its workers sleep until the process exits.
+    static Pool* p = new Pool;
+    return *p;
+}
+}  // namespace
+
 API CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                        unsigned smem, CUstream, void** params, void**) {
+                            unsigned smem, CUstream, void** params, void**) {
     sim::Kernel* k = (sim::Kernel*)f;
     int threads = (int)(bx * by * bz);
     if (threads <= 0 || threads > 1024 || gx == 0 || gy == 0 || gz == 0) return INVALID_VALUE;
     if ((int)smem > k->max_dynamic_smem) return LAUNCH_OUT_OF_RESOURCES;
     std::lock_guard<std::mutex> guard(launch_lock);
-    for (unsigned z = 0; z < gz; ++z)
-        for (unsigned y = 0; y < gy; ++y)
-            for (unsigned x = 0; x < gx; ++x) {
-                sim::Block block(threads, smem);
-                // Poison shared memory, as a GPU leaves it undefined.
-                std::memset(block.smem.data(), 0xff, block.smem.size());
-                std::vector<std::thread> pool;
-                pool.reserve((size_t)threads);
-                for (int t = 0; t < threads; ++t) {
-                    pool.emplace_back([&, t] {
-                        sim::self.tid = {(unsigned)(t % bx), (unsigned)(t / bx % by), (unsigned)(t / (bx * by))};
-                        sim::self.bid = {x, y, z};
-                        sim::self.bdim = {bx, by, bz};
-                        sim::self.gdim = {gx, gy, gz};
-                        sim::self.linear = t;
-                        sim::self.block = &block;
-                        k->inv(k->fn, params);
-                        block.warps[t / 32]->bar.arrive_and_drop();
-                        block.bar.arrive_and_drop();
-                    });
-                }
-                for (auto& th : pool) th.join();
-            }
+    pool().run(Job{k, params, gx, gy, gz, bx, by, bz, smem, threads});
     return SUCCESS;
 }
 
