@@ -3,7 +3,7 @@
 //! that exports cuInit returning CUDA_ERROR_NO_DEVICE (a machine with a driver but no GPU).
 #![cfg(feature = "cuda")]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use tickgrad::device::Device;
 use tickgrad::tensor::Tensor;
@@ -48,7 +48,7 @@ fn stub_driver() -> Option<PathBuf> {
     Some(dir)
 }
 
-fn tickgrad_with_stub(dir: &PathBuf, args: &[&str]) -> (bool, String) {
+fn tickgrad_with_stub(dir: &Path, args: &[&str]) -> (bool, String) {
     let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
     // The stub first, so it wins over any real or emulated libcuda on the path.
     let out = Command::new(env!("CARGO_BIN_EXE_tickgrad"))
@@ -68,7 +68,7 @@ fn driver_without_device_is_reported_not_panicked() {
     assert!(text.contains("CUDA_ERROR_NO_DEVICE") && !text.contains("panicked"), "{text}");
 
     let input = dir.join("x.npy");
-    tickgrad::io::npy::write_npy(&input, &[1, 4, 3], &vec![0.5f32; 12]).unwrap();
+    tickgrad::io::npy::write_npy(&input, &[1, 4, 3], &[0.5f32; 12]).unwrap();
     let ck = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/tcn_a.safetensors");
     let out = dir.join("y.npy");
     let args = [

@@ -162,7 +162,7 @@ pub fn binary_backward(
     let mut grads = Vec::with_capacity(2);
     for (wrt_b, n_op) in [(0i32, d.a_len()), (1i32, d.b_len())] {
         let mut dx = be.alloc(n_op)?;
-        let folds = if n_op == 0 { 0 } else { d.out_len() / n_op };
+        let folds = d.out_len().checked_div(n_op).unwrap_or(0);
         let (n64, f64_, rab) = (n_op as i64, folds as i64, read_ab as i32);
         let (name, cfg) = if folds >= 64 {
             let blocks = (n_op * 32).div_ceil(256).clamp(1, 1 << 16) as u32;
