@@ -106,8 +106,7 @@ extern "C" __global__ void layer_norm_backward_params(const float* __restrict__ 
     dbeta[c] = (float)db;
 }
 
-// Sum over channel ch's N values of f(x, dy) computed by the caller's loop; shared by the kernels below through
-// this indexing helper: the k-th value of channel ch (k in [0, N)) sits at (i·c + ch)·l + t with i = k / l, t = k % l.
+// Flat index of the k-th value of channel ch (k in [0, N)): x[i, ch, t] with i = k / l, t = k % l.
 __device__ __forceinline__ long long channel_at(int k, int ch, int c, int l) {
     int i = k / l, t = k - (k / l) * l;
     return ((long long)i * c + ch) * l + t;
