@@ -108,6 +108,7 @@ extern "C" __global__ void __launch_bounds__(128)
                 sum += p;
             }
             for (int off = tpr / 2; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+            __syncwarp();  // every lane of the row has read M[r] before lane 0 overwrites it
             if (part == 0) {
                 const float alpha = (m_old == NEG_INF) ? 0.0f : expf(m_old - m_new);
                 L[r] = L[r] * alpha + sum;

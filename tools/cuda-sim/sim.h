@@ -53,6 +53,7 @@ struct Thread {
 extern thread_local Thread self;
 
 inline void syncthreads() { self.block->bar.arrive_and_wait(); }
+inline void syncwarp() { self.block->warps[self.linear / 32]->bar.arrive_and_wait(); }
 
 template <typename T>
 T shfl_xor(T v, int off) {
@@ -100,6 +101,7 @@ struct Registrar {
 #define blockDim (sim::self.bdim)
 #define gridDim (sim::self.gdim)
 #define __syncthreads() sim::syncthreads()
+#define __syncwarp(...) sim::syncwarp()
 #define __shfl_xor_sync(mask, v, off) sim::shfl_xor((v), (off))
 
 inline float __int_as_float(uint32_t bits) {
