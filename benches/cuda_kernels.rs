@@ -10,7 +10,7 @@ use tickgrad::backend::{Backend, Storage};
 use tickgrad::ops::attention::AttentionDims;
 use tickgrad::ops::conv1d::Conv1dDims;
 use tickgrad::ops::lstm::LstmDims;
-use tickgrad::ops::matmul::cuda::{matmul_half, to_half, HalfKind};
+use tickgrad::ops::matmul::cuda::{has_tensor_cores, matmul_half_with, to_half, HalfKind};
 use tickgrad::ops::matmul::MatmulDims;
 use tickgrad::rng::Rng;
 
@@ -42,12 +42,18 @@ fn matmul(c: &mut Criterion) {
         });
         for kind in [HalfKind::F16, HalfKind::Bf16] {
             let (ha, hb) = (to_half(be, &a, kind).unwrap(), to_half(be, &b, kind).unwrap());
-            g.bench_with_input(BenchmarkId::new(format!("{kind:?}").to_lowercase(), n), &n, |bch, _| {
-                bch.iter(|| {
-                    black_box(matmul_half(be, &d, &ha, &hb).unwrap());
-                    sync(be);
-                })
-            });
+            for tc in [false, true] {
+                if tc && !has_tensor_cores(be, kind) {
+                    continue;
+                }
+                let name = format!("{}_{}", format!("{kind:?}").to_lowercase(), if tc { "wmma" } else { "simt" });
+                g.bench_with_input(BenchmarkId::new(name, n), &n, |bch, _| {
+                    bch.iter(|| {
+                        black_box(matmul_half_with(be, &d, &ha, &hb, tc).unwrap());
+                        sync(be);
+                    })
+                });
+            }
         }
     }
     g.finish();

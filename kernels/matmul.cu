@@ -24,9 +24,16 @@
 //   f32 when staged in shared memory, f32 accumulation and f32 output, so the only extra error is the operands'
 //   rounding. `f32_to_f16` / `f32_to_bf16` convert weights or activations once (round to nearest even).
 // All three share `gemm_tile`, a template over the operand type (one body, three entry points).
+// - `gemm_wmma_f16`, `gemm_wmma_bf16`: the same product on tensor cores (WMMA 16×16×16, f32 accumulators): the
+//   block's 4 warps each own a 32×32 quarter of the 64×64 tile (2×2 fragments); X and Y tiles are staged in shared
+//   memory in their 16-bit type (with the same stride-aware coalesced loads), and the accumulators go through a
+//   shared f32 tile so the output can be written with any strides and bounds. f16 needs sm_70, bf16 sm_80; the
+//   host picks them on such devices and the SIMT kernels elsewhere (on older architectures these entry points
+//   compile to a trap).
 
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
+#include <mma.h>
 
 #define BM 64
 #define BN 64
@@ -43,6 +50,13 @@ struct Gemm {
 __device__ __forceinline__ float to_f32(float v) { return v; }
 __device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
 __device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T>
+__device__ __forceinline__ T to_t(float v);
+template <>
+__device__ __forceinline__ __half to_t<__half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 to_t<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
 template <typename T>
 __device__ __forceinline__ void gemm_tile(const T* __restrict__ X, const T* __restrict__ Y, float* __restrict__ C,
@@ -138,4 +152,97 @@ extern "C" __global__ void f32_to_bf16(const float* __restrict__ x, __nv_bfloat1
     for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < n; j += (long long)gridDim.x * blockDim.x) {
         y[j] = __float2bfloat16_rn(x[j]);
     }
+}
+
+// Tensor-core tile: 64×64 outputs per block of 128 threads (4 warps in a 2×2 grid, each 2×2 WMMA fragments).
+#define WM_THREADS 128
+#define WM_LDA (BK + 8)   // 16-bit elements; a multiple of 8 as WMMA requires
+#define WM_LDB (BN + 8)
+#define WM_LDC (BN + 4)   // f32 elements; a multiple of 4
+
+template <typename T>
+__device__ __forceinline__ void gemm_wmma_tile(const T* __restrict__ X, const T* __restrict__ Y, float* __restrict__ C,
+                                               const Gemm& g) {
+    using namespace nvcuda;
+    __shared__ __align__(32) T As[BM * WM_LDA];
+    __shared__ __align__(32) T Bs[BK * WM_LDB];
+    __shared__ __align__(32) float Cs[BM * WM_LDC];
+    const long long z = blockIdx.z;
+    const long long row0 = (long long)blockIdx.y * BM, col0 = (long long)blockIdx.x * BN;
+    const int warp = threadIdx.x >> 5, wr = warp >> 1, wc = warp & 1;
+    const bool x_p_fast = g.xs_p == 1;
+    const bool y_j_fast = g.ys_j == 1;
+    const T zero = to_t<T>(0.0f);
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+
+    for (long long s = 0; s < g.kbatch; ++s) {
+        const T* Xs = X + z * g.x_bz + s * g.x_bs;
+        const T* Ys = Y + z * g.y_bz + s * g.y_bs;
+        for (long long p0 = 0; p0 < g.k; p0 += BK) {
+            for (int e = threadIdx.x; e < BM * BK; e += WM_THREADS) {
+                int i, p;
+                if (x_p_fast) {
+                    i = e / BK;
+                    p = e % BK;
+                } else {
+                    p = e / BM;
+                    i = e % BM;
+                }
+                long long gi = row0 + i, gp = p0 + p;
+                As[i * WM_LDA + p] = (gi < g.m && gp < g.k) ? Xs[gi * g.xs_i + gp * g.xs_p] : zero;
+            }
+            for (int e = threadIdx.x; e < BK * BN; e += WM_THREADS) {
+                int p, j;
+                if (y_j_fast) {
+                    p = e / BN;
+                    j = e % BN;
+                } else {
+                    j = e / BK;
+                    p = e % BK;
+                }
+                long long gp = p0 + p, gj = col0 + j;
+                Bs[p * WM_LDB + j] = (gp < g.k && gj < g.n) ? Ys[gp * g.ys_p + gj * g.ys_j] : zero;
+            }
+            __syncthreads();
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a[2];
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b[2];
+            for (int i = 0; i < 2; ++i) wmma::load_matrix_sync(a[i], As + (wr * 32 + i * 16) * WM_LDA, WM_LDA);
+            for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(b[j], Bs + wc * 32 + j * 16, WM_LDB);
+            for (int i = 0; i < 2; ++i)
+                for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+            __syncthreads();
+        }
+    }
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j)
+            wmma::store_matrix_sync(Cs + (wr * 32 + i * 16) * WM_LDC + wc * 32 + j * 16, acc[i][j], WM_LDC,
+                                    wmma::mem_row_major);
+    __syncthreads();
+    float* Cz = C + z * g.c_bz;
+    for (int e = threadIdx.x; e < BM * BN; e += WM_THREADS) {
+        int i = e / BN, j = e % BN;
+        long long gi = row0 + i, gj = col0 + j;
+        if (gi < g.m && gj < g.n) Cz[gi * g.cs_i + gj * g.cs_j] = Cs[i * WM_LDC + j];
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(WM_THREADS)
+    gemm_wmma_f16(const __half* __restrict__ X, const __half* __restrict__ Y, float* __restrict__ C, Gemm g) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 700
+    gemm_wmma_tile<__half>(X, Y, C, g);
+#else
+    __trap();
+#endif
+}
+
+extern "C" __global__ void __launch_bounds__(WM_THREADS)
+    gemm_wmma_bf16(const __nv_bfloat16* __restrict__ X, const __nv_bfloat16* __restrict__ Y, float* __restrict__ C,
+                   Gemm g) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    gemm_wmma_tile<__nv_bfloat16>(X, Y, C, g);
+#else
+    __trap();
+#endif
 }

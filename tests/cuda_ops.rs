@@ -8,7 +8,7 @@ mod cuda_common;
 
 use cuda_common::{close, cpu, cuda, down, up, Rng};
 use tickgrad::ops::elementwise::{BinaryOp, BroadcastDims, Unary};
-use tickgrad::ops::matmul::cuda::{matmul_half, to_half, HalfKind};
+use tickgrad::ops::matmul::cuda::{has_tensor_cores, matmul_half, matmul_half_with, to_half, HalfKind};
 use tickgrad::ops::matmul::MatmulDims;
 use tickgrad::ops::norm::{BatchNormDims, LayerNormDims};
 use tickgrad::ops::reduce::ReduceDims;
@@ -103,11 +103,18 @@ fn matmul_half_precision_inference_within_rounding() {
     let mut rng = Rng::new(3);
     for (kind, tol) in [(HalfKind::F16, 2e-3), (HalfKind::Bf16, 1.5e-2)] {
         for trans_b in [false, true] {
-            let d = MatmulDims { batch_a: 2, batch_b: 1, m: 33, k: 64, n: 17, trans_a: false, trans_b };
+            let d = MatmulDims { batch_a: 2, batch_b: 1, m: 33, k: 72, n: 70, trans_a: false, trans_b };
             let (a, b) = (rng.vec(d.a_len()), rng.vec(d.b_len()));
             let (ha, hb) = (to_half(be, &up(g, &a), kind).unwrap(), to_half(be, &up(g, &b), kind).unwrap());
+            let want = c.matmul(&d, &up(c, &a), &up(c, &b)).unwrap();
             let got = matmul_half(be, &d, &ha, &hb).unwrap();
-            close(&format!("matmul {kind:?} {d:?}"), g, &got, c, &c.matmul(&d, &up(c, &a), &up(c, &b)).unwrap(), tol);
+            close(&format!("matmul {kind:?} {d:?}"), g, &got, c, &want, tol);
+            let simt = matmul_half_with(be, &d, &ha, &hb, false).unwrap();
+            close(&format!("matmul {kind:?} SIMT {d:?}"), g, &simt, c, &want, tol);
+            if has_tensor_cores(be, kind) {
+                let wmma = matmul_half_with(be, &d, &ha, &hb, true).unwrap();
+                close(&format!("matmul {kind:?} tensor cores {d:?}"), g, &wmma, c, &want, tol);
+            }
         }
     }
 }

@@ -11,6 +11,7 @@
 #include <barrier>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -22,6 +23,7 @@
 #define __restrict__ __restrict
 #define __launch_bounds__(...)
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
 
 using std::isnan;
 
@@ -149,3 +151,59 @@ inline float __bfloat162float(__nv_bfloat16 h) {
     std::memcpy(&f, &u, 4);
     return f;
 }
+
+inline void __trap() { std::abort(); }
+
+// <mma.h> stand-in. A fragment holds its whole 16×16 tile in every thread (the hardware spreads it over the warp in
+// an unspecified layout, which no kernel may depend on); loads and products are done by each thread, stores by
+// lane 0 only, so the warp-collective calls have their documented effect.
+inline float sim_to_float(float v) { return v; }
+inline float sim_to_float(__half v) { return __half2float(v); }
+inline float sim_to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+namespace nvcuda {
+namespace wmma {
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+
+template <typename Use, int M, int N, int K, typename T, typename Layout = void>
+struct fragment {
+    static_assert(M == 16 && N == 16 && K == 16, "the emulation has 16x16x16 fragments only");
+    float x[256];
+};
+
+template <typename Use, typename T, typename L>
+void fill_fragment(fragment<Use, 16, 16, 16, T, L>& f, float v) {
+    for (float& e : f.x) e = v;
+}
+
+template <typename Use, typename T>
+void load_matrix_sync(fragment<Use, 16, 16, 16, T, row_major>& f, const T* p, unsigned ldm) {
+    for (int r = 0; r < 16; ++r)
+        for (int c = 0; c < 16; ++c) f.x[r * 16 + c] = sim_to_float(p[(size_t)r * ldm + c]);
+}
+
+template <typename T>
+void mma_sync(fragment<accumulator, 16, 16, 16, float>& d, const fragment<matrix_a, 16, 16, 16, T, row_major>& a,
+              const fragment<matrix_b, 16, 16, 16, T, row_major>& b, const fragment<accumulator, 16, 16, 16, float>& c) {
+    float out[256];
+    for (int i = 0; i < 16; ++i)
+        for (int j = 0; j < 16; ++j) {
+            float acc = c.x[i * 16 + j];
+            for (int k = 0; k < 16; ++k) acc += a.x[i * 16 + k] * b.x[k * 16 + j];
+            out[i * 16 + j] = acc;
+        }
+    std::memcpy(d.x, out, sizeof out);
+}
+
+inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 16, float>& f, unsigned ldm, layout_t) {
+    if (sim::self.linear % 32 != 0) return;
+    for (int r = 0; r < 16; ++r)
+        for (int c = 0; c < 16; ++c) p[(size_t)r * ldm + c] = f.x[r * 16 + c];
+}
+}  // namespace wmma
+}  // namespace nvcuda

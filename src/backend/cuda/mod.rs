@@ -189,6 +189,11 @@ impl CudaBackend {
         &self.stream
     }
 
+    /// The device's architecture (what the kernels were compiled for).
+    pub fn arch(&self) -> &Arch {
+        &self.arch
+    }
+
     pub(crate) fn smem_optin(&self) -> usize {
         self.smem_optin
     }

@@ -101,6 +101,23 @@ pub(crate) fn launch_gemm<T>(
     c_len: usize,
     g: &Gemm,
 ) -> Result<()> {
+    launch_gemm_threads(be, kernel, 256, x, x_len, y, y_len, c, c_len, g)
+}
+
+/// `launch_gemm` with the block size of the kernel (256 for the SIMT tiles, 128 for WMMA's four warps).
+#[allow(clippy::too_many_arguments)]
+fn launch_gemm_threads<T>(
+    be: &CudaBackend,
+    kernel: &str,
+    threads: u32,
+    x: &CudaSlice<T>,
+    x_len: usize,
+    y: &CudaSlice<T>,
+    y_len: usize,
+    c: &mut CudaSlice<f32>,
+    c_len: usize,
+    g: &Gemm,
+) -> Result<()> {
     if g.m == 0 || g.n == 0 || g.z == 0 {
         return Ok(());
     }
@@ -112,11 +129,13 @@ pub(crate) fn launch_gemm<T>(
         )));
     }
     let arg = g.arg();
-    let cfg = g.cfg()?;
+    let mut cfg = g.cfg()?;
+    cfg.block_dim = (threads, 1, 1);
     let mut l = be.kernel(kernel)?;
     l.arg(x).arg(y).arg(c).arg(&arg);
     // SAFETY: gemm_*(const T* X, const T* Y, float* C, Gemm g) with Gemm = 15 long longs in `Gemm::arg` order; the
-    // extents checked above bound every X, Y and C offset the kernel forms (it guards i < m, j < n, p < k).
+    // extents checked above bound every X, Y and C offset the kernel forms (it guards i < m, j < n, p < k); the
+    // block size is the one the kernel's __launch_bounds__ and tile loops assume.
     unsafe { be.launch(l, cfg, kernel) }
 }
 
@@ -268,8 +287,29 @@ pub fn to_half(be: &CudaBackend, x: &Storage, kind: HalfKind) -> Result<HalfStor
     Ok(HalfStorage { buf: Arc::new(y), len: n, kind })
 }
 
-/// C = op(A)·op(B) with half-precision operands, f32 accumulation and f32 output (inference only: no backward).
+/// Whether the device has tensor cores for `kind` (WMMA f16 from sm_70, bf16 from sm_80).
+pub fn has_tensor_cores(be: &CudaBackend, kind: HalfKind) -> bool {
+    be.arch().0 >= if kind == HalfKind::F16 { 70 } else { 80 }
+}
+
+/// C = op(A)·op(B) with half-precision operands, f32 accumulation and f32 output (inference only: no backward), on
+/// tensor cores when the device has them.
 pub fn matmul_half(be: &CudaBackend, d: &MatmulDims, a: &HalfStorage, b: &HalfStorage) -> Result<Storage> {
+    matmul_half_with(be, d, a, b, has_tensor_cores(be, a.kind))
+}
+
+/// `matmul_half` with the kernel chosen by the caller: WMMA tensor cores or the SIMT tiles (for tests and benches
+/// that compare the two; asking for tensor cores the device lacks is an error).
+pub fn matmul_half_with(
+    be: &CudaBackend,
+    d: &MatmulDims,
+    a: &HalfStorage,
+    b: &HalfStorage,
+    tensor_cores: bool,
+) -> Result<Storage> {
+    if tensor_cores && !has_tensor_cores(be, a.kind) {
+        return Err(Error::Device(format!("{:?} tensor cores need a newer GPU than {}", a.kind, be.arch().sm())));
+    }
     let batch = check_batches(d)?;
     if a.kind != b.kind {
         return Err(Error::Invalid(format!("matmul_half: operands are {:?} and {:?}", a.kind, b.kind)));
@@ -280,11 +320,14 @@ pub fn matmul_half(be: &CudaBackend, d: &MatmulDims, a: &HalfStorage, b: &HalfSt
     let c_len = batch * d.m * d.n;
     let g = forward_gemm(d, batch);
     let mut c = if d.k == 0 { be.zeros(c_len)? } else { be.alloc(c_len)? };
-    let name = match a.kind {
-        HalfKind::F16 => "gemm_f16",
-        HalfKind::Bf16 => "gemm_bf16",
+    let name = match (a.kind, tensor_cores) {
+        (HalfKind::F16, false) => "gemm_f16",
+        (HalfKind::Bf16, false) => "gemm_bf16",
+        (HalfKind::F16, true) => "gemm_wmma_f16",
+        (HalfKind::Bf16, true) => "gemm_wmma_bf16",
     };
-    launch_gemm(be, name, &a.buf, a.len, &b.buf, b.len, &mut c, c_len, &g)?;
+    let threads = if tensor_cores { 128 } else { 256 };
+    launch_gemm_threads(be, name, threads, &a.buf, a.len, &b.buf, b.len, &mut c, c_len, &g)?;
     Ok(be.wrap(c, c_len))
 }
 
