@@ -18,6 +18,7 @@ pub mod sources;
 use crate::backend::Storage;
 use crate::{Error, Result};
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchArgs, LaunchConfig};
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -149,9 +150,11 @@ impl CudaBackend {
             .attribute(cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
             .map_err(|e| driver_err(ordinal, "shared memory limit", e))?
             .max(48 * 1024) as usize;
+        // NVRTC programs are independent: compile the files in parallel, then load them in order.
+        let compiled: Vec<compile::Compiled> =
+            sources::FILES.par_iter().map(|file| compile::compile(file, &arch)).collect::<Result<_>>()?;
         let mut functions = HashMap::new();
-        for file in sources::FILES {
-            let compiled = compile::compile(file, &arch)?;
+        for (file, compiled) in sources::FILES.iter().zip(compiled) {
             let module = ctx
                 .load_module(cudarc::nvrtc::Ptx::from_src(compiled.ptx))
                 .map_err(|e| driver_err(ordinal, &format!("loading the PTX of {}", file.path()), e))?;
