@@ -35,6 +35,9 @@ impl Device {
     pub fn ensure_available(self) -> Result<()> {
         match self {
             Device::Cpu => Ok(()),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(n) => crate::backend::cuda::ensure_available(n),
+            #[cfg(not(feature = "cuda"))]
             Device::Cuda(n) => Err(Error::Device(format!(
                 "cuda:{n} is not available: this build has no CUDA backend (build with --features cuda)"
             ))),

@@ -3,6 +3,8 @@
 //! backend is only kernels and plumbing. Outputs are always freshly written buffers.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
@@ -24,6 +26,8 @@ pub enum Storage {
     Cpu(Arc<Vec<f32>>),
     #[cfg(feature = "wgpu")]
     Wgpu(Arc<wgpu::WgpuBuffer>),
+    #[cfg(feature = "cuda")]
+    Cuda(cuda::CudaStorage),
 }
 
 impl Storage {
@@ -35,6 +39,8 @@ impl Storage {
             Storage::Cpu(_) => Device::Cpu,
             #[cfg(feature = "wgpu")]
             Storage::Wgpu(b) => Device::Wgpu(b.gpu().index),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => Device::Cuda(c.ordinal()),
         }
     }
     pub fn len(&self) -> usize {
@@ -42,6 +48,8 @@ impl Storage {
             Storage::Cpu(v) => v.len(),
             #[cfg(feature = "wgpu")]
             Storage::Wgpu(b) => b.len(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => c.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -54,6 +62,11 @@ impl Storage {
             Storage::Wgpu(b) => Err(Error::Device(format!(
                 "tensor lives on wgpu:{}; copy it to the host with to_vec() or to_device(Device::Cpu)",
                 b.gpu().index
+            ))),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => Err(Error::Device(format!(
+                "a tensor on cuda:{} has no host slice; copy it with to_vec() or to_device(Device::Cpu)",
+                c.ordinal()
             ))),
         }
     }
@@ -242,6 +255,9 @@ pub fn get(device: Device) -> Result<&'static dyn Backend> {
         Device::Cpu => Ok(&CPU),
         #[cfg(feature = "wgpu")]
         Device::Wgpu(n) => wgpu::backend(n),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(n) => Ok(cuda::backend(n)?),
+        #[allow(unreachable_patterns)] // with both GPU features every device has a backend above
         other => {
             other.ensure_available()?;
             Err(Error::Device(format!("{other}: backend not built")))

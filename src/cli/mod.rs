@@ -5,6 +5,7 @@ pub mod bench;
 pub mod eval;
 pub mod explain;
 pub mod features;
+pub mod info;
 pub mod predict;
 pub mod run;
 pub mod stream;
@@ -67,6 +68,15 @@ enum Cmd {
     /// Attributions (integrated gradients, gradient×input), permutation importance and attention maps of a
     /// checkpoint on the last windows of a bar file, as CSV and PNG heatmaps in DIR.
     Explain(explain::Args),
+    /// List the devices and backends this build can use; `--compile-kernels` compiles every CUDA kernel with NVRTC
+    /// (no GPU needed) and prints one line per kernel.
+    Info {
+        #[arg(long)]
+        compile_kernels: bool,
+        /// Architecture for --compile-kernels (sm_XX).
+        #[arg(long, default_value = "sm_90")]
+        arch: String,
+    },
     /// Compute every feature column of DATA.md from an OHLCV CSV.
     Features {
         #[arg(long)]
@@ -104,5 +114,6 @@ pub fn main() -> Result<()> {
         Cmd::Features { data, out } => features::run(&data, &out),
         Cmd::Stream(a) => stream::run(&a),
         Cmd::Explain(a) => explain::run(&a),
+        Cmd::Info { compile_kernels, arch } => info::run(compile_kernels, &arch),
     }
 }

@@ -36,6 +36,8 @@
 //!   the GPU kernels tile the keys with an online softmax instead.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod reference;
 #[cfg(test)]
 mod tests;

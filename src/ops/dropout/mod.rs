@@ -29,6 +29,8 @@
 //! chunk starting at element j0 hashes j0.., so chunking cannot change the mask).
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod reference;
 #[cfg(test)]
 mod tests;

@@ -26,6 +26,8 @@
 //!   gradients are ±dy).
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod erf;
 pub mod reference;
 #[cfg(test)]

@@ -30,6 +30,8 @@
 //! the mapping of a regression member's prediction to class probabilities.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod reference;
 #[cfg(test)]
 mod tests;

@@ -47,6 +47,8 @@
 //! A bidirectional layer should run its two directions at once (`rayon::join`); they share no data.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod matvec;
 pub mod reference;
 #[cfg(test)]

@@ -29,6 +29,8 @@
 //!   sum per reduced group, innermost first.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod reference;
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,8 @@
 //! and row reductions that `cpu.rs` and the attention kernel share.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod reference;
 #[cfg(test)]
 mod tests;
