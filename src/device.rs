@@ -35,9 +35,15 @@ impl Device {
     pub fn ensure_available(self) -> Result<()> {
         match self {
             Device::Cpu => Ok(()),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(n) => crate::backend::cuda::ensure_available(n),
+            #[cfg(not(feature = "cuda"))]
             Device::Cuda(n) => Err(Error::Device(format!(
                 "cuda:{n} is not available: this build has no CUDA backend (build with --features cuda)"
             ))),
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(n) => crate::backend::wgpu::Gpu::get(n).map(|_| ()),
+            #[cfg(not(feature = "wgpu"))]
             Device::Wgpu(n) => Err(Error::Device(format!(
                 "wgpu:{n} is not available: this build has no wgpu backend (build with --features wgpu)"
             ))),

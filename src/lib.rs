@@ -14,9 +14,11 @@ pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod pipeline;
 pub mod rng;
 pub mod stream;
 pub mod tensor;
+pub mod train;
 
 pub use device::Device;
 pub use error::{Error, Result};

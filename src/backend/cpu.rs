@@ -17,9 +17,9 @@ use crate::Result;
 pub struct CpuBackend;
 
 fn s(x: &Storage) -> &[f32] {
-    match x {
-        Storage::Cpu(v) => v,
-    }
+    // Tensor ops pick the backend from their inputs' device (and check that all inputs share it), so only CPU
+    // storage reaches this backend.
+    x.as_cpu().unwrap_or(&[])
 }
 
 fn out(v: Vec<f32>) -> Storage {

@@ -3,6 +3,10 @@
 //! backend is only kernels and plumbing. Outputs are always freshly written buffers.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
 
 use crate::device::Device;
 use crate::ops::attention::AttentionDims;
@@ -20,6 +24,10 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub enum Storage {
     Cpu(Arc<Vec<f32>>),
+    #[cfg(feature = "wgpu")]
+    Wgpu(Arc<wgpu::WgpuBuffer>),
+    #[cfg(feature = "cuda")]
+    Cuda(cuda::CudaStorage),
 }
 
 impl Storage {
@@ -29,11 +37,19 @@ impl Storage {
     pub fn device(&self) -> Device {
         match self {
             Storage::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "wgpu")]
+            Storage::Wgpu(b) => Device::Wgpu(b.gpu().index),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => Device::Cuda(c.ordinal()),
         }
     }
     pub fn len(&self) -> usize {
         match self {
             Storage::Cpu(v) => v.len(),
+            #[cfg(feature = "wgpu")]
+            Storage::Wgpu(b) => b.len(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => c.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -42,6 +58,16 @@ impl Storage {
     pub fn as_cpu(&self) -> Result<&[f32]> {
         match self {
             Storage::Cpu(v) => Ok(v),
+            #[cfg(feature = "wgpu")]
+            Storage::Wgpu(b) => Err(Error::Device(format!(
+                "tensor lives on wgpu:{}; copy it to the host with to_vec() or to_device(Device::Cpu)",
+                b.gpu().index
+            ))),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => Err(Error::Device(format!(
+                "a tensor on cuda:{} has no host slice; copy it with to_vec() or to_device(Device::Cpu)",
+                c.ordinal()
+            ))),
         }
     }
 }
@@ -227,6 +253,11 @@ static CPU: cpu::CpuBackend = cpu::CpuBackend;
 pub fn get(device: Device) -> Result<&'static dyn Backend> {
     match device {
         Device::Cpu => Ok(&CPU),
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(n) => wgpu::backend(n),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(n) => Ok(cuda::backend(n)?),
+        #[allow(unreachable_patterns)] // with both GPU features every device has a backend above
         other => {
             other.ensure_available()?;
             Err(Error::Device(format!("{other}: backend not built")))

@@ -1,10 +1,15 @@
 //! The command line: train, eval, backtest, predict, stream, features, bench, info.
 
+pub mod backtest;
 pub mod bench;
+pub mod eval;
 pub mod explain;
 pub mod features;
+pub mod info;
 pub mod predict;
+pub mod run;
 pub mod stream;
+pub mod train;
 
 use crate::device::Device;
 use crate::{Error, Result};
@@ -20,6 +25,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Train one network on a CSV; the best checkpoint (with scaler and metadata) is written atomically.
+    Train(train::TrainArgs),
+    /// Score a checkpoint or ensemble on the test part of a CSV; write report.json, returns.csv, report.html.
+    Backtest {
+        #[command(flatten)]
+        args: backtest::EvalArgs,
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+    /// Print the backtest's metrics table (model and baselines) without writing files.
+    Eval(backtest::EvalArgs),
+    /// The main job: train the small ensemble on a CSV, backtest it out of sample, print the table.
+    Run(run::RunArgs),
     /// Run a checkpoint on windows [batch, time, features] from a float32 .npy; write [batch, k] .npy.
     Predict {
         #[arg(long)]
@@ -50,6 +68,15 @@ enum Cmd {
     /// Attributions (integrated gradients, gradient×input), permutation importance and attention maps of a
     /// checkpoint on the last windows of a bar file, as CSV and PNG heatmaps in DIR.
     Explain(explain::Args),
+    /// List the devices and backends this build can use; `--compile-kernels` compiles every CUDA kernel with NVRTC
+    /// (no GPU needed) and prints one line per kernel.
+    Info {
+        #[arg(long)]
+        compile_kernels: bool,
+        /// Architecture for --compile-kernels (sm_XX).
+        #[arg(long, default_value = "sm_90")]
+        arch: String,
+    },
     /// Compute every feature column of DATA.md from an OHLCV CSV.
     Features {
         #[arg(long)]
@@ -74,6 +101,10 @@ pub fn main() -> Result<()> {
         }
     };
     match cli.cmd {
+        Cmd::Train(a) => train::run(&a),
+        Cmd::Backtest { args, out_dir } => backtest::run(&args, &out_dir),
+        Cmd::Eval(a) => eval::run(&a),
+        Cmd::Run(a) => run::run(&a),
         Cmd::Predict { checkpoint, input, out, device } => {
             predict::run(&checkpoint, &input, &out, Device::parse(&device)?)
         }
@@ -83,5 +114,6 @@ pub fn main() -> Result<()> {
         Cmd::Features { data, out } => features::run(&data, &out),
         Cmd::Stream(a) => stream::run(&a),
         Cmd::Explain(a) => explain::run(&a),
+        Cmd::Info { compile_kernels, arch } => info::run(compile_kernels, &arch),
     }
 }

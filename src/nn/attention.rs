@@ -29,25 +29,65 @@ impl MultiHeadAttention {
         Ok(MultiHeadAttention { in_proj_weight, in_proj_bias, out_proj, heads })
     }
 
-    /// Output [B, T, E] and, when asked, the attention weights averaged over heads [B, T, T].
+    /// Self-attention over x [B, T, E]: output [B, T, E] and, when asked, the weights averaged over heads [B, T, T].
     pub fn forward(&self, x: &Tensor, causal: bool, want_weights: bool) -> Result<(Tensor, Option<Tensor>)> {
         let [b, t, e] = *x.shape() else {
             return Err(Error::shape("attention input", "[B, T, E]", x.shape()));
         };
-        let h = self.heads;
-        let dh = e / h;
+        let (h, dh) = (self.heads, e / self.heads);
+        // one packed projection for q, k and v, split by a single permute
         let qkv = x.linear(&self.in_proj_weight, Some(&self.in_proj_bias))?; // [B, T, 3E]
         let qkv = qkv.reshape(&[b, t, 3, h, dh])?.permute(&[2, 0, 3, 1, 4])?; // [3, B, H, T, Dh]
         let q = qkv.narrow(0, 0, 1)?.reshape(&[b, h, t, dh])?;
         let k = qkv.narrow(0, 1, 1)?.reshape(&[b, h, t, dh])?;
         let v = qkv.narrow(0, 2, 1)?.reshape(&[b, h, t, dh])?;
+        self.attend(&q, &k, &v, causal, want_weights)
+    }
+
+    /// Attention of `query` [B, Tq, E] over `kv` [B, Tk, E] (keys and values from the same tensor).
+    pub fn forward_cross(
+        &self,
+        query: &Tensor,
+        kv: &Tensor,
+        causal: bool,
+        want_weights: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let [b, tq, e] = *query.shape() else {
+            return Err(Error::shape("attention query", "[B, T, E]", query.shape()));
+        };
+        if kv.rank() != 3 || kv.shape()[0] != b || kv.shape()[2] != e {
+            return Err(Error::shape("attention key/value", format!("[{b}, T, {e}]"), kv.shape()));
+        }
+        let tk = kv.shape()[1];
+        let (h, dh) = (self.heads, e / self.heads);
+        let proj = |x: &Tensor, i: usize, t: usize| -> Result<Tensor> {
+            let w = self.in_proj_weight.narrow(0, i * e, e)?;
+            let bias = self.in_proj_bias.narrow(0, i * e, e)?;
+            x.linear(&w, Some(&bias))?.reshape(&[b, t, h, dh])?.permute(&[0, 2, 1, 3])
+        };
+        let q = proj(query, 0, tq)?;
+        let k = proj(kv, 1, tk)?;
+        let v = proj(kv, 2, tk)?;
+        self.attend(&q, &k, &v, causal, want_weights)
+    }
+
+    /// Fused attention over [B, H, T, Dh] heads, merge heads, output projection.
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        causal: bool,
+        want_weights: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let [b, h, tq, dh] = *q.shape() else { unreachable!("heads are rank 4") };
         let (o, w) = if want_weights {
-            let (o, w) = Tensor::attention_with_weights(&q, &k, &v, causal, None)?;
+            let (o, w) = Tensor::attention_with_weights(q, k, v, causal, None)?;
             (o, Some(w.mean(1)?))
         } else {
-            (Tensor::attention(&q, &k, &v, causal, None)?, None)
+            (Tensor::attention(q, k, v, causal, None)?, None)
         };
-        let o = o.permute(&[0, 2, 1, 3])?.reshape(&[b, t, e])?;
+        let o = o.permute(&[0, 2, 1, 3])?.reshape(&[b, tq, h * dh])?;
         Ok((self.out_proj.forward(&o)?, w))
     }
 }

@@ -7,6 +7,7 @@ pub mod conv1d;
 pub mod dropout;
 pub mod elementwise;
 pub mod ensemble;
+pub mod fastmath;
 pub mod layout;
 pub mod lstm;
 pub mod matmul;

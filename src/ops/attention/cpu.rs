@@ -2,8 +2,8 @@
 //! it can see with the row softmax between them (see the module doc for the plan and its reasons).
 
 use super::{reference, AttentionDims};
+use crate::ops::fastmath;
 use crate::ops::matmul::cpu::{sgemm, sgemm_serial_rows};
-use crate::ops::softmax::rowmath;
 use rayon::prelude::*;
 
 /// Query rows per block: big enough for gemm to reach full speed, small enough that the
@@ -34,7 +34,7 @@ fn abt(m: usize, n: usize, w: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: u
     for r in 0..m {
         let a_r = &a[r * w..(r + 1) * w];
         for (j, o) in c[r * ldc..r * ldc + n].iter_mut().enumerate() {
-            *o = rowmath::dot(a_r, &b[j * w..(j + 1) * w]);
+            *o = fastmath::dot(a_r, &b[j * w..(j + 1) * w]);
         }
     }
 }
@@ -122,9 +122,9 @@ fn softmax_row(d: &AttentionDims, i: usize, s: &mut [f32]) -> f32 {
     }
     let scale = d.scale as f32;
     vis.iter_mut().for_each(|x| *x *= scale);
-    let m = rowmath::max(vis);
-    vis.iter_mut().for_each(|x| *x = rowmath::exp(*x - m));
-    let sum = rowmath::sum(vis);
+    let m = fastmath::max(vis);
+    vis.iter_mut().for_each(|x| *x = fastmath::exp(*x - m));
+    let sum = fastmath::sum(vis);
     let inv = 1.0 / sum;
     vis.iter_mut().for_each(|x| *x *= inv);
     m + sum.ln()
@@ -216,7 +216,7 @@ pub fn attention_weights(d: &AttentionDims, q: &[f32], k: &[f32], lse: &[f32], w
                 let nv = d.visible_keys(i);
                 let (vis, hidden) = w_row.split_at_mut(nv);
                 let l = lse_h[i];
-                vis.iter_mut().for_each(|x| *x = rowmath::exp(*x * scale - l));
+                vis.iter_mut().for_each(|x| *x = fastmath::exp(*x * scale - l));
                 hidden.fill(0.0);
             };
             if plan.heads_parallel {
@@ -275,10 +275,10 @@ fn backward_head(
         rows(!plan.heads_parallel, s_b, nk, dp_b, nk, |r, p_row, ds_row| {
             let i = i0 + r;
             let nv = d.visible_keys(i);
-            let big_d = rowmath::dot(&do_b[r * dv..(r + 1) * dv], &o_b[r * dv..(r + 1) * dv]);
+            let big_d = fastmath::dot(&do_b[r * dv..(r + 1) * dv], &o_b[r * dv..(r + 1) * dv]);
             let l = x.lse[i];
             for (p, ds) in p_row[..nv].iter_mut().zip(&mut ds_row[..nv]) {
-                *p = rowmath::exp(*p * scale - l);
+                *p = fastmath::exp(*p * scale - l);
                 *ds = scale * *p * (*ds - big_d);
             }
             p_row[nv..].fill(0.0);

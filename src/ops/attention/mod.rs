@@ -31,11 +31,13 @@
 //!   small for gemm to thread on its own (many heads, short windows, single-query streaming); otherwise
 //!   heads run one after another, gemm threads each product and the row work is split over rows.
 //!   Blocks of one or two rows (streaming, `tq = 1`) use dot-product and axpy loops instead of gemm, whose
-//!   packing costs several times such a product. The row softmax uses `softmax::rowmath` (vectorised exp).
+//!   packing costs several times such a product. The row softmax uses `ops::fastmath` (vectorised exp).
 //!   The whole visible key range fits in a block's scratch on CPU, so no online softmax is needed there;
 //!   the GPU kernels tile the keys with an online softmax instead.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod reference;
 #[cfg(test)]
 mod tests;
@@ -95,3 +97,5 @@ impl AttentionDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

@@ -36,6 +36,8 @@
 //!   [batch, c_in·kernel] — exactly the layout of a w row — and does one gemm against w, so no repack is needed.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod reference;
 #[cfg(test)]
 mod tests;
@@ -106,3 +108,5 @@ impl Conv1dDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

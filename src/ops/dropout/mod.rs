@@ -29,6 +29,8 @@
 //! chunk starting at element j0 hashes j0.., so chunking cannot change the mask).
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod reference;
 #[cfg(test)]
 mod tests;
@@ -80,3 +82,5 @@ pub fn keep(seed: u64, i: u64, threshold: u32) -> bool {
     (mix(seed, i) >> 40) as u32 >= threshold
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

@@ -26,6 +26,8 @@
 //!   gradients are ±dy).
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod erf;
 pub mod reference;
 #[cfg(test)]
@@ -163,3 +165,5 @@ pub fn broadcast_strides(shape: &[usize]) -> Vec<usize> {
     strides
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

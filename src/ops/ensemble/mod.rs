@@ -30,9 +30,13 @@
 //! the mapping of a regression member's prediction to class probabilities.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
 
 /// Shapes of one ensemble call. Classes are in the order the members use (for the model family:
 /// [up, down, hold], so `hold_class` = 2).

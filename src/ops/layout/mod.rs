@@ -2,4 +2,8 @@
 //! and concat (bidirectional LSTM outputs). The reference is the kernel: a copy has nothing to approximate.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

@@ -7,9 +7,9 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
-use super::fastmath::{sigmoid, tanh};
 use super::matvec::{matvec_rows, vecmat_rows, Panels};
 use super::LstmDims;
+use crate::ops::fastmath::{sigmoid, tanh};
 use crate::ops::matmul::cpu::sgemm;
 
 /// Per-step products with fewer batch rows than this use the hand-written matrix-vector kernels, one row at a

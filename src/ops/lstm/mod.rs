@@ -47,7 +47,8 @@
 //! A bidirectional layer should run its two directions at once (`rayon::join`); they share no data.
 
 pub mod cpu;
-mod fastmath;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod matvec;
 pub mod reference;
 #[cfg(test)]
@@ -116,4 +117,6 @@ impl LstmDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
 pub use op::LstmWeights;

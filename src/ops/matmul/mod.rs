@@ -21,6 +21,8 @@
 //!   sequentially when each one is big enough to use every core alone.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod reference;
 #[cfg(test)]
 mod tests;
@@ -103,3 +105,5 @@ impl MatmulDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

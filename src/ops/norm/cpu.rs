@@ -7,7 +7,7 @@
 //! `n·l` values in the hundreds of thousands.
 
 use super::{BatchNormDims, LayerNormDims};
-use crate::ops::softmax::rowmath;
+use crate::ops::fastmath;
 use rayon::prelude::*;
 
 /// Elements per rayon task: below this the hand-off costs more than the work.
@@ -59,11 +59,11 @@ pub fn layer_norm_forward(
         .for_each(|((yt, xt), (mt, rt))| {
             for (r, (yr, xr)) in yt.chunks_mut(cols).zip(xt.chunks(cols)).enumerate() {
                 // y holds x − μ for a moment, so both reductions run over slices and vectorise.
-                let mu = rowmath::sum(xr) * inv_n;
+                let mu = fastmath::sum(xr) * inv_n;
                 for (o, &v) in yr.iter_mut().zip(xr) {
                     *o = v - mu;
                 }
-                let rs = 1.0 / (rowmath::dot(yr, yr) * inv_n + eps).sqrt();
+                let rs = 1.0 / (fastmath::dot(yr, yr) * inv_n + eps).sqrt();
                 for ((o, &g), &b) in yr.iter_mut().zip(gamma).zip(beta) {
                     *o = *o * rs * g + b;
                 }

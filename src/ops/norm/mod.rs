@@ -29,6 +29,8 @@
 //! per-channel sums from per-task partials over samples, which reads x in storage order whatever `l` is).
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod reference;
 #[cfg(test)]
 mod tests;
@@ -76,3 +78,5 @@ impl BatchNormDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

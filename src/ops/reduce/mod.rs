@@ -29,6 +29,8 @@
 //!   sum per reduced group, innermost first.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod reference;
 #[cfg(test)]
 mod tests;
@@ -71,3 +73,5 @@ pub fn padded_target(from: &[usize], to: &[usize]) -> Vec<usize> {
     t
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

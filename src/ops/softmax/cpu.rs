@@ -1,8 +1,9 @@
 //! Fast CPU softmax / log-softmax, f32: the rows are split into rayon tasks of at least `MIN_TASK` elements
 //! (one task, no thread hand-off, for small inputs); within a row, separate max, exp, sum and scale passes
-//! over slices, each of which vectorises (`rowmath`).
+//! over slices, each of which vectorises (`ops::fastmath`).
 
-use super::{rowmath, SoftmaxDims};
+use super::SoftmaxDims;
+use crate::ops::fastmath;
 use rayon::prelude::*;
 
 /// Elements per rayon task: below this the hand-off costs more than the work.
@@ -48,11 +49,11 @@ fn rows2(d: &SoftmaxDims, y: &[f32], dy: &[f32], dx: &mut [f32], f: impl Fn(&[f3
 pub fn softmax_forward(d: &SoftmaxDims, x: &[f32], y: &mut [f32]) {
     check(d, x, x, y);
     rows1(d, x, y, |xr, yr| {
-        let m = rowmath::max(xr);
+        let m = fastmath::max(xr);
         for (yv, &xv) in yr.iter_mut().zip(xr) {
-            *yv = rowmath::exp(xv - m);
+            *yv = fastmath::exp(xv - m);
         }
-        let inv = 1.0 / rowmath::sum(yr);
+        let inv = 1.0 / fastmath::sum(yr);
         yr.iter_mut().for_each(|v| *v *= inv);
     });
 }
@@ -61,7 +62,7 @@ pub fn softmax_forward(d: &SoftmaxDims, x: &[f32], y: &mut [f32]) {
 pub fn softmax_backward(d: &SoftmaxDims, y: &[f32], dy: &[f32], dx: &mut [f32]) {
     check(d, y, dy, dx);
     rows2(d, y, dy, dx, |yr, dyr, dxr| {
-        let dot = rowmath::dot(yr, dyr);
+        let dot = fastmath::dot(yr, dyr);
         for ((g, &yv), &dyv) in dxr.iter_mut().zip(yr).zip(dyr) {
             *g = yv * (dyv - dot);
         }
@@ -73,11 +74,11 @@ pub fn softmax_backward(d: &SoftmaxDims, y: &[f32], dy: &[f32], dx: &mut [f32]) 
 pub fn log_softmax_forward(d: &SoftmaxDims, x: &[f32], y: &mut [f32]) {
     check(d, x, x, y);
     rows1(d, x, y, |xr, yr| {
-        let m = rowmath::max(xr);
+        let m = fastmath::max(xr);
         for (yv, &xv) in yr.iter_mut().zip(xr) {
-            *yv = rowmath::exp(xv - m);
+            *yv = fastmath::exp(xv - m);
         }
-        let log_s = rowmath::sum(yr).ln();
+        let log_s = fastmath::sum(yr).ln();
         for (yv, &xv) in yr.iter_mut().zip(xr) {
             *yv = xv - m - log_s;
         }
@@ -88,9 +89,9 @@ pub fn log_softmax_forward(d: &SoftmaxDims, x: &[f32], y: &mut [f32]) {
 pub fn log_softmax_backward(d: &SoftmaxDims, y: &[f32], dy: &[f32], dx: &mut [f32]) {
     check(d, y, dy, dx);
     rows2(d, y, dy, dx, |yr, dyr, dxr| {
-        let total = rowmath::sum(dyr);
+        let total = fastmath::sum(dyr);
         for ((g, &yv), &dyv) in dxr.iter_mut().zip(yr).zip(dyr) {
-            *g = dyv - rowmath::exp(yv) * total;
+            *g = dyv - fastmath::exp(yv) * total;
         }
     });
 }

@@ -14,12 +14,13 @@
 //! y and dy twice and writes dx once. Rows fit in cache for any realistic `cols`, so it is one pass from DRAM.
 //!
 //! Variants: `reference.rs` (plain loops, `Real`), `cpu.rs` (f32, rows split into rayon tasks of at least a
-//! few thousand elements, so small inputs stay on one thread). `rowmath.rs` holds the vectorisable f32 `exp`
+//! few thousand elements, so small inputs stay on one thread). `ops::fastmath` holds the vectorisable f32 `exp`
 //! and row reductions that `cpu.rs` and the attention kernel share.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod reference;
-pub(crate) mod rowmath;
 #[cfg(test)]
 mod tests;
 
@@ -39,3 +40,5 @@ impl SoftmaxDims {
     }
 }
 mod op;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;

@@ -1,5 +1,6 @@
-//! Row primitives for the row-wise CPU kernels (softmax, log-softmax, attention, layer norm): an f32 `exp`
-//! and max / sum / dot reductions written so that LLVM vectorises them on baseline x86-64.
+//! Vectorisable f32 math shared by the CPU kernels: `exp`, `sigmoid`, `tanh` (LSTM gates, softmax, attention)
+//! and max / sum / dot row reductions (softmax, attention, layer norm), written so that LLVM vectorises them on
+//! baseline x86-64.
 //!
 //! Why: std's `exp` is a libm call per element, and a float sum in the same loop is a serial dependency
 //! chain; together they were over half of the attention forward (perf, 256 heads of 64×64, d = 16). The
@@ -10,7 +11,7 @@
 //! normal float; below −87.3 it returns exactly 0 (true values there are denormal, and a masked −∞ logit
 //! must give a weight of exactly 0), above 88 it saturates at e⁸⁸; NaN passes through. Rounding uses the
 //! 1.5·2²³ trick and 2ⁿ is built from the bits: no `floor` or float→int casts, which block vectorisation.
-//! (`ops::lstm` carries the same polynomial for its gates; the two can move to one shared module.)
+//! `tanh` uses an odd polynomial below |x| = 0.625 (where 1 − 2/(e²ˣ+1) would cancel) and the exp form above.
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 /// ln 2 split in a high part exact in f32 and a low remainder (Cody–Waite reduction).
@@ -43,6 +44,29 @@ pub fn exp(x: f32) -> f32 {
         0.0
     } else {
         y
+    }
+}
+
+/// 1 / (1 + e⁻ˣ).
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// tanh: an odd polynomial below |x| = 0.625 (where 1 − 2/(e²ˣ+1) would cancel), the exp form above.
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    let a = x.abs();
+    let z = x * x;
+    let small =
+        ((((-5.704_988_7e-3 * z + 2.063_909e-2) * z - 5.373_971_6e-2) * z + 0.133_314_42) * z - 0.333_332_8) * z * x
+            + x;
+    let big = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
+    let big = if x < 0.0 { -big } else { big };
+    if a < 0.625 {
+        small
+    } else {
+        big
     }
 }
 
@@ -122,5 +146,38 @@ mod tests {
             assert!((dot(&a, &b) as f64 - dt).abs() < 1e-5 * (1.0 + dt.abs()), "dot of {n}");
         }
         assert_eq!(max(&[1.0, f32::NAN, 3.0]), 3.0);
+    }
+
+    /// Relative error against f64 over a dense grid, with the absolute floor tanh and sigmoid need near 0/1.
+    #[test]
+    fn exp_sigmoid_tanh_accurate_against_f64() {
+        let mut worst = [0.0f64; 3];
+        let mut x = -90.0f64;
+        while x < 90.0 {
+            let xf = x as f32;
+            let xd = xf as f64;
+            let e = super::exp(xf) as f64;
+            let e_true = xd.clamp(-87.3f32 as f64, 88.0).exp();
+            if xd >= -87.3 {
+                worst[0] = worst[0].max((e - e_true).abs() / e_true);
+            }
+            if xd.abs() < 80.0 {
+                let s = super::sigmoid(xf) as f64;
+                let s_true = 1.0 / (1.0 + (-xd).exp());
+                worst[1] = worst[1].max((s - s_true).abs() / s_true);
+            }
+            let t = super::tanh(xf) as f64;
+            let t_true = xd.tanh();
+            worst[2] = worst[2].max((t - t_true).abs() / t_true.abs().max(1e-30));
+            x += if x.abs() < 2.0 { 1.0e-4 } else { 3.7e-3 };
+        }
+        // (sigmoid saturates at the exp clamp: below −87 its tiny value is only absolutely right.)
+        assert!(worst[0] < 4e-7, "exp relative error {:e}", worst[0]);
+        assert!(worst[1] < 4e-7, "sigmoid relative error {:e}", worst[1]);
+        assert!(worst[2] < 4e-7, "tanh relative error {:e}", worst[2]);
+        assert!(super::exp(f32::NAN).is_nan() && super::tanh(f32::NAN).is_nan() && super::sigmoid(f32::NAN).is_nan());
+        assert_eq!(super::tanh(0.0), 0.0);
+        assert_eq!(super::tanh(100.0), 1.0);
+        assert_eq!(super::tanh(-100.0), -1.0);
     }
 }

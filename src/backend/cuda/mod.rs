@@ -1,0 +1,352 @@
+//! The CUDA backend: one context, one stream and one set of compiled modules per device, over `cudarc` with the
+//! CUDA libraries loaded at run time (the crate builds and runs without CUDA anywhere).
+//!
+//! Life of a device: the first `backend::get(Device::Cuda(n))` (or [`warm_up`]) checks that libcuda and libnvrtc
+//! load (cudarc panics on a missing library, so this comes first), creates the context, compiles every file of
+//! `kernels/` with NVRTC for the device's architecture and loads the modules: the explicit warm-up. After it no
+//! request compiles anything. A failure at any step is an `Error::Device` saying what is missing.
+//!
+//! Memory: all work of a device goes to one stream, in order, so no event tracking is needed (it is switched off,
+//! saving two events per buffer). Buffers come from the driver's stream-ordered allocator (`cuMemAllocAsync`),
+//! whose default pool is told to keep freed memory (release threshold = max): after the first steps of a loop
+//! every allocation is a reuse, which is the buffer pool. `download` copies to the host and synchronises.
+
+pub mod compile;
+mod ops;
+pub mod sources;
+
+use crate::backend::Storage;
+use crate::{Error, Result};
+use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchArgs, LaunchConfig};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use compile::Arch;
+
+/// A device buffer of f32. `len` may be 0; the allocation then holds one element, since the driver refuses
+/// zero-byte allocations.
+#[derive(Clone)]
+pub struct CudaStorage {
+    pub(crate) buf: Arc<CudaSlice<f32>>,
+    pub(crate) len: usize,
+    pub(crate) ordinal: usize,
+}
+
+impl fmt::Debug for CudaStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CudaStorage(cuda:{}, {} f32)", self.ordinal, self.len)
+    }
+}
+
+impl CudaStorage {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn ordinal(&self) -> usize {
+        self.ordinal
+    }
+    pub(crate) fn slice(&self) -> &CudaSlice<f32> {
+        &self.buf
+    }
+}
+
+/// One device: context, stream, compiled kernels.
+pub struct CudaBackend {
+    ordinal: usize,
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    functions: HashMap<&'static str, CudaFunction>,
+    name: String,
+    arch: Arch,
+    /// Shared memory one block may opt in to (bytes); kernels that keep more than 48 KiB on chip check it.
+    smem_optin: usize,
+    warm_up_time: Duration,
+}
+
+/// What `tickgrad info` prints about a ready device.
+#[derive(Clone, Debug)]
+pub struct DeviceInfo {
+    pub ordinal: usize,
+    pub name: String,
+    pub arch: String,
+    pub total_mem: usize,
+    pub kernels: usize,
+    pub warm_up: Duration,
+}
+
+static DEVICES: Mutex<Vec<(usize, &'static CudaBackend)>> = Mutex::new(Vec::new());
+
+/// Whether libcuda (the driver library) can be loaded in this process.
+pub fn driver_present() -> bool {
+    // SAFETY: only tries to dlopen libcuda by its usual names and reports whether one loaded; no driver call.
+    unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
+fn require_driver(ordinal: usize) -> Result<()> {
+    if driver_present() {
+        Ok(())
+    } else {
+        Err(Error::Device(format!(
+            "cuda:{ordinal} is not available: libcuda (the NVIDIA driver library, libcuda.so.1) was not found on \
+             this machine"
+        )))
+    }
+}
+
+fn driver_err(ordinal: usize, what: &str, e: impl fmt::Debug) -> Error {
+    Error::Device(format!("cuda:{ordinal}: {what}: {e:?}"))
+}
+
+/// Number of CUDA devices the driver reports; an error when the driver is missing or has no device.
+pub fn device_count() -> Result<usize> {
+    require_driver(0)?;
+    let n = CudaContext::device_count().map_err(|e| driver_err(0, "cuDeviceGetCount", e))?;
+    Ok(n.max(0) as usize)
+}
+
+/// The backend of device `ordinal`, created and warmed up (every kernel compiled and loaded) on first use.
+pub fn backend(ordinal: usize) -> Result<&'static CudaBackend> {
+    let mut devices = DEVICES.lock().map_err(|_| Error::Device("cuda: device registry poisoned".into()))?;
+    if let Some((_, be)) = devices.iter().find(|(o, _)| *o == ordinal) {
+        return Ok(*be);
+    }
+    let be: &'static CudaBackend = Box::leak(Box::new(CudaBackend::new(ordinal)?));
+    devices.push((ordinal, be));
+    Ok(be)
+}
+
+/// Explicit warm-up: create device `ordinal` and compile every kernel now, off any request path.
+pub fn warm_up(ordinal: usize) -> Result<DeviceInfo> {
+    backend(ordinal)?.info()
+}
+
+/// Ok when `Device::Cuda(ordinal)` can run kernels (this warms the device up).
+pub fn ensure_available(ordinal: usize) -> Result<()> {
+    backend(ordinal).map(|_| ())
+}
+
+impl CudaBackend {
+    fn new(ordinal: usize) -> Result<CudaBackend> {
+        require_driver(ordinal)?;
+        compile::require_nvrtc()?;
+        let start = Instant::now();
+        let ctx =
+            CudaContext::new(ordinal).map_err(|e| Error::Device(format!("cuda:{ordinal} is not available: {e:?}")))?;
+        // SAFETY: every allocation, copy and launch of this context goes to the one stream below, so stream order
+        // is all the synchronisation there is to track; buffers never cross to another stream.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.default_stream();
+        keep_pool_memory(&ctx, ordinal)?;
+        let (major, minor) = ctx.compute_capability().map_err(|e| driver_err(ordinal, "compute capability", e))?;
+        let arch = Arch((major * 10 + minor) as u32);
+        let name = ctx.name().map_err(|e| driver_err(ordinal, "device name", e))?;
+        let smem_optin = ctx
+            .attribute(cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+            .map_err(|e| driver_err(ordinal, "shared memory limit", e))?
+            .max(48 * 1024) as usize;
+        // NVRTC programs are independent: compile the files in parallel, then load them in order.
+        let compiled: Vec<compile::Compiled> =
+            sources::FILES.par_iter().map(|file| compile::compile(file, &arch)).collect::<Result<_>>()?;
+        let mut functions = HashMap::new();
+        for (file, compiled) in sources::FILES.iter().zip(compiled) {
+            let module = ctx
+                .load_module(cudarc::nvrtc::Ptx::from_src(compiled.ptx))
+                .map_err(|e| driver_err(ordinal, &format!("loading the PTX of {}", file.path()), e))?;
+            for entry in file.entry_points() {
+                let f = module
+                    .load_function(entry)
+                    .map_err(|e| driver_err(ordinal, &format!("kernel {entry} of {}", file.path()), e))?;
+                functions.insert(entry, f);
+            }
+        }
+        Ok(CudaBackend { ordinal, ctx, stream, functions, name, arch, smem_optin, warm_up_time: start.elapsed() })
+    }
+
+    pub fn ordinal(&self) -> usize {
+        self.ordinal
+    }
+
+    pub fn info(&self) -> Result<DeviceInfo> {
+        let total_mem = self.ctx.total_mem().map_err(|e| self.err("total memory", e))?;
+        Ok(DeviceInfo {
+            ordinal: self.ordinal,
+            name: self.name.clone(),
+            arch: self.arch.sm(),
+            total_mem,
+            kernels: self.functions.len(),
+            warm_up: self.warm_up_time,
+        })
+    }
+
+    pub(crate) fn err(&self, what: &str, e: impl fmt::Debug) -> Error {
+        driver_err(self.ordinal, what, e)
+    }
+
+    pub(crate) fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// The device's architecture (what the kernels were compiled for).
+    pub fn arch(&self) -> &Arch {
+        &self.arch
+    }
+
+    pub(crate) fn smem_optin(&self) -> usize {
+        self.smem_optin
+    }
+
+    /// A compiled kernel by its entry-point name.
+    pub(crate) fn func(&self, name: &str) -> Result<&CudaFunction> {
+        self.functions.get(name).ok_or_else(|| self.err("kernel lookup", format!("no kernel named {name}")))
+    }
+
+    /// An argument list for kernel `name`, to push arguments onto and hand to [`CudaBackend::launch`].
+    pub(crate) fn kernel(&self, name: &str) -> Result<LaunchArgs<'_>> {
+        Ok(self.stream.launch_builder(self.func(name)?))
+    }
+
+    /// Queue a kernel on this device's stream.
+    ///
+    /// # Safety
+    /// The pushed arguments must match the kernel's C signature in `kernels/*.cu` (count, order, types), and every
+    /// buffer must hold at least the elements the kernel indexes for the given sizes and launch geometry.
+    pub(crate) unsafe fn launch(&self, mut args: LaunchArgs<'_>, cfg: LaunchConfig, what: &str) -> Result<()> {
+        // SAFETY: the caller guarantees the argument list matches the kernel and the buffers are large enough.
+        unsafe { args.launch(cfg) }.map(|_| ()).map_err(|e| self.err(what, e))
+    }
+
+    /// The device buffer behind `s`, checked to live on this device and to hold `len` values (`what` names it).
+    pub(crate) fn input<'a>(&self, s: &'a Storage, len: usize, what: &str) -> Result<&'a CudaStorage> {
+        let c = self.view(s)?;
+        if c.len != len {
+            return Err(Error::shape(format!("cuda kernel input {what}"), len, c.len));
+        }
+        Ok(c)
+    }
+
+    /// The device buffer behind `s`, checked to live on this device.
+    pub(crate) fn view<'a>(&self, s: &'a Storage) -> Result<&'a CudaStorage> {
+        match s {
+            Storage::Cuda(c) if c.ordinal == self.ordinal => Ok(c),
+            other => Err(Error::Device(format!(
+                "cuda:{}: kernel input lives on {}; transfer explicitly with to_device",
+                self.ordinal,
+                other.device()
+            ))),
+        }
+    }
+
+    /// A fresh device buffer of `n` f32. In debug builds (tests) it is filled with NaN, so a kernel that forgets
+    /// to write an element fails the comparison with the CPU.
+    pub(crate) fn alloc(&self, n: usize) -> Result<CudaSlice<f32>> {
+        // SAFETY: the buffer is uninitialised; every caller hands it to a kernel that writes all `n` elements
+        // before anything reads it (and debug builds poison it first).
+        let buf = unsafe { self.stream.alloc::<f32>(n.max(1)) }.map_err(|e| self.err("alloc", e))?;
+        if cfg!(debug_assertions) {
+            self.fill_u32(&buf, 0x7FC0_0000)?;
+        }
+        Ok(buf)
+    }
+
+    /// A fresh device buffer of `n` u16 (f16/bf16 bits), for the half-precision inference kernels.
+    pub(crate) fn alloc_u16(&self, n: usize) -> Result<CudaSlice<u16>> {
+        // SAFETY: as `alloc`: the conversion kernel that receives it writes every element.
+        unsafe { self.stream.alloc::<u16>(n.max(1)) }.map_err(|e| self.err("alloc", e))
+    }
+
+    /// A fresh device buffer of `n` zeros.
+    pub(crate) fn zeros(&self, n: usize) -> Result<CudaSlice<f32>> {
+        self.stream.alloc_zeros::<f32>(n.max(1)).map_err(|e| self.err("alloc", e))
+    }
+
+    fn fill_u32(&self, buf: &CudaSlice<f32>, bits: u32) -> Result<()> {
+        let (ptr, _sync) = buf.device_ptr(&self.stream);
+        // SAFETY: `ptr` addresses `buf.len()` f32 (4-byte) words owned by `buf`, which outlives the call; the memset
+        // is ordered on the same stream as every later use.
+        unsafe { cudarc::driver::sys::cuMemsetD32Async(ptr, bits, buf.len(), self.stream.cu_stream()) }
+            .result()
+            .map_err(|e| self.err("memset", e))
+    }
+
+    /// Wrap a kernel's output buffer holding `len` values.
+    pub(crate) fn wrap(&self, buf: CudaSlice<f32>, len: usize) -> Storage {
+        Storage::Cuda(CudaStorage { buf: Arc::new(buf), len, ordinal: self.ordinal })
+    }
+
+    pub(crate) fn upload_slice(&self, data: &[f32]) -> Result<Storage> {
+        let buf = if data.is_empty() {
+            self.zeros(1)?
+        } else {
+            self.stream.clone_htod(data).map_err(|e| self.err("copy to device", e))?
+        };
+        Ok(self.wrap(buf, data.len()))
+    }
+
+    pub(crate) fn download_storage(&self, s: &CudaStorage) -> Result<Vec<f32>> {
+        let mut host = vec![0.0f32; s.len];
+        if s.len > 0 {
+            let view = s.buf.slice(0..s.len);
+            self.stream.memcpy_dtoh(&view, &mut host).map_err(|e| self.err("copy to host", e))?;
+        }
+        self.stream.synchronize().map_err(|e| self.err("synchronize", e))?;
+        Ok(host)
+    }
+
+    /// Wait for every queued kernel (benchmarks time with this inside the loop).
+    pub fn synchronize(&self) -> Result<()> {
+        self.stream.synchronize().map_err(|e| self.err("synchronize", e))
+    }
+}
+
+/// Keep freed blocks in the device's default stream-ordered pool instead of returning them to the OS.
+fn keep_pool_memory(ctx: &Arc<CudaContext>, ordinal: usize) -> Result<()> {
+    if !ctx.has_async_alloc() {
+        return Ok(());
+    }
+    // SAFETY: `cu_device` comes from this live context; the pool handle is only used for the attribute call, and
+    // the attribute value is a u64 as the driver documents for CU_MEMPOOL_ATTR_RELEASE_THRESHOLD.
+    unsafe {
+        let pool = cudarc::driver::result::device::get_default_mem_pool(ctx.cu_device())
+            .map_err(|e| driver_err(ordinal, "default memory pool", e))?;
+        let mut threshold: u64 = u64::MAX;
+        cudarc::driver::sys::cuMemPoolSetAttribute(
+            pool,
+            cudarc::driver::sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            (&mut threshold as *mut u64).cast(),
+        )
+        .result()
+        .map_err(|e| driver_err(ordinal, "memory pool release threshold", e))?;
+    }
+    Ok(())
+}
+
+/// A 1-D launch of 256-thread blocks covering `n` elements with a grid-stride loop (grid capped at 65536 blocks).
+pub(crate) fn grid_1d(n: usize) -> LaunchConfig {
+    let blocks = n.div_ceil(256).clamp(1, 1 << 16) as u32;
+    LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// One block per row, `threads` a multiple of 32 fitted to the row length (32..=256).
+pub(crate) fn rows_cfg(rows: usize, cols: usize) -> Result<LaunchConfig> {
+    let threads = cols.next_power_of_two().clamp(32, 256) as u32;
+    Ok(LaunchConfig { grid_dim: (grid_dim(rows)?, 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 })
+}
+
+/// A grid dimension, checked against the hardware limit of 2^31 − 1.
+pub(crate) fn grid_dim(n: usize) -> Result<u32> {
+    if n > i32::MAX as usize {
+        return Err(Error::Invalid(format!("cuda: {n} blocks exceed the grid limit")));
+    }
+    Ok(n.max(1) as u32)
+}
+
+/// A size passed to a kernel as `int`, checked.
+pub(crate) fn int(n: usize, what: &str) -> Result<i32> {
+    i32::try_from(n).map_err(|_| Error::Invalid(format!("cuda: {what} = {n} does not fit the kernels' 32-bit sizes")))
+}

@@ -1,0 +1,197 @@
+//! Device buffers: a pool that recycles freed buffers by size class, the f32 buffer type held by
+//! `Storage::Wgpu`, and the two explicit transfers (upload = `queue.write_buffer`, download = copy into a
+//! mappable staging buffer, then map). Only `download` waits for the device.
+//!
+//! Reuse is safe without fences: every kernel goes through the one queue, so a freed buffer handed out again
+//! is only written by commands submitted after the last command that read it.
+
+use super::context::Gpu;
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+/// Pooled bytes above this are released to the driver instead of kept.
+const POOL_MAX_BYTES: u64 = 1 << 30;
+
+/// Byte size a request is rounded up to: at least 256, then steps of an eighth of the next power of two, so a
+/// reused buffer wastes under 25 % while similar shapes (a growing batch) still share a class.
+pub fn size_class(bytes: u64) -> u64 {
+    if bytes <= 256 {
+        return 256;
+    }
+    let p = bytes.next_power_of_two();
+    let step = (p / 8).max(256);
+    bytes.div_ceil(step) * step
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(super) enum Kind {
+    /// Kernel inputs and outputs.
+    Storage,
+    /// Kernel parameters.
+    Uniform,
+    /// Readback staging.
+    Staging,
+}
+
+impl Kind {
+    fn usage(self) -> wgpu::BufferUsages {
+        use wgpu::BufferUsages as U;
+        match self {
+            Kind::Storage => U::STORAGE | U::COPY_SRC | U::COPY_DST,
+            Kind::Uniform => U::UNIFORM | U::COPY_DST,
+            Kind::Staging => U::MAP_READ | U::COPY_DST,
+        }
+    }
+}
+
+/// Free buffers by (kind, size class), and their total bytes.
+#[derive(Default)]
+struct FreeList(HashMap<(Kind, u64), Vec<wgpu::Buffer>>, u64);
+
+#[derive(Default)]
+pub(super) struct Pool {
+    free: Mutex<FreeList>,
+}
+
+impl Gpu {
+    /// A buffer of at least `bytes` of `kind`, from the pool when one of the size class is free.
+    pub(super) fn take(&self, kind: Kind, bytes: u64) -> Result<wgpu::Buffer> {
+        let class = size_class(bytes);
+        if let Ok(mut free) = self.pool.free.lock() {
+            if let Some(b) = free.0.get_mut(&(kind, class)).and_then(|v| v.pop()) {
+                free.1 -= class;
+                return Ok(b);
+            }
+        }
+        if class > self.limits.max_buffer_size {
+            return Err(Error::Device(format!(
+                "{}: a buffer of {bytes} bytes exceeds the adapter's max_buffer_size {}",
+                self.name(),
+                self.limits.max_buffer_size
+            )));
+        }
+        self.scoped("create_buffer", || {
+            Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: None,
+                size: class,
+                usage: kind.usage(),
+                mapped_at_creation: false,
+            }))
+        })
+    }
+
+    /// Return a buffer to the pool (or free it when the pool is full).
+    pub(super) fn give(&self, kind: Kind, buf: wgpu::Buffer) {
+        let class = buf.size();
+        if let Ok(mut free) = self.pool.free.lock() {
+            if free.1 + class <= POOL_MAX_BYTES {
+                free.1 += class;
+                free.0.entry((kind, class)).or_default().push(buf);
+            }
+        }
+    }
+
+    /// An uninitialised f32 buffer of `len` elements for a kernel to write. In debug builds (and with
+    /// `TICKGRAD_WGPU_POISON=1`) it is filled with NaN first, so a kernel that skips an element fails its test
+    /// instead of passing on a recycled buffer's old contents.
+    pub fn alloc(&'static self, len: usize) -> Result<WgpuBuffer> {
+        let bytes = (len as u64).checked_mul(4).ok_or_else(|| Error::Device("wgpu: buffer size overflow".into()))?;
+        let buf = self.take(Kind::Storage, bytes)?;
+        if poison() && len > 0 {
+            let nan: Vec<f32> = vec![f32::NAN; len];
+            self.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&nan));
+        }
+        Ok(WgpuBuffer { gpu: self, buf: Some(buf), len })
+    }
+
+    /// Explicit host → device copy (queued; it lands before the next submitted kernel).
+    pub fn buffer_from(&'static self, data: &[f32]) -> Result<WgpuBuffer> {
+        let bytes = (data.len() as u64) * 4;
+        let buf = self.take(Kind::Storage, bytes)?;
+        if !data.is_empty() {
+            self.queue.write_buffer(&buf, 0, bytemuck::cast_slice(data));
+        }
+        Ok(WgpuBuffer { gpu: self, buf: Some(buf), len: data.len() })
+    }
+
+    /// Explicit device → host copy: the one place that waits for the device.
+    pub fn read_buffer(&self, x: &WgpuBuffer) -> Result<Vec<f32>> {
+        if x.len == 0 {
+            return Ok(Vec::new());
+        }
+        let bytes = x.len as u64 * 4;
+        let staging = self.take(Kind::Staging, bytes)?;
+        self.scoped("download", || {
+            let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            enc.copy_buffer_to_buffer(x.raw(), 0, &staging, 0, bytes);
+            self.queue.submit([enc.finish()]);
+            Ok(())
+        })?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.slice(..bytes).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.sync()?;
+        rx.recv()
+            .map_err(|_| Error::Device(format!("{}: readback callback never ran", self.name())))?
+            .map_err(|e| Error::Device(format!("{}: map_async failed: {e}", self.name())))?;
+        let out = {
+            let view = staging
+                .slice(..bytes)
+                .get_mapped_range()
+                .map_err(|e| Error::Device(format!("{}: get_mapped_range failed: {e}", self.name())))?;
+            bytemuck::pod_collect_to_vec::<u8, f32>(&view)
+        };
+        staging.unmap();
+        self.give(Kind::Staging, staging);
+        Ok(out)
+    }
+}
+
+fn poison() -> bool {
+    static POISON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *POISON.get_or_init(|| cfg!(debug_assertions) || std::env::var("TICKGRAD_WGPU_POISON").is_ok_and(|v| v == "1"))
+}
+
+/// `len` f32 values in device memory, returned to its device's pool when dropped.
+pub struct WgpuBuffer {
+    gpu: &'static Gpu,
+    buf: Option<wgpu::Buffer>,
+    len: usize,
+}
+
+impl WgpuBuffer {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn gpu(&self) -> &'static Gpu {
+        self.gpu
+    }
+    pub(super) fn raw(&self) -> &wgpu::Buffer {
+        // Only `Drop` takes the buffer out.
+        self.buf.as_ref().expect("WgpuBuffer used after drop")
+    }
+    /// The binding size: the used bytes (at least 4, as wgpu refuses empty bindings).
+    pub(super) fn binding_size(&self) -> u64 {
+        (self.len as u64 * 4).max(4)
+    }
+}
+
+impl Drop for WgpuBuffer {
+    fn drop(&mut self) {
+        if let Some(b) = self.buf.take() {
+            self.gpu.give(Kind::Storage, b);
+        }
+    }
+}
+
+impl fmt::Debug for WgpuBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WgpuBuffer(wgpu:{}, {} f32)", self.gpu.index, self.len)
+    }
+}

@@ -1,0 +1,92 @@
+//! `tickgrad run`: the main job. Trains the small ensemble of `pipeline::EnsemblePlan::small` (four networks
+//! and the boosted trees) on a CSV, writes it to `OUT/ensemble/`, reloads it from disk and backtests it on the
+//! test part of the same file, writing `OUT/report.json`, `OUT/returns.csv`, `OUT/report.html` and printing the
+//! metrics table with the baselines.
+
+use super::backtest::{backtest_predictor, headline, EvalArgs};
+use super::train::{CostArgs, Progress};
+use crate::data::load_csv;
+use crate::device::Device;
+use crate::eval::{format_table, write_report};
+use crate::pipeline::{train_ensemble, EnsemblePlan, Predictor};
+use crate::train::TrainConfig;
+use crate::Result;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    #[arg(long, default_value = "data/btcusdt_perp_1h_2020.csv")]
+    pub data: PathBuf,
+    #[arg(long, default_value = "out")]
+    pub out_dir: PathBuf,
+    /// Most epochs per network; early stopping (patience 2) usually ends each one by epoch 5.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 2)]
+    pub patience: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Label horizon in bars.
+    #[arg(long, default_value_t = 1)]
+    pub horizon: usize,
+    #[command(flatten)]
+    pub costs: CostArgs,
+    /// Also refit the boosted trees every `--retrain-every` test bars (walk-forward).
+    #[arg(long)]
+    pub walk_forward: bool,
+    #[arg(long, default_value_t = 168)]
+    pub retrain_every: usize,
+}
+
+pub fn run(args: &RunArgs) -> Result<()> {
+    let started = Instant::now();
+    let theta = args.costs.round_trip_theta()?;
+    let tc = TrainConfig {
+        epochs: args.epochs,
+        batch: args.batch,
+        lr: args.lr,
+        patience: args.patience,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    tc.validate()?;
+    let (bars, gaps) = load_csv(&args.data)?;
+    eprintln!("{}: {} bars; {}", args.data.display(), bars.len(), gaps);
+    let plan = EnsemblePlan::small(args.horizon, theta, args.seed);
+    let dir = args.out_dir.join("ensemble");
+    let mut progress = Progress::default();
+    let bundle = train_ensemble(bars, &plan, &tc, &dir, &mut |name, e| progress.event(name, e))?;
+    eprintln!(
+        "ensemble written to {} (confidence threshold {:.4}, agreement {}); trained in {:.1}s",
+        dir.display(),
+        bundle.manifest.confidence_threshold,
+        bundle.manifest.agreement,
+        started.elapsed().as_secs_f64()
+    );
+    drop(bundle);
+    // Reload from disk, so what is scored is exactly what was written.
+    let pred = Predictor::load(&dir, Device::Cpu)?;
+    let eval_args = EvalArgs {
+        checkpoint: dir.clone(),
+        data: args.data.clone(),
+        costs: args.costs,
+        walk_forward: args.walk_forward,
+        retrain_every: args.retrain_every,
+        device: "cpu".into(),
+    };
+    let o = backtest_predictor(&pred, &args.data, &eval_args, Device::Cpu)?;
+    write_report(&args.out_dir, &o.eval)?;
+    println!("{}", headline(&o, &args.costs));
+    print!("{}", format_table(&o.eval.report));
+    println!(
+        "wrote {}/report.json, returns.csv, report.html; total {:.1}s",
+        args.out_dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! `tickgrad train`: one network on one CSV, the best checkpoint written atomically at every improvement.
+
+use crate::data::{load_csv, SplitFractions};
+use crate::device::Device;
+use crate::models::ModelConfig;
+use crate::pipeline::member::config_kind;
+use crate::pipeline::{resolve_config, train_model, Dataset, DatasetSpec};
+use crate::train::{Event, TrainConfig};
+use crate::{Error, Result};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Trading costs shared by train (θ), backtest and run (the costs in the report).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct CostArgs {
+    /// Exchange fee per side in basis points (4 = Binance USDT-M futures taker fee in 2020).
+    #[arg(long, default_value_t = 4.0)]
+    pub fee_bps: f64,
+    /// Half the bid-ask spread per side in basis points.
+    #[arg(long, default_value_t = 0.0)]
+    pub half_spread_bps: f64,
+}
+
+impl CostArgs {
+    pub fn validate(&self) -> Result<()> {
+        for (field, v) in [("fee-bps", self.fee_bps), ("half-spread-bps", self.half_spread_bps)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::config(field, format!("expected a finite cost >= 0 bps, found {v}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// θ = the round-trip cost in log-return units, ln(1 + 2·(fee + half-spread)/1e4): a smaller move cannot pay
+    /// for the trade.
+    pub fn round_trip_theta(&self) -> Result<f64> {
+        self.validate()?;
+        Ok((1.0 + 2.0 * (self.fee_bps + self.half_spread_bps) / 1e4).ln())
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainArgs {
+    /// OHLCV CSV (DATA.md).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// transformer, lstm_attention, tcn or multitask; may be left out when the config names its `kind`.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// JSON of the reference class's constructor arguments; `n_features` is filled in from the feature set.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Bars per window (default: the model's window in MODELS.md).
+    #[arg(long)]
+    pub window: Option<usize>,
+    /// Label horizon in bars (also the purge between train, validation and test).
+    #[arg(long, default_value_t = 1)]
+    pub horizon: usize,
+    /// Hold band of the direction label in log-return units (default: the round-trip cost).
+    #[arg(long)]
+    pub theta: Option<f64>,
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    #[arg(long, default_value_t = 1e-2)]
+    pub weight_decay: f32,
+    /// Epochs without a lower validation loss before stopping.
+    #[arg(long, default_value_t = 3)]
+    pub patience: usize,
+    #[command(flatten)]
+    pub costs: CostArgs,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Where the best checkpoint goes (safetensors).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+impl TrainArgs {
+    pub fn train_config(&self) -> Result<TrainConfig> {
+        let tc = TrainConfig {
+            epochs: self.epochs,
+            batch: self.batch,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            patience: self.patience,
+            seed: self.seed,
+            device: Device::parse(&self.device)?,
+            ..TrainConfig::default()
+        };
+        tc.validate()?;
+        tc.device.ensure_available()?;
+        Ok(tc)
+    }
+}
+
+/// Prints training progress to stderr: a self-overwriting bar within an epoch when stderr is a terminal, and
+/// one line per epoch always (so logs stay readable).
+pub struct Progress {
+    tty: bool,
+    last_draw: Instant,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress { tty: std::io::stderr().is_terminal(), last_draw: Instant::now() }
+    }
+}
+
+impl Progress {
+    pub fn event(&mut self, name: &str, e: Event<'_>) {
+        let mut err = std::io::stderr().lock();
+        match e {
+            Event::Batch { epoch, epochs, done, total, mean_loss, windows_per_s } => {
+                if !self.tty || (done < total && self.last_draw.elapsed().as_millis() < 100) {
+                    return;
+                }
+                self.last_draw = Instant::now();
+                let filled = done * 24 / total.max(1);
+                let bar: String = "#".repeat(filled) + &"-".repeat(24 - filled);
+                let _ = write!(
+                    err,
+                    "\r[{name}] epoch {epoch}/{epochs} [{bar}] {done}/{total}  loss {mean_loss:.4}  {windows_per_s:.0} win/s "
+                );
+                let _ = err.flush();
+            }
+            Event::Epoch { stats, epochs, improved } => {
+                if self.tty {
+                    let _ = write!(err, "\r\x1b[2K");
+                }
+                let _ = writeln!(
+                    err,
+                    "[{name}] epoch {:>2}/{epochs}  loss {:.4}  val {:.4}  {:>6.0} win/s  {:>5.1}s{}",
+                    stats.epoch,
+                    stats.train_loss,
+                    stats.val_loss,
+                    stats.windows_per_s,
+                    stats.seconds,
+                    if improved { "  best" } else { "" }
+                );
+            }
+        }
+    }
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let started = Instant::now();
+    let tc = args.train_config()?;
+    let theta = match args.theta {
+        Some(t) => t,
+        None => args.costs.round_trip_theta()?,
+    };
+    let text = match &args.config {
+        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?),
+        None => None,
+    };
+    let source = args.config.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default();
+    // The kind (and a readable config file) is checked before the slower feature pass, so a typo fails at once.
+    let kind = config_kind(args.model.as_deref(), text.as_deref(), &source)?;
+    let (bars, gaps) = load_csv(&args.data)?;
+    eprintln!("{}: {} bars; {}", args.data.display(), bars.len(), gaps);
+    let window = match args.window {
+        Some(w) => w,
+        None => ModelConfig::seed(&kind, 1)?.default_window(),
+    };
+    let spec = DatasetSpec { window, horizon: args.horizon, theta, fractions: SplitFractions::default() };
+    let ds = Dataset::fit(bars, &spec)?;
+    let cfg = resolve_config(args.model.as_deref(), text.as_deref(), &source, ds.n_features())?;
+    eprintln!(
+        "{} ({} features, window {window}, horizon {}, theta {theta:.6}): {} train / {} val / {} test windows",
+        cfg.kind(),
+        ds.n_features(),
+        args.horizon,
+        ds.split.train.len(),
+        ds.split.val.len(),
+        ds.split.test.len()
+    );
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let mut progress = Progress::default();
+    let kind = cfg.kind();
+    let trained = train_model(&ds, &cfg, window, &tc, Some(&args.out), &mut |e| progress.event(kind, e))?;
+    let o = trained.outcome().ok_or_else(|| Error::Invalid("training left no history".into()))?;
+    println!(
+        "{}: best epoch {} of {} (val loss {:.5}){}; wrote {} in {:.1}s",
+        kind,
+        o.best_epoch,
+        o.epochs.len(),
+        o.best_val_loss,
+        if o.stopped_early { ", stopped early" } else { "" },
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

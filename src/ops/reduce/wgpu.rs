@@ -1,0 +1,94 @@
+//! Launchers for `shaders/reduce.wgsl`: sum / mean / max over the middle axis of [outer, axis, inner].
+
+use super::ReduceDims;
+use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
+use crate::backend::Storage;
+use crate::{Error, Result};
+
+static SHADER: Shader = Shader { name: "shaders/reduce.wgsl", source: include_str!("../../../shaders/reduce.wgsl") };
+
+/// Whether to give each output a 64-thread workgroup (`*_rows`) rather than one thread (`*_cols`): worth it
+/// for long axes when there are too few outputs (or too little inner contiguity) to fill the device.
+fn use_rows(d: &ReduceDims) -> bool {
+    d.axis >= 64 && (d.inner == 1 || d.outer * d.inner < 4096)
+}
+
+fn params(d: &ReduceDims, scale: f32) -> Params {
+    Params::new().u(d.outer).u(d.axis).u(d.inner).f(scale)
+}
+
+fn check(what: &str, got: usize, want: usize) -> Result<()> {
+    if got != want {
+        return Err(Error::shape(what, want, got));
+    }
+    Ok(())
+}
+
+fn scale(d: &ReduceDims, mean: bool) -> f32 {
+    if mean {
+        // The CPU kernel divides by the axis length; multiplying by its f32 reciprocal differs by ≤ 1 ulp.
+        1.0 / d.axis as f32
+    } else {
+        1.0
+    }
+}
+
+/// The launch of y = scale·Σ_axis x (either geometry), for other families' launchers (the LSTM's bias gradient).
+pub(crate) fn sum_launch<'a>(d: &ReduceDims, x: &'a WgpuBuffer, y: &'a WgpuBuffer, scale: f32) -> Launch<'a> {
+    let args = vec![Arg::R(x), Arg::W(y)];
+    if use_rows(d) {
+        Launch::new(&SHADER, "sum_rows", params(d, scale), args, grid(d.out_len(), 1))
+    } else {
+        Launch::new(&SHADER, "sum_cols", params(d, scale), args, grid(d.out_len(), 256))
+    }
+}
+
+pub fn sum(gpu: &'static Gpu, d: &ReduceDims, x: &Storage, mean: bool) -> Result<Storage> {
+    let xb = gpu.buf(x)?;
+    check("reduce input", xb.len(), d.in_len())?;
+    let n = d.out_len();
+    let y = gpu.alloc(n)?;
+    gpu.run(&[sum_launch(d, xb, &y, scale(d, mean))])?;
+    Ok(store(y))
+}
+
+pub fn sum_backward(gpu: &'static Gpu, d: &ReduceDims, dy: &Storage, mean: bool) -> Result<Storage> {
+    let dyb = gpu.buf(dy)?;
+    check("reduce backward dy", dyb.len(), d.out_len())?;
+    let n = d.in_len();
+    let dx = gpu.alloc(n)?;
+    let launch =
+        Launch::new(&SHADER, "sum_bwd", params(d, scale(d, mean)), vec![Arg::R(dyb), Arg::W(&dx)], grid(n, 256));
+    gpu.run(&[launch])?;
+    Ok(store(dx))
+}
+
+/// (max values, argmax as f32).
+pub fn max(gpu: &'static Gpu, d: &ReduceDims, x: &Storage) -> Result<(Storage, Storage)> {
+    let xb = gpu.buf(x)?;
+    check("max input", xb.len(), d.in_len())?;
+    if d.axis == 0 && d.out_len() > 0 {
+        return Err(Error::Invalid("max over an empty axis".into()));
+    }
+    let n = d.out_len();
+    let (y, idx) = (gpu.alloc(n)?, gpu.alloc(n)?);
+    let args = vec![Arg::R(xb), Arg::W(&y), Arg::W(&idx)];
+    let launch = if use_rows(d) {
+        Launch::new(&SHADER, "max_rows", params(d, 1.0), args, grid(n, 1))
+    } else {
+        Launch::new(&SHADER, "max_cols", params(d, 1.0), args, grid(n, 256))
+    };
+    gpu.run(&[launch])?;
+    Ok((store(y), store(idx)))
+}
+
+pub fn max_backward(gpu: &'static Gpu, d: &ReduceDims, idx: &Storage, dy: &Storage) -> Result<Storage> {
+    let (ib, dyb) = (gpu.buf(idx)?, gpu.buf(dy)?);
+    check("max backward idx", ib.len(), d.out_len())?;
+    check("max backward dy", dyb.len(), d.out_len())?;
+    let n = d.in_len();
+    let dx = gpu.alloc(n)?;
+    let args = vec![Arg::R(ib), Arg::R(dyb), Arg::W(&dx)];
+    gpu.run(&[Launch::new(&SHADER, "max_bwd", params(d, 1.0), args, grid(n, 256))])?;
+    Ok(store(dx))
+}

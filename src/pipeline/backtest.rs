@@ -1,0 +1,189 @@
+//! The backtest driver: a trained predictor's calls on the test samples only (out of sample), turned into
+//! positions (up +1, down −1, hold 0, decided at the bar's close and held over the next bar) and scored with
+//! `eval::evaluate` beside every baseline on the same bars.
+//!
+//! Walk-forward (`--walk-forward`): the test samples are cut into blocks of `every` samples; before each block
+//! the boosted-trees model (the ensemble member, and the `boosted_trees` baseline) is refitted on every sample
+//! that ends at least `horizon` samples before the block (an expanding window), and predicts that block only.
+//! The networks keep their trained weights: they never saw a test label. Predictions are stitched from the
+//! blocks, so each test call comes from a model fitted strictly before it.
+
+use super::bundle::Predictor;
+use super::dataset::Dataset;
+use super::ensemble::combine;
+use super::predict::{predict_gbdt, predict_model, MemberPredictions};
+use super::tabular;
+use crate::data::{walk_forward, Bars, Fold, TrainWindow, WalkForward};
+use crate::device::Device;
+use crate::eval::{evaluate, ConfidenceFilter, EvalInputs, Evaluation, TradingConfig};
+use crate::models::gbdt::{Gbdt, GbdtConfig};
+use crate::{Error, Result};
+use std::ops::Range;
+
+/// A predictor's calls on the test samples.
+#[derive(Debug, Clone)]
+pub struct TestCalls {
+    pub samples: Range<usize>,
+    pub classes: Vec<usize>,
+    pub probs: Vec<[f64; 3]>,
+    /// The predictor's confidence per call (ensemble: the fused op's; a network: its top probability).
+    pub confidence: Vec<f64>,
+    /// The ensemble's confidence threshold (for the confidence-filtered scores); none for a single network.
+    pub threshold: Option<f64>,
+    /// Next-horizon log-return forecasts, for a network that makes them.
+    pub regression: Option<Vec<f64>>,
+    /// The boosted-trees calls on the same samples (the `boosted_trees` baseline).
+    pub gbdt_classes: Vec<usize>,
+    /// Walk-forward folds on the sample axis (empty without walk-forward).
+    pub folds: Vec<Fold>,
+    /// Ensemble only: each member's own accuracy on the test samples and its weight at the last test bar.
+    pub members: Vec<MemberSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberSummary {
+    pub name: String,
+    pub test_accuracy: f64,
+    pub final_weight: f64,
+}
+
+/// Expanding-window folds whose test blocks of `every` samples tile the dataset's test samples exactly; each
+/// fold trains on samples `0 .. block start − horizon`.
+pub fn walk_forward_folds(ds: &Dataset, every: usize) -> Result<Vec<Fold>> {
+    let h = ds.prep.horizon;
+    let test = &ds.split.test;
+    let cfg = WalkForward { train: TrainWindow::Expanding { min: test.start - h }, test_size: every, purge: h };
+    let folds = walk_forward(ds.n_samples, &cfg)?;
+    let covered = folds.first().map(|f| f.test.start)..folds.last().map(|f| f.test.end);
+    if covered != (Some(test.start)..Some(test.end)) {
+        return Err(Error::Invalid(format!(
+            "walk-forward folds cover {covered:?}, expected the test samples {test:?}"
+        )));
+    }
+    Ok(folds)
+}
+
+/// Boosted-trees probabilities on the test samples: one model fitted on train (early-stopped on validation),
+/// or with `folds`, one refit per fold with as many rounds as that model kept, stitched.
+fn gbdt_test(ds: &Dataset, base: &Gbdt, folds: &[Fold]) -> Result<MemberPredictions> {
+    if folds.is_empty() {
+        return predict_gbdt(base, ds, ds.split.test.clone());
+    }
+    let cfg = GbdtConfig { n_estimators: base.n_rounds().max(1), early_stopping_rounds: None, ..base.config().clone() };
+    let mut out = MemberPredictions { probs: Vec::new(), ret: None };
+    for f in folds {
+        let g = tabular::fit(ds, f.train.clone(), None, &cfg)?;
+        out.probs.extend(predict_gbdt(&g, ds, f.test.clone())?.probs);
+    }
+    Ok(out)
+}
+
+/// Calls of `pred` on the test samples of `ds`; `walk_every` turns on walk-forward with blocks of that many.
+pub fn test_calls(pred: &Predictor, ds: &Dataset, walk_every: Option<usize>, device: Device) -> Result<TestCalls> {
+    let test = ds.split.test.clone();
+    let folds = match walk_every {
+        Some(k) => walk_forward_folds(ds, k)?,
+        None => Vec::new(),
+    };
+    match pred {
+        Predictor::Single(m) => {
+            let p = predict_model(&m.model, &m.meta, ds, test.clone(), device)?;
+            let base =
+                tabular::fit(ds, ds.split.train.clone(), Some(ds.split.val.clone()), &tabular::default_config(0))?;
+            let gbdt = gbdt_test(ds, &base, &folds)?;
+            Ok(TestCalls {
+                samples: test,
+                classes: p.classes(),
+                confidence: p.probs.iter().map(|q| q.iter().copied().fold(0.0, f64::max)).collect(),
+                probs: p.probs,
+                threshold: None,
+                regression: p.ret,
+                gbdt_classes: gbdt.classes(),
+                folds,
+                members: Vec::new(),
+            })
+        }
+        Predictor::Ensemble(e) => {
+            // Members predict from the first validation sample, so the rolling weights start with a history.
+            let covered = ds.split.val.start..test.end;
+            let mut preds = Vec::new();
+            for m in &e.members {
+                preds.push(predict_model(&m.model, &m.meta, ds, covered.clone(), device)?);
+            }
+            let mut trees = predict_gbdt(&e.gbdt, ds, ds.split.val.start..test.start)?;
+            let gbdt = gbdt_test(ds, &e.gbdt, &folds)?;
+            trees.probs.extend(gbdt.probs.iter().copied());
+            preds.push(trees);
+            let labels = ds.directions(covered.clone())?;
+            let c = combine(&preds, &labels, covered.clone(), test.clone(), &e.manifest.rule())?;
+            let skip = test.start - covered.start;
+            let names = e.members.iter().map(|m| m.name.as_str()).chain(["gbdt"]);
+            let last_weights = c.weights.last().cloned().unwrap_or_default();
+            let members = names
+                .zip(&preds)
+                .enumerate()
+                .map(|(m, (name, p))| {
+                    let hits = p.classes()[skip..].iter().zip(&labels[skip..]).filter(|(a, b)| a == b).count();
+                    MemberSummary {
+                        name: name.to_string(),
+                        test_accuracy: hits as f64 / test.len() as f64,
+                        final_weight: last_weights.get(m).copied().unwrap_or(f64::NAN),
+                    }
+                })
+                .collect();
+            Ok(TestCalls {
+                samples: test,
+                classes: c.class,
+                probs: c.probs,
+                confidence: c.confidence,
+                threshold: Some(e.manifest.confidence_threshold),
+                regression: None,
+                gbdt_classes: gbdt.classes(),
+                folds,
+                members,
+            })
+        }
+    }
+}
+
+/// Bars per year from the median spacing of the timestamps: 252 for daily (or longer) bars, which trade on
+/// exchange days, otherwise a 24/7 year (8760 for hourly bars).
+pub fn periods_per_year(bars: &Bars) -> f64 {
+    let mut gaps: Vec<i64> = bars.timestamp.windows(2).map(|w| w[1] - w[0]).collect();
+    if gaps.is_empty() {
+        return 252.0;
+    }
+    gaps.sort_unstable();
+    let median = gaps[gaps.len() / 2] as f64;
+    const DAY_MS: f64 = 86_400_000.0;
+    if median >= DAY_MS {
+        252.0
+    } else {
+        (365.0 * DAY_MS / median).round()
+    }
+}
+
+/// Score the calls on the test bars with every baseline.
+pub fn evaluate_calls(ds: &Dataset, calls: &TestCalls, trading: &TradingConfig) -> Result<Evaluation> {
+    let samples = calls.samples.clone();
+    let rows = ds.rows(samples.clone());
+    if rows.start == 0 {
+        return Err(Error::Invalid("the first test bar has no previous close to take its return from".into()));
+    }
+    let close = &ds.bars.close;
+    let asset_returns: Vec<f64> = rows.clone().map(|r| close[r] / close[r - 1] - 1.0).collect();
+    let timestamps: Vec<i64> = rows.map(|r| ds.bars.timestamp[r]).collect();
+    let labels = ds.directions(samples.clone())?;
+    let train_labels = ds.directions(ds.split.train.clone())?;
+    let probs: Vec<f64> = calls.probs.iter().flatten().copied().collect();
+    let realised = ds.returns(samples);
+    let mut inputs = EvalInputs::new(&timestamps, &asset_returns, trading.clone());
+    inputs.labels = Some(&labels);
+    inputs.predictions = Some(&calls.classes);
+    inputs.probabilities = Some(&probs);
+    inputs.confidence = calls.threshold.map(|t| ConfidenceFilter { confidence: &calls.confidence, threshold: t });
+    inputs.regression = calls.regression.as_deref().map(|p| (realised.as_slice(), p));
+    inputs.train_labels = Some(&train_labels);
+    inputs.boosted_trees = Some(&calls.gbdt_classes);
+    evaluate(&inputs)
+}

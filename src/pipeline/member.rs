@@ -1,0 +1,136 @@
+//! One network, end to end: config from the command line or a file, training on a [`Dataset`], the residual
+//! spread measured on validation, and a checkpoint that carries everything a backtest needs.
+
+use super::dataset::Dataset;
+use super::meta::ModelMeta;
+use super::predict::{predict_model, residual_rms};
+use super::targets::TargetScale;
+use crate::models::checkpoint;
+use crate::models::config::KINDS;
+use crate::models::{Model, ModelConfig};
+use crate::train::{self, Event, Objective, TrainConfig, TrainOutcome};
+use crate::{Error, Result};
+use std::path::Path;
+
+/// The config of a model to train. `text` is a config file's JSON (the reference class's constructor
+/// arguments; `kind` may be left out when `kind` is given, and must agree when both are), `source` its name for
+/// errors. `n_features` is filled from the feature set when the file leaves it out and must match it otherwise.
+/// No file: the seed config of MODELS.md.
+pub fn resolve_config(kind: Option<&str>, text: Option<&str>, source: &str, n_features: usize) -> Result<ModelConfig> {
+    let Some(text) = text else {
+        let kind = config_kind(kind, None, source)?;
+        return ModelConfig::seed(&kind, n_features).map_err(|e| Error::config("model", e.to_string()));
+    };
+    let kind = config_kind(kind, Some(text), source)?;
+    let mut v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::parse(source, format!("config is not valid JSON: {e}")))?;
+    let obj = v.as_object_mut().ok_or_else(|| Error::parse(source, "config must be a JSON object"))?;
+    obj.remove("kind");
+    match obj.get("n_features") {
+        None => {
+            obj.insert("n_features".into(), n_features.into());
+        }
+        Some(found) if found.as_u64() != Some(n_features as u64) => {
+            return Err(Error::parse(
+                source,
+                format!("config field `n_features`: the feature set has {n_features} columns, the config says {found}"),
+            ));
+        }
+        Some(_) => {}
+    }
+    ModelConfig::from_kind_value(&kind, v, source)
+}
+
+/// The model kind from `--model` and/or the config file's `kind` (they must agree), checked against the known
+/// kinds; a config that is not a JSON object is an error here already.
+pub fn config_kind(kind: Option<&str>, text: Option<&str>, source: &str) -> Result<String> {
+    let file_kind = match text {
+        None => None,
+        Some(text) => {
+            let v: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| Error::parse(source, format!("config is not valid JSON: {e}")))?;
+            let obj = v.as_object().ok_or_else(|| Error::parse(source, "config must be a JSON object"))?;
+            match obj.get("kind") {
+                None => None,
+                Some(serde_json::Value::String(k)) => Some(k.clone()),
+                Some(other) => {
+                    return Err(Error::parse(source, format!("config field `kind` must be a string, found {other}")))
+                }
+            }
+        }
+    };
+    let kind = match (kind, file_kind) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(Error::parse(source, format!("config says kind {b:?} but --model says {a:?}")));
+        }
+        (Some(a), _) => a.to_string(),
+        (None, Some(b)) => b,
+        (None, None) => {
+            return Err(Error::config("model", "no model kind: give --model KIND or a config file with `kind`"))
+        }
+    };
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(Error::config("model", format!("unknown model {kind:?}, expected one of {KINDS:?}")));
+    }
+    Ok(kind)
+}
+
+/// A trained network and its metadata (the checkpoint's contents).
+pub struct TrainedModel {
+    pub model: Model,
+    pub meta: ModelMeta,
+}
+
+impl TrainedModel {
+    pub fn outcome(&self) -> Option<&TrainOutcome> {
+        self.meta.train_info.as_ref()
+    }
+}
+
+/// Train `cfg` on the dataset's train split, early-stopping on validation; windows of `window` bars (at most
+/// the dataset's). With `out`, the best checkpoint so far is written there (atomically) at every improvement
+/// and the final one, with the residual spread, at the end.
+pub fn train_model(
+    ds: &Dataset,
+    cfg: &ModelConfig,
+    window: usize,
+    tc: &TrainConfig,
+    out: Option<&Path>,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainedModel> {
+    if cfg.n_features() != ds.n_features() {
+        return Err(Error::shape("config n_features (feature columns)", [ds.n_features()], [cfg.n_features()]));
+    }
+    let objective = Objective::for_config(cfg);
+    let scale = TargetScale::fit(ds)?;
+    let train_ex = scale.examples(ds, ds.split.train.clone())?;
+    let val_ex = scale.examples(ds, ds.split.val.clone())?;
+    let sampler = ds.sampler(window)?;
+    let mut model = Model::new(cfg, tc.seed, tc.device)?;
+    let mut meta = ModelMeta {
+        prep: ds.prep.clone(),
+        window,
+        objective,
+        target_scale: scale,
+        residual_std: None,
+        train_info: None,
+    };
+    let mut on_best = |m: &mut Model, outcome: &TrainOutcome| -> Result<()> {
+        if let Some(path) = out {
+            let snapshot = ModelMeta { train_info: Some(outcome.clone()), ..meta.clone() };
+            checkpoint::save(path, m, &snapshot.to_map()?)?;
+        }
+        Ok(())
+    };
+    let outcome = train::train(&mut model, objective, &sampler, &train_ex, &val_ex, tc, &mut on_best, on_event)?;
+    meta.train_info = Some(outcome);
+    if objective != Objective::Direction {
+        let p = predict_model(&model, &meta, ds, ds.split.val.clone(), tc.device)?;
+        let forecast = p.ret.ok_or_else(|| Error::Invalid("regression member made no return forecast".into()))?;
+        meta.residual_std = Some(residual_rms(&forecast, &ds.returns(ds.split.val.clone()))?);
+    }
+    if let Some(path) = out {
+        checkpoint::save(path, &mut model, &meta.to_map()?)?;
+    }
+    Ok(TrainedModel { model, meta })
+}

@@ -1,0 +1,30 @@
+//! From a CSV of bars to an honest out-of-sample backtest: dataset assembly (features → fitted preprocessing →
+//! scaled matrix → windows and labels on a purged chronological split), training a network end to end, the
+//! boosted-trees member, the ensemble, and the backtest driver behind `tickgrad train / backtest / eval / run`.
+//!
+//! Leakage rules, each enforced in one place: features are causal (`data::features`); the regime threshold, the
+//! scaler and the target scales are fitted on training rows only ([`dataset`], [`targets`]); the split purges
+//! `horizon` samples between sets; the ensemble's member weights use only labels already realised
+//! ([`ensemble`]); the confidence threshold comes from validation; backtests score the test samples only, with
+//! positions held over the bar after the decision ([`backtest`]).
+
+pub mod backtest;
+pub mod build;
+pub mod bundle;
+pub mod dataset;
+pub mod ensemble;
+pub mod member;
+pub mod meta;
+pub mod predict;
+pub mod tabular;
+pub mod targets;
+
+pub use backtest::{evaluate_calls, periods_per_year, test_calls, walk_forward_folds, MemberSummary, TestCalls};
+pub use build::{train_ensemble, EnsemblePlan, MemberPlan};
+pub use bundle::{EnsembleBundle, NetMember, Predictor};
+pub use dataset::{Dataset, DatasetSpec, Preprocessing};
+pub use ensemble::{combine, Combined, Manifest, RollingSpec, Rule};
+pub use member::{resolve_config, train_model, TrainedModel};
+pub use meta::ModelMeta;
+pub use predict::MemberPredictions;
+pub use targets::TargetScale;

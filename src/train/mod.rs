@@ -1,0 +1,18 @@
+//! Training for the model family: mini-batches of windows cut on demand from one scaled feature matrix
+//! (`data::WindowSampler`, so a large file never has all its windows in memory), AdamW, gradient clipping to a
+//! global norm, early stopping on the validation loss with the best weights kept, and a callback at every
+//! improvement so the caller can write the best checkpoint atomically as it goes.
+//!
+//! Reproducible by construction: the initial weights, the shuffling of each epoch and every dropout mask come
+//! from the seed alone, and the CPU kernels reduce in a fixed order, so the same seed gives the same losses bit
+//! for bit (`tests/pipeline_train.rs` checks it).
+//!
+//! What each model learns ([`Objective`]): the transformer classifies the direction (cross-entropy), the LSTM
+//! and the TCN regress the return scaled by its training standard deviation (MSE, so the loss starts near 1),
+//! and the multi-task model fits all four targets under the learned uncertainty weights of MODELS.md.
+
+mod objective;
+mod trainer;
+
+pub use objective::{Examples, Objective};
+pub use trainer::{train, validation_loss, EpochStats, Event, TrainConfig, TrainOutcome};

@@ -1,0 +1,283 @@
+//! The training loop. One epoch: shuffle the training windows with the seed, step AdamW on each mini-batch
+//! (gradients clipped to a global norm), then score the validation windows in eval mode. The validation loss
+//! decides early stopping; the weights of the best epoch are restored at the end.
+
+use super::objective::{Examples, Objective};
+use crate::autodiff::no_grad;
+use crate::data::WindowSampler;
+use crate::device::Device;
+use crate::models::Model;
+use crate::nn::{self, Ctx, Module};
+use crate::optim::{clip_scale, grad_norm, Adam, Optimizer};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Most epochs to run; early stopping may end sooner.
+    pub epochs: usize,
+    /// Windows per mini-batch (the last batch of an epoch may be smaller).
+    pub batch: usize,
+    pub lr: f32,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f32,
+    /// Stop after this many epochs without a lower validation loss.
+    pub patience: usize,
+    pub seed: u64,
+    /// Global gradient norm above which gradients are scaled down (PyTorch's `clip_grad_norm_`).
+    pub clip_norm: f64,
+    #[serde(skip, default = "cpu")]
+    pub device: Device,
+}
+
+fn cpu() -> Device {
+    Device::Cpu
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 20,
+            batch: 64,
+            lr: 1e-3,
+            weight_decay: 1e-2,
+            patience: 3,
+            seed: 0,
+            clip_norm: 1.0,
+            device: Device::Cpu,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::config("epochs", "expected at least 1 epoch, found 0"));
+        }
+        if self.batch == 0 {
+            return Err(Error::config("batch", "expected a batch of at least 1 window, found 0"));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::config("lr", format!("expected a finite learning rate > 0, found {}", self.lr)));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::config("weight_decay", format!("expected a value >= 0, found {}", self.weight_decay)));
+        }
+        if self.patience == 0 {
+            return Err(Error::config("patience", "expected at least 1 epoch of patience, found 0"));
+        }
+        if !(self.clip_norm.is_finite() && self.clip_norm > 0.0) {
+            return Err(Error::config("clip_norm", format!("expected a norm > 0, found {}", self.clip_norm)));
+        }
+        Ok(())
+    }
+}
+
+/// One epoch's numbers. `windows_per_s` counts training windows (forward and backward) per second of the
+/// training part of the epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub train_loss: f64,
+    /// NaN (JSON `null`) when the validation loss was not finite, so a checkpoint stays readable.
+    #[serde(with = "crate::eval::json::f64_or_null")]
+    pub val_loss: f64,
+    pub windows_per_s: f64,
+    pub seconds: f64,
+}
+
+/// The training history, stored as the `tickgrad.train_info` of the checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOutcome {
+    pub epochs: Vec<EpochStats>,
+    /// Epoch (1-based) whose weights were kept.
+    pub best_epoch: usize,
+    pub best_val_loss: f64,
+    /// True when patience ran out before the last epoch.
+    pub stopped_early: bool,
+    pub train_windows: usize,
+    pub val_windows: usize,
+    pub config: TrainConfig,
+}
+
+/// Progress reports for a display; the trainer itself prints nothing.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    Batch { epoch: usize, epochs: usize, done: usize, total: usize, mean_loss: f64, windows_per_s: f64 },
+    Epoch { stats: &'a EpochStats, epochs: usize, improved: bool },
+}
+
+/// A distinct seed per (epoch, batch) for the dropout masks, derived from the run's seed.
+fn batch_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
+    let mut r = Rng::new(seed ^ ((epoch as u64) << 32) ^ batch as u64);
+    r.next_u64()
+}
+
+fn batch_tensor(sampler: &WindowSampler<'_>, ends: &[usize], buf: &mut Vec<f32>, device: Device) -> Result<Tensor> {
+    buf.resize(sampler.batch_len(ends.len()), 0.0);
+    sampler.fill(ends, buf)?;
+    Tensor::from_vec(buf.clone(), &[ends.len(), sampler.window(), sampler.features()], device)
+}
+
+/// Mean loss over `ex` in eval mode (dropout off, batch norm on running statistics), without a graph.
+pub fn validation_loss(
+    model: &Model,
+    objective: Objective,
+    sampler: &WindowSampler<'_>,
+    ex: &Examples,
+    batch: usize,
+    device: Device,
+) -> Result<f64> {
+    if ex.is_empty() {
+        return Err(Error::Invalid("validation needs at least one window, got none".into()));
+    }
+    let _g = no_grad();
+    let ctx = Ctx::eval();
+    let idx: Vec<usize> = (0..ex.len()).collect();
+    let mut buf = Vec::new();
+    let mut total = 0.0f64;
+    for chunk in idx.chunks(batch.max(1)) {
+        let ends: Vec<usize> = chunk.iter().map(|&i| ex.ends[i]).collect();
+        let x = batch_tensor(sampler, &ends, &mut buf, device)?;
+        let pred = model.forward(&x, &ctx, false)?.pred;
+        total += objective.loss(model, &pred, ex, chunk)?.item()? as f64 * chunk.len() as f64;
+    }
+    Ok(total / ex.len() as f64)
+}
+
+fn snapshot(model: &mut Model) -> Result<Vec<Tensor>> {
+    let mut out = Vec::new();
+    model.visit("", &mut |_, _, t| {
+        out.push(t.clone());
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn restore(model: &mut Model, saved: &[Tensor]) -> Result<()> {
+    let mut i = 0;
+    model.visit("", &mut |name, _, t| {
+        let s = saved.get(i).ok_or_else(|| Error::Invalid(format!("restoring best weights: no saved `{name}`")))?;
+        *t = s.clone();
+        i += 1;
+        Ok(())
+    })
+}
+
+/// Train `model` on `train`, early-stopping on `val`. `on_best` runs after every epoch that lowers the
+/// validation loss, with the model holding that epoch's weights (write the checkpoint there). On return the
+/// model holds the best epoch's weights.
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    model: &mut Model,
+    objective: Objective,
+    sampler: &WindowSampler<'_>,
+    train: &Examples,
+    val: &Examples,
+    cfg: &TrainConfig,
+    on_best: &mut dyn FnMut(&mut Model, &TrainOutcome) -> Result<()>,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainOutcome> {
+    cfg.validate()?;
+    train.check("training")?;
+    val.check("validation")?;
+    if train.is_empty() || val.is_empty() {
+        return Err(Error::Invalid(format!(
+            "training needs windows in both sets, found {} training and {} validation windows",
+            train.len(),
+            val.len()
+        )));
+    }
+    let nf = model.config().n_features();
+    if sampler.features() != nf {
+        return Err(Error::shape("feature matrix columns (model n_features)", [nf], [sampler.features()]));
+    }
+    nn::track_parameters(model)?;
+    let mut opt = Adam::adamw(cfg.lr, cfg.weight_decay);
+    let mut rng = Rng::new(cfg.seed ^ 0x7261_696E);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut buf = Vec::new();
+    let total_batches = train.len().div_ceil(cfg.batch);
+    let mut outcome = TrainOutcome {
+        epochs: Vec::new(),
+        best_epoch: 0,
+        best_val_loss: f64::INFINITY,
+        stopped_early: false,
+        train_windows: train.len(),
+        val_windows: val.len(),
+        config: cfg.clone(),
+    };
+    let mut best: Option<Vec<Tensor>> = None;
+    let mut since_best = 0;
+    for epoch in 1..=cfg.epochs {
+        rng.shuffle(&mut order);
+        let start = Instant::now();
+        let (mut sum, mut seen) = (0.0f64, 0usize);
+        for (bi, chunk) in order.chunks(cfg.batch).enumerate() {
+            let ends: Vec<usize> = chunk.iter().map(|&i| train.ends[i]).collect();
+            let x = batch_tensor(sampler, &ends, &mut buf, cfg.device)?;
+            let ctx = Ctx::train(batch_seed(cfg.seed, epoch, bi));
+            let pred = model.forward(&x, &ctx, false)?.pred;
+            let loss = objective.loss(model, &pred, train, chunk)?;
+            let l = loss.item()? as f64;
+            if !l.is_finite() {
+                return Err(Error::Invalid(format!(
+                    "training diverged: loss {l} at epoch {epoch}, batch {} of {total_batches} (try a lower --lr)",
+                    bi + 1
+                )));
+            }
+            let grads = loss.backward()?;
+            let norm = grad_norm(model, &grads)?;
+            opt.step(model, &grads, clip_scale(norm, cfg.clip_norm))?;
+            sum += l * chunk.len() as f64;
+            seen += chunk.len();
+            let secs = start.elapsed().as_secs_f64().max(1e-9);
+            on_event(Event::Batch {
+                epoch,
+                epochs: cfg.epochs,
+                done: bi + 1,
+                total: total_batches,
+                mean_loss: sum / seen as f64,
+                windows_per_s: seen as f64 / secs,
+            });
+        }
+        let train_secs = start.elapsed().as_secs_f64().max(1e-9);
+        let val_loss = validation_loss(model, objective, sampler, val, cfg.batch.max(256), cfg.device)?;
+        let stats = EpochStats {
+            epoch,
+            train_loss: sum / seen as f64,
+            val_loss,
+            windows_per_s: seen as f64 / train_secs,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        let improved = val_loss < outcome.best_val_loss;
+        outcome.epochs.push(stats.clone());
+        on_event(Event::Epoch { stats: &stats, epochs: cfg.epochs, improved });
+        if improved {
+            outcome.best_val_loss = val_loss;
+            outcome.best_epoch = epoch;
+            since_best = 0;
+            best = Some(snapshot(model)?);
+            on_best(model, &outcome)?;
+        } else {
+            since_best += 1;
+            if since_best >= cfg.patience && epoch < cfg.epochs {
+                outcome.stopped_early = true;
+                break;
+            }
+        }
+    }
+    match best {
+        Some(saved) => restore(model, &saved)?,
+        None => {
+            return Err(Error::Invalid(format!(
+                "validation loss was never finite in {} epochs; nothing to keep",
+                outcome.epochs.len()
+            )))
+        }
+    }
+    Ok(outcome)
+}

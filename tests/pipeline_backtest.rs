@@ -1,0 +1,199 @@
+//! The commands end to end on a slice of the bundled data: `train` then `backtest` / `eval` of one network, a
+//! tiny ensemble through the same backtest, and the report files with the keys issue 5 asks for.
+
+mod pipeline_support;
+
+use pipeline_support::{bars, csv_slice, scratch, tickgrad, train_config, SLICE_ROWS};
+use std::path::Path;
+use tickgrad::device::Device;
+use tickgrad::pipeline::{
+    combine, train_ensemble, EnsemblePlan, MemberPlan, MemberPredictions, Predictor, RollingSpec, Rule,
+};
+
+const KEYS: [&str; 7] =
+    ["sharpe", "max_drawdown", "win_rate", "profit_factor", "accuracy", "balanced_accuracy", "coverage"];
+const BASELINES: [&str; 5] = ["buy_and_hold", "always_flat", "majority_class", "persistence", "boosted_trees"];
+
+/// report.json has every key for the model and every baseline; returns.csv has one row per test bar and its
+/// Sharpe ratio is the one in the report.
+fn check_report(dir: &Path) -> serde_json::Value {
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    for key in KEYS {
+        assert!(report["model"].get(key).is_some(), "model lacks `{key}`");
+        for b in BASELINES {
+            assert!(report["baselines"][b].get(key).is_some(), "baseline {b} lacks `{key}`");
+        }
+    }
+    let csv = std::fs::read_to_string(dir.join("returns.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("timestamp,position,gross_return,net_return"));
+    let net: Vec<f64> = lines.map(|l| l.split(',').nth(3).unwrap().parse().unwrap()).collect();
+    assert_eq!(net.len() as f64, report["model"]["n_bars"].as_f64().unwrap());
+    let mean = net.iter().sum::<f64>() / net.len() as f64;
+    let var = net.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / (net.len() - 1) as f64;
+    let sharpe = mean / var.sqrt() * 8760f64.sqrt();
+    let reported = report["model"]["sharpe"].as_f64().unwrap();
+    assert!((sharpe - reported).abs() <= 1e-9 * sharpe.abs().max(1.0), "{sharpe} vs {reported}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.len() > 1000 && html.contains("<html"));
+    report
+}
+
+#[test]
+fn train_then_backtest_and_eval_one_network() {
+    let dir = scratch("cli");
+    let data = csv_slice(&dir, SLICE_ROWS);
+    let cfg = dir.join("tcn.json");
+    std::fs::write(&cfg, r#"{"channels": [4, 4], "dropout": 0.0}"#).unwrap();
+    let ckpt = dir.join("models/tcn.safetensors");
+    let (ok, out, err) = tickgrad(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        "tcn",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--window",
+        "16",
+        "--epochs",
+        "2",
+        "--batch",
+        "32",
+        "--seed",
+        "3",
+        "--out",
+        ckpt.to_str().unwrap(),
+    ]);
+    assert!(ok, "train failed: {err}");
+    assert!(out.contains("best epoch"), "{out}");
+    assert!(err.contains("epoch  1/2") && err.contains("win/s"), "a progress line per epoch: {err}");
+    assert!(ckpt.exists());
+
+    let report_dir = dir.join("report");
+    let (ok, out, err) = tickgrad(&[
+        "backtest",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out-dir",
+        report_dir.to_str().unwrap(),
+        "--fee-bps",
+        "2",
+    ]);
+    assert!(ok, "backtest failed: {err}");
+    assert!(out.contains("sharpe") && out.contains("buy_and_hold"), "{out}");
+    let report = check_report(&report_dir);
+    assert!(report["model"]["rmse"].is_number(), "a regression model reports regression metrics");
+
+    let (ok, table, err) =
+        tickgrad(&["eval", "--checkpoint", ckpt.to_str().unwrap(), "--data", data.to_str().unwrap(), "--fee-bps", "2"]);
+    assert!(ok, "eval failed: {err}");
+    let rows = |s: &str| s.lines().filter(|l| l.starts_with("sharpe")).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(rows(&table), rows(&out), "eval prints the backtest's numbers");
+
+    let wf_dir = dir.join("wf");
+    let (ok, out, err) = tickgrad(&[
+        "backtest",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out-dir",
+        wf_dir.to_str().unwrap(),
+        "--walk-forward",
+        "--retrain-every",
+        "60",
+    ]);
+    assert!(ok, "walk-forward backtest failed: {err}");
+    assert!(out.contains("walk-forward"), "{out}");
+    check_report(&wf_dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tiny_plan() -> EnsemblePlan {
+    let member =
+        |kind: &str, args: serde_json::Value| MemberPlan { name: kind.into(), kind: kind.into(), args, window: 16 };
+    let mut plan = EnsemblePlan::small(1, 0.0008, 0);
+    plan.members = vec![
+        member(
+            "transformer",
+            serde_json::json!({"d_model": 8, "nhead": 2, "num_layers": 1, "dim_feedforward": 16, "max_len": 32}),
+        ),
+        member("tcn", serde_json::json!({"channels": [4, 4]})),
+        member("multitask", serde_json::json!({"channels": 4, "n_blocks": 1, "head_hidden": 8})),
+    ];
+    plan.members[1].window = 12;
+    plan
+}
+
+#[test]
+fn ensemble_directory_backtests_like_a_checkpoint() {
+    let dir = scratch("ensemble");
+    let data = csv_slice(&dir, SLICE_ROWS);
+    let ens = dir.join("ens");
+    let bundle = train_ensemble(bars(SLICE_ROWS), &tiny_plan(), &train_config(1, 0), &ens, &mut |_, _| {}).unwrap();
+    let m = &bundle.manifest;
+    assert_eq!(m.members.len(), 3);
+    assert_eq!(m.prep.window, 16, "the longest member window lays out the samples");
+    assert!(m.confidence_threshold > 0.0 && m.confidence_threshold < 1.0);
+    assert!(
+        ens.join("ensemble.json").exists() && ens.join("gbdt.json").exists() && ens.join("tcn.safetensors").exists()
+    );
+    let loaded = Predictor::load(&ens, Device::Cpu).unwrap();
+    assert!(matches!(loaded, Predictor::Ensemble(_)));
+
+    let report_dir = dir.join("report");
+    let (ok, out, err) = tickgrad(&[
+        "backtest",
+        "--checkpoint",
+        ens.join("ensemble.json").to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out-dir",
+        report_dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "ensemble backtest failed: {err}");
+    assert!(out.contains("ensemble of transformer, tcn, multitask + gbdt"), "{out}");
+    let report = check_report(&report_dir);
+    let cov = report["model"]["coverage"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&cov));
+    assert!(report["model"]["confident_share"].is_number(), "the ensemble reports confidence-filtered scores");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn ensemble_weights_use_only_realised_labels() {
+    // Two members over 40 samples, horizon 3: member 0 is always right, member 1 always wrong.
+    let labels: Vec<usize> = (0..40).map(|i| i % 2).collect();
+    let right = MemberPredictions {
+        probs: labels.iter().map(|&l| if l == 0 { [0.8, 0.1, 0.1] } else { [0.1, 0.8, 0.1] }).collect(),
+        ret: None,
+    };
+    let wrong = MemberPredictions {
+        probs: labels.iter().map(|&l| if l == 0 { [0.1, 0.8, 0.1] } else { [0.8, 0.1, 0.1] }).collect(),
+        ret: None,
+    };
+    let rule = Rule {
+        horizon: 3,
+        rolling: RollingSpec { window: 10, temperature: 0.1, min_history: 5 },
+        confidence_threshold: 0.0,
+        agreement: 0.0,
+    };
+    let c = combine(&[right.clone(), wrong.clone()], &labels, 100..140, 100..140, &rule).unwrap();
+    // At sample t, the hits of samples <= t − 3 are known: 5 of them first at t = 107 (index 7).
+    for i in 0..7 {
+        assert_eq!(c.weights[i], vec![0.5, 0.5], "equal weights before min_history realised labels (i = {i})");
+    }
+    assert!(c.weights[7][0] > 0.99, "{:?}", c.weights[7]);
+    assert!(c.class[10..].iter().zip(&labels[10..]).all(|(a, b)| a == b), "the right member carries the vote");
+    // Changing labels that are not realised yet (the last 3) changes no weight.
+    let mut late = labels.clone();
+    for l in &mut late[37..] {
+        *l = 2;
+    }
+    let c2 = combine(&[right, wrong], &late, 100..140, 100..140, &rule).unwrap();
+    assert_eq!(c2.weights, c.weights);
+}
