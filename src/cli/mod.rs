@@ -5,6 +5,7 @@ pub mod bench;
 pub mod eval;
 pub mod explain;
 pub mod features;
+pub mod finetune;
 pub mod info;
 pub mod predict;
 pub mod run;
@@ -27,6 +28,8 @@ struct Cli {
 enum Cmd {
     /// Train one network on a CSV; the best checkpoint (with scaler and metadata) is written atomically.
     Train(train::TrainArgs),
+    /// Warm-start a trained network on recent bars, keeping its scaler and features; writes a new checkpoint.
+    Finetune(finetune::FinetuneArgs),
     /// Score a checkpoint or ensemble on the test part of a CSV; write report.json, returns.csv, report.html.
     Backtest {
         #[command(flatten)]
@@ -102,6 +105,7 @@ pub fn main() -> Result<()> {
     };
     match cli.cmd {
         Cmd::Train(a) => train::run(&a),
+        Cmd::Finetune(a) => finetune::run(&a),
         Cmd::Backtest { args, out_dir } => backtest::run(&args, &out_dir),
         Cmd::Eval(a) => eval::run(&a),
         Cmd::Run(a) => run::run(&a),

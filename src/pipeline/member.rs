@@ -1,6 +1,7 @@
 //! One network, end to end: config from the command line or a file, training on a [`Dataset`], the residual
 //! spread measured on validation, and a checkpoint that carries everything a backtest needs.
 
+use super::bundle::NetMember;
 use super::dataset::Dataset;
 use super::meta::ModelMeta;
 use super::predict::{predict_model, residual_rms};
@@ -105,9 +106,8 @@ pub fn train_model(
     let scale = TargetScale::fit(ds)?;
     let train_ex = scale.examples(ds, ds.split.train.clone())?;
     let val_ex = scale.examples(ds, ds.split.val.clone())?;
-    let sampler = ds.sampler(window)?;
-    let mut model = Model::new(cfg, tc.seed, tc.device)?;
-    let mut meta = ModelMeta {
+    let model = Model::new(cfg, tc.seed, tc.device)?;
+    let meta = ModelMeta {
         prep: ds.prep.clone(),
         window,
         objective,
@@ -115,6 +115,47 @@ pub fn train_model(
         residual_std: None,
         train_info: None,
     };
+    fit(ds, model, meta, &train_ex, &val_ex, tc, out, on_event)
+}
+
+/// Warm-start `member` on `ds` (built with the member's own preprocessing, so its scaler, features and target
+/// scale are kept, not refitted): the same loop as `train_model`, starting from the checkpoint's weights.
+pub fn finetune_model(
+    ds: &Dataset,
+    member: NetMember,
+    tc: &TrainConfig,
+    out: Option<&Path>,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainedModel> {
+    let NetMember { model, mut meta, .. } = member;
+    if model.config().n_features() != ds.n_features() {
+        return Err(Error::shape(
+            "checkpoint n_features (feature columns)",
+            [ds.n_features()],
+            [model.config().n_features()],
+        ));
+    }
+    let train_ex = meta.target_scale.examples(ds, ds.split.train.clone())?;
+    let val_ex = meta.target_scale.examples(ds, ds.split.val.clone())?;
+    meta.residual_std = None;
+    meta.train_info = None;
+    fit(ds, model, meta, &train_ex, &val_ex, tc, out, on_event)
+}
+
+/// The training loop shared by fresh training and fine-tuning, plus the checkpoint writes and residual spread.
+#[allow(clippy::too_many_arguments)]
+fn fit(
+    ds: &Dataset,
+    mut model: Model,
+    mut meta: ModelMeta,
+    train_ex: &train::Examples,
+    val_ex: &train::Examples,
+    tc: &TrainConfig,
+    out: Option<&Path>,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainedModel> {
+    let objective = meta.objective;
+    let sampler = ds.sampler(meta.window)?;
     let mut on_best = |m: &mut Model, outcome: &TrainOutcome| -> Result<()> {
         if let Some(path) = out {
             let snapshot = ModelMeta { train_info: Some(outcome.clone()), ..meta.clone() };
@@ -122,7 +163,7 @@ pub fn train_model(
         }
         Ok(())
     };
-    let outcome = train::train(&mut model, objective, &sampler, &train_ex, &val_ex, tc, &mut on_best, on_event)?;
+    let outcome = train::train(&mut model, objective, &sampler, train_ex, val_ex, tc, &mut on_best, on_event)?;
     meta.train_info = Some(outcome);
     if objective != Objective::Direction {
         let p = predict_model(&model, &meta, ds, ds.split.val.clone(), tc.device)?;

@@ -24,7 +24,7 @@ pub use build::{train_ensemble, EnsemblePlan, MemberPlan};
 pub use bundle::{EnsembleBundle, NetMember, Predictor};
 pub use dataset::{Dataset, DatasetSpec, Preprocessing};
 pub use ensemble::{combine, Combined, Manifest, RollingSpec, Rule};
-pub use member::{resolve_config, train_model, TrainedModel};
+pub use member::{finetune_model, resolve_config, train_model, TrainedModel};
 pub use meta::ModelMeta;
 pub use predict::MemberPredictions;
 pub use targets::TargetScale;

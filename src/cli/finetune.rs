@@ -1,0 +1,61 @@
+//! `tickgrad finetune`: warm-start a trained network on recent bars, keeping its scaler, features and target
+//! scale (nothing is refitted on the new data), and write the new checkpoint atomically.
+
+use crate::cli::train::Progress;
+use crate::data::{load_csv, SplitFractions};
+use crate::device::Device;
+use crate::pipeline::{finetune_model, Dataset, NetMember};
+use crate::train::TrainConfig;
+use crate::Result;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FinetuneArgs {
+    /// A checkpoint written by `tickgrad train` (or a member of an ensemble directory).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Recent OHLCV bars (DATA.md); split 70/15/15 chronologically for training and early stopping.
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Smaller than training's default: a warm start should move the weights, not replace them.
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f32,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 2)]
+    pub patience: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(a: &FinetuneArgs) -> Result<()> {
+    let device = Device::parse(&a.device)?;
+    device.ensure_available()?;
+    let tc = TrainConfig {
+        epochs: a.epochs,
+        batch: a.batch,
+        lr: a.lr,
+        patience: a.patience,
+        seed: a.seed,
+        device,
+        ..TrainConfig::default()
+    };
+    tc.validate()?;
+    let member = NetMember::load(&a.checkpoint, "finetune", device)?;
+    let (bars, gaps) = load_csv(&a.data)?;
+    eprintln!("{}: {} bars; {gaps}", a.data.display(), bars.len());
+    let ds = Dataset::with_preprocessing(bars, member.meta.prep.clone(), SplitFractions::default())?;
+    let mut progress = Progress::default();
+    let trained = finetune_model(&ds, member, &tc, Some(&a.out), &mut |e| progress.event("finetune", e))?;
+    if let Some(o) = &trained.meta.train_info {
+        eprintln!("finetune: {} epochs, best validation loss {:.6}", o.epochs.len(), o.best_val_loss);
+    }
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}
