@@ -337,3 +337,25 @@ fn dropout_masks_are_bit_identical() {
     }
     assert!(g.dropout(&up(g, &x), 1.0, 1).is_err(), "p = 1 is an error, not a division by zero");
 }
+
+#[test]
+fn wrong_inputs_are_errors_not_panics() {
+    let Some(g) = cuda("errors") else { return };
+    let c = cpu();
+    let d = MatmulDims { batch_a: 1, batch_b: 1, m: 2, k: 3, n: 4, trans_a: false, trans_b: false };
+    let (a, b) = (vec![0.5f32; 6], vec![0.5f32; 12]);
+    // A host buffer handed to the CUDA backend names the device it lives on.
+    let err = g.matmul(&d, &up(c, &a), &up(g, &b)).unwrap_err().to_string();
+    assert!(err.contains("cpu") && err.contains("to_device"), "{err}");
+    // A buffer of the wrong length is a shape error naming the input, before any kernel runs.
+    let err = g.matmul(&d, &up(g, &a[..5]), &up(g, &b)).unwrap_err().to_string();
+    assert!(err.contains("cuda kernel input a") && err.contains('6') && err.contains('5'), "{err}");
+    let bad = MatmulDims { batch_a: 2, batch_b: 3, ..d };
+    assert!(g.matmul(&bad, &up(g, &[0.5; 12]), &up(g, &[0.5; 36])).is_err(), "batches 2 and 3 do not broadcast");
+    // Reducing an empty axis to a maximum has no answer.
+    let empty = ReduceDims { outer: 2, axis: 0, inner: 1 };
+    assert!(g.max(&empty, &up(g, &[])).is_err());
+    // Empty tensors are fine.
+    let z = g.unary(Unary::Relu, &up(g, &[])).unwrap();
+    assert_eq!(down(g, &z), Vec::<f32>::new());
+}
