@@ -20,7 +20,7 @@ pub(crate) fn escape(s: &str) -> String {
 }
 
 /// Unix milliseconds to `YYYY-MM-DD HH:MM` UTC (Howard Hinnant's civil-from-days).
-fn fmt_utc(ms: i64) -> String {
+pub fn fmt_utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);

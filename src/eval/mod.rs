@@ -17,6 +17,7 @@ pub use classification::{
     N_CLASSES, UP,
 };
 pub use evaluate::{calibration_bins, evaluate, CalibrationBin, EvalInputs, Evaluation};
+pub use html::fmt_utc;
 pub use regression::{regression_metrics, RegressionMetrics};
 pub use report::{format_table, returns_csv, write_report, ClassSummary, Metrics, RegressionSummary, Report};
 pub use trading::{backtest, simple_returns, Backtest, HeldPositions, Trade, TradingConfig, TradingMetrics};
