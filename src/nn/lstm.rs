@@ -59,6 +59,12 @@ impl Lstm {
         self.layers.len()
     }
 
+    /// The weights of one layer and direction (`reverse` = the backward direction of a bidirectional layer).
+    pub fn weights(&self, layer: usize, reverse: bool) -> Option<LstmWeights<'_>> {
+        let w = self.layers.get(layer)?.get(usize::from(reverse))?;
+        Some(LstmWeights { w_ih: &w.w_ih, w_hh: &w.w_hh, b_ih: &w.b_ih, b_hh: &w.b_hh })
+    }
+
     /// x [B, T, In] → every top-layer hidden state [B, T, H·dirs] (directions concatenated, forward first).
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
         let [b, _, inp] = *x.shape() else {

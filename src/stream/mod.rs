@@ -19,6 +19,7 @@ pub mod journal;
 pub mod latency;
 pub mod metrics_http;
 pub mod monitor;
+pub mod plan;
 pub mod predictor;
 pub mod risk;
 pub mod tcn;

@@ -6,13 +6,15 @@
 //!   allocation per bar.
 //! - **recompute** (every other model, and `tcn` with W below its receptive field, where the window's zero
 //!   padding reaches the output and the infinite stream would differ): the last W rows are copied from a ring into
-//!   one preallocated [1, W, F] buffer and run through `predict` at batch 1. `Tensor::from_vec` and the ops inside
-//!   `predict` still allocate their outputs on every bar; this path's latency is that of a batch-1 forward.
+//!   one preallocated [W, F] buffer and run through the model's batch-1 [`Plan`] (CPU): its forward with every
+//!   buffer allocated at construction, so no allocation per bar either. A model on a GPU device runs `predict` on
+//!   the window instead (uploads and kernel outputs allocate there).
 //!
 //! The model sits behind an `Arc`, so many predictors (one per symbol, one per thread) share one copy of the
 //! weights; a `Predictor` is `Send` and `Sync`. [`Predictor::swap_model`] replaces the model between two bars
 //! without losing any: the last W rows are always retained, and a TCN's rings are rebuilt by replaying them.
 
+use super::plan::Plan;
 use super::tcn::TcnStream;
 use crate::device::Device;
 use crate::models::Model;
@@ -30,7 +32,8 @@ pub struct Prediction<'a> {
 #[derive(Debug)]
 enum Mode {
     Step(Box<TcnStream>),
-    Recompute,
+    /// The batch-1 plan on the CPU; `None` on a GPU device (`predict` per bar).
+    Recompute(Option<Box<Plan>>),
 }
 
 /// See the module docs.
@@ -92,8 +95,19 @@ fn mode_for(model: &Model, window: usize) -> Result<Mode> {
         Model::Tcn(t) if window >= t.receptive_field() && model_device(model) == Device::Cpu => {
             Ok(Mode::Step(Box::new(TcnStream::new(t)?)))
         }
-        _ => Ok(Mode::Recompute),
+        _ if model_device(model) == Device::Cpu => Ok(Mode::Recompute(Some(Box::new(Plan::new(model, window)?)))),
+        _ => Ok(Mode::Recompute(None)),
     }
+}
+
+/// The `filled` newest rows of the ring `rows` (next write at slot `head`), oldest first, into `out`.
+fn gather(rows: &[f32], head: usize, filled: usize, f: usize, out: &mut [f32]) -> usize {
+    let window = rows.len() / f;
+    let start = (head + window - filled) % window;
+    let first = (window - start).min(filled);
+    out[..first * f].copy_from_slice(&rows[start * f..(start + first) * f]);
+    out[first * f..filled * f].copy_from_slice(&rows[..(filled - first) * f]);
+    filled
 }
 
 impl Predictor {
@@ -168,7 +182,11 @@ impl Predictor {
                 let y = s.step(t, row)?;
                 self.out.copy_from_slice(y);
             }
-            Mode::Recompute if self.filled == self.window => {
+            Mode::Recompute(Some(plan)) if self.filled == self.window => {
+                gather(&self.rows, self.head, self.filled, f, &mut self.input);
+                plan.run(&self.input, &mut self.out);
+            }
+            Mode::Recompute(None) if self.filled == self.window => {
                 self.gather_window();
                 let x = Tensor::from_vec(self.input.clone(), &[1, self.window, f], self.device)?;
                 let y = self.model.predict(&x)?;
@@ -178,7 +196,7 @@ impl Predictor {
                     self.out.copy_from_slice(&y.to_vec()?);
                 }
             }
-            Mode::Recompute => {}
+            Mode::Recompute(_) => {}
         }
         if self.filled < self.window {
             return Ok(None);
@@ -188,13 +206,7 @@ impl Predictor {
 
     /// The retained rows (up to W), oldest first, as one contiguous [filled, F] block in `self.input`.
     fn gather_window(&mut self) -> usize {
-        let f = self.features;
-        let n = self.filled;
-        let start = (self.head + self.window - n) % self.window;
-        let first = (self.window - start).min(n);
-        self.input[..first * f].copy_from_slice(&self.rows[start * f..(start + first) * f]);
-        self.input[first * f..n * f].copy_from_slice(&self.rows[..(n - first) * f]);
-        n
+        gather(&self.rows, self.head, self.filled, self.features, &mut self.input)
     }
 
     /// The retained rows (at most W), oldest first, row-major.

@@ -21,7 +21,7 @@ const PAR_GATE_MIN: usize = 1 << 13;
 
 /// Gate math of one batch row: `pre` [4H] (pre-activations in, post-activation i, f, g, o out), c' and h'.
 /// Plain loops over contiguous slices, so the fast activations vectorise.
-fn gate_math_row(pre: &mut [f32], c_prev: &[f32], h_out: &mut [f32], c_out: &mut [f32]) {
+pub(crate) fn gate_math_row(pre: &mut [f32], c_prev: &[f32], h_out: &mut [f32], c_out: &mut [f32]) {
     let nh = c_prev.len();
     let (ifg, o) = pre.split_at_mut(3 * nh);
     let (i_f, g) = ifg.split_at_mut(2 * nh);

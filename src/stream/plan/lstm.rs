@@ -1,0 +1,119 @@
+//! The bidirectional LSTM with additive attention, batch 1: per layer and direction one product for every
+//! step's input projection (both biases folded in), then the recurrence, whose [4H, H] product is the packed
+//! single-row kernel; then attention over time and the head.
+
+use super::packed::Packed;
+use super::softmax;
+use crate::models::LstmAttention;
+use crate::ops::fastmath::{dot, tanh};
+use crate::ops::lstm::cpu::gate_math_row;
+use crate::{Error, Result};
+
+#[derive(Debug)]
+struct Direction {
+    ih: Packed,
+    hh: Packed,
+}
+
+#[derive(Debug)]
+pub struct LstmPlan {
+    t: usize,
+    hidden: usize,
+    /// [layer][direction]
+    layers: Vec<Vec<Direction>>,
+    proj: Packed,
+    score: Vec<f32>,
+    output: Packed,
+    /// Layer outputs [T, dirs·H], ping-ponged between layers.
+    seq: [Vec<f32>; 2],
+    gates: Vec<f32>,
+    h: Vec<f32>,
+    c: [Vec<f32>; 2],
+    proj_out: Vec<f32>,
+    energy: Vec<f32>,
+    context: Vec<f32>,
+}
+
+impl LstmPlan {
+    pub fn new(m: &LstmAttention, t: usize) -> Result<LstmPlan> {
+        let (nh, dirs) = (m.cfg.hidden_size, if m.cfg.bidirectional { 2 } else { 1 });
+        let d = nh * dirs;
+        let mut layers = Vec::new();
+        for l in 0..m.lstm.num_layers() {
+            let inp = if l == 0 { m.cfg.n_features } else { d };
+            let mut ds = Vec::new();
+            for dir in 0..dirs {
+                let w = m
+                    .lstm
+                    .weights(l, dir == 1)
+                    .ok_or_else(|| Error::Invalid(format!("lstm layer {l} has no direction {dir}")))?;
+                let bias: Vec<f32> = w.b_ih.cpu_slice()?.iter().zip(w.b_hh.cpu_slice()?).map(|(a, b)| a + b).collect();
+                ds.push(Direction {
+                    ih: Packed::linear(w.w_ih.cpu_slice()?, 4 * nh, inp, Some(&bias)),
+                    hh: Packed::linear(w.w_hh.cpu_slice()?, 4 * nh, nh, None),
+                });
+            }
+            layers.push(ds);
+        }
+        let lin = |l: &crate::nn::Linear| -> Result<Packed> {
+            let bias = l.bias.as_ref().map(|b| b.cpu_slice()).transpose()?;
+            Ok(Packed::linear(l.weight.cpu_slice()?, l.out_features(), l.in_features(), bias))
+        };
+        Ok(LstmPlan {
+            t,
+            hidden: nh,
+            layers,
+            proj: lin(&m.attention.proj)?,
+            score: m.attention.score.weight.cpu_slice()?.to_vec(),
+            output: lin(&m.output)?,
+            seq: [vec![0.0; t * d], vec![0.0; t * d]],
+            gates: vec![0.0; t * 4 * nh],
+            h: vec![0.0; nh],
+            c: [vec![0.0; nh], vec![0.0; nh]],
+            proj_out: vec![0.0; t * d],
+            energy: vec![0.0; t],
+            context: vec![0.0; d],
+        })
+    }
+
+    pub fn run(&mut self, x: &[f32], out: &mut [f32]) {
+        let (t, nh) = (self.t, self.hidden);
+        let dirs = self.layers[0].len();
+        let d = nh * dirs;
+        for l in 0..self.layers.len() {
+            let [a, b] = &mut self.seq;
+            // Layer l reads x (l = 0) or the previous layer's output and writes the other buffer.
+            let (input, output, ld) = match l {
+                0 => (x, &mut *a, self.layers[0][0].ih.k()),
+                _ if l % 2 == 1 => (&a[..], &mut *b, d),
+                _ => (&b[..], &mut *a, d),
+            };
+            for (dir, w) in self.layers[l].iter().enumerate() {
+                w.ih.apply(t, input, ld, &mut self.gates, 4 * nh, false);
+                self.h.fill(0.0);
+                self.c[0].fill(0.0);
+                for s in 0..t {
+                    let step = if dir == 1 { t - 1 - s } else { s };
+                    let g = &mut self.gates[step * 4 * nh..(step + 1) * 4 * nh];
+                    w.hh.apply(1, &self.h, nh, g, 4 * nh, true);
+                    let [c, c_new] = &mut self.c;
+                    gate_math_row(g, c, &mut self.h, c_new);
+                    std::mem::swap(c, c_new);
+                    output[step * d + dir * nh..step * d + (dir + 1) * nh].copy_from_slice(&self.h);
+                }
+            }
+        }
+        let hs = &self.seq[(self.layers.len() - 1) % 2];
+        self.proj.apply(t, hs, d, &mut self.proj_out, d, false);
+        for (e, row) in self.energy.iter_mut().zip(self.proj_out.chunks_exact_mut(d)) {
+            row.iter_mut().for_each(|v| *v = tanh(*v));
+            *e = dot(row, &self.score);
+        }
+        softmax(&mut self.energy);
+        self.context.fill(0.0);
+        for (&a, row) in self.energy.iter().zip(hs.chunks_exact(d)) {
+            self.context.iter_mut().zip(row).for_each(|(c, v)| *c = a.mul_add(*v, *c));
+        }
+        self.output.apply(1, &self.context, d, out, out.len(), false);
+    }
+}

@@ -1,0 +1,84 @@
+//! Batch-1 inference plans: each model's eval-mode forward over one window [W, F], written against buffers
+//! allocated when the plan is built, so that the stream's recompute path allocates nothing per bar
+//! (MODELS.md, Streaming). The answers equal `Model::predict` on the same window up to float32 rounding (the
+//! products sum in another order); the tests hold every model kind to 1e-5 relative.
+//!
+//! Built from a CPU model, once: weights are packed for [`packed::Packed`], BatchNorm's running statistics
+//! folded into the convolution before it, positional encodings cut to the window. Activations are time-major
+//! [T, C] throughout, so a causal convolution is one product over a row of its taps (no transposes).
+//!
+//! A plan runs on the calling thread. The parallel CPU kernels behind `predict` hand work to rayon, whose job
+//! queues allocate now and then; a service that wants more cores serves one predictor per symbol per thread.
+
+mod conv;
+mod lstm;
+pub(crate) mod packed;
+mod transformer;
+
+use crate::device::Device;
+use crate::models::Model;
+use crate::{Error, Result};
+
+/// One model's batch-1 forward with its workspace.
+#[derive(Debug)]
+pub enum Plan {
+    Transformer(transformer::TransformerPlan),
+    Lstm(lstm::LstmPlan),
+    Conv(conv::ConvPlan),
+}
+
+impl Plan {
+    /// A plan for windows of exactly `window` rows of a CPU model.
+    pub fn new(model: &Model, window: usize) -> Result<Plan> {
+        let dev = super::predictor::model_device(model);
+        if dev != Device::Cpu {
+            return Err(Error::Invalid(format!("a batch-1 plan runs on the CPU; this model is on {dev:?}")));
+        }
+        if window == 0 {
+            return Err(Error::config("window", "must be at least 1 bar"));
+        }
+        Ok(match model {
+            Model::Transformer(m) => Plan::Transformer(transformer::TransformerPlan::new(m, window)?),
+            Model::LstmAttention(m) => Plan::Lstm(lstm::LstmPlan::new(m, window)?),
+            Model::Tcn(m) => Plan::Conv(conv::ConvPlan::tcn(m, window)?),
+            Model::MultiTask(m) => Plan::Conv(conv::ConvPlan::multitask(m, window)?),
+        })
+    }
+
+    /// `predict`'s row for one window x [W, F] (row-major), written into `out` [k].
+    pub fn run(&mut self, x: &[f32], out: &mut [f32]) {
+        match self {
+            Plan::Transformer(p) => p.run(x, out),
+            Plan::Lstm(p) => p.run(x, out),
+            Plan::Conv(p) => p.run(x, out),
+        }
+    }
+}
+
+/// Row-wise layer norm in place over rows of width `w.len()`; statistics in f64 (the rows are short).
+fn layer_norm_rows(x: &mut [f32], w: &[f32], b: &[f32], eps: f32) {
+    let d = w.len();
+    for row in x.chunks_exact_mut(d) {
+        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / d as f64;
+        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / d as f64;
+        let rs = 1.0 / (var + eps as f64).sqrt();
+        for ((v, &g), &bb) in row.iter_mut().zip(w).zip(b) {
+            *v = ((*v as f64 - mean) * rs) as f32 * g + bb;
+        }
+    }
+}
+
+fn relu(x: &mut [f32]) {
+    x.iter_mut().for_each(|v| *v = v.max(0.0));
+}
+
+/// Softmax in place (max-subtracted, the kernels' `exp`).
+fn softmax(x: &mut [f32]) {
+    let m = crate::ops::fastmath::max(x);
+    x.iter_mut().for_each(|v| *v = crate::ops::fastmath::exp(*v - m));
+    let s = 1.0 / crate::ops::fastmath::sum(x);
+    x.iter_mut().for_each(|v| *v *= s);
+}
+
+#[cfg(test)]
+mod tests;

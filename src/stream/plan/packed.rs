@@ -1,0 +1,229 @@
+//! Products against constant weights, packed once when a plan is built, into buffers the caller owns.
+//!
+//! Why not the `gemm` crate that `predict` uses: it allocates its packing scratch on every call, and a per-bar
+//! forward must not allocate. The weights never change between bars, so they are packed here once, as
+//! ⌈n/16⌉ panels of [k][16] (the last zero-padded): a panel's 16 columns are one AVX-512 or two AVX2 registers,
+//! and its weights stream contiguously. Row blocks of 6 keep 6 (AVX-512) or 12 (AVX2) independent FMA chains
+//! in flight; a single row (the LSTM's recurrent step) walks 4 panels at once for the same reason.
+//!
+//! `pulp` picks the widest instruction set the CPU has at run time and compiles the loops below for it (plain
+//! loops that LLVM vectorises once AVX2/FMA are enabled), so one binary runs everywhere and no `unsafe` is needed.
+
+const NR: usize = 16;
+const MR: usize = 6;
+/// Panels walked together by the single-row product.
+const WIDE: usize = 4;
+
+/// A weight matrix W [n, k] (PyTorch's Linear layout, y = x·Wᵀ + b), packed; and its bias (zeros if none).
+#[derive(Debug, Clone)]
+pub struct Packed {
+    k: usize,
+    n: usize,
+    panels: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Packed {
+    /// W row-major [n, k].
+    pub fn linear(w: &[f32], n: usize, k: usize, bias: Option<&[f32]>) -> Packed {
+        Packed::from_fn(n, k, |j, kk| w[j * k + kk], bias)
+    }
+
+    /// The packed matrix whose element (output j, input kk) is `at(j, kk)`: lets convolutions lay their taps
+    /// out as one long input row.
+    pub fn from_fn(n: usize, k: usize, at: impl Fn(usize, usize) -> f32, bias: Option<&[f32]>) -> Packed {
+        let mut panels = vec![0.0f32; n.div_ceil(NR) * k * NR];
+        for (p, panel) in panels.chunks_mut(k * NR).enumerate() {
+            for l in 0..NR.min(n - p * NR) {
+                for kk in 0..k {
+                    panel[kk * NR + l] = at(p * NR + l, kk);
+                }
+            }
+        }
+        let bias = bias.map_or_else(|| vec![0.0; n], <[f32]>::to_vec);
+        assert_eq!(bias.len(), n, "packed: bias length");
+        Packed { k, n, panels, bias }
+    }
+
+    /// Output width n.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Input width k.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// y[i, ..n] = x[i, ..k]·Wᵀ + b for i < m, rows of x `ldx` apart and of y `ldy` apart; with `accumulate`,
+    /// y += x·Wᵀ instead (no bias).
+    pub fn apply(&self, m: usize, x: &[f32], ldx: usize, y: &mut [f32], ldy: usize, accumulate: bool) {
+        if m == 0 || self.n == 0 {
+            return;
+        }
+        assert!(self.k <= ldx && x.len() >= (m - 1) * ldx + self.k, "packed: x too short");
+        assert!(self.n <= ldy && y.len() >= (m - 1) * ldy + self.n, "packed: y too short");
+        pulp::Arch::new().dispatch(Apply { p: self, m, x, ldx, y, ldy, accumulate });
+    }
+}
+
+struct Apply<'a> {
+    p: &'a Packed,
+    m: usize,
+    x: &'a [f32],
+    ldx: usize,
+    y: &'a mut [f32],
+    ldy: usize,
+    accumulate: bool,
+}
+
+impl pulp::WithSimd for Apply<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Apply { p, m, x, ldx, y, ldy, accumulate } = self;
+        if m == 1 {
+            row(p, x, y, accumulate);
+            return;
+        }
+        let k = p.k;
+        for (pi, panel) in p.panels.chunks_exact(k * NR).enumerate() {
+            let c0 = pi * NR;
+            let width = NR.min(p.n - c0);
+            let mut i = 0;
+            while i < m {
+                let rows = MR.min(m - i);
+                let xs = &x[i * ldx..];
+                match rows {
+                    6 => store(&tile::<6>(panel, xs, ldx, k), p, c0, width, &mut y[i * ldy..], ldy, accumulate),
+                    5 => store(&tile::<5>(panel, xs, ldx, k), p, c0, width, &mut y[i * ldy..], ldy, accumulate),
+                    4 => store(&tile::<4>(panel, xs, ldx, k), p, c0, width, &mut y[i * ldy..], ldy, accumulate),
+                    3 => store(&tile::<3>(panel, xs, ldx, k), p, c0, width, &mut y[i * ldy..], ldy, accumulate),
+                    2 => store(&tile::<2>(panel, xs, ldx, k), p, c0, width, &mut y[i * ldy..], ldy, accumulate),
+                    _ => store(&tile::<1>(panel, xs, ldx, k), p, c0, width, &mut y[i * ldy..], ldy, accumulate),
+                }
+                i += rows;
+            }
+        }
+    }
+}
+
+/// R rows of x against one panel: acc[r][l] = Σ_kk x[r, kk]·panel[kk][l].
+#[inline(always)]
+fn tile<const R: usize>(panel: &[f32], x: &[f32], ldx: usize, k: usize) -> [[f32; NR]; R] {
+    let mut acc = [[0.0f32; NR]; R];
+    let xs: [&[f32]; R] = std::array::from_fn(|r| &x[r * ldx..r * ldx + k]);
+    for (kk, b) in panel.chunks_exact(NR).enumerate() {
+        for r in 0..R {
+            let a = xs[r][kk];
+            for l in 0..NR {
+                acc[r][l] = a.mul_add(b[l], acc[r][l]);
+            }
+        }
+    }
+    acc
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn store<const R: usize>(
+    acc: &[[f32; NR]; R],
+    p: &Packed,
+    c0: usize,
+    width: usize,
+    y: &mut [f32],
+    ldy: usize,
+    accumulate: bool,
+) {
+    for (r, a) in acc.iter().enumerate() {
+        let out = &mut y[r * ldy + c0..r * ldy + c0 + width];
+        if accumulate {
+            out.iter_mut().zip(a).for_each(|(o, v)| *o += v);
+        } else {
+            out.iter_mut().zip(a).zip(&p.bias[c0..c0 + width]).for_each(|((o, v), b)| *o = v + b);
+        }
+    }
+}
+
+/// One row: WIDE panels at a time, so that WIDE independent accumulators share each broadcast of x[kk].
+#[inline(always)]
+fn row(p: &Packed, x: &[f32], y: &mut [f32], accumulate: bool) {
+    let k = p.k;
+    let x = &x[..k];
+    let mut groups = p.panels.chunks(WIDE * k * NR).enumerate();
+    for (g, group) in groups.by_ref() {
+        let c0 = g * WIDE * NR;
+        let mut acc = [[0.0f32; NR]; WIDE];
+        if group.len() == WIDE * k * NR {
+            let ps: [&[f32]; WIDE] = std::array::from_fn(|w| &group[w * k * NR..(w + 1) * k * NR]);
+            for (kk, &a) in x.iter().enumerate() {
+                for w in 0..WIDE {
+                    let b = &ps[w][kk * NR..kk * NR + NR];
+                    for l in 0..NR {
+                        acc[w][l] = a.mul_add(b[l], acc[w][l]);
+                    }
+                }
+            }
+        } else {
+            for (w, panel) in group.chunks_exact(k * NR).enumerate() {
+                acc[w] = tile::<1>(panel, x, k, k)[0];
+            }
+        }
+        let width = (p.n - c0).min(WIDE * NR);
+        let out = &mut y[c0..c0 + width];
+        let flat = acc.as_flattened();
+        if accumulate {
+            out.iter_mut().zip(flat).for_each(|(o, v)| *o += v);
+        } else {
+            out.iter_mut().zip(flat).zip(&p.bias[c0..c0 + width]).for_each(|((o, v), b)| *o = v + b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn naive(w: &[f32], b: &[f32], n: usize, k: usize, x: &[f32], m: usize) -> Vec<f64> {
+        let mut y = vec![0.0f64; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                y[i * n + j] = b[j] as f64 + (0..k).map(|kk| x[i * k + kk] as f64 * w[j * k + kk] as f64).sum::<f64>();
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn matches_a_naive_product_for_ragged_sizes() {
+        let mut r = Rng::new(3);
+        for &(m, n, k) in &[(1, 1, 1), (1, 70, 33), (1, 64, 256), (7, 17, 5), (13, 100, 64), (6, 16, 16), (60, 48, 9)] {
+            let w: Vec<f32> = (0..n * k).map(|_| r.normal() as f32).collect();
+            let b: Vec<f32> = (0..n).map(|_| r.normal() as f32).collect();
+            let x: Vec<f32> = (0..m * k).map(|_| r.normal() as f32).collect();
+            let p = Packed::linear(&w, n, k, Some(&b));
+            // rows of y padded to n + 3 with a poison the product must overwrite (or, in the gaps, leave alone)
+            let ldy = n + 3;
+            let mut y = vec![f32::NAN; m * ldy];
+            p.apply(m, &x, k, &mut y, ldy, false);
+            let want = naive(&w, &b, n, k, &x, m);
+            for i in 0..m {
+                for j in 0..n {
+                    let (got, e) = (y[i * ldy + j] as f64, want[i * n + j]);
+                    assert!((got - e).abs() <= 1e-4 * (1.0 + e.abs()), "m{m} n{n} k{k} ({i},{j}): {got} vs {e}");
+                }
+                assert!(y[i * ldy + n..(i + 1) * ldy].iter().all(|v| v.is_nan()), "wrote past the row");
+            }
+            // accumulate adds x·Wᵀ (without the bias) to what is there
+            p.apply(m, &x, k, &mut y, ldy, true);
+            for i in 0..m {
+                for j in 0..n {
+                    let e = 2.0 * want[i * n + j] - b[j] as f64;
+                    assert!((y[i * ldy + j] as f64 - e).abs() <= 2e-4 * (1.0 + e.abs()), "accumulate m{m} n{n} k{k}");
+                }
+            }
+        }
+    }
+}
