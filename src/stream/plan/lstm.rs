@@ -112,7 +112,7 @@ impl LstmPlan {
         softmax(&mut self.energy);
         self.context.fill(0.0);
         for (&a, row) in self.energy.iter().zip(hs.chunks_exact(d)) {
-            self.context.iter_mut().zip(row).for_each(|(c, v)| *c = a.mul_add(*v, *c));
+            self.context.iter_mut().zip(row).for_each(|(c, v)| *c += a * v);
         }
         self.output.apply(1, &self.context, d, out, out.len(), false);
     }

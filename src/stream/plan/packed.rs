@@ -6,8 +6,9 @@
 //! and its weights stream contiguously. Row blocks of 6 keep 6 (AVX-512) or 12 (AVX2) independent FMA chains
 //! in flight; a single row (the LSTM's recurrent step) walks 4 panels at once for the same reason.
 //!
-//! `pulp` picks the widest instruction set the CPU has at run time and compiles the loops below for it (plain
-//! loops that LLVM vectorises once AVX2/FMA are enabled), so one binary runs everywhere and no `unsafe` is needed.
+//! On x86-64 with AVX2 and FMA (checked at run time through `pulp`, which also supplies the target-feature
+//! context, so no `unsafe` here) the micro-kernels hold their accumulators in explicit 8-lane registers: left to
+//! the autovectoriser, the same loops ran at a third of the speed. Elsewhere plain loops, vectorised as LLVM can.
 
 const NR: usize = 16;
 const MR: usize = 6;
@@ -63,6 +64,11 @@ impl Packed {
         }
         assert!(self.k <= ldx && x.len() >= (m - 1) * ldx + self.k, "packed: x too short");
         assert!(self.n <= ldy && y.len() >= (m - 1) * ldy + self.n, "packed: y too short");
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v3) = pulp::x86::V3::try_new() {
+            v3.vectorize(avx2::Apply { v3, p: self, m, x, ldx, y, ldy, accumulate });
+            return;
+        }
         pulp::Arch::new().dispatch(Apply { p: self, m, x, ldx, y, ldy, accumulate });
     }
 }
@@ -114,11 +120,13 @@ impl pulp::WithSimd for Apply<'_> {
 fn tile<const R: usize>(panel: &[f32], x: &[f32], ldx: usize, k: usize) -> [[f32; NR]; R] {
     let mut acc = [[0.0f32; NR]; R];
     let xs: [&[f32]; R] = std::array::from_fn(|r| &x[r * ldx..r * ldx + k]);
-    for (kk, b) in panel.chunks_exact(NR).enumerate() {
+    let panel = &panel[..k * NR];
+    for kk in 0..k {
+        let b: &[f32; NR] = panel[kk * NR..kk * NR + NR].try_into().expect("a panel row is NR wide");
         for r in 0..R {
             let a = xs[r][kk];
             for l in 0..NR {
-                acc[r][l] = a.mul_add(b[l], acc[r][l]);
+                acc[r][l] += a * b[l];
             }
         }
     }
@@ -156,13 +164,15 @@ fn row(p: &Packed, x: &[f32], y: &mut [f32], accumulate: bool) {
         let c0 = g * WIDE * NR;
         let mut acc = [[0.0f32; NR]; WIDE];
         if group.len() == WIDE * k * NR {
-            let ps: [&[f32]; WIDE] = std::array::from_fn(|w| &group[w * k * NR..(w + 1) * k * NR]);
-            for (kk, &a) in x.iter().enumerate() {
-                for w in 0..WIDE {
-                    let b = &ps[w][kk * NR..kk * NR + NR];
-                    for l in 0..NR {
-                        acc[w][l] = a.mul_add(b[l], acc[w][l]);
-                    }
+            let (p01, p23) = group.split_at(2 * k * NR);
+            let ((p0, p1), (p2, p3)) = (p01.split_at(k * NR), p23.split_at(k * NR));
+            let cols = p0.chunks_exact(NR).zip(p1.chunks_exact(NR)).zip(p2.chunks_exact(NR).zip(p3.chunks_exact(NR)));
+            for (&a, ((b0, b1), (b2, b3))) in x.iter().zip(cols) {
+                for l in 0..NR {
+                    acc[0][l] += a * b0[l];
+                    acc[1][l] += a * b1[l];
+                    acc[2][l] += a * b2[l];
+                    acc[3][l] += a * b3[l];
                 }
             }
         } else {
@@ -177,6 +187,119 @@ fn row(p: &Packed, x: &[f32], y: &mut [f32], accumulate: bool) {
             out.iter_mut().zip(flat).for_each(|(o, v)| *o += v);
         } else {
             out.iter_mut().zip(flat).zip(&p.bias[c0..c0 + width]).for_each(|((o, v), b)| *o = v + b);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{store, Packed, MR, NR, WIDE};
+    use pulp::bytemuck::cast;
+    use pulp::f32x8;
+    use pulp::x86::V3;
+
+    pub(super) struct Apply<'a> {
+        pub v3: V3,
+        pub p: &'a Packed,
+        pub m: usize,
+        pub x: &'a [f32],
+        pub ldx: usize,
+        pub y: &'a mut [f32],
+        pub ldy: usize,
+        pub accumulate: bool,
+    }
+
+    impl pulp::NullaryFnOnce for Apply<'_> {
+        type Output = ();
+
+        #[inline(always)]
+        fn call(self) {
+            let Apply { v3, p, m, x, ldx, y, ldy, accumulate } = self;
+            if m == 1 {
+                row(v3, p, x, y, accumulate);
+                return;
+            }
+            let k = p.k;
+            for (pi, panel) in p.panels.chunks_exact(k * NR).enumerate() {
+                let c0 = pi * NR;
+                let width = NR.min(p.n - c0);
+                let mut i = 0;
+                while i < m {
+                    let rows = MR.min(m - i);
+                    let (xs, ys) = (&x[i * ldx..], &mut y[i * ldy..]);
+                    match rows {
+                        6 => store(&tile::<6>(v3, panel, xs, ldx, k), p, c0, width, ys, ldy, accumulate),
+                        5 => store(&tile::<5>(v3, panel, xs, ldx, k), p, c0, width, ys, ldy, accumulate),
+                        4 => store(&tile::<4>(v3, panel, xs, ldx, k), p, c0, width, ys, ldy, accumulate),
+                        3 => store(&tile::<3>(v3, panel, xs, ldx, k), p, c0, width, ys, ldy, accumulate),
+                        2 => store(&tile::<2>(v3, panel, xs, ldx, k), p, c0, width, ys, ldy, accumulate),
+                        _ => store(&tile::<1>(v3, panel, xs, ldx, k), p, c0, width, ys, ldy, accumulate),
+                    }
+                    i += rows;
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn load(b: &[f32]) -> [f32x8; 2] {
+        let b: &[f32; NR] = b.try_into().expect("a panel row is NR wide");
+        cast(*b)
+    }
+
+    #[inline(always)]
+    fn tile<const R: usize>(v3: V3, panel: &[f32], x: &[f32], ldx: usize, k: usize) -> [[f32; NR]; R] {
+        let zero = v3.splat_f32x8(0.0);
+        let mut acc = [[zero; 2]; R];
+        let xs: [&[f32]; R] = std::array::from_fn(|r| &x[r * ldx..r * ldx + k]);
+        for (kk, b) in panel[..k * NR].chunks_exact(NR).enumerate() {
+            let [b0, b1] = load(b);
+            for r in 0..R {
+                let a = v3.splat_f32x8(xs[r][kk]);
+                acc[r][0] = v3.mul_add_f32x8(a, b0, acc[r][0]);
+                acc[r][1] = v3.mul_add_f32x8(a, b1, acc[r][1]);
+            }
+        }
+        acc.map(cast)
+    }
+
+    #[inline(always)]
+    fn row(v3: V3, p: &Packed, x: &[f32], y: &mut [f32], accumulate: bool) {
+        let k = p.k;
+        let x = &x[..k];
+        for (g, group) in p.panels.chunks(WIDE * k * NR).enumerate() {
+            let c0 = g * WIDE * NR;
+            let acc: [[f32; NR]; WIDE] = if group.len() == WIDE * k * NR {
+                let zero = v3.splat_f32x8(0.0);
+                let mut acc = [[zero; 2]; WIDE];
+                let (p01, p23) = group.split_at(2 * k * NR);
+                let ((p0, p1), (p2, p3)) = (p01.split_at(k * NR), p23.split_at(k * NR));
+                let cols =
+                    p0.chunks_exact(NR).zip(p1.chunks_exact(NR)).zip(p2.chunks_exact(NR).zip(p3.chunks_exact(NR)));
+                for (&a, ((b0, b1), (b2, b3))) in x.iter().zip(cols) {
+                    let a = v3.splat_f32x8(a);
+                    for (acc, b) in acc.iter_mut().zip([b0, b1, b2, b3]) {
+                        let [lo, hi] = load(b);
+                        acc[0] = v3.mul_add_f32x8(a, lo, acc[0]);
+                        acc[1] = v3.mul_add_f32x8(a, hi, acc[1]);
+                    }
+                }
+                acc.map(cast)
+            } else {
+                let mut acc = [[0.0f32; NR]; WIDE];
+                for (w, panel) in group.chunks_exact(k * NR).enumerate() {
+                    acc[w] = tile::<1>(v3, panel, x, k, k)[0];
+                }
+                acc
+            };
+            let width = (p.n - c0).min(WIDE * NR);
+            let out = &mut y[c0..c0 + width];
+            let flat = acc.as_flattened();
+            if accumulate {
+                out.iter_mut().zip(flat).for_each(|(o, v)| *o += v);
+            } else {
+                out.iter_mut().zip(flat).zip(&p.bias[c0..c0 + width]).for_each(|((o, v), b)| *o = v + b);
+            }
         }
     }
 }

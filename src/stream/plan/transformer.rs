@@ -150,7 +150,7 @@ impl TransformerPlan {
                 o.fill(0.0);
                 for (j, &p) in s.iter().enumerate() {
                     let v = &qkv[j * 3 * e + 2 * e + hd * dh..][..dh];
-                    o.iter_mut().zip(v).for_each(|(o, v)| *o = p.mul_add(*v, *o));
+                    o.iter_mut().zip(v).for_each(|(o, v)| *o += p * v);
                 }
             }
         }
