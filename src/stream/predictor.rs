@@ -50,6 +50,8 @@ pub struct Predictor {
     out: Vec<f32>,
     mode: Mode,
     bars: u64,
+    /// Threads for the recompute plan (see [`Predictor::with_threads`]); `None`: the calling thread.
+    pool: Option<Arc<rayon::ThreadPool>>,
 }
 
 impl std::fmt::Debug for Predictor {
@@ -128,7 +130,33 @@ impl Predictor {
             input: vec![0.0; window * features],
             out: vec![0.0; k],
             bars: 0,
+            pool: None,
         })
+    }
+
+    /// A predictor whose recompute plan splits its products over `threads` threads of its own rayon pool (the
+    /// TCN's O(1) step stays on the calling thread: it is too small to share). With `threads` = 1 it is
+    /// [`Predictor::new`]. More than one thread trades the strict no-allocation guarantee for latency: entering
+    /// the pool allocates a queue block once every 63 bars (see `stream::plan`).
+    pub fn with_threads(model: Arc<Model>, window: usize, threads: usize) -> Result<Predictor> {
+        let mut p = Predictor::new(model, window)?;
+        if threads == 0 {
+            return Err(Error::config("threads", "must be at least 1"));
+        }
+        if threads > 1 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("tickgrad-plan-{i}"))
+                .build()
+                .map_err(|e| Error::Invalid(format!("could not start {threads} predictor threads: {e}")))?;
+            p.pool = Some(Arc::new(pool));
+        }
+        Ok(p)
+    }
+
+    /// Threads the recompute plan uses.
+    pub fn threads(&self) -> usize {
+        self.pool.as_ref().map_or(1, |p| p.current_num_threads())
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -184,7 +212,10 @@ impl Predictor {
             }
             Mode::Recompute(Some(plan)) if self.filled == self.window => {
                 gather(&self.rows, self.head, self.filled, f, &mut self.input);
-                plan.run(&self.input, &mut self.out);
+                match &self.pool {
+                    Some(pool) => plan.run_in(pool, &self.input, &mut self.out),
+                    None => plan.run(&self.input, &mut self.out),
+                }
             }
             Mode::Recompute(None) if self.filled == self.window => {
                 self.gather_window();

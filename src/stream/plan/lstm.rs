@@ -15,6 +15,34 @@ struct Direction {
     hh: Packed,
 }
 
+/// One direction's running state and its outputs [T, H].
+#[derive(Debug)]
+struct Scratch {
+    gates: Vec<f32>,
+    h: Vec<f32>,
+    c: Vec<f32>,
+    c_new: Vec<f32>,
+    hs: Vec<f32>,
+}
+
+impl Direction {
+    /// This direction over the whole sequence `input` [T, ld]; outputs land in `s.hs`.
+    fn run(&self, t: usize, input: &[f32], ld: usize, reverse: bool, s: &mut Scratch) {
+        let nh = self.hh.k();
+        self.ih.apply(t, input, ld, &mut s.gates, 4 * nh, false);
+        s.h.fill(0.0);
+        s.c.fill(0.0);
+        for i in 0..t {
+            let step = if reverse { t - 1 - i } else { i };
+            let g = &mut s.gates[step * 4 * nh..(step + 1) * 4 * nh];
+            self.hh.apply(1, &s.h, nh, g, 4 * nh, true);
+            gate_math_row(g, &s.c, &mut s.h, &mut s.c_new);
+            std::mem::swap(&mut s.c, &mut s.c_new);
+            s.hs[step * nh..(step + 1) * nh].copy_from_slice(&s.h);
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct LstmPlan {
     t: usize,
@@ -26,9 +54,8 @@ pub struct LstmPlan {
     output: Packed,
     /// Layer outputs [T, dirs·H], ping-ponged between layers.
     seq: [Vec<f32>; 2],
-    gates: Vec<f32>,
-    h: Vec<f32>,
-    c: [Vec<f32>; 2],
+    /// Per direction.
+    scratch: Vec<Scratch>,
     proj_out: Vec<f32>,
     energy: Vec<f32>,
     context: Vec<f32>,
@@ -67,9 +94,15 @@ impl LstmPlan {
             score: m.attention.score.weight.cpu_slice()?.to_vec(),
             output: lin(&m.output)?,
             seq: [vec![0.0; t * d], vec![0.0; t * d]],
-            gates: vec![0.0; t * 4 * nh],
-            h: vec![0.0; nh],
-            c: [vec![0.0; nh], vec![0.0; nh]],
+            scratch: (0..dirs)
+                .map(|_| Scratch {
+                    gates: vec![0.0; t * 4 * nh],
+                    h: vec![0.0; nh],
+                    c: vec![0.0; nh],
+                    c_new: vec![0.0; nh],
+                    hs: vec![0.0; t * nh],
+                })
+                .collect(),
             proj_out: vec![0.0; t * d],
             energy: vec![0.0; t],
             context: vec![0.0; d],
@@ -78,7 +111,7 @@ impl LstmPlan {
 
     pub fn run(&mut self, x: &[f32], out: &mut [f32]) {
         let (t, nh) = (self.t, self.hidden);
-        let dirs = self.layers[0].len();
+        let dirs = self.scratch.len();
         let d = nh * dirs;
         for l in 0..self.layers.len() {
             let [a, b] = &mut self.seq;
@@ -88,18 +121,20 @@ impl LstmPlan {
                 _ if l % 2 == 1 => (&a[..], &mut *b, d),
                 _ => (&b[..], &mut *a, d),
             };
-            for (dir, w) in self.layers[l].iter().enumerate() {
-                w.ih.apply(t, input, ld, &mut self.gates, 4 * nh, false);
-                self.h.fill(0.0);
-                self.c[0].fill(0.0);
-                for s in 0..t {
-                    let step = if dir == 1 { t - 1 - s } else { s };
-                    let g = &mut self.gates[step * 4 * nh..(step + 1) * 4 * nh];
-                    w.hh.apply(1, &self.h, nh, g, 4 * nh, true);
-                    let [c, c_new] = &mut self.c;
-                    gate_math_row(g, c, &mut self.h, c_new);
-                    std::mem::swap(c, c_new);
-                    output[step * d + dir * nh..step * d + (dir + 1) * nh].copy_from_slice(&self.h);
+            let ws = &self.layers[l];
+            match (&ws[..], &mut self.scratch[..]) {
+                ([fwd, bwd], [s0, s1]) if rayon::current_thread_index().is_some() => {
+                    rayon::join(|| fwd.run(t, input, ld, false, s0), || bwd.run(t, input, ld, true, s1));
+                }
+                _ => {
+                    for (dir, (w, s)) in ws.iter().zip(self.scratch.iter_mut()).enumerate() {
+                        w.run(t, input, ld, dir == 1, s);
+                    }
+                }
+            }
+            for (dir, s) in self.scratch.iter().enumerate() {
+                for (o, h) in output.chunks_exact_mut(d).zip(s.hs.chunks_exact(nh)) {
+                    o[dir * nh..(dir + 1) * nh].copy_from_slice(h);
                 }
             }
         }

@@ -10,10 +10,14 @@
 //! context, so no `unsafe` here) the micro-kernels hold their accumulators in explicit 8-lane registers: left to
 //! the autovectoriser, the same loops ran at a third of the speed. Elsewhere plain loops, vectorised as LLVM can.
 
+use rayon::prelude::*;
+
 const NR: usize = 16;
 const MR: usize = 6;
 /// Panels walked together by the single-row product.
 const WIDE: usize = 4;
+/// Products below this many multiply-adds stay on one thread (a hand-off costs a few microseconds).
+const PARALLEL_MIN_MACS: usize = 1 << 20;
 
 /// A weight matrix W [n, k] (PyTorch's Linear layout, y = x·Wᵀ + b), packed; and its bias (zeros if none).
 #[derive(Debug, Clone)]
@@ -58,12 +62,31 @@ impl Packed {
 
     /// y[i, ..n] = x[i, ..k]·Wᵀ + b for i < m, rows of x `ldx` apart and of y `ldy` apart; with `accumulate`,
     /// y += x·Wᵀ instead (no bias).
+    ///
+    /// Inside a rayon pool (a plan run through [`super::Plan::run_in`]) a product big enough to pay for the
+    /// hand-off is split by rows over the pool's threads, each streaming the whole packed matrix; work pushed from
+    /// a pool's own thread goes through its local deque, which does not allocate once warm.
     pub fn apply(&self, m: usize, x: &[f32], ldx: usize, y: &mut [f32], ldy: usize, accumulate: bool) {
         if m == 0 || self.n == 0 {
             return;
         }
         assert!(self.k <= ldx && x.len() >= (m - 1) * ldx + self.k, "packed: x too short");
         assert!(self.n <= ldy && y.len() >= (m - 1) * ldy + self.n, "packed: y too short");
+        let threads = if rayon::current_thread_index().is_some() { rayon::current_num_threads() } else { 1 };
+        if threads > 1 && m >= 2 * MR && m * self.n * self.k >= PARALLEL_MIN_MACS {
+            // Row blocks of whole tiles, one per thread; y's rows are ldy apart, so blocks are disjoint slices.
+            let per = m.div_ceil(threads).next_multiple_of(MR);
+            let y = &mut y[..(m - 1) * ldy + self.n];
+            y.par_chunks_mut(per * ldy).enumerate().for_each(|(b, yb)| {
+                let rows = per.min(m - b * per);
+                self.apply_serial(rows, &x[b * per * ldx..], ldx, yb, ldy, accumulate);
+            });
+            return;
+        }
+        self.apply_serial(m, x, ldx, y, ldy, accumulate);
+    }
+
+    fn apply_serial(&self, m: usize, x: &[f32], ldx: usize, y: &mut [f32], ldy: usize, accumulate: bool) {
         #[cfg(target_arch = "x86_64")]
         if let Some(v3) = pulp::x86::V3::try_new() {
             v3.vectorize(avx2::Apply { v3, p: self, m, x, ldx, y, ldy, accumulate });

@@ -31,16 +31,27 @@ fn check(json: &str, window: usize) {
     let m = model(json, 3);
     let nf = m.config().n_features();
     let mut plan = Plan::new(&m, window).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     let mut rng = Rng::new(11);
     for round in 0..3 {
         let x: Vec<f32> = (0..window * nf).map(|_| rng.normal() as f32).collect();
         let want = m.predict(&Tensor::from_vec(x.clone(), &[1, window, nf], Device::Cpu).unwrap()).unwrap();
         let want = want.to_vec().unwrap();
-        let mut got = vec![f32::NAN; want.len()];
-        plan.run(&x, &mut got);
         let scale = want.iter().fold(0.0f32, |a, v| a.max(v.abs())).max(1e-3);
-        for (j, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!((g - w).abs() <= 1e-5 * scale, "{json} W={window} round {round} out {j}: plan {g} vs predict {w}");
+        // alternate between the calling thread and a pool of two (split products, directions side by side)
+        for pooled in [false, true] {
+            let mut got = vec![f32::NAN; want.len()];
+            if pooled {
+                plan.run_in(&pool, &x, &mut got);
+            } else {
+                plan.run(&x, &mut got);
+            }
+            for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() <= 1e-5 * scale,
+                    "{json} W={window} round {round} pooled {pooled} out {j}: plan {g} vs predict {w}"
+                );
+            }
         }
     }
 }
