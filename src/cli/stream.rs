@@ -94,7 +94,8 @@ pub struct TradeArgs {
     /// Bars in the monitor's rolling windows.
     #[arg(long, default_value_t = 500)]
     pub monitor_window: usize,
-    /// Leading bars that are the PSI reference sample.
+    /// Leading bars that are the PSI reference sample, for checkpoints without a stored training reference
+    /// (`tickgrad.drift`); ignored otherwise.
     #[arg(long, default_value_t = 500)]
     pub psi_reference: usize,
 }
@@ -189,10 +190,9 @@ fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
 fn run_csv(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
     let (bars, gaps) = load_csv(data)?;
     eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
-    let ck = checkpoint::load(&a.checkpoint, device)?;
     let has_trades = bars.column("trades").is_some();
     let has_taker = bars.column("taker_buy_base_volume").is_some();
-    let (mut engine, warnings) = Engine::new(ck, has_trades, has_taker, a.window)?;
+    let (mut engine, warnings) = Engine::load(&a.checkpoint, device, has_trades, has_taker, a.window)?;
     for w in warnings {
         eprintln!("warning: {w}");
     }
@@ -229,7 +229,7 @@ fn engines(a: &StreamArgs, bars: &Bars, device: Device) -> Result<Vec<Engine>> {
     std::iter::once(&a.checkpoint)
         .chain(&a.trade.members)
         .map(|path| {
-            let (e, warnings) = Engine::new(checkpoint::load(path, device)?, has_trades, has_taker, a.window)?;
+            let (e, warnings) = Engine::load(path, device, has_trades, has_taker, a.window)?;
             for w in warnings {
                 eprintln!("warning: {}: {w}", path.display());
             }
