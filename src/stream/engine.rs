@@ -257,6 +257,32 @@ impl Engine {
         self.predictor.push(&self.scaled)
     }
 
+    /// [`Engine::swap`], refused unless `ck` reads the same model inputs (names, in order) and gives answers of
+    /// the same width as the running model:
+    /// the check of a checkpoint reloaded while serving ([`super::reload`]), where a changed input list means
+    /// the file is another model, not a new version of this one. Its scaler may differ.
+    pub fn swap_same_inputs(&mut self, ck: Checkpoint) -> Result<Vec<String>> {
+        let n_features = ck.model.config().n_features();
+        if n_features != self.predictor.features() {
+            return Err(Error::shape(
+                "the new checkpoint's n_features (model inputs)",
+                self.predictor.features(),
+                n_features,
+            ));
+        }
+        let (inputs, _) = ModelInputs::from_metadata(&ck.metadata, self.features.names(), n_features)?;
+        if inputs.names != self.inputs.names {
+            return Err(Error::Invalid(format!(
+                "the new checkpoint reads features {:?}, the running one {:?}",
+                inputs.names, self.inputs.names
+            )));
+        }
+        super::reload::check_output_width(&ck, self.predictor.output_width())?;
+        let mut warnings = super::reload::window_warning(&ck, self.predictor.window())?;
+        warnings.extend(self.swap(ck)?);
+        Ok(warnings)
+    }
+
     /// Serve `ck` from the next bar on. Its feature config must match (same regime thresholds), since the
     /// feature state is kept; its columns and scaler may differ.
     pub fn swap(&mut self, ck: Checkpoint) -> Result<Vec<String>> {

@@ -21,6 +21,7 @@
 
 use super::window::Ring;
 use crate::data::drift::{DriftReference, FeatureBins};
+use crate::Result;
 use std::collections::VecDeque;
 use std::fmt::Write;
 
@@ -57,8 +58,8 @@ struct Drift {
     bins: Option<FeatureBins>,
     /// Live values per bin over `recent`.
     counts: Vec<usize>,
-    /// Bins of the last `window` values.
-    recent: VecDeque<usize>,
+    /// The last `window` values themselves (not just their bins), so a new reference can re-bin them.
+    recent: VecDeque<f64>,
 }
 
 pub struct Monitor {
@@ -127,6 +128,22 @@ impl Monitor {
         }
     }
 
+    /// Measure PSI against `reference` from now on (a swapped-in model's training rows): the live window is kept
+    /// and re-binned, so the gauge does not restart. Its features must be this monitor's.
+    pub fn set_reference(&mut self, reference: &DriftReference) -> Result<()> {
+        reference.check_names(&self.names, "monitor: new drift reference")?;
+        for (d, b) in self.drift.iter_mut().zip(&reference.features) {
+            d.reference = Vec::new();
+            d.counts = vec![0; b.expected.len()];
+            for &x in &d.recent {
+                d.counts[b.bin(x)] += 1;
+            }
+            d.bins = Some(b.clone());
+        }
+        self.training_reference = true;
+        Ok(())
+    }
+
     /// Whether PSI is measured against the training rows (else against the stream's first bars).
     pub fn has_training_reference(&self) -> bool {
         self.training_reference
@@ -160,12 +177,12 @@ impl Monitor {
                 }
                 continue;
             };
-            let b = bins.bin(x);
-            d.counts[b] += 1;
-            d.recent.push_back(b);
+            d.counts[bins.bin(x)] += 1;
+            d.recent.push_back(x);
             if d.recent.len() > self.cfg.window {
-                let old = d.recent.pop_front().unwrap_or(b);
-                d.counts[old] -= 1;
+                if let Some(old) = d.recent.pop_front() {
+                    d.counts[bins.bin(old)] -= 1;
+                }
             }
         }
     }
@@ -339,6 +356,15 @@ mod tests {
         let text = fresh.prometheus();
         assert!(text.contains("model inputs against the training rows.\n"), "{text}");
         assert!(text.contains("tickgrad_feature_psi{feature=\"x\"} 0."), "{text}");
+        // A new reference (a model trained on the shifted data) re-bins the live window at once.
+        let mut shifted: Vec<f64> = (0..2000).map(|_| r.normal() + 1.0).collect();
+        let moved = DriftReference { rows: 2000, features: vec![FeatureBins::fit("x", &mut shifted).unwrap()] };
+        fresh.set_reference(&moved).unwrap();
+        assert!(fresh.psi()[0] > 0.5, "the same live window against the shifted reference: {}", fresh.psi()[0]);
+        fallback.set_reference(&moved).unwrap();
+        assert!(fallback.has_training_reference() && fallback.psi()[0] < 0.1, "{}", fallback.psi()[0]);
+        let other = DriftReference { rows: 1, features: vec![FeatureBins::fit("y", &mut [0.0]).unwrap()] };
+        assert!(fresh.set_reference(&other).unwrap_err().to_string().contains("differ from the model inputs"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::journal::{Journal, Record};
 use super::monitor::{Monitor, MonitorConfig};
 use super::risk::{Risk, RiskConfig};
 use crate::eval::classification::class_to_position;
+use crate::models::checkpoint::Checkpoint;
 use crate::{Error, Result};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -138,6 +139,31 @@ impl Trader {
 
     pub fn engines(&self) -> &[Engine] {
         &self.engines
+    }
+
+    /// Serve `ck` as member `i` from the next bar on (a checkpoint reloaded while trading). It must read the same
+    /// inputs ([`Engine::swap_same_inputs`]) and be the same kind of member for the gate (3-class or regression);
+    /// the gate keeps the member's hit history. For member 0, a stored training reference becomes the monitor's
+    /// PSI reference (the live window is re-binned); without one the monitor keeps its reference.
+    pub fn swap_member(&mut self, i: usize, ck: Checkpoint) -> Result<Vec<String>> {
+        let n = self.engines.len();
+        let e = self
+            .engines
+            .get_mut(i)
+            .ok_or_else(|| Error::Invalid(format!("swap_member: member {i} of {n} does not exist")))?;
+        let (old, new) = (MemberKind::of(&e.predictor().model().config())?, MemberKind::of(&ck.model.config())?);
+        if old != new {
+            return Err(Error::Invalid(format!(
+                "the new checkpoint is a {new:?} member for the gate, the running one {old:?}"
+            )));
+        }
+        let warnings = e.swap_same_inputs(ck)?;
+        if i == 0 {
+            if let Some(d) = e.drift() {
+                self.monitor.set_reference(d)?;
+            }
+        }
+        Ok(warnings)
     }
 
     fn append(&mut self, r: Record) -> Result<()> {
