@@ -65,6 +65,9 @@ fn finetune_keeps_preprocessing_and_changes_weights() {
     for key in ["tickgrad.scaler", "tickgrad.features", "tickgrad.config"] {
         assert_eq!(a.metadata.get(key), b.metadata.get(key), "{key} must be kept");
     }
+    for ck in [&a, &b] {
+        assert!(ck.metadata.contains_key("tickgrad.drift"), "train and finetune store the training reference");
+    }
     let (mut ma, mut mb) = (a.model, b.model);
     let (wa, wb) = (weights(&mut ma), weights(&mut mb));
     assert_eq!(wa.len(), wb.len());

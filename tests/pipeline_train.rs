@@ -51,6 +51,7 @@ fn checkpoint_carries_metadata_and_reloads() {
         "tickgrad.target_scale",
         "tickgrad.residual_std",
         "tickgrad.train_info",
+        "tickgrad.drift",
     ] {
         assert!(ck.metadata.contains_key(key), "checkpoint lacks `{key}`");
     }
@@ -58,6 +59,8 @@ fn checkpoint_carries_metadata_and_reloads() {
     assert_eq!(meta, trained.meta);
     assert_eq!(meta.prep.features, ds.prep.features);
     assert_eq!(meta.prep.scaler, ds.prep.scaler);
+    let drift = meta.drift.as_ref().unwrap();
+    assert_eq!((drift.names(), drift.rows), (ds.prep.features.clone(), ds.fit_rows.len()), "fitted on training rows");
     assert_eq!((meta.window, meta.prep.window, meta.prep.horizon), (12, 16, 2));
     assert_eq!(meta.prep.theta, 0.0008);
     assert_eq!(meta.objective, Objective::Return);

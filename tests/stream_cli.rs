@@ -205,3 +205,24 @@ fn stream_trades_journals_serves_metrics_and_resumes() {
     assert!(stdout.contains("members=2"), "{stdout}");
     check_latency_line(&stdout);
 }
+
+#[test]
+fn bench_per_bar_times_the_streaming_path() {
+    let ck = scratch("bench_tcn.safetensors");
+    save_model(r#"{"kind":"tcn","n_features":4,"channels":[6,6],"kernel_size":3}"#, &ck);
+    let ck = ck.to_str().unwrap();
+    // receptive field 13: the O(1) step from a window of 13 bars, the window recompute below it
+    for (window, mode) in [("13", "mode=step"), ("8", "mode=recompute")] {
+        let (ok, stdout, stderr) =
+            tickgrad(&["bench", "--checkpoint", ck, "--per-bar", "--bars", "40", "--window", window]);
+        assert!(ok, "{stderr}");
+        let first = stdout.lines().next().unwrap_or_default();
+        assert!(first.starts_with("model=tcn device=cpu window=") && first.contains(" bars=40 "), "{stdout}");
+        assert!(first.contains(mode) && first.contains(" mean_us="), "window {window}: {stdout}");
+        check_latency_line(&stdout);
+    }
+    let (ok, _, stderr) = tickgrad(&["bench", "--checkpoint", ck, "--per-bar", "--batch", "2"]);
+    assert!(!ok && stderr.contains("batch"), "{stderr}");
+    let (ok, _, stderr) = tickgrad(&["bench", "--checkpoint", ck, "--per-bar", "--bars", "0"]);
+    assert!(!ok && stderr.contains("bars"), "{stderr}");
+}

@@ -1,11 +1,16 @@
-//! `tickgrad bench`: latency of `predict` on random windows after a warm-up.
+//! `tickgrad bench`: latency of `predict` on random windows after a warm-up, or with `--per-bar` the latency of
+//! one streamed bar (`stream::Predictor::push` of a random row once the window is full), which is what a live
+//! service pays per bar: an O(1) ring-buffer step for a TCN whose window covers its receptive field, a batch-1
+//! window forward otherwise (`mode=step|recompute`, as `tickgrad stream` reports it).
 
 use crate::device::Device;
 use crate::models::checkpoint;
 use crate::rng::Rng;
+use crate::stream::{Latency, Predictor};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// p-quantile (nearest rank) of sorted samples.
@@ -44,5 +49,40 @@ pub fn run(ckpt: &Path, batch: usize, iters: usize, window: Option<usize>, devic
     let mean = samples.iter().sum::<f64>() / samples.len() as f64;
     println!("model={} device={device} batch={batch} window={w} iters={iters} mean_us={mean:.1}", cfg.kind());
     println!("latency_us p50={:.1} p99={:.1}", quantile(&samples, 0.5), quantile(&samples, 0.99));
+    Ok(())
+}
+
+/// Per-bar latency: fill the window with random rows, push `(bars / 10).clamp(3, 20)` warm-up bars, then time
+/// `bars` pushes (each answered). Prints `model=… device=… window=… bars=… mode=step|recompute mean_us=…` and
+/// `per_bar_us p50=<x> p99=<y> max=<z>`.
+pub fn run_per_bar(ckpt: &Path, bars: usize, window: Option<usize>, device: Device) -> Result<()> {
+    device.ensure_available()?;
+    if bars == 0 {
+        return Err(Error::config("bars", "must be positive"));
+    }
+    let ck = checkpoint::load(ckpt, device)?;
+    let cfg = ck.model.config();
+    let w = window.unwrap_or_else(|| cfg.default_window());
+    let nf = cfg.n_features();
+    let mut p = Predictor::new(Arc::new(ck.model), w)?;
+    let mut rng = Rng::new(7);
+    let mut row = vec![0.0f32; nf];
+    let warmup = (bars / 10).clamp(3, 20);
+    let mut lat = Latency::with_capacity(bars);
+    for i in 0..w - 1 + warmup + bars {
+        row.iter_mut().for_each(|v| *v = rng.normal() as f32);
+        let t0 = Instant::now();
+        let answered = p.push(&row)?.is_some();
+        let dt = t0.elapsed();
+        if i >= w - 1 + warmup {
+            if !answered {
+                return Err(Error::Invalid(format!("bench: bar {i} got no answer with a window of {w}")));
+            }
+            lat.record(dt);
+        }
+    }
+    let mode = if p.is_incremental() { "step" } else { "recompute" };
+    println!("model={} device={device} window={w} bars={bars} mode={mode} mean_us={:.1}", cfg.kind(), lat.mean());
+    println!("{}", lat.line());
     Ok(())
 }

@@ -52,7 +52,9 @@ enum Cmd {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
-    /// Time `predict` on random windows of the model's size; ends with `latency_us p50=<x> p99=<y>`.
+    /// Time `predict` on random windows of the model's size; ends with `latency_us p50=<x> p99=<y>`. With
+    /// `--per-bar`, time streamed bars instead (`stream::Predictor::push`, batch 1); ends with
+    /// `per_bar_us p50=<x> p99=<y> max=<z>`.
     Bench {
         #[arg(long)]
         checkpoint: PathBuf,
@@ -64,6 +66,12 @@ enum Cmd {
         window: Option<usize>,
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Time one bar of the streaming predictor (O(1) TCN step or batch-1 window recompute) per sample.
+        #[arg(long)]
+        per_bar: bool,
+        /// With --per-bar: bars timed after the window is full and a short warm-up.
+        #[arg(long, default_value_t = 1000)]
+        bars: usize,
     },
     /// Feed bars one at a time through the streaming engine (optionally trading on paper with a journal and
     /// serving Prometheus metrics); ends with `per_bar_us p50=<x> p99=<y> max=<z>`.
@@ -112,7 +120,13 @@ pub fn main() -> Result<()> {
         Cmd::Predict { checkpoint, input, out, device } => {
             predict::run(&checkpoint, &input, &out, Device::parse(&device)?)
         }
-        Cmd::Bench { checkpoint, batch, iters, window, device } => {
+        Cmd::Bench { checkpoint, per_bar: true, batch, window, device, bars, .. } => {
+            if batch != 1 {
+                return Err(Error::config("batch", format!("--per-bar streams one series (batch 1), found {batch}")));
+            }
+            bench::run_per_bar(&checkpoint, bars, window, Device::parse(&device)?)
+        }
+        Cmd::Bench { checkpoint, batch, iters, window, device, .. } => {
             bench::run(&checkpoint, batch, iters, window, Device::parse(&device)?)
         }
         Cmd::Features { data, out } => features::run(&data, &out),

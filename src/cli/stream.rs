@@ -7,6 +7,10 @@
 //!   members' gated decision, risk limits, fills at the next open, a crash-safe journal that a rerun resumes, and
 //!   the monitor's metrics as Prometheus text on `--metrics-addr`.
 //!
+//! - `--reload-checkpoint`: the checkpoint file is watched and a replacement (written atomically over it) is
+//!   swapped in between two bars ([`crate::stream::reload`]); one stderr line per swap or refusal. In trading
+//!   mode only `--checkpoint` (member 0) is watched.
+//!
 //! Diagnostics go to stderr; stdout gets one summary line and, last, `per_bar_us p50=<x> p99=<y> max=<z>`
 //! (answered bars only; a bar's time covers features, scaling and the model).
 
@@ -14,9 +18,11 @@ use crate::data::{load_csv, Bars};
 use crate::device::Device;
 use crate::io::npy::{read_npy, write_npy};
 use crate::models::checkpoint;
+use crate::stream::engine::in_file;
 use crate::stream::gate::GateConfig;
 use crate::stream::metrics_http::{serve, Exposition};
 use crate::stream::monitor::MonitorConfig;
+use crate::stream::reload::{swap_predictor, CheckpointWatch, RowContract};
 use crate::stream::risk::RiskConfig;
 use crate::stream::{Bar, Engine, Latency, Predictor, Trader, TraderConfig};
 use crate::{Error, Result};
@@ -43,6 +49,14 @@ pub struct StreamArgs {
     pub out: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Watch --checkpoint and swap in a replacement between two bars, without a restart (write it atomically, as
+    /// `tickgrad train/finetune --out` do). It must read the same features and answer as wide; one that does not,
+    /// or fails to load, is reported on stderr and the running model keeps serving.
+    #[arg(long)]
+    pub reload_checkpoint: bool,
+    /// With --reload-checkpoint: check the file every this many bars (one stat call, outside the timed bar).
+    #[arg(long, default_value_t = 1)]
+    pub reload_every: usize,
     #[command(flatten)]
     pub trade: TradeArgs,
 }
@@ -94,7 +108,8 @@ pub struct TradeArgs {
     /// Bars in the monitor's rolling windows.
     #[arg(long, default_value_t = 500)]
     pub monitor_window: usize,
-    /// Leading bars that are the PSI reference sample.
+    /// Leading bars that are the PSI reference sample, for checkpoints without a stored training reference
+    /// (`tickgrad.drift`); ignored otherwise.
     #[arg(long, default_value_t = 500)]
     pub psi_reference: usize,
 }
@@ -133,6 +148,11 @@ impl TradeArgs {
     }
 }
 
+/// The watch on --checkpoint, stamped before it is loaded (so a replacement written in between is seen).
+fn watch(a: &StreamArgs) -> Result<Option<CheckpointWatch>> {
+    a.reload_checkpoint.then(|| CheckpointWatch::new(&a.checkpoint, a.reload_every)).transpose()
+}
+
 pub fn run(a: &StreamArgs) -> Result<()> {
     let device = Device::parse(&a.device)?;
     device.ensure_available()?;
@@ -148,9 +168,11 @@ pub fn run(a: &StreamArgs) -> Result<()> {
 }
 
 fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
+    let mut watch = watch(a)?;
     let ck = checkpoint::load(&a.checkpoint, device)?;
     let cfg = ck.model.config();
     let nf = cfg.n_features();
+    let contract = RowContract::of(&ck.metadata, nf).map_err(|e| in_file(e, &a.checkpoint))?;
     let x = read_npy(input)?;
     let loc = input.display().to_string();
     let [t, f] = x.shape[..] else {
@@ -170,7 +192,12 @@ fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
     let k = p.output_width();
     let mut y = Vec::with_capacity((t - w + 1) * k);
     let mut lat = Latency::with_capacity(t - w + 1);
-    for row in x.data.chunks_exact(f) {
+    for (i, row) in x.data.chunks_exact(f).enumerate() {
+        if let Some(w) = &mut watch {
+            if let Some(line) = w.between_bars(i as u64, device, |ck| swap_predictor(&mut p, &contract, ck)) {
+                eprintln!("{line}");
+            }
+        }
         let t0 = Instant::now();
         let ans = p.push(row)?;
         let dt = t0.elapsed();
@@ -182,17 +209,17 @@ fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
     if let Some(out) = &a.out {
         write_npy(out, &[t - w + 1, k], &y)?;
     }
-    summary(&p, t, &lat);
+    summary(&p, t, &lat, watch.as_ref());
     Ok(())
 }
 
 fn run_csv(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
     let (bars, gaps) = load_csv(data)?;
     eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
-    let ck = checkpoint::load(&a.checkpoint, device)?;
     let has_trades = bars.column("trades").is_some();
     let has_taker = bars.column("taker_buy_base_volume").is_some();
-    let (mut engine, warnings) = Engine::new(ck, has_trades, has_taker, a.window)?;
+    let mut watch = watch(a)?;
+    let (mut engine, warnings) = Engine::load(&a.checkpoint, device, has_trades, has_taker, a.window)?;
     for w in warnings {
         eprintln!("warning: {w}");
     }
@@ -205,6 +232,11 @@ fn run_csv(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
     let mut y = Vec::with_capacity((n - w + 1) * k);
     let mut lat = Latency::with_capacity(n - w + 1);
     for i in 0..n {
+        if let Some(w) = &mut watch {
+            if let Some(line) = w.between_bars(i as u64, device, |ck| engine.swap_same_inputs(ck)) {
+                eprintln!("{line}");
+            }
+        }
         let bar = Bar::from_bars(&bars, i);
         let t0 = Instant::now();
         let ans = engine.push(&bar)?;
@@ -218,7 +250,7 @@ fn run_csv(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
         write_npy(out, &[n - w + 1, k], &y)?;
     }
     eprintln!("inputs: {}", engine.inputs().names.join(","));
-    summary(engine.predictor(), n, &lat);
+    summary(engine.predictor(), n, &lat, watch.as_ref());
     Ok(())
 }
 
@@ -229,7 +261,7 @@ fn engines(a: &StreamArgs, bars: &Bars, device: Device) -> Result<Vec<Engine>> {
     std::iter::once(&a.checkpoint)
         .chain(&a.trade.members)
         .map(|path| {
-            let (e, warnings) = Engine::new(checkpoint::load(path, device)?, has_trades, has_taker, a.window)?;
+            let (e, warnings) = Engine::load(path, device, has_trades, has_taker, a.window)?;
             for w in warnings {
                 eprintln!("warning: {}: {w}", path.display());
             }
@@ -242,6 +274,7 @@ fn run_trading(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
     let (bars, gaps) = load_csv(data)?;
     eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
     let t = &a.trade;
+    let mut watch = watch(a)?;
     let (mut trader, warnings) = Trader::new(engines(a, &bars, device)?, t.config(), t.journal.as_deref())?;
     for w in warnings {
         eprintln!("warning: {w}");
@@ -254,6 +287,11 @@ fn run_trading(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
     let mut lat = Latency::with_capacity(bars.len());
     let (mut decisions, mut degraded) = (0usize, false);
     for i in 0..bars.len() {
+        if let Some(w) = &mut watch {
+            if let Some(line) = w.between_bars(i as u64, device, |ck| trader.swap_member(0, ck)) {
+                eprintln!("{line}");
+            }
+        }
         let bar = Bar::from_bars(&bars, i);
         let t0 = Instant::now();
         let report = trader.on_bar(&bar)?;
@@ -290,11 +328,19 @@ fn run_trading(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
         m.ece(),
         m.degraded()
     );
+    if let Some(w) = &watch {
+        println!("{}", reload_counts(w));
+    }
     println!("{}", lat.line());
     Ok(())
 }
 
-fn summary(p: &Predictor, bars: usize, lat: &Latency) {
+fn reload_counts(w: &CheckpointWatch) -> String {
+    format!("reloads swapped={} refused={}", w.swaps(), w.rejected())
+}
+
+/// The summary lines; `model` and `mode` are those of the model serving at the end.
+fn summary(p: &Predictor, bars: usize, lat: &Latency, watch: Option<&CheckpointWatch>) {
     println!(
         "model={} mode={} window={} bars={bars} answers={}",
         p.model().config().kind(),
@@ -302,5 +348,8 @@ fn summary(p: &Predictor, bars: usize, lat: &Latency) {
         p.window(),
         lat.len()
     );
+    if let Some(w) = watch {
+        println!("{}", reload_counts(w));
+    }
     println!("{}", lat.line());
 }

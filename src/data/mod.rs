@@ -4,6 +4,7 @@
 //! with [`make_labels`] and the split functions cutting the same row axis. DATA.md is the contract.
 
 pub mod csv;
+pub mod drift;
 pub mod features;
 pub mod frame_csv;
 pub mod indicators;
@@ -16,6 +17,7 @@ pub mod splits;
 pub mod windows;
 
 pub use csv::{load_csv, parse_csv_str, REQUIRED_COLUMNS};
+pub use drift::{DriftReference, FeatureBins};
 pub use features::{compute_features, model_feature_names, FeatureConfig, FeatureFrame};
 pub use frame_csv::{read_features_csv, write_features_csv};
 pub use labels::{make_labels, Labels};

@@ -6,6 +6,7 @@ use super::dataset::Dataset;
 use super::meta::ModelMeta;
 use super::predict::{predict_model, residual_rms};
 use super::targets::TargetScale;
+use crate::data::DriftReference;
 use crate::models::checkpoint;
 use crate::models::config::KINDS;
 use crate::models::{Model, ModelConfig};
@@ -114,6 +115,7 @@ pub fn train_model(
         target_scale: scale,
         residual_std: None,
         train_info: None,
+        drift: Some(training_drift(ds)?),
     };
     fit(ds, model, meta, &train_ex, &val_ex, tc, out, on_event)
 }
@@ -139,7 +141,16 @@ pub fn finetune_model(
     let val_ex = meta.target_scale.examples(ds, ds.split.val.clone())?;
     meta.residual_std = None;
     meta.train_info = None;
+    // The reference follows the rows the weights were last fitted on: a fine-tuned model is judged against the
+    // recent training rows, in the scaled space of its kept scaler.
+    meta.drift = Some(training_drift(ds)?);
     fit(ds, model, meta, &train_ex, &val_ex, tc, out, on_event)
+}
+
+/// The input distribution of the dataset's training rows (the rows the scaler was, or would have been, fitted
+/// on), stored as the monitor's PSI reference (`tickgrad.drift`).
+fn training_drift(ds: &Dataset) -> Result<DriftReference> {
+    DriftReference::fit(&ds.frame, &ds.prep.scaler, ds.fit_rows.clone())
 }
 
 /// The training loop shared by fresh training and fine-tuning, plus the checkpoint writes and residual spread.

@@ -13,10 +13,11 @@
 //! | `tickgrad.target_scale` | how regression targets were scaled ([`TargetScale`]) |
 //! | `tickgrad.residual_std` | RMS error of the return forecast on the validation windows (regression models) |
 //! | `tickgrad.train_info` | the training history (`train::TrainOutcome` JSON: losses per epoch, …) |
+//! | `tickgrad.drift` | per input, deciles of the scaled training rows and their shares (`data::DriftReference`) |
 
 use super::dataset::Preprocessing;
 use super::targets::TargetScale;
-use crate::data::{RegimeThresholds, Scaler};
+use crate::data::{DriftReference, RegimeThresholds, Scaler};
 use crate::train::{Objective, TrainOutcome};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -32,6 +33,8 @@ pub const TARGET: &str = "tickgrad.target";
 pub const TARGET_SCALE: &str = "tickgrad.target_scale";
 pub const RESIDUAL_STD: &str = "tickgrad.residual_std";
 pub const TRAIN_INFO: &str = "tickgrad.train_info";
+/// The stream monitor's PSI reference. Optional: checkpoints written before it existed lack it and still load.
+pub const DRIFT: &str = "tickgrad.drift";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelMeta {
@@ -43,6 +46,8 @@ pub struct ModelMeta {
     pub target_scale: TargetScale,
     pub residual_std: Option<f64>,
     pub train_info: Option<TrainOutcome>,
+    /// The training rows' input distribution (`None` for checkpoints that predate the key).
+    pub drift: Option<DriftReference>,
 }
 
 fn json<T: serde::Serialize>(v: &T, what: &str) -> Result<String> {
@@ -67,6 +72,9 @@ impl ModelMeta {
         }
         if let Some(t) = &self.train_info {
             m.insert(TRAIN_INFO.into(), json(t, TRAIN_INFO)?);
+        }
+        if let Some(d) = &self.drift {
+            m.insert(DRIFT.into(), d.to_json()?);
         }
         Ok(m)
     }
@@ -115,6 +123,15 @@ impl ModelMeta {
             Some(s) => Some(serde_json::from_str(s).map_err(|e| parse(TRAIN_INFO, e))?),
             None => None,
         };
+        let drift = match m.get(DRIFT) {
+            Some(s) => {
+                let at = format!("{source}: metadata `{DRIFT}`");
+                let d = DriftReference::from_json(s, &at)?;
+                d.check_names(&features, &at)?;
+                Some(d)
+            }
+            None => None,
+        };
         if window == 0 || horizon == 0 || sample_window < window {
             return Err(Error::parse(
                 source,
@@ -122,6 +139,6 @@ impl ModelMeta {
             ));
         }
         let prep = Preprocessing { features, scaler, regime, window: sample_window, horizon, theta };
-        Ok(ModelMeta { prep, window, objective, target_scale, residual_std, train_info })
+        Ok(ModelMeta { prep, window, objective, target_scale, residual_std, train_info, drift })
     }
 }

@@ -5,6 +5,8 @@
 //! - `tickgrad.scaler`: [`Scaler::to_json`]; its `names` must be that list (or, without `tickgrad.features`, are it);
 //! - `tickgrad.regime`: optional fitted [`RegimeThresholds`] JSON for the `regime` column;
 //! - `tickgrad.window`: optional training window, the default for `--window`.
+//! - `tickgrad.drift`: optional [`DriftReference`] of the training rows, the monitor's PSI reference; its features
+//!   must be the model-input list.
 //!
 //! A checkpoint without a feature list and scaler is served with every `model_feature_names` column, unscaled,
 //! and a warning says so: its answers are only meaningful if it was trained that way. Warm-up NaN become 0 after
@@ -12,16 +14,19 @@
 
 use super::features::{Bar, FeatureStream};
 use super::predictor::{Prediction, Predictor};
-use crate::data::{model_feature_names, FeatureConfig, FeatureFrame, RegimeThresholds, Scaler};
-use crate::models::checkpoint::Checkpoint;
+use crate::data::{model_feature_names, DriftReference, FeatureConfig, FeatureFrame, RegimeThresholds, Scaler};
+use crate::device::Device;
+use crate::models::checkpoint::{self, Checkpoint};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 pub const FEATURES_KEY: &str = "tickgrad.features";
 pub const SCALER_KEY: &str = "tickgrad.scaler";
 pub const REGIME_KEY: &str = "tickgrad.regime";
 pub const WINDOW_KEY: &str = "tickgrad.window";
+pub const DRIFT_KEY: &str = "tickgrad.drift";
 
 /// Which feature columns a model reads, and how they are scaled.
 #[derive(Debug, Clone)]
@@ -91,6 +96,17 @@ impl ModelInputs {
         Ok((ModelInputs { names, columns, scaler }, warnings))
     }
 
+    /// The model-input value `j` of a full feature row as the model sees it, but NaN where it is missing (the
+    /// model gets 0 there): the monitor's view, which skips missing values.
+    pub fn scaled_or_nan(&self, row: &[f64], j: usize) -> f64 {
+        let x = row[self.columns[j]];
+        match (&self.scaler, x.is_finite()) {
+            (_, false) => f64::NAN,
+            (Some(s), true) => ((x - s.center[j]) / s.scale[j]) as f32 as f64,
+            (None, true) => x as f32 as f64,
+        }
+    }
+
     /// Pick and scale one feature row into `out` [names.len()]; NaN → 0.
     pub fn transform(&self, row: &[f64], out: &mut [f32]) {
         for (j, (&c, o)) in self.columns.iter().zip(out.iter_mut()).enumerate() {
@@ -114,6 +130,15 @@ pub fn feature_config(meta: &BTreeMap<String, String>) -> Result<FeatureConfig> 
     Ok(cfg)
 }
 
+/// The training rows' input distribution stored in the checkpoint, if any, checked against the model inputs.
+pub fn drift_reference(meta: &BTreeMap<String, String>, inputs: &[String]) -> Result<Option<DriftReference>> {
+    let Some(text) = meta.get(DRIFT_KEY) else { return Ok(None) };
+    let at = format!("checkpoint metadata {DRIFT_KEY}");
+    let d = DriftReference::from_json(text, &at)?;
+    d.check_names(inputs, &at)?;
+    Ok(Some(d))
+}
+
 /// The training window stored in the checkpoint, if any.
 pub fn stored_window(meta: &BTreeMap<String, String>) -> Result<Option<usize>> {
     meta.get(WINDOW_KEY)
@@ -130,6 +155,7 @@ pub fn stored_window(meta: &BTreeMap<String, String>) -> Result<Option<usize>> {
 pub struct Engine {
     features: FeatureStream,
     inputs: ModelInputs,
+    drift: Option<DriftReference>,
     predictor: Predictor,
     raw: Vec<f64>,
     raw_head: usize,
@@ -149,6 +175,7 @@ impl Engine {
         let features = FeatureStream::new(&cfg, has_trades, has_taker)?;
         let n_features = ck.model.config().n_features();
         let (inputs, warnings) = ModelInputs::from_metadata(&ck.metadata, features.names(), n_features)?;
+        let drift = drift_reference(&ck.metadata, &inputs.names)?;
         let w = match window {
             Some(w) => w,
             None => stored_window(&ck.metadata)?.unwrap_or_else(|| ck.model.config().default_window()),
@@ -163,10 +190,23 @@ impl Engine {
                 scaled: vec![0.0; n_features],
                 features,
                 inputs,
+                drift,
                 predictor,
             },
             warnings,
         ))
+    }
+
+    /// [`Engine::new`] on the checkpoint file `path`; errors in its metadata name the file.
+    pub fn load(
+        path: &Path,
+        device: Device,
+        has_trades: bool,
+        has_taker: bool,
+        window: Option<usize>,
+    ) -> Result<(Engine, Vec<String>)> {
+        let ck = checkpoint::load(path, device)?;
+        Engine::new(ck, has_trades, has_taker, window).map_err(|e| in_file(e, path))
     }
 
     pub fn predictor(&self) -> &Predictor {
@@ -175,6 +215,11 @@ impl Engine {
 
     pub fn inputs(&self) -> &ModelInputs {
         &self.inputs
+    }
+
+    /// The training rows' input distribution, when the checkpoint stores it.
+    pub fn drift(&self) -> Option<&DriftReference> {
+        self.drift.as_ref()
     }
 
     pub fn feature_names(&self) -> &[String] {
@@ -190,6 +235,16 @@ impl Engine {
         self.inputs.columns.iter().map(move |&c| row[c])
     }
 
+    /// The model-input values of the last pushed bar as the model sees them (scaled), NaN where missing (and
+    /// before the first bar).
+    pub fn last_inputs_scaled(&self) -> impl Iterator<Item = f64> + '_ {
+        let width = self.features.names().len();
+        let w = self.predictor.window();
+        let slot = (self.raw_head + w - 1) % w;
+        let row = &self.raw[slot * width..(slot + 1) * width];
+        (0..self.inputs.columns.len()).map(move |j| self.inputs.scaled_or_nan(row, j))
+    }
+
     /// Push one raw bar.
     pub fn push(&mut self, bar: &Bar) -> Result<Option<Prediction<'_>>> {
         let row = self.features.push(bar)?;
@@ -200,6 +255,32 @@ impl Engine {
         self.raw_filled = (self.raw_filled + 1).min(w);
         self.inputs.transform(row, &mut self.scaled);
         self.predictor.push(&self.scaled)
+    }
+
+    /// [`Engine::swap`], refused unless `ck` reads the same model inputs (names, in order) and gives answers of
+    /// the same width as the running model:
+    /// the check of a checkpoint reloaded while serving ([`super::reload`]), where a changed input list means
+    /// the file is another model, not a new version of this one. Its scaler may differ.
+    pub fn swap_same_inputs(&mut self, ck: Checkpoint) -> Result<Vec<String>> {
+        let n_features = ck.model.config().n_features();
+        if n_features != self.predictor.features() {
+            return Err(Error::shape(
+                "the new checkpoint's n_features (model inputs)",
+                self.predictor.features(),
+                n_features,
+            ));
+        }
+        let (inputs, _) = ModelInputs::from_metadata(&ck.metadata, self.features.names(), n_features)?;
+        if inputs.names != self.inputs.names {
+            return Err(Error::Invalid(format!(
+                "the new checkpoint reads features {:?}, the running one {:?}",
+                inputs.names, self.inputs.names
+            )));
+        }
+        super::reload::check_output_width(&ck, self.predictor.output_width())?;
+        let mut warnings = super::reload::window_warning(&ck, self.predictor.window())?;
+        warnings.extend(self.swap(ck)?);
+        Ok(warnings)
     }
 
     /// Serve `ck` from the next bar on. Its feature config must match (same regime thresholds), since the
@@ -214,6 +295,7 @@ impl Engine {
         }
         let n_features = ck.model.config().n_features();
         let (inputs, warnings) = ModelInputs::from_metadata(&ck.metadata, self.features.names(), n_features)?;
+        let drift = drift_reference(&ck.metadata, &inputs.names)?;
         let width = self.features.names().len();
         let w = self.predictor.window();
         let start = (self.raw_head + w - self.raw_filled) % w;
@@ -232,6 +314,19 @@ impl Engine {
         }
         self.scaled = vec![0.0; n_features];
         self.inputs = inputs;
+        self.drift = drift;
         Ok(warnings)
+    }
+}
+
+/// Prefix a metadata error with the checkpoint file it came from (errors that already name it are kept).
+pub fn in_file(e: Error, path: &Path) -> Error {
+    let file = path.display().to_string();
+    match e {
+        Error::Parse { location, message } if !location.starts_with(&file) => {
+            Error::Parse { location: format!("{file}: {location}"), message }
+        }
+        Error::Invalid(m) if !m.starts_with(&file) => Error::Invalid(format!("{file}: {m}")),
+        e => e,
     }
 }

@@ -24,6 +24,11 @@ impl Latency {
         self.us.is_empty()
     }
 
+    /// Mean in microseconds; NaN when empty.
+    pub fn mean(&self) -> f64 {
+        self.us.iter().sum::<f64>() / self.us.len() as f64
+    }
+
     /// (p50, p99, max) by nearest rank; NaN when empty.
     pub fn summary(&self) -> (f64, f64, f64) {
         let mut s = self.us.clone();
@@ -59,6 +64,7 @@ mod tests {
         }
         let (p50, p99, max) = l.summary();
         assert!((p50 - 50.0).abs() < 1e-9 && (p99 - 99.0).abs() < 1e-9 && (max - 100.0).abs() < 1e-9);
-        assert!(Latency::default().summary().0.is_nan());
+        assert!((l.mean() - 50.5).abs() < 1e-9);
+        assert!(Latency::default().summary().0.is_nan() && Latency::default().mean().is_nan());
     }
 }

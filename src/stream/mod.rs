@@ -5,6 +5,7 @@
 //! - [`predictor`]: the per-bar model engine ([`Predictor`]): O(1) ring-buffer steps for a TCN whose window
 //!   covers its receptive field ([`tcn`]), a batch-1 window forward for the others; hot model swap.
 //! - [`engine`]: the two joined with the checkpoint's feature list and scaler ([`Engine`]).
+//! - [`reload`]: a checkpoint file replaced while serving is swapped in between two bars ([`CheckpointWatch`]).
 //! - [`latency`]: per-bar timing summaries for `tickgrad stream` and the benches.
 //! - [`trader`]: serving with decisions: the ensemble [`gate`], [`risk`] limits, a [`broker`] filling paper
 //!   orders at the next open, a crash-safe [`journal`], and the [`monitor`] (rolling accuracy, Sharpe,
@@ -21,6 +22,7 @@ pub mod metrics_http;
 pub mod monitor;
 pub mod plan;
 pub mod predictor;
+pub mod reload;
 pub mod risk;
 pub mod tcn;
 pub mod trader;
@@ -30,5 +32,6 @@ pub use engine::{Engine, ModelInputs};
 pub use features::{Bar, FeatureStream};
 pub use latency::Latency;
 pub use predictor::{Prediction, Predictor};
+pub use reload::CheckpointWatch;
 pub use tcn::TcnStream;
 pub use trader::{Trader, TraderConfig};

@@ -11,11 +11,17 @@
 //! - degradation: 1 once `min_scored` bars are scored and accuracy < `min_accuracy`, Sharpe < `min_sharpe` or
 //!   ECE > `max_ece`; 0 otherwise.
 //! - PSI per model-input feature: the population stability index Σ (a − e)·ln(a / e) of the last `window` values
-//!   against a reference sample, over the reference's decile bins (shares floored at 1e-4). The reference is the
-//!   first `psi_reference` bars of the stream (the training data is not in the checkpoint; serve a file that starts
-//!   with training-period bars to compare against them). Rule of thumb: < 0.1 stable, > 0.25 shifted.
+//!   against a reference distribution, over the reference's decile bins (shares floored at 1e-4; see
+//!   [`crate::data::drift`]). Values are the scaled model inputs, missing ones left out. The reference is the
+//!   training rows' distribution that `tickgrad train` / `finetune` / `run` store in the checkpoint
+//!   (`tickgrad.drift`, [`Monitor::with_reference`]), so drift is measured against what the model learned from.
+//!   A checkpoint written before that key existed falls back to the first `psi_reference` bars of the stream
+//!   ([`Monitor::new`]), which only means "unlike the training data" if the stream starts in the training period.
+//!   Rule of thumb: < 0.1 stable, > 0.25 shifted.
 
 use super::window::Ring;
+use crate::data::drift::{DriftReference, FeatureBins};
+use crate::Result;
 use std::collections::VecDeque;
 use std::fmt::Write;
 
@@ -47,17 +53,13 @@ impl Default for MonitorConfig {
 /// Rolling PSI of one feature.
 #[derive(Debug, Clone)]
 struct Drift {
+    /// Leading stream values, collected only while `bins` is `None` (the stream-reference fallback).
     reference: Vec<f64>,
-    edges: Vec<f64>,
-    expected: Vec<f64>,
+    bins: Option<FeatureBins>,
+    /// Live values per bin over `recent`.
     counts: Vec<usize>,
-    recent: VecDeque<usize>,
-}
-
-impl Drift {
-    fn bin(&self, x: f64) -> usize {
-        self.edges.partition_point(|&e| e <= x)
-    }
+    /// The last `window` values themselves (not just their bins), so a new reference can re-bin them.
+    recent: VecDeque<f64>,
 }
 
 pub struct Monitor {
@@ -68,6 +70,7 @@ pub struct Monitor {
     returns: Ring,
     prev: Option<(f64, f64)>,
     drift: Vec<Drift>,
+    training_reference: bool,
     bars: u64,
     scored: u64,
     pub position: f64,
@@ -76,24 +79,46 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// A monitor whose PSI reference is the first `cfg.psi_reference` bars of the stream (for checkpoints without a
+    /// stored training reference).
     pub fn new(cfg: MonitorConfig, feature_names: Vec<String>) -> Monitor {
         let drift = feature_names
             .iter()
             .map(|_| Drift {
                 reference: Vec::with_capacity(cfg.psi_reference),
-                edges: Vec::new(),
-                expected: Vec::new(),
+                bins: None,
                 counts: Vec::new(),
                 recent: VecDeque::with_capacity(cfg.window + 1),
             })
             .collect();
+        Monitor::build(cfg, feature_names, drift, false)
+    }
+
+    /// A monitor whose PSI reference is the training distribution stored with the model; its features are the
+    /// reference's, in model-input order.
+    pub fn with_reference(cfg: MonitorConfig, reference: &DriftReference) -> Monitor {
+        let drift = reference
+            .features
+            .iter()
+            .map(|b| Drift {
+                reference: Vec::new(),
+                counts: vec![0; b.expected.len()],
+                bins: Some(b.clone()),
+                recent: VecDeque::with_capacity(cfg.window + 1),
+            })
+            .collect();
+        Monitor::build(cfg, reference.names(), drift, true)
+    }
+
+    fn build(cfg: MonitorConfig, names: Vec<String>, drift: Vec<Drift>, training_reference: bool) -> Monitor {
         Monitor {
             returns: Ring::new(cfg.window.max(2)),
             latency: Ring::new(1000),
             hits: VecDeque::with_capacity(cfg.window + 1),
             conf: VecDeque::with_capacity(cfg.window + 1),
-            names: feature_names,
+            names,
             drift,
+            training_reference,
             cfg,
             prev: None,
             bars: 0,
@@ -103,7 +128,33 @@ impl Monitor {
         }
     }
 
-    /// A bar's close, the gated position taken at it, and the raw values of the model-input features.
+    /// Measure PSI against `reference` from now on (a swapped-in model's training rows): the live window is kept
+    /// and re-binned, so the gauge does not restart. Its features must be this monitor's.
+    pub fn set_reference(&mut self, reference: &DriftReference) -> Result<()> {
+        reference.check_names(&self.names, "monitor: new drift reference")?;
+        for (d, b) in self.drift.iter_mut().zip(&reference.features) {
+            d.reference = Vec::new();
+            d.counts = vec![0; b.expected.len()];
+            for &x in &d.recent {
+                d.counts[b.bin(x)] += 1;
+            }
+            d.bins = Some(b.clone());
+        }
+        self.training_reference = true;
+        Ok(())
+    }
+
+    /// Whether PSI is measured against the training rows (else against the stream's first bars).
+    pub fn has_training_reference(&self) -> bool {
+        self.training_reference
+    }
+
+    pub fn feature_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// A bar's close, the gated position taken at it, and the model-input features as the model sees them (scaled;
+    /// missing values NaN, which are skipped).
     pub fn on_bar(&mut self, close: f64, position: f64, features: &[f64]) {
         self.bars += 1;
         if let Some((c0, p0)) = self.prev {
@@ -115,28 +166,23 @@ impl Monitor {
             if !x.is_finite() {
                 continue;
             }
-            if d.edges.is_empty() {
+            let Some(bins) = &d.bins else {
                 d.reference.push(x);
                 if d.reference.len() == self.cfg.psi_reference.max(10) {
-                    let mut s = std::mem::take(&mut d.reference);
-                    s.sort_by(f64::total_cmp);
-                    d.edges = (1..10).map(|q| crate::data::regime::quantile_sorted(&s, q as f64 / 10.0)).collect();
-                    d.edges.dedup();
-                    let mut exp = vec![0.0; d.edges.len() + 1];
-                    for &v in &s {
-                        exp[d.bin(v)] += 1.0 / s.len() as f64;
+                    let mut sample = std::mem::take(&mut d.reference);
+                    if let Ok(b) = FeatureBins::fit("", &mut sample) {
+                        d.counts = vec![0; b.expected.len()];
+                        d.bins = Some(b);
                     }
-                    d.expected = exp;
-                    d.counts = vec![0; d.edges.len() + 1];
                 }
                 continue;
-            }
-            let b = d.bin(x);
-            d.counts[b] += 1;
-            d.recent.push_back(b);
+            };
+            d.counts[bins.bin(x)] += 1;
+            d.recent.push_back(x);
             if d.recent.len() > self.cfg.window {
-                let old = d.recent.pop_front().unwrap_or(b);
-                d.counts[old] -= 1;
+                if let Some(old) = d.recent.pop_front() {
+                    d.counts[bins.bin(old)] -= 1;
+                }
             }
         }
     }
@@ -197,23 +243,7 @@ impl Monitor {
 
     /// PSI of every feature (NaN until its reference and a first live value exist).
     pub fn psi(&self) -> Vec<f64> {
-        self.drift
-            .iter()
-            .map(|d| {
-                let n = d.recent.len();
-                if d.edges.is_empty() || n == 0 {
-                    return f64::NAN;
-                }
-                d.expected
-                    .iter()
-                    .zip(&d.counts)
-                    .map(|(&e, &c)| {
-                        let (e, a) = (e.max(1e-4), (c as f64 / n as f64).max(1e-4));
-                        (a - e) * (a / e).ln()
-                    })
-                    .sum()
-            })
-            .collect()
+        self.drift.iter().map(|d| d.bins.as_ref().map_or(f64::NAN, |b| b.psi(&d.counts))).collect()
     }
 
     pub fn degraded(&self) -> bool {
@@ -244,7 +274,15 @@ impl Monitor {
         let _ = writeln!(s, "tickgrad_bars_total {}", self.bars);
         let _ = writeln!(s, "# HELP tickgrad_scored_total Decisions scored against their realised direction.");
         let _ = writeln!(s, "# TYPE tickgrad_scored_total counter\ntickgrad_scored_total {}", self.scored);
-        let _ = writeln!(s, "# HELP tickgrad_feature_psi Population stability index against the reference bars.");
+        let reference = if self.training_reference {
+            "the training rows".to_string()
+        } else {
+            format!("the first {} bars of the stream", self.cfg.psi_reference.max(10))
+        };
+        let _ = writeln!(
+            s,
+            "# HELP tickgrad_feature_psi Population stability index of the model inputs against {reference}."
+        );
         let _ = writeln!(s, "# TYPE tickgrad_feature_psi gauge");
         for (name, p) in self.names.iter().zip(self.psi()) {
             let _ = writeln!(s, "tickgrad_feature_psi{{feature=\"{name}\"}} {}", fmt(p));
@@ -290,6 +328,43 @@ mod tests {
         }
         assert!(m.psi()[0] > 1.0, "shifted by 2σ: {}", m.psi()[0]);
         assert!(m.prometheus().contains("tickgrad_feature_psi{feature=\"x\"}"));
+    }
+
+    #[test]
+    fn psi_is_measured_against_the_training_reference_from_the_first_bar() {
+        let mut r = crate::rng::Rng::new(3);
+        let mut train: Vec<f64> = (0..2000).map(|_| r.normal()).collect();
+        let reference = DriftReference { rows: 2000, features: vec![FeatureBins::fit("x", &mut train).unwrap()] };
+        let cfg = MonitorConfig { window: 300, psi_reference: 400, ..MonitorConfig::default() };
+        let mut fresh = Monitor::with_reference(cfg.clone(), &reference);
+        let mut fallback = Monitor::new(cfg, vec!["x".into()]);
+        assert!(fresh.has_training_reference() && !fallback.has_training_reference());
+        assert!(fresh.psi()[0].is_nan(), "no live value yet");
+        // A stream that starts shifted by 1σ: drift against training at once, none against its own start.
+        for _ in 0..700 {
+            let x = r.normal() + 1.0;
+            fresh.on_bar(100.0, 0.0, &[x, f64::NAN]);
+            fallback.on_bar(100.0, 0.0, &[x]);
+        }
+        assert!(fresh.psi()[0] > 0.5, "shifted by 1σ against training: {}", fresh.psi()[0]);
+        assert!(fallback.psi()[0] < 0.1, "same as the stream's start: {}", fallback.psi()[0]);
+        for _ in 0..300 {
+            fresh.on_bar(100.0, 0.0, &[r.normal()]);
+            fresh.on_bar(100.0, 0.0, &[f64::NAN]);
+        }
+        assert!(fresh.psi()[0] < 0.1, "back to the training distribution (NaN skipped): {}", fresh.psi()[0]);
+        let text = fresh.prometheus();
+        assert!(text.contains("model inputs against the training rows.\n"), "{text}");
+        assert!(text.contains("tickgrad_feature_psi{feature=\"x\"} 0."), "{text}");
+        // A new reference (a model trained on the shifted data) re-bins the live window at once.
+        let mut shifted: Vec<f64> = (0..2000).map(|_| r.normal() + 1.0).collect();
+        let moved = DriftReference { rows: 2000, features: vec![FeatureBins::fit("x", &mut shifted).unwrap()] };
+        fresh.set_reference(&moved).unwrap();
+        assert!(fresh.psi()[0] > 0.5, "the same live window against the shifted reference: {}", fresh.psi()[0]);
+        fallback.set_reference(&moved).unwrap();
+        assert!(fallback.has_training_reference() && fallback.psi()[0] < 0.1, "{}", fallback.psi()[0]);
+        let other = DriftReference { rows: 1, features: vec![FeatureBins::fit("y", &mut [0.0]).unwrap()] };
+        assert!(fresh.set_reference(&other).unwrap_err().to_string().contains("differ from the model inputs"));
     }
 
     #[test]

@@ -9,13 +9,14 @@
 //! at or after it, its close phase (its decision) when a decision is, so a crash between the two is handled.
 
 use super::broker::PaperBroker;
-use super::engine::Engine;
+use super::engine::{Engine, DRIFT_KEY};
 use super::features::Bar;
 use super::gate::{Decision, Gate, GateConfig, MemberKind};
 use super::journal::{Journal, Record};
 use super::monitor::{Monitor, MonitorConfig};
 use super::risk::{Risk, RiskConfig};
 use crate::eval::classification::class_to_position;
+use crate::models::checkpoint::Checkpoint;
 use crate::{Error, Result};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -57,6 +58,7 @@ pub struct Trader {
     /// (close, member outputs, top-class probability, top class) of bars awaiting their horizon.
     pending: VecDeque<(f64, Vec<Vec<f32>>, f32, usize)>,
     position_signal: f64,
+    /// The first member's scaled model inputs on the current bar (the monitor's drift input).
     raw: Vec<f64>,
 }
 
@@ -68,12 +70,26 @@ impl Trader {
         if cfg.horizon == 0 {
             return Err(Error::config("horizon", "must be at least 1 bar"));
         }
-        let names = engines.first().map(|e| e.inputs().names.clone()).unwrap_or_default();
+        let mut warnings = Vec::new();
+        let monitor = match engines.first() {
+            Some(e) => match e.drift() {
+                Some(reference) => Monitor::with_reference(cfg.monitor.clone(), reference),
+                None => {
+                    warnings.push(format!(
+                        "the first member's checkpoint has no `{DRIFT_KEY}` (written before training references were \
+                         stored): feature PSI is measured against the first {} bars of this stream",
+                        cfg.monitor.psi_reference.max(10)
+                    ));
+                    Monitor::new(cfg.monitor.clone(), e.inputs().names.clone())
+                }
+            },
+            None => Monitor::new(cfg.monitor.clone(), Vec::new()),
+        };
         let mut t = Trader {
             gate: Gate::new(cfg.gate.clone(), kinds)?,
             risk: Risk::new(cfg.risk.clone(), cfg.cash),
             broker: PaperBroker::new(cfg.cash, cfg.fee_bps),
-            monitor: Monitor::new(cfg.monitor.clone(), names),
+            monitor,
             journal: None,
             last_record: i64::MIN,
             last_decision: i64::MIN,
@@ -84,7 +100,6 @@ impl Trader {
             engines,
             cfg,
         };
-        let mut warnings = Vec::new();
         if let Some(path) = journal {
             let (j, records, w) = Journal::open(path)?;
             warnings.extend(w);
@@ -126,6 +141,31 @@ impl Trader {
         &self.engines
     }
 
+    /// Serve `ck` as member `i` from the next bar on (a checkpoint reloaded while trading). It must read the same
+    /// inputs ([`Engine::swap_same_inputs`]) and be the same kind of member for the gate (3-class or regression);
+    /// the gate keeps the member's hit history. For member 0, a stored training reference becomes the monitor's
+    /// PSI reference (the live window is re-binned); without one the monitor keeps its reference.
+    pub fn swap_member(&mut self, i: usize, ck: Checkpoint) -> Result<Vec<String>> {
+        let n = self.engines.len();
+        let e = self
+            .engines
+            .get_mut(i)
+            .ok_or_else(|| Error::Invalid(format!("swap_member: member {i} of {n} does not exist")))?;
+        let (old, new) = (MemberKind::of(&e.predictor().model().config())?, MemberKind::of(&ck.model.config())?);
+        if old != new {
+            return Err(Error::Invalid(format!(
+                "the new checkpoint is a {new:?} member for the gate, the running one {old:?}"
+            )));
+        }
+        let warnings = e.swap_same_inputs(ck)?;
+        if i == 0 {
+            if let Some(d) = e.drift() {
+                self.monitor.set_reference(d)?;
+            }
+        }
+        Ok(warnings)
+    }
+
     fn append(&mut self, r: Record) -> Result<()> {
         if let Some(j) = &mut self.journal {
             j.append(&r)?;
@@ -149,7 +189,7 @@ impl Trader {
         self.risk.on_close(bar.close);
         if let Some(e) = self.engines.first() {
             self.raw.clear();
-            self.raw.extend(e.last_inputs_raw());
+            self.raw.extend(e.last_inputs_scaled());
         }
         let live = ts > self.last_decision;
         let mut report = BarReport { decision: None, target: None, live };
