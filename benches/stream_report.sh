@@ -6,7 +6,8 @@
 #
 # 1. Seed checkpoints: `torch_latency.py --checkpoint-dir DIR` (save_example weights, seed 0; the PyTorch side of
 #    torch_stream.py builds the same weights).
-# 2. tickgrad: `RAYON_NUM_THREADS=T BIN bench --checkpoint DIR/<kind>.safetensors --per-bar --bars N --window W`
+# 2. tickgrad: `RAYON_NUM_THREADS=T BIN bench --checkpoint DIR/<kind>.safetensors --per-bar --bars N --window W
+#    --threads T`
 #    per case; its `mode=` says which path ran (`step`: O(1) TCN ring buffers; `recompute`: batch-1 window forward).
 # 3. PyTorch: `torch_stream.py --threads T --iters N` (eval, no_grad): `forward` = one batch-1 window forward per
 #    bar, `step` = the same O(1) TCN step written with torch ops.
@@ -53,7 +54,7 @@ for case in tcn:1021 tcn:256 multitask:120 lstm_attention:120 transformer:60; do
     kind="${case%%:*}" window="${case##*:}"
     echo "tickgrad $kind W=$window" >&2
     RAYON_NUM_THREADS="$threads" "$bin" bench --checkpoint "$ckdir/$kind.safetensors" --per-bar \
-        --bars "$bars" --window "$window" >"$work/$kind-$window.txt"
+        --bars "$bars" --window "$window" --threads "$threads" >"$work/$kind-$window.txt"
 done
 
 echo "PyTorch (torch_stream.py)" >&2

@@ -55,7 +55,7 @@ pub fn run(ckpt: &Path, batch: usize, iters: usize, window: Option<usize>, devic
 /// Per-bar latency: fill the window with random rows, push `(bars / 10).clamp(3, 20)` warm-up bars, then time
 /// `bars` pushes (each answered). Prints `model=… device=… window=… bars=… mode=step|recompute mean_us=…` and
 /// `per_bar_us p50=<x> p99=<y> max=<z>`.
-pub fn run_per_bar(ckpt: &Path, bars: usize, window: Option<usize>, device: Device) -> Result<()> {
+pub fn run_per_bar(ckpt: &Path, bars: usize, window: Option<usize>, threads: usize, device: Device) -> Result<()> {
     device.ensure_available()?;
     if bars == 0 {
         return Err(Error::config("bars", "must be positive"));
@@ -64,7 +64,7 @@ pub fn run_per_bar(ckpt: &Path, bars: usize, window: Option<usize>, device: Devi
     let cfg = ck.model.config();
     let w = window.unwrap_or_else(|| cfg.default_window());
     let nf = cfg.n_features();
-    let mut p = Predictor::new(Arc::new(ck.model), w)?;
+    let mut p = Predictor::with_threads(Arc::new(ck.model), w, threads)?;
     let mut rng = Rng::new(7);
     let mut row = vec![0.0f32; nf];
     let warmup = (bars / 10).clamp(3, 20);
@@ -82,7 +82,12 @@ pub fn run_per_bar(ckpt: &Path, bars: usize, window: Option<usize>, device: Devi
         }
     }
     let mode = if p.is_incremental() { "step" } else { "recompute" };
-    println!("model={} device={device} window={w} bars={bars} mode={mode} mean_us={:.1}", cfg.kind(), lat.mean());
+    println!(
+        "model={} device={device} window={w} bars={bars} mode={mode} threads={} mean_us={:.1}",
+        cfg.kind(),
+        p.threads(),
+        lat.mean()
+    );
     println!("{}", lat.line());
     Ok(())
 }

@@ -72,6 +72,10 @@ enum Cmd {
         /// With --per-bar: bars timed after the window is full and a short warm-up.
         #[arg(long, default_value_t = 1000)]
         bars: usize,
+        /// With --per-bar: threads of the predictor's recompute plan (1: the calling thread, no allocation per
+        /// bar; more: its own pool, products split by rows).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     /// Feed bars one at a time through the streaming engine (optionally trading on paper with a journal and
     /// serving Prometheus metrics); ends with `per_bar_us p50=<x> p99=<y> max=<z>`.
@@ -120,11 +124,11 @@ pub fn main() -> Result<()> {
         Cmd::Predict { checkpoint, input, out, device } => {
             predict::run(&checkpoint, &input, &out, Device::parse(&device)?)
         }
-        Cmd::Bench { checkpoint, per_bar: true, batch, window, device, bars, .. } => {
+        Cmd::Bench { checkpoint, per_bar: true, batch, window, device, bars, threads, .. } => {
             if batch != 1 {
                 return Err(Error::config("batch", format!("--per-bar streams one series (batch 1), found {batch}")));
             }
-            bench::run_per_bar(&checkpoint, bars, window, Device::parse(&device)?)
+            bench::run_per_bar(&checkpoint, bars, window, threads, Device::parse(&device)?)
         }
         Cmd::Bench { checkpoint, batch, iters, window, device, .. } => {
             bench::run(&checkpoint, batch, iters, window, Device::parse(&device)?)

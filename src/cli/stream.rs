@@ -49,6 +49,10 @@ pub struct StreamArgs {
     pub out: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Threads of each model's batch-1 recompute (1: the calling thread, no allocation per bar; more: a pool of
+    /// its own, products split by rows, a queue block allocated once every 63 bars). The TCN step ignores it.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
     /// Watch --checkpoint and swap in a replacement between two bars, without a restart (write it atomically, as
     /// `tickgrad train/finetune --out` do). It must read the same features and answer as wide; one that does not,
     /// or fails to load, is reported on stderr and the running model keeps serving.
@@ -188,7 +192,7 @@ fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
     if let Some(i) = x.data.iter().position(|v| !v.is_finite()) {
         return Err(Error::parse(loc, format!("non-finite value at [{}, {}]", i / f, i % f)));
     }
-    let mut p = Predictor::new(Arc::new(ck.model), w)?;
+    let mut p = Predictor::with_threads(Arc::new(ck.model), w, a.threads)?;
     let k = p.output_width();
     let mut y = Vec::with_capacity((t - w + 1) * k);
     let mut lat = Latency::with_capacity(t - w + 1);
@@ -220,6 +224,7 @@ fn run_csv(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
     let has_taker = bars.column("taker_buy_base_volume").is_some();
     let mut watch = watch(a)?;
     let (mut engine, warnings) = Engine::load(&a.checkpoint, device, has_trades, has_taker, a.window)?;
+    engine.set_threads(a.threads)?;
     for w in warnings {
         eprintln!("warning: {w}");
     }
@@ -261,7 +266,8 @@ fn engines(a: &StreamArgs, bars: &Bars, device: Device) -> Result<Vec<Engine>> {
     std::iter::once(&a.checkpoint)
         .chain(&a.trade.members)
         .map(|path| {
-            let (e, warnings) = Engine::load(path, device, has_trades, has_taker, a.window)?;
+            let (mut e, warnings) = Engine::load(path, device, has_trades, has_taker, a.window)?;
+            e.set_threads(a.threads)?;
             for w in warnings {
                 eprintln!("warning: {}: {w}", path.display());
             }

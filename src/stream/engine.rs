@@ -209,6 +209,11 @@ impl Engine {
         Engine::new(ck, has_trades, has_taker, window).map_err(|e| in_file(e, path))
     }
 
+    /// See [`Predictor::set_threads`].
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        self.predictor.set_threads(threads)
+    }
+
     pub fn predictor(&self) -> &Predictor {
         &self.predictor
     }

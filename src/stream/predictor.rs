@@ -140,18 +140,26 @@ impl Predictor {
     /// the pool allocates a queue block once every 63 bars (see `stream::plan`).
     pub fn with_threads(model: Arc<Model>, window: usize, threads: usize) -> Result<Predictor> {
         let mut p = Predictor::new(model, window)?;
+        p.set_threads(threads)?;
+        Ok(p)
+    }
+
+    /// Change the plan's thread count between bars (see [`Predictor::with_threads`]).
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
         if threads == 0 {
             return Err(Error::config("threads", "must be at least 1"));
         }
-        if threads > 1 {
+        self.pool = if threads > 1 {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .thread_name(|i| format!("tickgrad-plan-{i}"))
                 .build()
                 .map_err(|e| Error::Invalid(format!("could not start {threads} predictor threads: {e}")))?;
-            p.pool = Some(Arc::new(pool));
-        }
-        Ok(p)
+            Some(Arc::new(pool))
+        } else {
+            None
+        };
+        Ok(())
     }
 
     /// Threads the recompute plan uses.
