@@ -17,23 +17,26 @@ use tickgrad::stream::{Bar, FeatureStream, Predictor};
 fn per_bar(c: &mut Criterion) {
     let mut g = c.benchmark_group("cpu/stream_per_bar_b1");
     g.sample_size(20).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
-    for (kind, nf, w) in [
-        ("tcn", 10usize, 1021usize),
-        ("tcn", 10, 256),
-        ("multitask", 10, 120),
-        ("lstm_attention", 10, 120),
-        ("transformer", 32, 60),
+    // (kind, features, window, plan threads): 1 thread allocates nothing per bar; 2 is the whole machine here
+    for (kind, nf, w, threads) in [
+        ("tcn", 10usize, 1021usize, 1usize),
+        ("tcn", 10, 256, 1),
+        ("multitask", 10, 120, 1),
+        ("lstm_attention", 10, 120, 1),
+        ("lstm_attention", 10, 120, 2),
+        ("transformer", 32, 60, 1),
+        ("transformer", 32, 60, 2),
     ] {
         let cfg = ModelConfig::seed(kind, nf).expect("seed config");
         let model = Arc::new(Model::new(&cfg, 0, Device::Cpu).expect("model"));
-        let mut p = Predictor::new(model, w).expect("predictor");
+        let mut p = Predictor::with_threads(model, w, threads).expect("predictor");
         let t = 4096;
         let mut r = Rng::new(1);
         let rows: Vec<f32> = (0..t * nf).map(|_| r.normal() as f32).collect();
         for row in rows.chunks(nf).take(w) {
             p.push(row).expect("warm-up push");
         }
-        let mode = if p.is_incremental() { "step" } else { "recompute" };
+        let mode = if p.is_incremental() { "step".to_string() } else { format!("recompute_t{threads}") };
         let mut i = w;
         g.bench_function(format!("{kind}_w{w}_{mode}"), |b| {
             b.iter(|| {
