@@ -8,6 +8,7 @@ use tickgrad::data::SplitFractions;
 use tickgrad::device::Device;
 use tickgrad::pipeline::{
     test_calls, train_model, walk_forward_folds, Dataset, DatasetSpec, NetMember, Predictor, TargetScale,
+    WalkForwardPlan,
 };
 
 #[test]
@@ -72,6 +73,9 @@ fn walk_forward_blocks_tile_the_test_samples_and_train_strictly_before() {
     }
 }
 
+/// Walk-forward with every model refitted per block (the boosted trees from scratch, the network warm-started):
+/// changing the bars of the last two blocks must leave every earlier call of both unchanged, and the refits must
+/// change the network's calls (they do something).
 #[test]
 fn walk_forward_calls_do_not_see_later_bars() {
     let ds = dataset(16, 1);
@@ -83,11 +87,21 @@ fn walk_forward_calls_do_not_see_later_bars() {
         Predictor::Single(NetMember { name: "tcn".into(), model: ck.model, meta: t.meta.clone() })
     };
     let every = 50;
-    let calls = test_calls(&load(), &ds, Some(every), Device::Cpu).unwrap();
+    let refit = train_config(1, 1);
+    let plan = WalkForwardPlan { every, refit: Some(refit.clone()) };
+    let calls = test_calls(&mut load(), &ds, Some(&plan), Device::Cpu).unwrap();
     assert_eq!(calls.samples, ds.split.test);
     assert_eq!(calls.classes.len(), ds.split.test.len());
     assert_eq!(calls.gbdt_classes.len(), ds.split.test.len());
     assert_eq!(calls.folds, walk_forward_folds(&ds, every).unwrap());
+
+    // the same walk is reproducible, and differs from one that keeps the network's trained weights
+    let again = test_calls(&mut load(), &ds, Some(&plan), Device::Cpu).unwrap();
+    assert_eq!(again.probs, calls.probs, "seeded refits are reproducible");
+    let frozen = WalkForwardPlan { every, refit: None };
+    let kept = test_calls(&mut load(), &ds, Some(&frozen), Device::Cpu).unwrap();
+    assert_eq!(kept.probs.len(), calls.probs.len());
+    assert_ne!(kept.probs, calls.probs, "the refits move the network's calls");
 
     // Change every bar from the second-to-last block on: the calls of all earlier blocks must not move.
     let last = &calls.folds[calls.folds.len() - 2].test;
@@ -100,9 +114,9 @@ fn walk_forward_calls_do_not_see_later_bars() {
     }
     let ds2 = Dataset::with_preprocessing(b, ds.prep.clone(), SplitFractions::default()).unwrap();
     assert_eq!(ds2.split, ds.split);
-    let calls2 = test_calls(&load(), &ds2, Some(every), Device::Cpu).unwrap();
+    let calls2 = test_calls(&mut load(), &ds2, Some(&plan), Device::Cpu).unwrap();
     let keep = last.start - ds.split.test.start;
     assert_eq!(calls2.gbdt_classes[..keep], calls.gbdt_classes[..keep], "refits before the change are unchanged");
-    assert_eq!(calls2.classes[..keep], calls.classes[..keep]);
+    assert_eq!(calls2.probs[..keep], calls.probs[..keep], "network refits before the change are unchanged");
     assert_ne!(calls2.gbdt_classes[keep..], calls.gbdt_classes[keep..], "the changed bars do reach later calls");
 }

@@ -6,7 +6,8 @@ use super::train::CostArgs;
 use crate::data::{load_csv, SplitFractions};
 use crate::device::Device;
 use crate::eval::{format_table, write_report, Evaluation, TradingConfig};
-use crate::pipeline::{evaluate_calls, periods_per_year, test_calls, Dataset, Predictor};
+use crate::pipeline::{evaluate_calls, periods_per_year, test_calls, Dataset, Predictor, WalkForwardPlan};
+use crate::train::TrainConfig;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -20,14 +21,50 @@ pub struct EvalArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub costs: CostArgs,
-    /// Refit the boosted trees before every block of `--retrain-every` test bars on all bars before it.
+    /// Before every block of `--retrain-every` test bars, refit on all samples before it: the boosted trees from
+    /// scratch, each network warm-started for `--refit-epochs` (0: networks keep their trained weights).
     #[arg(long)]
     pub walk_forward: bool,
     /// Walk-forward block length in bars (168 = one week of hourly bars).
     #[arg(long, default_value_t = 168)]
     pub retrain_every: usize,
+    /// Walk-forward: most epochs of each network's warm-start refit per block (early stopping, patience 1).
+    #[arg(long, default_value_t = REFIT_EPOCHS)]
+    pub refit_epochs: usize,
+    /// Walk-forward: learning rate of the refits (a warm start should move the weights, not replace them).
+    #[arg(long, default_value_t = REFIT_LR)]
+    pub refit_lr: f32,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+}
+
+pub const REFIT_EPOCHS: usize = 2;
+pub const REFIT_LR: f32 = 1e-4;
+
+impl EvalArgs {
+    /// The walk-forward plan these flags ask for, if any.
+    pub fn walk_plan(&self, device: Device) -> Result<Option<WalkForwardPlan>> {
+        if !self.walk_forward {
+            return Ok(None);
+        }
+        if self.retrain_every == 0 {
+            return Err(Error::config("retrain-every", "expected a block of at least 1 bar, found 0"));
+        }
+        let refit = if self.refit_epochs == 0 {
+            None
+        } else {
+            let tc = TrainConfig {
+                epochs: self.refit_epochs,
+                lr: self.refit_lr,
+                patience: 1,
+                device,
+                ..TrainConfig::default()
+            };
+            tc.validate()?;
+            Some(tc)
+        };
+        Ok(Some(WalkForwardPlan { every: self.retrain_every, refit }))
+    }
 }
 
 /// What a backtest produced, for the commands to print or write.
@@ -49,16 +86,14 @@ pub fn trading_config(costs: &CostArgs, ds: &Dataset) -> Result<TradingConfig> {
     })
 }
 
-/// Backtest an already loaded predictor on `data`.
-pub fn backtest_predictor(pred: &Predictor, data: &Path, args: &EvalArgs, device: Device) -> Result<Outcome> {
-    if args.walk_forward && args.retrain_every == 0 {
-        return Err(Error::config("retrain-every", "expected a block of at least 1 bar, found 0"));
-    }
+/// Backtest an already loaded predictor on `data` (a walk-forward refit updates its networks in place).
+pub fn backtest_predictor(pred: &mut Predictor, data: &Path, args: &EvalArgs, device: Device) -> Result<Outcome> {
+    let walk = args.walk_plan(device)?;
     let (bars, gaps) = load_csv(data)?;
     eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
     let ds = Dataset::with_preprocessing(bars, pred.prep().clone(), SplitFractions::default())?;
     let trading = trading_config(&args.costs, &ds)?;
-    let calls = test_calls(pred, &ds, args.walk_forward.then_some(args.retrain_every), device)?;
+    let calls = test_calls(pred, &ds, walk.as_ref(), device)?;
     let eval = evaluate_calls(&ds, &calls, &trading)?;
     let rows = ds.rows(calls.samples.clone());
     Ok(Outcome {
@@ -75,8 +110,8 @@ pub fn backtest_predictor(pred: &Predictor, data: &Path, args: &EvalArgs, device
 pub fn evaluate_args(args: &EvalArgs) -> Result<Outcome> {
     let device = Device::parse(&args.device)?;
     device.ensure_available()?;
-    let pred = Predictor::load(&args.checkpoint, device)?;
-    backtest_predictor(&pred, &args.data, args, device)
+    let mut pred = Predictor::load(&args.checkpoint, device)?;
+    backtest_predictor(&mut pred, &args.data, args, device)
 }
 
 /// The header line above the table: what was scored, on which bars, at which costs.

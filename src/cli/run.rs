@@ -3,7 +3,7 @@
 //! test part of the same file, writing `OUT/report.json`, `OUT/returns.csv`, `OUT/report.html` and printing the
 //! metrics table with the baselines.
 
-use super::backtest::{backtest_predictor, headline, EvalArgs};
+use super::backtest::{backtest_predictor, headline, EvalArgs, REFIT_EPOCHS, REFIT_LR};
 use super::train::{CostArgs, Progress};
 use crate::data::load_csv;
 use crate::device::Device;
@@ -36,11 +36,16 @@ pub struct RunArgs {
     pub horizon: usize,
     #[command(flatten)]
     pub costs: CostArgs,
-    /// Also refit the boosted trees every `--retrain-every` test bars (walk-forward).
+    /// Walk forward: refit every model every `--retrain-every` test bars on all samples before the block (the
+    /// boosted trees from scratch, the networks warm-started for `--refit-epochs`).
     #[arg(long)]
     pub walk_forward: bool,
     #[arg(long, default_value_t = 168)]
     pub retrain_every: usize,
+    #[arg(long, default_value_t = REFIT_EPOCHS)]
+    pub refit_epochs: usize,
+    #[arg(long, default_value_t = REFIT_LR)]
+    pub refit_lr: f32,
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
@@ -70,16 +75,18 @@ pub fn run(args: &RunArgs) -> Result<()> {
     );
     drop(bundle);
     // Reload from disk, so what is scored is exactly what was written.
-    let pred = Predictor::load(&dir, Device::Cpu)?;
+    let mut pred = Predictor::load(&dir, Device::Cpu)?;
     let eval_args = EvalArgs {
         checkpoint: dir.clone(),
         data: args.data.clone(),
         costs: args.costs,
         walk_forward: args.walk_forward,
         retrain_every: args.retrain_every,
+        refit_epochs: args.refit_epochs,
+        refit_lr: args.refit_lr,
         device: "cpu".into(),
     };
-    let o = backtest_predictor(&pred, &args.data, &eval_args, Device::Cpu)?;
+    let o = backtest_predictor(&mut pred, &args.data, &eval_args, Device::Cpu)?;
     write_report(&args.out_dir, &o.eval)?;
     println!("{}", headline(&o, &args.costs));
     print!("{}", format_table(&o.eval.report));

@@ -3,20 +3,27 @@
 //! `eval::evaluate` beside every baseline on the same bars.
 //!
 //! Walk-forward (`--walk-forward`): the test samples are cut into blocks of `every` samples; before each block
-//! the boosted-trees model (the ensemble member, and the `boosted_trees` baseline) is refitted on every sample
-//! that ends at least `horizon` samples before the block (an expanding window), and predicts that block only.
-//! The networks keep their trained weights: they never saw a test label. Predictions are stitched from the
-//! blocks, so each test call comes from a model fitted strictly before it.
+//! every model is refitted on the samples that end at least `horizon` samples before the block (an expanding
+//! window), and predicts that block only:
+//! - the boosted trees (the ensemble member, and the `boosted_trees` baseline) from scratch, with as many rounds as
+//!   the trained model kept;
+//! - each network (with `refit`) warm-started from its weights after the previous block, for a few epochs on the
+//!   fold's samples (the last 15% of them, after a purge of `horizon`, for early stopping), its scaler and target
+//!   scale kept: the online fine-tuning a live system would run. The networks are updated in place.
+//!
+//! Predictions are stitched from the blocks, so each test call comes from models fitted strictly before it.
 
-use super::bundle::Predictor;
+use super::bundle::{NetMember, Predictor};
 use super::dataset::Dataset;
 use super::ensemble::combine;
+use super::member::refit_member;
 use super::predict::{predict_gbdt, predict_model, MemberPredictions};
 use super::tabular;
 use crate::data::{walk_forward, Bars, Fold, TrainWindow, WalkForward};
 use crate::device::Device;
 use crate::eval::{evaluate, ConfidenceFilter, EvalInputs, Evaluation, TradingConfig};
 use crate::models::gbdt::{Gbdt, GbdtConfig};
+use crate::train::TrainConfig;
 use crate::{Error, Result};
 use std::ops::Range;
 
@@ -45,6 +52,14 @@ pub struct MemberSummary {
     pub name: String,
     pub test_accuracy: f64,
     pub final_weight: f64,
+}
+
+/// How `test_calls` walks forward: blocks of `every` test samples; networks refitted before each block with
+/// `refit` (None: only the boosted trees are refitted).
+#[derive(Debug, Clone)]
+pub struct WalkForwardPlan {
+    pub every: usize,
+    pub refit: Option<TrainConfig>,
 }
 
 /// Expanding-window folds whose test blocks of `every` samples tile the dataset's test samples exactly; each
@@ -78,16 +93,59 @@ fn gbdt_test(ds: &Dataset, base: &Gbdt, folds: &[Fold]) -> Result<MemberPredicti
     Ok(out)
 }
 
-/// Calls of `pred` on the test samples of `ds`; `walk_every` turns on walk-forward with blocks of that many.
-pub fn test_calls(pred: &Predictor, ds: &Dataset, walk_every: Option<usize>, device: Device) -> Result<TestCalls> {
+/// A network's predictions on the test samples: as trained, or (with folds and a refit config) block by block,
+/// refitting before each block on that fold's training samples.
+fn network_test(
+    m: &mut NetMember,
+    ds: &Dataset,
+    folds: &[Fold],
+    refit: Option<&TrainConfig>,
+    device: Device,
+) -> Result<MemberPredictions> {
+    let Some(tc) = refit.filter(|_| !folds.is_empty()) else {
+        return predict_model(&m.model, &m.meta, ds, ds.split.test.clone(), device);
+    };
+    let h = ds.prep.horizon;
+    let mut out = MemberPredictions { probs: Vec::new(), ret: None };
+    for (i, f) in folds.iter().enumerate() {
+        let n_val = (f.train.len() * 15 / 100).max(1);
+        if f.train.len() < n_val + h + 1 {
+            return Err(Error::Invalid(format!(
+                "walk-forward fold {i}: {} training samples are too few to hold out {n_val} for early stopping",
+                f.train.len()
+            )));
+        }
+        let (train, val) = (f.train.start..f.train.end - n_val - h, f.train.end - n_val..f.train.end);
+        refit_member(ds, m, train, val, &TrainConfig { seed: tc.seed.wrapping_add(i as u64), ..tc.clone() })?;
+        let p = predict_model(&m.model, &m.meta, ds, f.test.clone(), device)?;
+        out.probs.extend(p.probs);
+        match (&mut out.ret, p.ret) {
+            (Some(all), Some(r)) => all.extend(r),
+            (all @ None, Some(r)) if i == 0 => *all = Some(r),
+            (None, None) => {}
+            _ => return Err(Error::Invalid("a member's return forecasts came and went between folds".into())),
+        }
+    }
+    Ok(out)
+}
+
+/// Calls of `pred` on the test samples of `ds`; `walk` turns on walk-forward (which, with `walk.refit`, updates
+/// the networks of `pred` in place).
+pub fn test_calls(
+    pred: &mut Predictor,
+    ds: &Dataset,
+    walk: Option<&WalkForwardPlan>,
+    device: Device,
+) -> Result<TestCalls> {
     let test = ds.split.test.clone();
-    let folds = match walk_every {
-        Some(k) => walk_forward_folds(ds, k)?,
+    let folds = match walk {
+        Some(w) => walk_forward_folds(ds, w.every)?,
         None => Vec::new(),
     };
+    let refit = walk.and_then(|w| w.refit.as_ref());
     match pred {
         Predictor::Single(m) => {
-            let p = predict_model(&m.model, &m.meta, ds, test.clone(), device)?;
+            let p = network_test(m, ds, &folds, refit, device)?;
             let base =
                 tabular::fit(ds, ds.split.train.clone(), Some(ds.split.val.clone()), &tabular::default_config(0))?;
             let gbdt = gbdt_test(ds, &base, &folds)?;
@@ -107,8 +165,18 @@ pub fn test_calls(pred: &Predictor, ds: &Dataset, walk_every: Option<usize>, dev
             // Members predict from the first validation sample, so the rolling weights start with a history.
             let covered = ds.split.val.start..test.end;
             let mut preds = Vec::new();
-            for m in &e.members {
-                preds.push(predict_model(&m.model, &m.meta, ds, covered.clone(), device)?);
+            for m in &mut e.members {
+                let mut p = predict_model(&m.model, &m.meta, ds, covered.start..test.start, device)?;
+                let t = network_test(m, ds, &folds, refit, device)?;
+                p.probs.extend(t.probs);
+                p.ret = match (p.ret, t.ret) {
+                    (Some(mut v), Some(r)) => {
+                        v.extend(r);
+                        Some(v)
+                    }
+                    _ => None,
+                };
+                preds.push(p);
             }
             let mut trees = predict_gbdt(&e.gbdt, ds, ds.split.val.start..test.start)?;
             let gbdt = gbdt_test(ds, &e.gbdt, &folds)?;

@@ -12,6 +12,7 @@ use crate::models::config::KINDS;
 use crate::models::{Model, ModelConfig};
 use crate::train::{self, Event, Objective, TrainConfig, TrainOutcome};
 use crate::{Error, Result};
+use std::ops::Range;
 use std::path::Path;
 
 /// The config of a model to train. `text` is a config file's JSON (the reference class's constructor
@@ -145,6 +146,37 @@ pub fn finetune_model(
     // recent training rows, in the scaled space of its kept scaler.
     meta.drift = Some(training_drift(ds)?);
     fit(ds, model, meta, &train_ex, &val_ex, tc, out, on_event)
+}
+
+/// Warm-start `member` in place on the samples `train` (its own preprocessing kept), early-stopping on `val`,
+/// and re-measure a regression member's residual spread on `val`: one walk-forward refit. Nothing is written.
+pub fn refit_member(
+    ds: &Dataset,
+    member: &mut NetMember,
+    train: Range<usize>,
+    val: Range<usize>,
+    tc: &TrainConfig,
+) -> Result<TrainOutcome> {
+    let meta = &mut member.meta;
+    let train_ex = meta.target_scale.examples(ds, train)?;
+    let val_ex = meta.target_scale.examples(ds, val.clone())?;
+    let sampler = ds.sampler(meta.window)?;
+    let outcome = train::train(
+        &mut member.model,
+        meta.objective,
+        &sampler,
+        &train_ex,
+        &val_ex,
+        tc,
+        &mut |_, _| Ok(()),
+        &mut |_| {},
+    )?;
+    if meta.objective != Objective::Direction {
+        let p = predict_model(&member.model, meta, ds, val.clone(), tc.device)?;
+        let forecast = p.ret.ok_or_else(|| Error::Invalid("regression member made no return forecast".into()))?;
+        meta.residual_std = Some(residual_rms(&forecast, &ds.returns(val))?);
+    }
+    Ok(outcome)
 }
 
 /// The input distribution of the dataset's training rows (the rows the scaler was, or would have been, fitted

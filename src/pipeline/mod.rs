@@ -19,12 +19,14 @@ pub mod predict;
 pub mod tabular;
 pub mod targets;
 
-pub use backtest::{evaluate_calls, periods_per_year, test_calls, walk_forward_folds, MemberSummary, TestCalls};
+pub use backtest::{
+    evaluate_calls, periods_per_year, test_calls, walk_forward_folds, MemberSummary, TestCalls, WalkForwardPlan,
+};
 pub use build::{train_ensemble, EnsemblePlan, MemberPlan};
 pub use bundle::{EnsembleBundle, NetMember, Predictor};
 pub use dataset::{Dataset, DatasetSpec, Preprocessing};
 pub use ensemble::{combine, Combined, Manifest, RollingSpec, Rule};
-pub use member::{finetune_model, resolve_config, train_model, TrainedModel};
+pub use member::{finetune_model, refit_member, resolve_config, train_model, TrainedModel};
 pub use meta::ModelMeta;
 pub use predict::MemberPredictions;
 pub use targets::TargetScale;
