@@ -6,7 +6,7 @@
 use super::packed::Packed;
 use super::relu;
 use crate::models::{MultiTask, Tcn};
-use crate::nn::{CausalConv1d, CausalConvBn, Linear};
+use crate::nn::{CausalConv1d, CausalConvBn};
 use crate::Result;
 
 #[derive(Debug)]
@@ -97,11 +97,6 @@ pub struct ConvPlan {
     hidden: Vec<f32>,
 }
 
-fn linear(l: &Linear) -> Result<Packed> {
-    let bias = l.bias.as_ref().map(|b| b.cpu_slice()).transpose()?;
-    Ok(Packed::linear(l.weight.cpu_slice()?, l.out_features(), l.in_features(), bias))
-}
-
 /// Widest activation row and widest gathered-taps row over `convs`.
 fn widths<'a>(convs: impl IntoIterator<Item = &'a Conv>) -> (usize, usize) {
     convs.into_iter().fold((0, 0), |(w, k), c| (w.max(c.c_out()).max(c.c_in), k.max(c.taps * c.c_in)))
@@ -134,7 +129,7 @@ impl ConvPlan {
             })
             .collect::<Result<Vec<_>>>()?;
         let sizes = widths(blocks.iter().flat_map(|b| [&b.conv1, &b.conv2].into_iter().chain(b.downsample.as_ref())));
-        Ok(ConvPlan::with(t, Net::Tcn { blocks, head: linear(&m.head)? }, sizes, 0))
+        Ok(ConvPlan::with(t, Net::Tcn { blocks, head: Packed::of(&m.head)? }, sizes, 0))
     }
 
     pub fn multitask(m: &MultiTask, t: usize) -> Result<ConvPlan> {
@@ -146,7 +141,7 @@ impl ConvPlan {
             .collect::<Result<Vec<_>>>()?;
         let heads = [&m.price_head, &m.direction_head, &m.volatility_head, &m.volume_head]
             .iter()
-            .map(|h| Ok(Mlp { fc1: linear(&h.fc1)?, fc2: linear(&h.fc2)? }))
+            .map(|h| Ok(Mlp { fc1: Packed::of(&h.fc1)?, fc2: Packed::of(&h.fc2)? }))
             .collect::<Result<Vec<_>>>()?;
         let sizes = widths(std::iter::once(&stem).chain(blocks.iter().flat_map(|(a, b)| [a, b])));
         let hidden = heads.iter().map(|h| h.fc1.n()).max().unwrap_or(0);

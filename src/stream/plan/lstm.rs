@@ -82,17 +82,13 @@ impl LstmPlan {
             }
             layers.push(ds);
         }
-        let lin = |l: &crate::nn::Linear| -> Result<Packed> {
-            let bias = l.bias.as_ref().map(|b| b.cpu_slice()).transpose()?;
-            Ok(Packed::linear(l.weight.cpu_slice()?, l.out_features(), l.in_features(), bias))
-        };
         Ok(LstmPlan {
             t,
             hidden: nh,
             layers,
-            proj: lin(&m.attention.proj)?,
+            proj: Packed::of(&m.attention.proj)?,
             score: m.attention.score.weight.cpu_slice()?.to_vec(),
-            output: lin(&m.output)?,
+            output: Packed::of(&m.output)?,
             seq: [vec![0.0; t * d], vec![0.0; t * d]],
             scratch: (0..dirs)
                 .map(|_| Scratch {

@@ -34,6 +34,12 @@ impl Packed {
         Packed::from_fn(n, k, |j, kk| w[j * k + kk], bias)
     }
 
+    /// A `Linear` layer's weight and bias.
+    pub fn of(l: &crate::nn::Linear) -> crate::Result<Packed> {
+        let bias = l.bias.as_ref().map(|b| b.cpu_slice()).transpose()?;
+        Ok(Packed::linear(l.weight.cpu_slice()?, l.out_features(), l.in_features(), bias))
+    }
+
     /// The packed matrix whose element (output j, input kk) is `at(j, kk)`: lets convolutions lay their taps
     /// out as one long input row.
     pub fn from_fn(n: usize, k: usize, at: impl Fn(usize, usize) -> f32, bias: Option<&[f32]>) -> Packed {

@@ -55,11 +55,6 @@ pub struct TransformerPlan {
     pooled: Vec<f32>,
 }
 
-fn linear(l: &crate::nn::Linear) -> Result<Packed> {
-    let bias = l.bias.as_ref().map(|b| b.cpu_slice()).transpose()?;
-    Ok(Packed::linear(l.weight.cpu_slice()?, l.out_features(), l.in_features(), bias))
-}
-
 impl TransformerPlan {
     pub fn new(m: &Transformer, t: usize) -> Result<TransformerPlan> {
         let cfg = &m.cfg;
@@ -74,9 +69,9 @@ impl TransformerPlan {
                 let a = &l.self_attn;
                 Ok(Layer {
                     qkv: Packed::linear(a.in_proj_weight.cpu_slice()?, 3 * e, e, Some(a.in_proj_bias.cpu_slice()?)),
-                    out: linear(&a.out_proj)?,
-                    ff1: linear(&l.linear1)?,
-                    ff2: linear(&l.linear2)?,
+                    out: Packed::of(&a.out_proj)?,
+                    ff1: Packed::of(&l.linear1)?,
+                    ff2: Packed::of(&l.linear2)?,
                     norm1: Norm::new(&l.norm1)?,
                     norm2: Norm::new(&l.norm2)?,
                 })
@@ -90,10 +85,10 @@ impl TransformerPlan {
             heads: cfg.nhead,
             causal: cfg.causal,
             last: cfg.pooling == "last",
-            input: linear(&m.input_proj)?,
+            input: Packed::of(&m.input_proj)?,
             pe,
             layers,
-            head: linear(&m.classifier)?,
+            head: Packed::of(&m.classifier)?,
             h: vec![0.0; t * e],
             qkv: vec![0.0; t * 3 * e],
             att: vec![0.0; t * e],
