@@ -86,6 +86,19 @@ fn conv_plans_match_predict() {
     check(r#"{"kind":"multitask","n_features":9,"channels":8,"n_blocks":0,"kernel_size":4,"head_hidden":3}"#, 2);
 }
 
+/// Degenerate but valid shapes: one-wide heads and hidden states, kernel size 1, a window of one bar, a window
+/// equal to the transformer's positional table.
+#[test]
+fn edge_shaped_plans_match_predict() {
+    check(
+        r#"{"kind":"transformer","n_features":1,"d_model":8,"nhead":8,"num_layers":1,"dim_feedforward":1,"max_len":5}"#,
+        5,
+    );
+    check(r#"{"kind":"lstm_attention","n_features":1,"hidden_size":1,"num_layers":2,"bidirectional":true}"#, 4);
+    check(r#"{"kind":"tcn","n_features":2,"channels":[3,1],"kernel_size":1}"#, 6);
+    check(r#"{"kind":"multitask","n_features":1,"channels":1,"n_blocks":1,"kernel_size":1,"head_hidden":1}"#, 1);
+}
+
 #[test]
 fn seed_sized_recurrent_and_conv_plans_match_predict() {
     check(&ModelConfig::seed("lstm_attention", 10).unwrap().to_json(), 30);
