@@ -76,6 +76,25 @@ fn stream_npy_writes_one_answer_per_window() {
     assert!(!ok && stderr.contains("bad.npy") && stderr.contains("expects 4"), "{stderr}");
     let (ok, _, stderr) = tickgrad(&[&args[..], &["--window", "60"]].concat());
     assert!(!ok && stderr.contains("fewer than the window"), "{stderr}");
+
+    // below the receptive field the window is recomputed per bar, here on a pool of 2: the same answers
+    let (ok, stdout, stderr) =
+        tickgrad(&[&args[..], &["--window", "9", "--threads", "2", "--out", out.to_str().unwrap()]].concat());
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("mode=recompute") && stdout.contains("threads=2"), "{stdout}");
+    check_latency_line(&stdout);
+    let y = read_npy(&out).unwrap();
+    let w = 9;
+    assert_eq!(y.shape, vec![t - w + 1, 2]);
+    for i in 0..t - w + 1 {
+        let x = Tensor::from_vec(xs[i * f..(i + w) * f].to_vec(), &[1, w, f], Device::Cpu).unwrap();
+        let want = m.predict(&x).unwrap().to_vec().unwrap();
+        for (g, e) in y.data[i * 2..i * 2 + 2].iter().zip(&want) {
+            assert!((g - e).abs() <= 1e-5 * e.abs().max(1e-2), "threads 2, row {i}: {g} vs {e}");
+        }
+    }
+    let (ok, _, stderr) = tickgrad(&[&args[..], &["--window", "9", "--threads", "0"]].concat());
+    assert!(!ok && stderr.contains("threads"), "{stderr}");
 }
 
 #[test]

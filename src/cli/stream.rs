@@ -348,10 +348,11 @@ fn reload_counts(w: &CheckpointWatch) -> String {
 /// The summary lines; `model` and `mode` are those of the model serving at the end.
 fn summary(p: &Predictor, bars: usize, lat: &Latency, watch: Option<&CheckpointWatch>) {
     println!(
-        "model={} mode={} window={} bars={bars} answers={}",
+        "model={} mode={} window={} threads={} bars={bars} answers={}",
         p.model().config().kind(),
         if p.is_incremental() { "step" } else { "recompute" },
         p.window(),
+        p.threads(),
         lat.len()
     );
     if let Some(w) = watch {
