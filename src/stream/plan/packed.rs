@@ -9,8 +9,9 @@
 //! On x86-64 with AVX2 and FMA (checked at run time through `pulp`, which also supplies the target-feature
 //! context, so no `unsafe` here) the micro-kernels hold their accumulators in explicit 8-lane registers: left to
 //! the autovectoriser, the same loops ran at a third of the speed (98 against ~30 GFLOP/s single-threaded at
-//! 60×2048×512; the `gemm` crate: 79). AVX-512 through `pulp`'s x86-v4 level was slower on this Zen 4, whose
-//! 512-bit units are double-pumped. Elsewhere plain loops, vectorised as LLVM can.
+//! 60×2048×512; the `gemm` crate: 79). Enabling `pulp`'s AVX-512 level made the autovectorised loops slower still on
+//! this Zen 4 (whose 512-bit units are double-pumped); explicit 16-lane kernels were not tried. Elsewhere plain
+//! loops, vectorised as LLVM can.
 
 use rayon::prelude::*;
 
