@@ -43,7 +43,7 @@ fn plan(c: &mut Criterion) {
         let (model, x, w) = window(kind, nf);
         let mut plan = Plan::new(&model, w).expect("plan");
         let mut y = vec![0.0f32; model.config().output_width()];
-        g.bench_function(kind, |b| b.iter(|| plan.run_in(&pool, black_box(&x), &mut y)));
+        g.bench_function(kind, |b| b.iter(|| plan.run_on(Some(&pool), black_box(&x), &mut y)));
     }
     g.finish();
 }

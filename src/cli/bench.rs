@@ -3,11 +3,10 @@
 //! service pays per bar: an O(1) ring-buffer step for a TCN whose window covers its receptive field, a batch-1
 //! window forward otherwise (`mode=step|recompute`, as `tickgrad stream` reports it).
 
-use crate::cli::predict::machine_pool;
 use crate::device::Device;
 use crate::models::checkpoint;
 use crate::rng::Rng;
-use crate::stream::plan::Plan;
+use crate::stream::plan::{thread_pool, Plan};
 use crate::stream::{Latency, Predictor};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -39,17 +38,14 @@ pub fn run(ckpt: &Path, batch: usize, iters: usize, window: Option<usize>, devic
     // What `tickgrad predict` runs for this batch: one window on the CPU takes the batch-1 plan, built (weights
     // packed) before the clock starts, as a service builds it once.
     let mut plan = if batch == 1 && device == Device::Cpu { Some(Plan::new(&ck.model, w)?) } else { None };
-    let pool = if plan.is_some() { machine_pool()? } else { None };
+    let pool = if plan.is_some() { thread_pool(rayon::current_num_threads())? } else { None };
     let mut out = vec![0.0f32; cfg.output_width()];
     for i in 0..warmup + iters {
         let data: Vec<f32> = (0..batch * w * nf).map(|_| rng.normal() as f32).collect();
         let us = match &mut plan {
             Some(plan) => {
                 let t0 = Instant::now();
-                match &pool {
-                    Some(pool) => plan.run_in(pool, &data, &mut out),
-                    None => plan.run(&data, &mut out),
-                }
+                plan.run_on(pool.as_ref(), &data, &mut out);
                 t0.elapsed().as_secs_f64() * 1e6
             }
             None => {

@@ -5,7 +5,7 @@
 use crate::device::Device;
 use crate::io::npy::{read_npy, write_npy};
 use crate::models::checkpoint;
-use crate::stream::plan::Plan;
+use crate::stream::plan::{thread_pool, Plan};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::path::Path;
@@ -40,11 +40,7 @@ pub fn run(ckpt: &Path, input: &Path, out: &Path, device: Device) -> Result<()> 
     if b == 1 && device == Device::Cpu {
         // One window: the batch-1 plan (packed weights, no autograd graph), on every core.
         let mut y = vec![0.0f32; k];
-        let mut plan = Plan::new(&ck.model, t)?;
-        match machine_pool()? {
-            Some(pool) => plan.run_in(&pool, &x.data, &mut y),
-            None => plan.run(&x.data, &mut y),
-        }
+        Plan::new(&ck.model, t)?.run_on(thread_pool(rayon::current_num_threads())?.as_ref(), &x.data, &mut y);
         return write_npy(out, &[b, k], &y);
     }
     let mut y = Vec::with_capacity(b * k);
@@ -54,17 +50,4 @@ pub fn run(ckpt: &Path, input: &Path, out: &Path, device: Device) -> Result<()> 
         y.extend(ck.model.predict(&xs)?.to_vec()?);
     }
     write_npy(out, &[b, k], &y)
-}
-
-/// A pool with as many threads as rayon would use (`RAYON_NUM_THREADS` or the core count); `None` for one.
-pub(crate) fn machine_pool() -> Result<Option<rayon::ThreadPool>> {
-    let n = rayon::current_num_threads();
-    if n <= 1 {
-        return Ok(None);
-    }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build()
-        .map(Some)
-        .map_err(|e| Error::Invalid(format!("could not start {n} threads: {e}")))
 }

@@ -146,19 +146,7 @@ impl Predictor {
 
     /// Change the plan's thread count between bars (see [`Predictor::with_threads`]).
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
-        if threads == 0 {
-            return Err(Error::config("threads", "must be at least 1"));
-        }
-        self.pool = if threads > 1 {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .thread_name(|i| format!("tickgrad-plan-{i}"))
-                .build()
-                .map_err(|e| Error::Invalid(format!("could not start {threads} predictor threads: {e}")))?;
-            Some(Arc::new(pool))
-        } else {
-            None
-        };
+        self.pool = super::plan::thread_pool(threads)?.map(Arc::new);
         Ok(())
     }
 
@@ -220,10 +208,7 @@ impl Predictor {
             }
             Mode::Recompute(Some(plan)) if self.filled == self.window => {
                 gather(&self.rows, self.head, self.filled, f, &mut self.input);
-                match &self.pool {
-                    Some(pool) => plan.run_in(pool, &self.input, &mut self.out),
-                    None => plan.run(&self.input, &mut self.out),
-                }
+                plan.run_on(self.pool.as_deref(), &self.input, &mut self.out);
             }
             Mode::Recompute(None) if self.filled == self.window => {
                 self.gather_window();

@@ -7,7 +7,7 @@
 //! folded into the convolution before it, positional encodings cut to the window. Activations are time-major
 //! [T, C] throughout, so a causal convolution is one product over a row of its taps (no transposes).
 //!
-//! [`Plan::run`] runs on the calling thread and never allocates. [`Plan::run_in`] runs it inside a rayon pool:
+//! [`Plan::run`] runs on the calling thread and never allocates. [`Plan::run_on`] a pool runs it there:
 //! large products split by rows over the pool's threads and a bidirectional LSTM runs its two directions at once.
 //! Inside the pool nothing allocates once warm, but entering it queues one job on the pool's injector, which
 //! allocates a queue block once every 63 entries: about 0.016 allocations per bar. A service that must never
@@ -57,9 +57,26 @@ impl Plan {
         }
     }
 
-    /// [`Plan::run`] with the pool's threads (see the module docs).
-    pub fn run_in(&mut self, pool: &rayon::ThreadPool, x: &[f32], out: &mut [f32]) {
-        pool.install(|| self.run(x, out));
+    /// [`Plan::run`] with the threads of `pool` (see the module docs), or on the calling thread without one.
+    pub fn run_on(&mut self, pool: Option<&rayon::ThreadPool>, x: &[f32], out: &mut [f32]) {
+        match pool {
+            Some(pool) => pool.install(|| self.run(x, out)),
+            None => self.run(x, out),
+        }
+    }
+}
+
+/// A pool of `threads` threads for [`Plan::run_on`]; `None` for one (the calling thread does the work).
+pub fn thread_pool(threads: usize) -> Result<Option<rayon::ThreadPool>> {
+    match threads {
+        0 => Err(Error::config("threads", "must be at least 1")),
+        1 => Ok(None),
+        n => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("tickgrad-plan-{i}"))
+            .build()
+            .map(Some)
+            .map_err(|e| Error::Invalid(format!("could not start {n} plan threads: {e}"))),
     }
 }
 

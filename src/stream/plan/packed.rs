@@ -72,7 +72,7 @@ impl Packed {
     /// y[i, ..n] = x[i, ..k]·Wᵀ + b for i < m, rows of x `ldx` apart and of y `ldy` apart; with `accumulate`,
     /// y += x·Wᵀ instead (no bias).
     ///
-    /// Inside a rayon pool (a plan run through [`super::Plan::run_in`]) a product big enough to pay for the
+    /// Inside a rayon pool (a plan run through [`super::Plan::run_on`] a pool) a product big enough to pay for the
     /// hand-off is split by rows over the pool's threads, each streaming the whole packed matrix; work pushed from
     /// a pool's own thread goes through its local deque, which does not allocate once warm.
     pub fn apply(&self, m: usize, x: &[f32], ldx: usize, y: &mut [f32], ldy: usize, accumulate: bool) {

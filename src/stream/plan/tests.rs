@@ -42,7 +42,7 @@ fn check(json: &str, window: usize) {
         for pooled in [false, true] {
             let mut got = vec![f32::NAN; want.len()];
             if pooled {
-                plan.run_in(&pool, &x, &mut got);
+                plan.run_on(Some(&pool), &x, &mut got);
             } else {
                 plan.run(&x, &mut got);
             }
