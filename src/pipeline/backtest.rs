@@ -88,7 +88,7 @@ fn gbdt_test(ds: &Dataset, base: &Gbdt, folds: &[Fold]) -> Result<MemberPredicti
     let mut out = MemberPredictions { probs: Vec::new(), ret: None };
     for f in folds {
         let g = tabular::fit(ds, f.train.clone(), None, &cfg)?;
-        out.probs.extend(predict_gbdt(&g, ds, f.test.clone())?.probs);
+        out.append(predict_gbdt(&g, ds, f.test.clone())?)?;
     }
     Ok(out)
 }
@@ -117,14 +117,7 @@ fn network_test(
         }
         let (train, val) = (f.train.start..f.train.end - n_val - h, f.train.end - n_val..f.train.end);
         refit_member(ds, m, train, val, &TrainConfig { seed: tc.seed.wrapping_add(i as u64), ..tc.clone() })?;
-        let p = predict_model(&m.model, &m.meta, ds, f.test.clone(), device)?;
-        out.probs.extend(p.probs);
-        match (&mut out.ret, p.ret) {
-            (Some(all), Some(r)) => all.extend(r),
-            (all @ None, Some(r)) if i == 0 => *all = Some(r),
-            (None, None) => {}
-            _ => return Err(Error::Invalid("a member's return forecasts came and went between folds".into())),
-        }
+        out.append(predict_model(&m.model, &m.meta, ds, f.test.clone(), device)?)?;
     }
     Ok(out)
 }
@@ -167,15 +160,7 @@ pub fn test_calls(
             let mut preds = Vec::new();
             for m in &mut e.members {
                 let mut p = predict_model(&m.model, &m.meta, ds, covered.start..test.start, device)?;
-                let t = network_test(m, ds, &folds, refit, device)?;
-                p.probs.extend(t.probs);
-                p.ret = match (p.ret, t.ret) {
-                    (Some(mut v), Some(r)) => {
-                        v.extend(r);
-                        Some(v)
-                    }
-                    _ => None,
-                };
+                p.append(network_test(m, ds, &folds, refit, device)?)?;
                 preds.push(p);
             }
             let mut trees = predict_gbdt(&e.gbdt, ds, ds.split.val.start..test.start)?;

@@ -29,6 +29,21 @@ pub struct MemberPredictions {
 }
 
 impl MemberPredictions {
+    /// Append the predictions of the samples that follow (walk-forward blocks; validation, then test).
+    pub fn append(&mut self, next: MemberPredictions) -> Result<()> {
+        if self.probs.is_empty() {
+            *self = next;
+            return Ok(());
+        }
+        match (&mut self.ret, next.ret) {
+            (Some(r), Some(n)) => r.extend(n),
+            (None, None) => {}
+            _ => return Err(Error::Invalid("a member's return forecasts came and went between blocks".into())),
+        }
+        self.probs.extend(next.probs);
+        Ok(())
+    }
+
     /// Most probable class per sample (ties to the lower index: up, then down, then hold).
     pub fn classes(&self) -> Vec<usize> {
         self.probs.iter().map(argmax3).collect()
