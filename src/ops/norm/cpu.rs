@@ -52,25 +52,31 @@ pub fn layer_norm_forward(
         return;
     }
     let rows = units_per_task(d.cols);
-    let (cols, eps, inv_n) = (d.cols, d.eps as f32, 1.0 / d.cols as f32);
+    let (cols, eps) = (d.cols, d.eps as f32);
     y.par_chunks_mut(rows * cols)
         .zip(x.par_chunks(rows * cols))
         .zip(mean.par_chunks_mut(rows).zip(rstd.par_chunks_mut(rows)))
         .for_each(|((yt, xt), (mt, rt))| {
             for (r, (yr, xr)) in yt.chunks_mut(cols).zip(xt.chunks(cols)).enumerate() {
-                // y holds x − μ for a moment, so both reductions run over slices and vectorise.
-                let mu = fastmath::sum(xr) * inv_n;
-                for (o, &v) in yr.iter_mut().zip(xr) {
-                    *o = v - mu;
-                }
-                let rs = 1.0 / (fastmath::dot(yr, yr) * inv_n + eps).sqrt();
-                for ((o, &g), &b) in yr.iter_mut().zip(gamma).zip(beta) {
-                    *o = *o * rs * g + b;
-                }
-                mt[r] = mu;
-                rt[r] = rs;
+                (mt[r], rt[r]) = layer_norm_row(xr, gamma, beta, eps, yr);
             }
         });
+}
+
+/// One non-empty row: y = (x − μ)·rstd·γ + β; returns (μ, rstd). The batch-1 plans (`stream::plan`) call it on
+/// their own rows, on their own thread.
+pub(crate) fn layer_norm_row(xr: &[f32], gamma: &[f32], beta: &[f32], eps: f32, yr: &mut [f32]) -> (f32, f32) {
+    let inv_n = 1.0 / xr.len() as f32;
+    // y holds x − μ for a moment, so both reductions run over slices and vectorise.
+    let mu = fastmath::sum(xr) * inv_n;
+    for (o, &v) in yr.iter_mut().zip(xr) {
+        *o = v - mu;
+    }
+    let rs = 1.0 / (fastmath::dot(yr, yr) * inv_n + eps).sqrt();
+    for ((o, &g), &b) in yr.iter_mut().zip(gamma).zip(beta) {
+        *o = *o * rs * g + b;
+    }
+    (mu, rs)
 }
 
 /// Fast LayerNorm backward, same contract as `reference::layer_norm_backward`.

@@ -48,14 +48,17 @@ fn rows2(d: &SoftmaxDims, y: &[f32], dy: &[f32], dx: &mut [f32], f: impl Fn(&[f3
 /// Fast softmax, same contract as `reference::softmax_forward`.
 pub fn softmax_forward(d: &SoftmaxDims, x: &[f32], y: &mut [f32]) {
     check(d, x, x, y);
-    rows1(d, x, y, |xr, yr| {
-        let m = fastmath::max(xr);
-        for (yv, &xv) in yr.iter_mut().zip(xr) {
-            *yv = fastmath::exp(xv - m);
-        }
-        let inv = 1.0 / fastmath::sum(yr);
-        yr.iter_mut().for_each(|v| *v *= inv);
-    });
+    rows1(d, x, y, softmax_row);
+}
+
+/// One row, max-subtracted: the batch-1 plans (`stream::plan`) call it on their own rows, on their own thread.
+pub(crate) fn softmax_row(xr: &[f32], yr: &mut [f32]) {
+    let m = fastmath::max(xr);
+    for (yv, &xv) in yr.iter_mut().zip(xr) {
+        *yv = fastmath::exp(xv - m);
+    }
+    let inv = 1.0 / fastmath::sum(yr);
+    yr.iter_mut().for_each(|v| *v *= inv);
 }
 
 /// Fast softmax backward, same contract as `reference::softmax_backward`.

@@ -3,10 +3,10 @@
 //! single-row kernel; then attention over time and the head.
 
 use super::packed::Packed;
-use super::softmax;
 use crate::models::LstmAttention;
 use crate::ops::fastmath::{dot, tanh};
 use crate::ops::lstm::cpu::gate_math_row;
+use crate::ops::softmax::cpu::softmax_row;
 use crate::{Error, Result};
 
 #[derive(Debug)]
@@ -58,6 +58,7 @@ pub struct LstmPlan {
     scratch: Vec<Scratch>,
     proj_out: Vec<f32>,
     energy: Vec<f32>,
+    weights: Vec<f32>,
     context: Vec<f32>,
 }
 
@@ -101,6 +102,7 @@ impl LstmPlan {
                 .collect(),
             proj_out: vec![0.0; t * d],
             energy: vec![0.0; t],
+            weights: vec![0.0; t],
             context: vec![0.0; d],
         })
     }
@@ -140,9 +142,9 @@ impl LstmPlan {
             row.iter_mut().for_each(|v| *v = tanh(*v));
             *e = dot(row, &self.score);
         }
-        softmax(&mut self.energy);
+        softmax_row(&self.energy, &mut self.weights);
         self.context.fill(0.0);
-        for (&a, row) in self.energy.iter().zip(hs.chunks_exact(d)) {
+        for (&a, row) in self.weights.iter().zip(hs.chunks_exact(d)) {
             self.context.iter_mut().zip(row).for_each(|(c, v)| *c += a * v);
         }
         self.output.apply(1, &self.context, d, out, out.len(), false);

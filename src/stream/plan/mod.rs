@@ -80,29 +80,8 @@ pub fn thread_pool(threads: usize) -> Result<Option<rayon::ThreadPool>> {
     }
 }
 
-/// Row-wise layer norm in place over rows of width `w.len()`; statistics in f64 (the rows are short).
-fn layer_norm_rows(x: &mut [f32], w: &[f32], b: &[f32], eps: f32) {
-    let d = w.len();
-    for row in x.chunks_exact_mut(d) {
-        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / d as f64;
-        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / d as f64;
-        let rs = 1.0 / (var + eps as f64).sqrt();
-        for ((v, &g), &bb) in row.iter_mut().zip(w).zip(b) {
-            *v = ((*v as f64 - mean) * rs) as f32 * g + bb;
-        }
-    }
-}
-
 fn relu(x: &mut [f32]) {
     x.iter_mut().for_each(|v| *v = v.max(0.0));
-}
-
-/// Softmax in place (max-subtracted, the kernels' `exp`).
-fn softmax(x: &mut [f32]) {
-    let m = crate::ops::fastmath::max(x);
-    x.iter_mut().for_each(|v| *v = crate::ops::fastmath::exp(*v - m));
-    let s = 1.0 / crate::ops::fastmath::sum(x);
-    x.iter_mut().for_each(|v| *v *= s);
 }
 
 #[cfg(test)]

@@ -5,10 +5,12 @@
 //! config, same answer.
 
 use super::packed::Packed;
-use super::{layer_norm_rows, relu, softmax};
+use super::relu;
 use crate::models::Transformer;
 use crate::nn::{sinusoidal_encoding, LayerNorm};
 use crate::ops::fastmath::dot;
+use crate::ops::norm::cpu::layer_norm_row;
+use crate::ops::softmax::cpu::softmax_row;
 use crate::{Error, Result};
 
 #[derive(Debug)]
@@ -52,6 +54,7 @@ pub struct TransformerPlan {
     tmp: Vec<f32>,
     ff: Vec<f32>,
     scores: Vec<f32>,
+    probs: Vec<f32>,
     pooled: Vec<f32>,
 }
 
@@ -95,6 +98,7 @@ impl TransformerPlan {
             tmp: vec![0.0; t * e],
             ff: vec![0.0; t * ff],
             scores: vec![0.0; t],
+            probs: vec![0.0; t],
             pooled: vec![0.0; e],
         })
     }
@@ -140,10 +144,11 @@ impl TransformerPlan {
                 for (j, sj) in s.iter_mut().enumerate() {
                     *sj = dot(q, &qkv[j * 3 * e + e + hd * dh..][..dh]) * scale;
                 }
-                softmax(s);
+                let p = &mut self.probs[..keys];
+                softmax_row(s, p);
                 let o = &mut self.att[i * e + hd * dh..][..dh];
                 o.fill(0.0);
-                for (j, &p) in s.iter().enumerate() {
+                for (j, &p) in p.iter().enumerate() {
                     let v = &qkv[j * 3 * e + 2 * e + hd * dh..][..dh];
                     o.iter_mut().zip(v).for_each(|(o, v)| *o += p * v);
                 }
@@ -151,14 +156,21 @@ impl TransformerPlan {
         }
         let (h, tmp) = (&mut self.h[first * e..], &mut self.tmp[first * e..]);
         l.out.apply(rows, &self.att[first * e..], e, tmp, e, false);
-        h.iter_mut().zip(tmp.iter()).for_each(|(h, s)| *h += s);
-        layer_norm_rows(h, &l.norm1.w, &l.norm1.b, l.norm1.eps);
+        add_norm(h, tmp, &l.norm1);
         let ffw = l.ff1.n();
         let ff = &mut self.ff[first * ffw..];
         l.ff1.apply(rows, h, e, ff, ffw, false);
         relu(ff);
         l.ff2.apply(rows, ff, ffw, tmp, e, false);
-        h.iter_mut().zip(tmp.iter()).for_each(|(h, s)| *h += s);
-        layer_norm_rows(h, &l.norm2.w, &l.norm2.b, l.norm2.eps);
+        add_norm(h, tmp, &l.norm2);
+    }
+}
+
+/// h = norm(h + s), row by row; `s` is scratch and is left holding h + s.
+fn add_norm(h: &mut [f32], s: &mut [f32], n: &Norm) {
+    let e = n.w.len();
+    for (hr, sr) in h.chunks_exact_mut(e).zip(s.chunks_exact_mut(e)) {
+        sr.iter_mut().zip(hr.iter()).for_each(|(s, h)| *s += h);
+        layer_norm_row(sr, &n.w, &n.b, n.eps, hr);
     }
 }
