@@ -6,12 +6,13 @@
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use tickgrad::backend::cuda::{self, CudaBackend};
-use tickgrad::backend::{Backend, Storage};
+use tickgrad::backend::Storage;
 use tickgrad::ops::attention::AttentionDims;
 use tickgrad::ops::conv1d::Conv1dDims;
 use tickgrad::ops::lstm::LstmDims;
 use tickgrad::ops::matmul::cuda::{has_tensor_cores, matmul_half_with, to_half, HalfKind};
 use tickgrad::ops::matmul::MatmulDims;
+use tickgrad::ops::prelude::*;
 use tickgrad::rng::Rng;
 
 fn device() -> &'static CudaBackend {

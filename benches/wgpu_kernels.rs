@@ -10,11 +10,12 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::hint::black_box;
 use std::time::Duration;
 use tickgrad::backend::wgpu::Gpu;
-use tickgrad::backend::{Backend, Storage};
+use tickgrad::backend::Storage;
 use tickgrad::ops::attention::AttentionDims;
 use tickgrad::ops::conv1d::Conv1dDims;
 use tickgrad::ops::lstm::LstmDims;
 use tickgrad::ops::matmul::MatmulDims;
+use tickgrad::ops::prelude::*;
 use tickgrad::rng::Rng;
 
 fn gpu() -> Option<&'static Gpu> {

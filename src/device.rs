@@ -30,25 +30,6 @@ impl Device {
             _ => Err(Error::config("device", format!("unknown device {s:?}: expected cpu, cuda[:N] or wgpu[:N]"))),
         }
     }
-
-    /// Ok when the device can run kernels in this process.
-    pub fn ensure_available(self) -> Result<()> {
-        match self {
-            Device::Cpu => Ok(()),
-            #[cfg(feature = "cuda")]
-            Device::Cuda(n) => crate::backend::cuda::ensure_available(n),
-            #[cfg(not(feature = "cuda"))]
-            Device::Cuda(n) => Err(Error::Device(format!(
-                "cuda:{n} is not available: this build has no CUDA backend (build with --features cuda)"
-            ))),
-            #[cfg(feature = "wgpu")]
-            Device::Wgpu(n) => crate::backend::wgpu::Gpu::get(n).map(|_| ()),
-            #[cfg(not(feature = "wgpu"))]
-            Device::Wgpu(n) => Err(Error::Device(format!(
-                "wgpu:{n} is not available: this build has no wgpu backend (build with --features wgpu)"
-            ))),
-        }
-    }
 }
 
 impl fmt::Display for Device {

@@ -15,7 +15,7 @@ fn missing_libcuda_is_a_device_error() {
         println!("missing libcuda: SKIPPED, this process can load a libcuda (a driver or tools/cuda-sim is present)");
         return;
     }
-    let err = Device::Cuda(0).ensure_available().unwrap_err();
+    let err = tickgrad::backend::ensure_available(Device::Cuda(0)).unwrap_err();
     assert!(matches!(&err, Error::Device(m) if m.contains("libcuda")), "{err}");
     let err = Tensor::from_vec(vec![1.0, 2.0], &[2], Device::Cuda(0)).unwrap_err();
     assert!(matches!(err, Error::Device(_)), "{err}");

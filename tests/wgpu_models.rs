@@ -18,7 +18,7 @@ const WGPU: Device = Device::Wgpu(0);
 const PREFIXES: [&str; 4] = ["transformer", "lstm_attention", "tcn", "multitask"];
 
 fn require_wgpu() {
-    if let Err(e) = WGPU.ensure_available() {
+    if let Err(e) = tickgrad::backend::ensure_available(WGPU) {
         panic!("wgpu:0 is needed for these tests (without a GPU: apt-get install mesa-vulkan-drivers): {e}");
     }
 }

@@ -109,7 +109,7 @@ pub fn backtest_predictor(pred: &mut Predictor, data: &Path, args: &EvalArgs, de
 
 pub fn evaluate_args(args: &EvalArgs) -> Result<Outcome> {
     let device = Device::parse(&args.device)?;
-    device.ensure_available()?;
+    crate::backend::ensure_available(device)?;
     let mut pred = Predictor::load(&args.checkpoint, device)?;
     backtest_predictor(&mut pred, &args.data, args, device)
 }

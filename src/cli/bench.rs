@@ -24,7 +24,7 @@ pub fn quantile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub fn run(ckpt: &Path, batch: usize, iters: usize, window: Option<usize>, device: Device) -> Result<()> {
-    device.ensure_available()?;
+    crate::backend::ensure_available(device)?;
     if batch == 0 || iters == 0 {
         return Err(Error::config("batch/iters", "must be positive"));
     }
@@ -75,7 +75,7 @@ pub fn run(ckpt: &Path, batch: usize, iters: usize, window: Option<usize>, devic
 /// `bars` pushes (each answered). Prints `model=… device=… window=… bars=… mode=step|recompute mean_us=…` and
 /// `per_bar_us p50=<x> p99=<y> max=<z>`.
 pub fn run_per_bar(ckpt: &Path, bars: usize, window: Option<usize>, threads: usize, device: Device) -> Result<()> {
-    device.ensure_available()?;
+    crate::backend::ensure_available(device)?;
     if bars == 0 {
         return Err(Error::config("bars", "must be positive"));
     }

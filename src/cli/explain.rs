@@ -129,7 +129,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
 
 pub fn run(a: &Args) -> Result<()> {
     let device = Device::parse(&a.device)?;
-    device.ensure_available()?;
+    crate::backend::ensure_available(device)?;
     let (bars, _) = load_csv(&a.data)?;
     let ck = checkpoint::load(&a.checkpoint, device)?;
     let frame = compute_features(&bars, &feature_config(&ck.metadata)?)?;

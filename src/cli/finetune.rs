@@ -36,7 +36,7 @@ pub struct FinetuneArgs {
 
 pub fn run(a: &FinetuneArgs) -> Result<()> {
     let device = Device::parse(&a.device)?;
-    device.ensure_available()?;
+    crate::backend::ensure_available(device)?;
     let tc = TrainConfig {
         epochs: a.epochs,
         batch: a.batch,

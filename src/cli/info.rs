@@ -10,7 +10,7 @@ pub fn run(compile_kernels: bool, arch: &str) -> Result<()> {
     println!("tickgrad {}", env!("CARGO_PKG_VERSION"));
     println!("cpu: available ({} threads)", rayon::current_num_threads());
     cuda_devices();
-    match Device::Wgpu(0).ensure_available() {
+    match crate::backend::ensure_available(Device::Wgpu(0)) {
         Ok(()) => println!("wgpu:0: available"),
         Err(e) => println!("wgpu:0: {e}"),
     }
@@ -22,7 +22,7 @@ pub fn run(compile_kernels: bool, arch: &str) -> Result<()> {
 
 #[cfg(not(feature = "cuda"))]
 fn cuda_devices() {
-    if let Err(e) = Device::Cuda(0).ensure_available() {
+    if let Err(e) = crate::backend::ensure_available(Device::Cuda(0)) {
         println!("cuda: {e}");
     }
 }

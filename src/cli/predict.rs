@@ -14,7 +14,7 @@ use std::path::Path;
 const CHUNK: usize = 256;
 
 pub fn run(ckpt: &Path, input: &Path, out: &Path, device: Device) -> Result<()> {
-    device.ensure_available()?;
+    crate::backend::ensure_available(device)?;
     let ck = checkpoint::load(ckpt, device)?;
     let x = read_npy(input)?;
     let cfg = ck.model.config();

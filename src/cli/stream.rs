@@ -159,7 +159,7 @@ fn watch(a: &StreamArgs) -> Result<Option<CheckpointWatch>> {
 
 pub fn run(a: &StreamArgs) -> Result<()> {
     let device = Device::parse(&a.device)?;
-    device.ensure_available()?;
+    crate::backend::ensure_available(device)?;
     match (&a.input, &a.data) {
         (Some(input), None) if !a.trade.enabled() => run_npy(a, input, device),
         (Some(_), None) => {

@@ -95,7 +95,7 @@ impl TrainArgs {
             ..TrainConfig::default()
         };
         tc.validate()?;
-        tc.device.ensure_available()?;
+        crate::backend::ensure_available(tc.device)?;
         Ok(tc)
     }
 }

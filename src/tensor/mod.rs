@@ -7,8 +7,9 @@
 pub mod shape;
 
 use crate::autodiff::{self, BackwardFn, Node};
-use crate::backend::{self, Storage};
+use crate::backend::Storage;
 use crate::device::Device;
+use crate::ops::prelude::*;
 use crate::{Error, Result};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,7 +45,7 @@ impl Tensor {
         if data.len() != n {
             return Err(Error::shape("tensor data", format!("{n} elements for shape {shape:?}"), data.len()));
         }
-        let storage = backend::get(device)?.upload(data)?;
+        let storage = backend(device)?.upload(data)?;
         Ok(Tensor::build(shape.to_vec(), storage, false, None))
     }
 
@@ -135,7 +136,7 @@ impl Tensor {
 
     /// Host copy of the values (a device readback for GPU tensors).
     pub fn to_vec(&self) -> Result<Vec<f32>> {
-        backend::get(self.device())?.download(&self.0.storage)
+        backend(self.device())?.download(&self.0.storage)
     }
 
     /// Borrow the values of a CPU tensor without copying.
@@ -149,7 +150,7 @@ impl Tensor {
             return Ok(self.clone());
         }
         let host = self.to_vec()?;
-        let storage = backend::get(device)?.upload(host)?;
+        let storage = backend(device)?.upload(host)?;
         let src = self.device();
         Ok(Tensor::from_op(storage, self.shape().to_vec(), &[self], move |g| Ok(vec![Some(g.to_device(src)?)])))
     }

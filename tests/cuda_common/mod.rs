@@ -2,12 +2,13 @@
 //! inputs, and comparison against the CPU backend (itself tested against the plain-loop references).
 #![allow(dead_code)]
 
-use tickgrad::backend::{self, Backend, Storage};
+use tickgrad::backend::Storage;
 use tickgrad::device::Device;
+use tickgrad::ops::prelude::*;
 
 /// The CUDA backend of device 0, or None after printing why the test is skipped.
 pub fn cuda(test: &str) -> Option<&'static dyn Backend> {
-    match backend::get(Device::Cuda(0)) {
+    match backend(Device::Cuda(0)) {
         Ok(be) => {
             if let Ok(info) = tickgrad::backend::cuda::warm_up(0) {
                 println!("{test}: running on cuda:0 = {} ({})", info.name, info.arch);
@@ -22,7 +23,7 @@ pub fn cuda(test: &str) -> Option<&'static dyn Backend> {
 }
 
 pub fn cpu() -> &'static dyn Backend {
-    backend::get(Device::Cpu).expect("the CPU backend always exists")
+    backend(Device::Cpu).expect("the CPU backend always exists")
 }
 
 /// SplitMix64, so inputs are reproducible without a dependency.

@@ -1,10 +1,11 @@
 //! Shared helpers: the two backends, a seeded generator, transfers and the tolerance check.
 
-use tickgrad::backend::{self, Backend, Storage};
+use tickgrad::backend::Storage;
 use tickgrad::device::Device;
+use tickgrad::ops::prelude::*;
 
 pub fn gpu() -> &'static dyn Backend {
-    match backend::get(Device::Wgpu(0)) {
+    match backend(Device::Wgpu(0)) {
         Ok(b) => b,
         Err(e) => panic!(
             "wgpu:0 is needed for these tests (on a machine without a GPU: apt-get install mesa-vulkan-drivers): {e}"
@@ -13,7 +14,7 @@ pub fn gpu() -> &'static dyn Backend {
 }
 
 pub fn cpu() -> &'static dyn Backend {
-    backend::get(Device::Cpu).unwrap()
+    backend(Device::Cpu).unwrap()
 }
 
 /// SplitMix64, as in the crate's own test helpers.

@@ -1,8 +1,9 @@
 //! The device plumbing itself: adapter errors, transfers, poisoning, buffer reuse.
 
 use crate::common::{gpu, Rng};
-use tickgrad::backend::{self, wgpu::Gpu};
+use tickgrad::backend::wgpu::Gpu;
 use tickgrad::device::Device;
+use tickgrad::ops::prelude::*;
 use tickgrad::Error;
 
 #[test]
@@ -30,18 +31,18 @@ fn fresh_buffers_are_poisoned_in_test_builds() {
 
 #[test]
 fn missing_adapter_is_an_error_not_a_panic() {
-    let e = backend::get(Device::Wgpu(99)).err().expect("there is no 100th adapter");
+    let e = backend(Device::Wgpu(99)).err().expect("there is no 100th adapter");
     match &e {
         Error::Device(m) => assert!(m.contains("wgpu:99"), "message names the device: {m}"),
         other => panic!("expected a device error, got {other:?}"),
     }
-    assert!(Device::Wgpu(99).ensure_available().is_err());
-    assert!(Device::Wgpu(0).ensure_available().is_ok());
+    assert!(tickgrad::backend::ensure_available(Device::Wgpu(99)).is_err());
+    assert!(tickgrad::backend::ensure_available(Device::Wgpu(0)).is_ok());
 }
 
 #[test]
 fn cpu_storage_handed_to_the_gpu_backend_is_an_error() {
-    let host = backend::get(Device::Cpu).unwrap().upload(vec![1.0, 2.0]).unwrap();
+    let host = backend(Device::Cpu).unwrap().upload(vec![1.0, 2.0]).unwrap();
     let e = gpu().unary(tickgrad::ops::elementwise::Unary::Neg, &host).expect_err("cpu storage on wgpu");
     assert!(matches!(e, Error::Device(_)), "{e:?}");
     assert!(gpu().download(&host).is_err());

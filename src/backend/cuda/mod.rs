@@ -1,7 +1,7 @@
 //! The CUDA backend: one context, one stream and one set of compiled modules per device, over `cudarc` with the
 //! CUDA libraries loaded at run time (the crate builds and runs without CUDA anywhere).
 //!
-//! Life of a device: the first `backend::get(Device::Cuda(n))` (or [`warm_up`]) checks that libcuda and libnvrtc
+//! Life of a device: the first `ops::backend(Device::Cuda(n))` (or [`warm_up`]) checks that libcuda and libnvrtc
 //! load (cudarc panics on a missing library, so this comes first), creates the context, compiles every file of
 //! `kernels/` with NVRTC for the device's architecture and loads the modules: the explicit warm-up. After it no
 //! request compiles anything. A failure at any step is an `Error::Device` saying what is missing.
@@ -12,10 +12,10 @@
 //! every allocation is a reuse, which is the buffer pool. `download` copies to the host and synchronises.
 
 pub mod compile;
-mod ops;
 pub mod sources;
 
-use crate::backend::Storage;
+use crate::backend::{DeviceOps, Storage};
+use crate::device::Device;
 use crate::{Error, Result};
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchArgs, LaunchConfig};
 use rayon::prelude::*;
@@ -301,6 +301,18 @@ impl CudaBackend {
     /// Wait for every queued kernel (benchmarks time with this inside the loop).
     pub fn synchronize(&self) -> Result<()> {
         self.stream.synchronize().map_err(|e| self.err("synchronize", e))
+    }
+}
+
+impl DeviceOps for CudaBackend {
+    fn device(&self) -> Device {
+        Device::Cuda(self.ordinal)
+    }
+    fn upload(&self, data: Vec<f32>) -> Result<Storage> {
+        self.upload_slice(&data)
+    }
+    fn download(&self, s: &Storage) -> Result<Vec<f32>> {
+        self.download_storage(self.view(s)?)
     }
 }
 

@@ -1,9 +1,13 @@
 //! Fast CPU attention, f32: per head, blocks of query rows, each block a few `sgemm` products over the keys
 //! it can see with the row softmax between them (see the module doc for the plan and its reasons).
 
+use super::AttentionKernel;
 use super::{reference, AttentionDims};
+use crate::backend::cpu::{buf, host, out, CpuBackend};
+use crate::backend::Storage;
 use crate::ops::fastmath;
 use crate::ops::matmul::cpu::{sgemm, sgemm_serial_rows};
+use crate::Result;
 use rayon::prelude::*;
 
 /// Query rows per block: big enough for gemm to reach full speed, small enough that the
@@ -345,5 +349,46 @@ pub fn attention_backward(
         for (h, ((dq_h, dk_h), dv_h)) in heads.enumerate() {
             head(h, (dq_h, dk_h, dv_h), &mut sc);
         }
+    }
+}
+
+impl AttentionKernel for CpuBackend {
+    fn attention(&self, d: &AttentionDims, q: &Storage, k: &Storage, v: &Storage) -> Result<(Storage, Storage)> {
+        let mut o = buf(d.bh * d.tq * d.dv);
+        let mut lse = buf(d.bh * d.tq);
+        attention_forward(d, host(q)?, host(k)?, host(v)?, &mut o, &mut lse);
+        Ok((out(o), out(lse)))
+    }
+
+    fn attention_weights(&self, d: &AttentionDims, q: &Storage, k: &Storage, lse: &Storage) -> Result<Storage> {
+        let mut w = buf(d.bh * d.tq * d.tk);
+        attention_weights(d, host(q)?, host(k)?, host(lse)?, &mut w);
+        Ok(out(w))
+    }
+
+    fn attention_backward(
+        &self,
+        d: &AttentionDims,
+        q: &Storage,
+        k: &Storage,
+        v: &Storage,
+        o: &Storage,
+        lse: &Storage,
+        dout: &Storage,
+    ) -> Result<(Storage, Storage, Storage)> {
+        let (mut dq, mut dk, mut dv) = (buf(q.len()), buf(k.len()), buf(v.len()));
+        attention_backward(
+            d,
+            host(q)?,
+            host(k)?,
+            host(v)?,
+            host(o)?,
+            host(lse)?,
+            host(dout)?,
+            &mut dq,
+            &mut dk,
+            &mut dv,
+        );
+        Ok((out(dq), out(dk), out(dv)))
     }
 }

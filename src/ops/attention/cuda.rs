@@ -2,6 +2,7 @@
 //! tiles, scores and accumulators, rows padded by one float) fits the 48 KiB every device gives a block.
 
 use super::AttentionDims;
+use super::AttentionKernel;
 use crate::backend::cuda::{grid_1d, grid_dim, int, CudaBackend};
 use crate::backend::Storage;
 use crate::{Error, Result};
@@ -71,102 +72,98 @@ fn sizes(d: &AttentionDims) -> Result<Sizes> {
     })
 }
 
-pub fn attention(
-    be: &CudaBackend,
-    d: &AttentionDims,
-    q: &Storage,
-    k: &Storage,
-    v: &Storage,
-) -> Result<(Storage, Storage)> {
-    let (qs, ks, vs) = (be.input(q, d.q_len(), "q")?, be.input(k, d.k_len(), "k")?, be.input(v, d.v_len(), "v")?);
-    let (mut o, mut lse) = (be.alloc(d.o_len())?, be.alloc(d.lse_len())?);
-    if d.bh > 0 && d.tq > 0 {
-        let s = sizes(d)?;
-        let (t, smem) = pick_tile(d, forward_floats)?;
-        let t32 = t as i32;
-        let mut l = be.kernel("attention_forward")?;
-        l.arg(qs.slice()).arg(ks.slice()).arg(vs.slice()).arg(&mut o).arg(&mut lse);
-        l.arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.dv).arg(&s.causal).arg(&s.scale).arg(&t32).arg(&t32);
-        // SAFETY: attention_forward(const float* q, k, v, float* o, lse, int bh, tq, tk, d, dv, causal, float scale,
-        // int bq, int bk); 128 threads (a multiple of bq ≤ 32), dynamic shared memory sized by forward_floats as
-        // the kernel carves it; buffers hold the AttentionDims lengths checked above.
-        unsafe { be.launch(l, tiles_cfg(d.tq, d.bh, t, smem)?, "attention_forward")? };
+impl AttentionKernel for CudaBackend {
+    fn attention(&self, d: &AttentionDims, q: &Storage, k: &Storage, v: &Storage) -> Result<(Storage, Storage)> {
+        let (qs, ks, vs) =
+            (self.input(q, d.q_len(), "q")?, self.input(k, d.k_len(), "k")?, self.input(v, d.v_len(), "v")?);
+        let (mut o, mut lse) = (self.alloc(d.o_len())?, self.alloc(d.lse_len())?);
+        if d.bh > 0 && d.tq > 0 {
+            let s = sizes(d)?;
+            let (t, smem) = pick_tile(d, forward_floats)?;
+            let t32 = t as i32;
+            let mut l = self.kernel("attention_forward")?;
+            l.arg(qs.slice()).arg(ks.slice()).arg(vs.slice()).arg(&mut o).arg(&mut lse);
+            l.arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.dv).arg(&s.causal).arg(&s.scale).arg(&t32).arg(&t32);
+            // SAFETY: attention_forward(const float* q, k, v, float* o, lse, int bh, tq, tk, d, dv, causal, float scale,
+            // int bq, int bk); 128 threads (a multiple of bq ≤ 32), dynamic shared memory sized by forward_floats as
+            // the kernel carves it; buffers hold the AttentionDims lengths checked above.
+            unsafe { self.launch(l, tiles_cfg(d.tq, d.bh, t, smem)?, "attention_forward")? };
+        }
+        Ok((self.wrap(o, d.o_len()), self.wrap(lse, d.lse_len())))
     }
-    Ok((be.wrap(o, d.o_len()), be.wrap(lse, d.lse_len())))
-}
 
-pub fn attention_weights(
-    be: &CudaBackend,
-    d: &AttentionDims,
-    q: &Storage,
-    k: &Storage,
-    lse: &Storage,
-) -> Result<Storage> {
-    let (qs, ks, ls) = (be.input(q, d.q_len(), "q")?, be.input(k, d.k_len(), "k")?, be.input(lse, d.lse_len(), "lse")?);
-    let n = d.weights_len();
-    let mut w = be.alloc(n)?;
-    if n > 0 {
-        let s = sizes(d)?;
-        let mut l = be.kernel("attention_weights")?;
-        l.arg(qs.slice()).arg(ks.slice()).arg(ls.slice()).arg(&mut w);
-        l.arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.causal).arg(&s.scale);
-        // SAFETY: attention_weights(const float* q, k, lse, float* w, int bh, tq, tk, d, causal, float scale).
-        unsafe { be.launch(l, grid_1d(n), "attention_weights")? };
+    fn attention_weights(&self, d: &AttentionDims, q: &Storage, k: &Storage, lse: &Storage) -> Result<Storage> {
+        let (qs, ks, ls) =
+            (self.input(q, d.q_len(), "q")?, self.input(k, d.k_len(), "k")?, self.input(lse, d.lse_len(), "lse")?);
+        let n = d.weights_len();
+        let mut w = self.alloc(n)?;
+        if n > 0 {
+            let s = sizes(d)?;
+            let mut l = self.kernel("attention_weights")?;
+            l.arg(qs.slice()).arg(ks.slice()).arg(ls.slice()).arg(&mut w);
+            l.arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.causal).arg(&s.scale);
+            // SAFETY: attention_weights(const float* q, k, lse, float* w, int bh, tq, tk, d, causal, float scale).
+            unsafe { self.launch(l, grid_1d(n), "attention_weights")? };
+        }
+        Ok(self.wrap(w, n))
     }
-    Ok(be.wrap(w, n))
-}
 
-#[allow(clippy::too_many_arguments)]
-pub fn attention_backward(
-    be: &CudaBackend,
-    d: &AttentionDims,
-    q: &Storage,
-    k: &Storage,
-    v: &Storage,
-    o: &Storage,
-    lse: &Storage,
-    dout: &Storage,
-) -> Result<(Storage, Storage, Storage)> {
-    let (qs, ks, vs) = (be.input(q, d.q_len(), "q")?, be.input(k, d.k_len(), "k")?, be.input(v, d.v_len(), "v")?);
-    let (os, ls, gs) =
-        (be.input(o, d.o_len(), "o")?, be.input(lse, d.lse_len(), "lse")?, be.input(dout, d.o_len(), "dout")?);
-    let (mut dq, mut dk, mut dv) = (be.alloc(d.q_len())?, be.alloc(d.k_len())?, be.alloc(d.v_len())?);
-    if d.bh == 0 || (d.tq == 0 && d.tk == 0) {
-        return Ok((be.wrap(dq, d.q_len()), be.wrap(dk, d.k_len()), be.wrap(dv, d.v_len())));
+    #[allow(clippy::too_many_arguments)]
+    fn attention_backward(
+        &self,
+        d: &AttentionDims,
+        q: &Storage,
+        k: &Storage,
+        v: &Storage,
+        o: &Storage,
+        lse: &Storage,
+        dout: &Storage,
+    ) -> Result<(Storage, Storage, Storage)> {
+        let (qs, ks, vs) =
+            (self.input(q, d.q_len(), "q")?, self.input(k, d.k_len(), "k")?, self.input(v, d.v_len(), "v")?);
+        let (os, ls, gs) = (
+            self.input(o, d.o_len(), "o")?,
+            self.input(lse, d.lse_len(), "lse")?,
+            self.input(dout, d.o_len(), "dout")?,
+        );
+        let (mut dq, mut dk, mut dv) = (self.alloc(d.q_len())?, self.alloc(d.k_len())?, self.alloc(d.v_len())?);
+        if d.bh == 0 || (d.tq == 0 && d.tk == 0) {
+            return Ok((self.wrap(dq, d.q_len()), self.wrap(dk, d.k_len()), self.wrap(dv, d.v_len())));
+        }
+        let s = sizes(d)?;
+        let rows = d.bh * d.tq;
+        let mut delta = self.alloc(rows)?;
+        {
+            let (rows64, dv32) = (rows as i64, s.dv);
+            let mut l = self.kernel("attention_backward_delta")?;
+            l.arg(os.slice()).arg(gs.slice()).arg(&mut delta).arg(&rows64).arg(&dv32);
+            // SAFETY: attention_backward_delta(const float* o, const float* dout, float* delta, long long rows, int dv);
+            // o and dout hold rows·dv, delta rows values.
+            unsafe { self.launch(l, grid_1d(rows), "attention_backward_delta")? };
+        }
+        if d.tk > 0 {
+            let (t, smem) = pick_tile(d, dkdv_floats)?;
+            let t32 = t as i32;
+            let mut l = self.kernel("attention_backward_dkdv")?;
+            l.arg(qs.slice()).arg(ks.slice()).arg(vs.slice()).arg(gs.slice()).arg(ls.slice()).arg(&delta).arg(&mut dk);
+            l.arg(&mut dv).arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.dv).arg(&s.causal).arg(&s.scale);
+            l.arg(&t32).arg(&t32);
+            // SAFETY: attention_backward_dkdv(const float* q, k, v, dout, lse, delta, float* dk, float* dv_out, int bh,
+            // tq, tk, d, dv, causal, float scale, int bq, int bk); shared memory sized by dkdv_floats as carved.
+            unsafe { self.launch(l, tiles_cfg(d.tk, d.bh, t, smem)?, "attention_backward_dkdv")? };
+        }
+        if d.tq > 0 {
+            let (t, smem) = pick_tile(d, dq_floats)?;
+            let t32 = t as i32;
+            let mut l = self.kernel("attention_backward_dq")?;
+            l.arg(qs.slice()).arg(ks.slice()).arg(vs.slice()).arg(gs.slice()).arg(ls.slice()).arg(&delta).arg(&mut dq);
+            l.arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.dv).arg(&s.causal).arg(&s.scale).arg(&t32).arg(&t32);
+            // SAFETY: attention_backward_dq(const float* q, k, v, dout, lse, delta, float* dq, int bh, tq, tk, d, dv,
+            // causal, float scale, int bq, int bk); shared memory sized by dq_floats as carved.
+            unsafe { self.launch(l, tiles_cfg(d.tq, d.bh, t, smem)?, "attention_backward_dq")? };
+        }
+        Ok((self.wrap(dq, d.q_len()), self.wrap(dk, d.k_len()), self.wrap(dv, d.v_len())))
     }
-    let s = sizes(d)?;
-    let rows = d.bh * d.tq;
-    let mut delta = be.alloc(rows)?;
-    {
-        let (rows64, dv32) = (rows as i64, s.dv);
-        let mut l = be.kernel("attention_backward_delta")?;
-        l.arg(os.slice()).arg(gs.slice()).arg(&mut delta).arg(&rows64).arg(&dv32);
-        // SAFETY: attention_backward_delta(const float* o, const float* dout, float* delta, long long rows, int dv);
-        // o and dout hold rows·dv, delta rows values.
-        unsafe { be.launch(l, grid_1d(rows), "attention_backward_delta")? };
-    }
-    if d.tk > 0 {
-        let (t, smem) = pick_tile(d, dkdv_floats)?;
-        let t32 = t as i32;
-        let mut l = be.kernel("attention_backward_dkdv")?;
-        l.arg(qs.slice()).arg(ks.slice()).arg(vs.slice()).arg(gs.slice()).arg(ls.slice()).arg(&delta).arg(&mut dk);
-        l.arg(&mut dv).arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.dv).arg(&s.causal).arg(&s.scale);
-        l.arg(&t32).arg(&t32);
-        // SAFETY: attention_backward_dkdv(const float* q, k, v, dout, lse, delta, float* dk, float* dv_out, int bh,
-        // tq, tk, d, dv, causal, float scale, int bq, int bk); shared memory sized by dkdv_floats as carved.
-        unsafe { be.launch(l, tiles_cfg(d.tk, d.bh, t, smem)?, "attention_backward_dkdv")? };
-    }
-    if d.tq > 0 {
-        let (t, smem) = pick_tile(d, dq_floats)?;
-        let t32 = t as i32;
-        let mut l = be.kernel("attention_backward_dq")?;
-        l.arg(qs.slice()).arg(ks.slice()).arg(vs.slice()).arg(gs.slice()).arg(ls.slice()).arg(&delta).arg(&mut dq);
-        l.arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.dv).arg(&s.causal).arg(&s.scale).arg(&t32).arg(&t32);
-        // SAFETY: attention_backward_dq(const float* q, k, v, dout, lse, delta, float* dq, int bh, tq, tk, d, dv,
-        // causal, float scale, int bq, int bk); shared memory sized by dq_floats as carved.
-        unsafe { be.launch(l, tiles_cfg(d.tq, d.bh, t, smem)?, "attention_backward_dq")? };
-    }
-    Ok((be.wrap(dq, d.q_len()), be.wrap(dk, d.k_len()), be.wrap(dv, d.v_len())))
 }
 
 #[cfg(test)]

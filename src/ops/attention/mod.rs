@@ -99,3 +99,26 @@ impl AttentionDims {
 mod op;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
+
+/// Fused scaled-dot-product attention: forward (o, lse), the weights for explanations, backward.
+pub trait AttentionKernel {
+    /// (o, lse).
+    fn attention(&self, d: &AttentionDims, q: &Storage, k: &Storage, v: &Storage) -> Result<(Storage, Storage)>;
+    /// The softmax weights [bh, tq, tk], recomputed from the saved log-sum-exp.
+    fn attention_weights(&self, d: &AttentionDims, q: &Storage, k: &Storage, lse: &Storage) -> Result<Storage>;
+    /// (dq, dk, dv).
+    #[allow(clippy::too_many_arguments)]
+    fn attention_backward(
+        &self,
+        d: &AttentionDims,
+        q: &Storage,
+        k: &Storage,
+        v: &Storage,
+        o: &Storage,
+        lse: &Storage,
+        dout: &Storage,
+    ) -> Result<(Storage, Storage, Storage)>;
+}
+
+use crate::backend::Storage;
+use crate::Result;

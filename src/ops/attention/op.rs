@@ -2,7 +2,7 @@
 //! log-sum-exp saved by the forward replaces the T×T probability matrix).
 
 use super::AttentionDims;
-use crate::backend;
+use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -55,7 +55,7 @@ impl Tensor {
         q.expect_same_device(k, "attention")?;
         q.expect_same_device(v, "attention")?;
         let (d, shape) = dims(q, k, v, causal, scale)?;
-        let be = backend::get(q.device())?;
+        let be = backend(q.device())?;
         let (o, lse) = be.attention(&d, q.storage(), k.storage(), v.storage())?;
         let w = if weights {
             let mut ws = shape[..shape.len() - 2].to_vec();
@@ -66,7 +66,7 @@ impl Tensor {
         };
         let (qs, ks, vs, os) = (q.clone(), k.clone(), v.clone(), o.clone());
         let out = Tensor::from_op(o, shape, &[q, k, v], move |g| {
-            let be = backend::get(g.device())?;
+            let be = backend(g.device())?;
             let (dq, dk, dv) =
                 be.attention_backward(&d, qs.storage(), ks.storage(), vs.storage(), &os, &lse, g.storage())?;
             Ok(vec![

@@ -2,6 +2,7 @@
 //! (delta, then dq and dk/dv, in one submit).
 
 use super::AttentionDims;
+use super::AttentionKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::{Error, Result};
@@ -37,87 +38,89 @@ fn heads_grid(d: &AttentionDims, rows: usize) -> [u32; 3] {
     [x as u32, d.bh.min(u32::MAX as usize) as u32, 1]
 }
 
-/// (o, lse).
-pub fn attention(
-    gpu: &'static Gpu,
-    d: &AttentionDims,
-    q: &Storage,
-    k: &Storage,
-    v: &Storage,
-) -> Result<(Storage, Storage)> {
-    let (qb, kb, vb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(v)?);
-    let p = check(d, &[("q", qb.len(), d.q_len()), ("k", kb.len(), d.k_len()), ("v", vb.len(), d.v_len())])?;
-    let (o, lse) = (gpu.alloc(d.o_len())?, gpu.alloc(d.lse_len())?);
-    let args = vec![Arg::R(qb), Arg::R(kb), Arg::R(vb), Arg::W(&o), Arg::W(&lse)];
-    gpu.run(&[Launch::new(&SHADER, "attn_fwd", p, args, heads_grid(d, d.tq))])?;
-    Ok((store(o), store(lse)))
-}
+impl AttentionKernel for Gpu {
+    /// (o, lse).
+    fn attention(&self, d: &AttentionDims, q: &Storage, k: &Storage, v: &Storage) -> Result<(Storage, Storage)> {
+        let gpu = self.handle()?;
+        let (qb, kb, vb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(v)?);
+        let p = check(d, &[("q", qb.len(), d.q_len()), ("k", kb.len(), d.k_len()), ("v", vb.len(), d.v_len())])?;
+        let (o, lse) = (gpu.alloc(d.o_len())?, gpu.alloc(d.lse_len())?);
+        let args = vec![Arg::R(qb), Arg::R(kb), Arg::R(vb), Arg::W(&o), Arg::W(&lse)];
+        gpu.run(&[Launch::new(&SHADER, "attn_fwd", p, args, heads_grid(d, d.tq))])?;
+        Ok((store(o), store(lse)))
+    }
 
-/// The softmax weights [bh, tq, tk], rebuilt from q, k and the saved lse.
-pub fn attention_weights(
-    gpu: &'static Gpu,
-    d: &AttentionDims,
-    q: &Storage,
-    k: &Storage,
-    lse: &Storage,
-) -> Result<Storage> {
-    let (qb, kb, lb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(lse)?);
-    let p = check(d, &[("q", qb.len(), d.q_len()), ("k", kb.len(), d.k_len()), ("lse", lb.len(), d.lse_len())])?;
-    let w = gpu.alloc(d.weights_len())?;
-    let args = vec![Arg::R(qb), Arg::R(kb), Arg::R(lb), Arg::W(&w)];
-    gpu.run(&[Launch::new(&SHADER, "attn_weights", p, args, grid(d.weights_len(), 256))])?;
-    Ok(store(w))
-}
+    /// The softmax weights [bh, tq, tk], rebuilt from q, k and the saved lse.
+    fn attention_weights(&self, d: &AttentionDims, q: &Storage, k: &Storage, lse: &Storage) -> Result<Storage> {
+        let gpu = self.handle()?;
+        let (qb, kb, lb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(lse)?);
+        let p = check(d, &[("q", qb.len(), d.q_len()), ("k", kb.len(), d.k_len()), ("lse", lb.len(), d.lse_len())])?;
+        let w = gpu.alloc(d.weights_len())?;
+        let args = vec![Arg::R(qb), Arg::R(kb), Arg::R(lb), Arg::W(&w)];
+        gpu.run(&[Launch::new(&SHADER, "attn_weights", p, args, grid(d.weights_len(), 256))])?;
+        Ok(store(w))
+    }
 
-/// (dq, dk, dv).
-#[allow(clippy::too_many_arguments)]
-pub fn attention_backward(
-    gpu: &'static Gpu,
-    d: &AttentionDims,
-    q: &Storage,
-    k: &Storage,
-    v: &Storage,
-    o: &Storage,
-    lse: &Storage,
-    dout: &Storage,
-) -> Result<(Storage, Storage, Storage)> {
-    let (qb, kb, vb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(v)?);
-    let (ob, lb, gb) = (gpu.buf(o)?, gpu.buf(lse)?, gpu.buf(dout)?);
-    let p = check(
-        d,
-        &[
-            ("q", qb.len(), d.q_len()),
-            ("k", kb.len(), d.k_len()),
-            ("v", vb.len(), d.v_len()),
-            ("o", ob.len(), d.o_len()),
-            ("lse", lb.len(), d.lse_len()),
-            ("dout", gb.len(), d.o_len()),
-        ],
-    )?;
-    let delta = gpu.alloc(d.lse_len())?;
-    let (dq, dk, dv) = (gpu.alloc(d.q_len())?, gpu.alloc(d.k_len())?, gpu.alloc(d.v_len())?);
-    gpu.run(&[
-        Launch::new(
-            &SHADER,
-            "attn_bwd_delta",
-            p.clone(),
-            vec![Arg::R(ob), Arg::R(gb), Arg::W(&delta)],
-            grid(d.lse_len(), 256),
-        ),
-        Launch::new(
-            &SHADER,
-            "attn_bwd_dq",
-            p.clone(),
-            vec![Arg::R(qb), Arg::R(kb), Arg::R(vb), Arg::R(gb), Arg::R(lb), Arg::R(&delta), Arg::W(&dq)],
-            heads_grid(d, d.tq),
-        ),
-        Launch::new(
-            &SHADER,
-            "attn_bwd_dkdv",
-            p,
-            vec![Arg::R(qb), Arg::R(kb), Arg::R(vb), Arg::R(gb), Arg::R(lb), Arg::R(&delta), Arg::W(&dk), Arg::W(&dv)],
-            heads_grid(d, d.tk),
-        ),
-    ])?;
-    Ok((store(dq), store(dk), store(dv)))
+    /// (dq, dk, dv).
+    #[allow(clippy::too_many_arguments)]
+    fn attention_backward(
+        &self,
+        d: &AttentionDims,
+        q: &Storage,
+        k: &Storage,
+        v: &Storage,
+        o: &Storage,
+        lse: &Storage,
+        dout: &Storage,
+    ) -> Result<(Storage, Storage, Storage)> {
+        let gpu = self.handle()?;
+        let (qb, kb, vb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(v)?);
+        let (ob, lb, gb) = (gpu.buf(o)?, gpu.buf(lse)?, gpu.buf(dout)?);
+        let p = check(
+            d,
+            &[
+                ("q", qb.len(), d.q_len()),
+                ("k", kb.len(), d.k_len()),
+                ("v", vb.len(), d.v_len()),
+                ("o", ob.len(), d.o_len()),
+                ("lse", lb.len(), d.lse_len()),
+                ("dout", gb.len(), d.o_len()),
+            ],
+        )?;
+        let delta = gpu.alloc(d.lse_len())?;
+        let (dq, dk, dv) = (gpu.alloc(d.q_len())?, gpu.alloc(d.k_len())?, gpu.alloc(d.v_len())?);
+        gpu.run(&[
+            Launch::new(
+                &SHADER,
+                "attn_bwd_delta",
+                p.clone(),
+                vec![Arg::R(ob), Arg::R(gb), Arg::W(&delta)],
+                grid(d.lse_len(), 256),
+            ),
+            Launch::new(
+                &SHADER,
+                "attn_bwd_dq",
+                p.clone(),
+                vec![Arg::R(qb), Arg::R(kb), Arg::R(vb), Arg::R(gb), Arg::R(lb), Arg::R(&delta), Arg::W(&dq)],
+                heads_grid(d, d.tq),
+            ),
+            Launch::new(
+                &SHADER,
+                "attn_bwd_dkdv",
+                p,
+                vec![
+                    Arg::R(qb),
+                    Arg::R(kb),
+                    Arg::R(vb),
+                    Arg::R(gb),
+                    Arg::R(lb),
+                    Arg::R(&delta),
+                    Arg::W(&dk),
+                    Arg::W(&dv),
+                ],
+                heads_grid(d, d.tk),
+            ),
+        ])?;
+        Ok((store(dq), store(dk), store(dv)))
+    }
 }

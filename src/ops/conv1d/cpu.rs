@@ -12,6 +12,10 @@
 //! ~100 GFLOP/s for one big sgemm. The same with whole windows (gemm threading inside workers) was no faster;
 //! a sequential batch loop with gemm threading each medium product was 1.5–2.5× slower.
 
+use super::Conv1dKernel;
+use crate::backend::cpu::{buf, host, out, CpuBackend};
+use crate::backend::Storage;
+use crate::Result;
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -259,5 +263,26 @@ pub fn conv1d_step(d: &Conv1dDims, hist: &[f32], w: &[f32], bias: Option<&[f32]>
                 *v += b;
             }
         }
+    }
+}
+
+impl Conv1dKernel for CpuBackend {
+    fn conv1d(&self, d: &Conv1dDims, x: &Storage, w: &Storage, b: Option<&Storage>) -> Result<Storage> {
+        let mut y = buf(d.batch * d.c_out * d.t_out());
+        conv1d_forward(d, host(x)?, host(w)?, b.map(host).transpose()?, &mut y);
+        Ok(out(y))
+    }
+
+    fn conv1d_backward_input(&self, d: &Conv1dDims, w: &Storage, dy: &Storage) -> Result<Storage> {
+        let mut dx = buf(d.batch * d.c_in * d.t_in);
+        conv1d_backward_input(d, host(w)?, host(dy)?, &mut dx);
+        Ok(out(dx))
+    }
+
+    fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<(Storage, Storage)> {
+        let mut dw = buf(d.c_out * d.c_in * d.kernel);
+        let mut db = buf(d.c_out);
+        conv1d_backward_weight(d, host(x)?, host(dy)?, &mut dw, Some(&mut db));
+        Ok((out(dw), out(db)))
     }
 }

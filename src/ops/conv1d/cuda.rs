@@ -1,6 +1,7 @@
 //! Launches `kernels/conv1d.cu`: the shared-memory tiled forward whenever its halo fits, else the direct one.
 
 use super::Conv1dDims;
+use super::Conv1dKernel;
 use crate::backend::cuda::{grid_1d, grid_dim, int, CudaBackend};
 use crate::backend::Storage;
 use crate::{Error, Result};
@@ -35,106 +36,113 @@ fn sizes(d: &Conv1dDims) -> Result<Sizes> {
     ]))
 }
 
-pub fn conv1d(be: &CudaBackend, d: &Conv1dDims, x: &Storage, w: &Storage, b: Option<&Storage>) -> Result<Storage> {
-    let (xs, ws) = (be.input(x, d.x_len(), "x")?, be.input(w, d.w_len(), "w")?);
-    let bs = match b {
-        Some(b) => Some(be.input(b, d.c_out, "bias")?),
-        None => None,
-    };
-    let n = d.y_len();
-    let mut y = be.alloc(n)?;
-    if n == 0 {
-        return Ok(be.wrap(y, 0));
-    }
-    let s = sizes(d)?.0;
-    let has_bias = bs.is_some() as i32;
-    // Without a bias the kernel never reads it; any valid buffer stands in.
-    let bias = bs.map(|b| b.slice()).unwrap_or(ws.slice());
-    match tiled_chunk(d) {
-        Some(ic) => {
-            let span = TT + (d.kernel - 1) * d.dilation;
-            let smem = ((ic * span + CO * ic * d.kernel) * 4) as u32;
-            if d.batch > 65535 || d.c_out.div_ceil(CO) > 65535 {
-                return Err(Error::Invalid(format!(
-                    "cuda conv1d: batch {} or c_out {} exceeds the grid",
-                    d.batch, d.c_out
-                )));
-            }
-            let cfg = LaunchConfig {
-                grid_dim: (grid_dim(d.t_out().div_ceil(TT))?, d.c_out.div_ceil(CO) as u32, d.batch as u32),
-                block_dim: (TT as u32, 1, 1),
-                shared_mem_bytes: smem,
-            };
-            let ic32 = ic as i32;
-            let mut l = be.kernel("conv1d_forward_tiled")?;
-            l.arg(xs.slice()).arg(ws.slice()).arg(bias).arg(&mut y);
-            l.arg(&s[1]).arg(&s[2]).arg(&s[3]).arg(&s[4]).arg(&s[5]).arg(&s[6]).arg(&s[7]).arg(&has_bias).arg(&ic32);
-            // SAFETY: conv1d_forward_tiled(const float* x, w, bias, float* y, int c_in, c_out, t_in, t_out, K, dil,
-            // pad, has_bias, ic); 128 threads, shared memory ic·(128 + halo) + 8·ic·K floats as carved; every read
-            // is guarded by the channel and time bounds; lengths checked above.
-            unsafe { be.launch(l, cfg, "conv1d_forward_tiled")? };
+impl Conv1dKernel for CudaBackend {
+    fn conv1d(&self, d: &Conv1dDims, x: &Storage, w: &Storage, b: Option<&Storage>) -> Result<Storage> {
+        let (xs, ws) = (self.input(x, d.x_len(), "x")?, self.input(w, d.w_len(), "w")?);
+        let bs = match b {
+            Some(b) => Some(self.input(b, d.c_out, "bias")?),
+            None => None,
+        };
+        let n = d.y_len();
+        let mut y = self.alloc(n)?;
+        if n == 0 {
+            return Ok(self.wrap(y, 0));
         }
-        None => {
-            let mut l = be.kernel("conv1d_forward_direct")?;
-            l.arg(xs.slice()).arg(ws.slice()).arg(bias).arg(&mut y);
-            for v in &s {
-                l.arg(v);
-            }
-            l.arg(&has_bias);
-            // SAFETY: conv1d_forward_direct(const float* x, w, bias, float* y, int batch, c_in, c_out, t_in, t_out, K,
-            // dil, pad, has_bias); lengths checked above.
-            unsafe { be.launch(l, grid_1d(n), "conv1d_forward_direct")? };
-        }
-    }
-    Ok(be.wrap(y, n))
-}
-
-pub fn conv1d_backward_input(be: &CudaBackend, d: &Conv1dDims, w: &Storage, dy: &Storage) -> Result<Storage> {
-    let (ws, gs) = (be.input(w, d.w_len(), "w")?, be.input(dy, d.y_len(), "dy")?);
-    let n = d.x_len();
-    let mut dx = be.alloc(n)?;
-    if n == 0 {
-        return Ok(be.wrap(dx, 0));
-    }
-    let s = sizes(d)?.0;
-    let mut l = be.kernel("conv1d_backward_input")?;
-    l.arg(ws.slice()).arg(gs.slice()).arg(&mut dx);
-    for v in &s {
-        l.arg(v);
-    }
-    // SAFETY: conv1d_backward_input(const float* w, const float* dy, float* dx, int batch, c_in, c_out, t_in,
-    // t_out, K, dil, pad); reads of dy are guarded by 0 ≤ t < t_out; lengths checked above.
-    unsafe { be.launch(l, grid_1d(n), "conv1d_backward_input")? };
-    Ok(be.wrap(dx, n))
-}
-
-pub fn conv1d_backward_weight(
-    be: &CudaBackend,
-    d: &Conv1dDims,
-    x: &Storage,
-    dy: &Storage,
-) -> Result<(Storage, Storage)> {
-    let (xs, gs) = (be.input(x, d.x_len(), "x")?, be.input(dy, d.y_len(), "dy")?);
-    let (mut dw, mut db) = (be.alloc(d.w_len())?, be.alloc(d.c_out)?);
-    if d.w_len() > 0 {
         let s = sizes(d)?.0;
-        let cfg = LaunchConfig { grid_dim: (grid_dim(d.w_len())?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
-        let mut l = be.kernel("conv1d_backward_weight")?;
-        l.arg(xs.slice()).arg(gs.slice()).arg(&mut dw);
+        let has_bias = bs.is_some() as i32;
+        // Without a bias the kernel never reads it; any valid buffer stands in.
+        let bias = bs.map(|b| b.slice()).unwrap_or(ws.slice());
+        match tiled_chunk(d) {
+            Some(ic) => {
+                let span = TT + (d.kernel - 1) * d.dilation;
+                let smem = ((ic * span + CO * ic * d.kernel) * 4) as u32;
+                if d.batch > 65535 || d.c_out.div_ceil(CO) > 65535 {
+                    return Err(Error::Invalid(format!(
+                        "cuda conv1d: batch {} or c_out {} exceeds the grid",
+                        d.batch, d.c_out
+                    )));
+                }
+                let cfg = LaunchConfig {
+                    grid_dim: (grid_dim(d.t_out().div_ceil(TT))?, d.c_out.div_ceil(CO) as u32, d.batch as u32),
+                    block_dim: (TT as u32, 1, 1),
+                    shared_mem_bytes: smem,
+                };
+                let ic32 = ic as i32;
+                let mut l = self.kernel("conv1d_forward_tiled")?;
+                l.arg(xs.slice()).arg(ws.slice()).arg(bias).arg(&mut y);
+                l.arg(&s[1])
+                    .arg(&s[2])
+                    .arg(&s[3])
+                    .arg(&s[4])
+                    .arg(&s[5])
+                    .arg(&s[6])
+                    .arg(&s[7])
+                    .arg(&has_bias)
+                    .arg(&ic32);
+                // SAFETY: conv1d_forward_tiled(const float* x, w, bias, float* y, int c_in, c_out, t_in, t_out, K, dil,
+                // pad, has_bias, ic); 128 threads, shared memory ic·(128 + halo) + 8·ic·K floats as carved; every read
+                // is guarded by the channel and time bounds; lengths checked above.
+                unsafe { self.launch(l, cfg, "conv1d_forward_tiled")? };
+            }
+            None => {
+                let mut l = self.kernel("conv1d_forward_direct")?;
+                l.arg(xs.slice()).arg(ws.slice()).arg(bias).arg(&mut y);
+                for v in &s {
+                    l.arg(v);
+                }
+                l.arg(&has_bias);
+                // SAFETY: conv1d_forward_direct(const float* x, w, bias, float* y, int batch, c_in, c_out, t_in, t_out, K,
+                // dil, pad, has_bias); lengths checked above.
+                unsafe { self.launch(l, grid_1d(n), "conv1d_forward_direct")? };
+            }
+        }
+        Ok(self.wrap(y, n))
+    }
+
+    fn conv1d_backward_input(&self, d: &Conv1dDims, w: &Storage, dy: &Storage) -> Result<Storage> {
+        let (ws, gs) = (self.input(w, d.w_len(), "w")?, self.input(dy, d.y_len(), "dy")?);
+        let n = d.x_len();
+        let mut dx = self.alloc(n)?;
+        if n == 0 {
+            return Ok(self.wrap(dx, 0));
+        }
+        let s = sizes(d)?.0;
+        let mut l = self.kernel("conv1d_backward_input")?;
+        l.arg(ws.slice()).arg(gs.slice()).arg(&mut dx);
         for v in &s {
             l.arg(v);
         }
-        // SAFETY: conv1d_backward_weight(const float* x, const float* dy, float* dw, int batch, c_in, c_out, t_in,
-        // t_out, K, dil, pad); one 256-thread block per weight; time reads clipped to the tap's valid range.
-        unsafe { be.launch(l, cfg, "conv1d_backward_weight")? };
+        // SAFETY: conv1d_backward_input(const float* w, const float* dy, float* dx, int batch, c_in, c_out, t_in,
+        // t_out, K, dil, pad); reads of dy are guarded by 0 ≤ t < t_out; lengths checked above.
+        unsafe { self.launch(l, grid_1d(n), "conv1d_backward_input")? };
+        Ok(self.wrap(dx, n))
     }
-    if d.c_out > 0 {
-        let (b32, c32, t32) = (int(d.batch, "batch")?, int(d.c_out, "c_out")?, int(d.t_out(), "t_out")?);
-        let cfg = LaunchConfig { grid_dim: (grid_dim(d.c_out)?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
-        let mut l = be.kernel("conv1d_backward_bias")?;
-        l.arg(gs.slice()).arg(&mut db).arg(&b32).arg(&c32).arg(&t32);
-        // SAFETY: conv1d_backward_bias(const float* dy, float* db, int batch, int c_out, int t_out).
-        unsafe { be.launch(l, cfg, "conv1d_backward_bias")? };
+
+    fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<(Storage, Storage)> {
+        let (xs, gs) = (self.input(x, d.x_len(), "x")?, self.input(dy, d.y_len(), "dy")?);
+        let (mut dw, mut db) = (self.alloc(d.w_len())?, self.alloc(d.c_out)?);
+        if d.w_len() > 0 {
+            let s = sizes(d)?.0;
+            let cfg =
+                LaunchConfig { grid_dim: (grid_dim(d.w_len())?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+            let mut l = self.kernel("conv1d_backward_weight")?;
+            l.arg(xs.slice()).arg(gs.slice()).arg(&mut dw);
+            for v in &s {
+                l.arg(v);
+            }
+            // SAFETY: conv1d_backward_weight(const float* x, const float* dy, float* dw, int batch, c_in, c_out, t_in,
+            // t_out, K, dil, pad); one 256-thread block per weight; time reads clipped to the tap's valid range.
+            unsafe { self.launch(l, cfg, "conv1d_backward_weight")? };
+        }
+        if d.c_out > 0 {
+            let (b32, c32, t32) = (int(d.batch, "batch")?, int(d.c_out, "c_out")?, int(d.t_out(), "t_out")?);
+            let cfg =
+                LaunchConfig { grid_dim: (grid_dim(d.c_out)?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+            let mut l = self.kernel("conv1d_backward_bias")?;
+            l.arg(gs.slice()).arg(&mut db).arg(&b32).arg(&c32).arg(&t32);
+            // SAFETY: conv1d_backward_bias(const float* dy, float* db, int batch, int c_out, int t_out).
+            unsafe { self.launch(l, cfg, "conv1d_backward_bias")? };
+        }
+        Ok((self.wrap(dw, d.w_len()), self.wrap(db, d.c_out)))
     }
-    Ok((be.wrap(dw, d.w_len()), be.wrap(db, d.c_out)))
 }

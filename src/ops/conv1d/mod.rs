@@ -110,3 +110,14 @@ impl Conv1dDims {
 mod op;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
+
+/// Dilated causal conv1d: forward, input gradient, weight and bias gradients.
+pub trait Conv1dKernel {
+    fn conv1d(&self, d: &Conv1dDims, x: &Storage, w: &Storage, b: Option<&Storage>) -> Result<Storage>;
+    fn conv1d_backward_input(&self, d: &Conv1dDims, w: &Storage, dy: &Storage) -> Result<Storage>;
+    /// (dw, db).
+    fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<(Storage, Storage)>;
+}
+
+use crate::backend::Storage;
+use crate::Result;

@@ -1,7 +1,7 @@
 //! Tensor-level dilated conv1d (implicit left padding) and its backward rule (input- and weight-gradient kernels).
 
 use super::Conv1dDims;
-use crate::backend;
+use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -29,7 +29,7 @@ impl Tensor {
             )));
         }
         let d = Conv1dDims { batch, c_in, c_out, t_in, kernel, dilation, pad_left };
-        let be = backend::get(self.device())?;
+        let be = backend(self.device())?;
         let y = be.conv1d(&d, self.storage(), w.storage(), b.map(|b| b.storage()))?;
         let (xs, ws) = (self.clone(), w.clone());
         let has_bias = b.is_some();
@@ -38,7 +38,7 @@ impl Tensor {
             inputs.push(b);
         }
         Ok(Tensor::from_op(y, vec![batch, c_out, d.t_out()], &inputs, move |g| {
-            let be = backend::get(g.device())?;
+            let be = backend(g.device())?;
             let dx = be.conv1d_backward_input(&d, ws.storage(), g.storage())?;
             let (dw, db) = be.conv1d_backward_weight(&d, xs.storage(), g.storage())?;
             let mut out = vec![

@@ -2,6 +2,7 @@
 //! bias gradients (one submit, two launches).
 
 use super::Conv1dDims;
+use super::Conv1dKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::{Error, Result};
@@ -31,52 +32,58 @@ fn params(d: &Conv1dDims, has_bias: bool) -> Result<Params> {
         .flag(has_bias))
 }
 
-/// y [batch, c_out, t_out] = conv(x, w) + bias.
-pub fn conv1d(gpu: &'static Gpu, d: &Conv1dDims, x: &Storage, w: &Storage, b: Option<&Storage>) -> Result<Storage> {
-    let (xb, wb) = (gpu.buf(x)?, gpu.buf(w)?);
-    check("x", xb.len(), d.x_len())?;
-    check("w", wb.len(), d.w_len())?;
-    // Without a bias the kernel never reads binding 3; w stands in for it.
-    let bb = match b {
-        Some(b) => {
-            let bb = gpu.buf(b)?;
-            check("bias", bb.len(), d.c_out)?;
-            bb
-        }
-        None => wb,
-    };
-    let y = gpu.alloc(d.y_len())?;
-    let args = vec![Arg::R(xb), Arg::R(wb), Arg::R(bb), Arg::W(&y)];
-    gpu.run(&[Launch::new(&SHADER, "conv_fwd", params(d, b.is_some())?, args, grid(d.y_len(), 256))])?;
-    Ok(store(y))
-}
+impl Conv1dKernel for Gpu {
+    /// y [batch, c_out, t_out] = conv(x, w) + bias.
+    fn conv1d(&self, d: &Conv1dDims, x: &Storage, w: &Storage, b: Option<&Storage>) -> Result<Storage> {
+        let gpu = self.handle()?;
+        let (xb, wb) = (gpu.buf(x)?, gpu.buf(w)?);
+        check("x", xb.len(), d.x_len())?;
+        check("w", wb.len(), d.w_len())?;
+        // Without a bias the kernel never reads binding 3; w stands in for it.
+        let bb = match b {
+            Some(b) => {
+                let bb = gpu.buf(b)?;
+                check("bias", bb.len(), d.c_out)?;
+                bb
+            }
+            None => wb,
+        };
+        let y = gpu.alloc(d.y_len())?;
+        let args = vec![Arg::R(xb), Arg::R(wb), Arg::R(bb), Arg::W(&y)];
+        gpu.run(&[Launch::new(&SHADER, "conv_fwd", params(d, b.is_some())?, args, grid(d.y_len(), 256))])?;
+        Ok(store(y))
+    }
 
-/// dx [batch, c_in, t_in].
-pub fn conv1d_backward_input(gpu: &'static Gpu, d: &Conv1dDims, w: &Storage, dy: &Storage) -> Result<Storage> {
-    let (wb, dyb) = (gpu.buf(w)?, gpu.buf(dy)?);
-    check("w", wb.len(), d.w_len())?;
-    check("dy", dyb.len(), d.y_len())?;
-    let dx = gpu.alloc(d.x_len())?;
-    let args = vec![Arg::R(wb), Arg::R(dyb), Arg::W(&dx)];
-    gpu.run(&[Launch::new(&SHADER, "conv_bwd_x", params(d, false)?, args, grid(d.x_len(), 256))])?;
-    Ok(store(dx))
-}
+    /// dx [batch, c_in, t_in].
+    fn conv1d_backward_input(&self, d: &Conv1dDims, w: &Storage, dy: &Storage) -> Result<Storage> {
+        let gpu = self.handle()?;
+        let (wb, dyb) = (gpu.buf(w)?, gpu.buf(dy)?);
+        check("w", wb.len(), d.w_len())?;
+        check("dy", dyb.len(), d.y_len())?;
+        let dx = gpu.alloc(d.x_len())?;
+        let args = vec![Arg::R(wb), Arg::R(dyb), Arg::W(&dx)];
+        gpu.run(&[Launch::new(&SHADER, "conv_bwd_x", params(d, false)?, args, grid(d.x_len(), 256))])?;
+        Ok(store(dx))
+    }
 
-/// (dw [c_out, c_in, kernel], dbias [c_out]).
-pub fn conv1d_backward_weight(
-    gpu: &'static Gpu,
-    d: &Conv1dDims,
-    x: &Storage,
-    dy: &Storage,
-) -> Result<(Storage, Storage)> {
-    let (xb, dyb) = (gpu.buf(x)?, gpu.buf(dy)?);
-    check("x", xb.len(), d.x_len())?;
-    check("dy", dyb.len(), d.y_len())?;
-    let (dw, db) = (gpu.alloc(d.w_len())?, gpu.alloc(d.c_out)?);
-    let p = params(d, false)?;
-    gpu.run(&[
-        Launch::new(&SHADER, "conv_bwd_w", p.clone(), vec![Arg::R(xb), Arg::R(dyb), Arg::W(&dw)], grid(d.w_len(), 1)),
-        Launch::new(&SHADER, "conv_bwd_b", p, vec![Arg::R(dyb), Arg::W(&db)], grid(d.c_out, 1)),
-    ])?;
-    Ok((store(dw), store(db)))
+    /// (dw [c_out, c_in, kernel], dbias [c_out]).
+    fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<(Storage, Storage)> {
+        let gpu = self.handle()?;
+        let (xb, dyb) = (gpu.buf(x)?, gpu.buf(dy)?);
+        check("x", xb.len(), d.x_len())?;
+        check("dy", dyb.len(), d.y_len())?;
+        let (dw, db) = (gpu.alloc(d.w_len())?, gpu.alloc(d.c_out)?);
+        let p = params(d, false)?;
+        gpu.run(&[
+            Launch::new(
+                &SHADER,
+                "conv_bwd_w",
+                p.clone(),
+                vec![Arg::R(xb), Arg::R(dyb), Arg::W(&dw)],
+                grid(d.w_len(), 1),
+            ),
+            Launch::new(&SHADER, "conv_bwd_b", p, vec![Arg::R(dyb), Arg::W(&db)], grid(d.c_out, 1)),
+        ])?;
+        Ok((store(dw), store(db)))
+    }
 }

@@ -1,6 +1,10 @@
 //! Fast CPU dropout (f32): the reference loop over parallel chunks. Each chunk hashes its own global indices,
 //! so the mask does not depend on the chunking.
 
+use super::DropoutKernel;
+use crate::backend::cpu::{buf, host, out, CpuBackend};
+use crate::backend::Storage;
+use crate::Result;
 use rayon::prelude::*;
 
 use super::{keep, DropoutDims};
@@ -38,4 +42,18 @@ pub fn dropout_forward(d: &DropoutDims, seed: u64, x: &[f32], y: &mut [f32]) {
 /// dx = dy·mask/(1 − p), the mask recomputed from the same seed.
 pub fn dropout_backward(d: &DropoutDims, seed: u64, dy: &[f32], dx: &mut [f32]) {
     masked_scale(d, seed, dy, dx);
+}
+
+impl DropoutKernel for CpuBackend {
+    fn dropout(&self, x: &Storage, p: f32, seed: u64) -> Result<Storage> {
+        let mut y = buf(x.len());
+        dropout_forward(&DropoutDims::new(x.len(), p), seed, host(x)?, &mut y);
+        Ok(out(y))
+    }
+
+    fn dropout_backward(&self, dy: &Storage, p: f32, seed: u64) -> Result<Storage> {
+        let mut dx = buf(dy.len());
+        dropout_backward(&DropoutDims::new(dy.len(), p), seed, host(dy)?, &mut dx);
+        Ok(out(dx))
+    }
 }

@@ -2,6 +2,7 @@
 //! multiplies with exactly the CPU's numbers and draws the same mask bit for bit.
 
 use super::DropoutDims;
+use super::DropoutKernel;
 use crate::backend::cuda::{grid_1d, CudaBackend};
 use crate::backend::Storage;
 use crate::{Error, Result};
@@ -39,4 +40,10 @@ pub fn mask(be: &CudaBackend, n: usize, p: f32, seed: u64) -> Result<Storage> {
     // SAFETY: dropout_mask(float* mask, long long n, unsigned long long seed, unsigned int threshold); mask holds n.
     unsafe { be.launch(l, grid_1d(n), "dropout_mask")? };
     Ok(be.wrap(m, n))
+}
+
+impl DropoutKernel for CudaBackend {
+    fn dropout(&self, x: &Storage, p: f32, seed: u64) -> Result<Storage> {
+        mask_scale(self, x, p, seed)
+    }
 }

@@ -84,3 +84,16 @@ pub fn keep(seed: u64, i: u64, threshold: u32) -> bool {
 mod op;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
+
+/// Inverted dropout with a counter-based mask, so every device draws the same mask.
+pub trait DropoutKernel {
+    /// y = x·mask(seed)/(1 − p).
+    fn dropout(&self, x: &Storage, p: f32, seed: u64) -> Result<Storage>;
+    /// The same masked scaling of dy with the forward's seed: a composite that needs no kernel of its own.
+    fn dropout_backward(&self, dy: &Storage, p: f32, seed: u64) -> Result<Storage> {
+        self.dropout(dy, p, seed)
+    }
+}
+
+use crate::backend::Storage;
+use crate::Result;

@@ -1,7 +1,7 @@
 //! Tensor-level dropout: the mask is a pure function of (seed, element index), so the backward recomputes it and
 //! every backend draws the same mask.
 
-use crate::backend;
+use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -14,10 +14,10 @@ impl Tensor {
         if p == 0.0 {
             return Ok(self.clone());
         }
-        let y = backend::get(self.device())?.dropout(self.storage(), p, seed)?;
+        let y = backend(self.device())?.dropout(self.storage(), p, seed)?;
         let shape = self.shape().to_vec();
         Ok(Tensor::from_op(y, shape.clone(), &[self], move |g| {
-            let dx = backend::get(g.device())?.dropout_backward(g.storage(), p, seed)?;
+            let dx = backend(g.device())?.dropout_backward(g.storage(), p, seed)?;
             Ok(vec![Some(Tensor::from_storage(dx, shape.clone()))])
         }))
     }

@@ -2,26 +2,30 @@
 //! Forward and backward are the same masked scaling (of x, or of dy with the forward's seed).
 
 use super::DropoutDims;
+use super::DropoutKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::{Error, Result};
 
 static SHADER: Shader = Shader { name: "shaders/dropout.wgsl", source: include_str!("../../../shaders/dropout.wgsl") };
 
-/// y = x·mask(seed)/(1 − p).
-pub fn dropout(gpu: &'static Gpu, x: &Storage, p: f32, seed: u64) -> Result<Storage> {
-    if !(0.0..1.0).contains(&p) {
-        return Err(Error::Invalid(format!("dropout: p = {p} is outside [0, 1)")));
+impl DropoutKernel for Gpu {
+    /// y = x·mask(seed)/(1 − p).
+    fn dropout(&self, x: &Storage, p: f32, seed: u64) -> Result<Storage> {
+        let gpu = self.handle()?;
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::Invalid(format!("dropout: p = {p} is outside [0, 1)")));
+        }
+        let xb = gpu.buf(x)?;
+        let d = DropoutDims::new(xb.len(), p);
+        let y = gpu.alloc(d.len)?;
+        let params = Params::new()
+            .u(d.len)
+            .u((seed & 0xffff_ffff) as usize)
+            .u((seed >> 32) as usize)
+            .u(d.threshold() as usize)
+            .f(d.scale());
+        gpu.run(&[Launch::new(&SHADER, "dropout", params, vec![Arg::R(xb), Arg::W(&y)], grid(d.len, 256))])?;
+        Ok(store(y))
     }
-    let xb = gpu.buf(x)?;
-    let d = DropoutDims::new(xb.len(), p);
-    let y = gpu.alloc(d.len)?;
-    let params = Params::new()
-        .u(d.len)
-        .u((seed & 0xffff_ffff) as usize)
-        .u((seed >> 32) as usize)
-        .u(d.threshold() as usize)
-        .f(d.scale());
-    gpu.run(&[Launch::new(&SHADER, "dropout", params, vec![Arg::R(xb), Arg::W(&y)], grid(d.len, 256))])?;
-    Ok(store(y))
 }

@@ -4,6 +4,10 @@
 //! is monomorphised per op (no per-element dispatch). Work above `PAR_MIN` elements is split into `CHUNK`-sized
 //! pieces across rayon's pool.
 
+use super::ElementwiseKernel;
+use crate::backend::cpu::{buf, host, out, CpuBackend};
+use crate::backend::Storage;
+use crate::Result;
 use rayon::prelude::*;
 
 use super::{erf, BinaryOp, BroadcastDims, Unary};
@@ -372,5 +376,44 @@ fn map1_in_place<F: Fn(f32) -> f32 + Sync>(y: &mut [f32], f: F) {
         y.par_chunks_mut(CHUNK).for_each(|ys| ys.iter_mut().for_each(|v| *v = f(*v)));
     } else {
         y.iter_mut().for_each(|v| *v = f(*v));
+    }
+}
+
+impl ElementwiseKernel for CpuBackend {
+    fn unary(&self, op: Unary, x: &Storage) -> Result<Storage> {
+        let mut y = buf(x.len());
+        unary_forward(op, host(x)?, &mut y);
+        Ok(out(y))
+    }
+
+    fn unary_backward(&self, op: Unary, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
+        let mut dx = buf(x.len());
+        unary_backward(op, host(x)?, host(y)?, host(dy)?, &mut dx);
+        Ok(out(dx))
+    }
+
+    fn scale_shift(&self, x: &Storage, a: f32, b: f32) -> Result<Storage> {
+        let mut y = buf(x.len());
+        scale_shift(host(x)?, a, b, &mut y);
+        Ok(out(y))
+    }
+
+    fn binary(&self, d: &BroadcastDims, op: BinaryOp, a: &Storage, b: &Storage) -> Result<Storage> {
+        let mut y = buf(d.out_shape.iter().product());
+        binary_forward(d, op, host(a)?, host(b)?, &mut y);
+        Ok(out(y))
+    }
+
+    fn binary_backward(
+        &self,
+        d: &BroadcastDims,
+        op: BinaryOp,
+        a: &Storage,
+        b: &Storage,
+        dy: &Storage,
+    ) -> Result<(Storage, Storage)> {
+        let (mut da, mut db) = (buf(a.len()), buf(b.len()));
+        binary_backward(d, op, host(a)?, host(b)?, host(dy)?, Some(&mut da), Some(&mut db));
+        Ok((out(da), out(db)))
     }
 }

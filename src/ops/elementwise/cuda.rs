@@ -2,6 +2,7 @@
 //! merged when both operands are contiguous or both broadcast across them), so most calls reach the kernel with
 //! rank 1 or 2 and the per-element index arithmetic stays short.
 
+use super::ElementwiseKernel;
 use super::{BinaryOp, BroadcastDims, Unary};
 use crate::backend::cuda::{grid_1d, CudaBackend};
 use crate::backend::Storage;
@@ -35,47 +36,6 @@ fn binary_code(op: BinaryOp) -> i32 {
         BinaryOp::Max => 4,
         BinaryOp::Min => 5,
     }
-}
-
-pub fn unary(be: &CudaBackend, op: Unary, x: &Storage) -> Result<Storage> {
-    let n = x.len();
-    let xs = be.input(x, n, "x")?;
-    let mut y = be.alloc(n)?;
-    let (n64, code) = (n as i64, unary_code(op));
-    let mut l = be.kernel("unary_forward")?;
-    l.arg(xs.slice()).arg(&mut y).arg(&n64).arg(&code);
-    // SAFETY: unary_forward(const float* x, float* y, long long n, int op); x and y hold n values.
-    unsafe { be.launch(l, grid_1d(n), "unary_forward")? };
-    Ok(be.wrap(y, n))
-}
-
-pub fn unary_backward(be: &CudaBackend, op: Unary, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
-    let n = dy.len();
-    let gs = be.input(dy, n, "dy")?;
-    let (read_x, read_y) = (op.backward_needs_input(), op.backward_needs_output());
-    // An operand the gradient does not read may be empty; the kernel never touches it.
-    let xs = be.input(x, if read_x { n } else { x.len() }, "x")?;
-    let ys = be.input(y, if read_y { n } else { y.len() }, "y")?;
-    let mut dx = be.alloc(n)?;
-    let (n64, code, rx, ry) = (n as i64, unary_code(op), read_x as i32, read_y as i32);
-    let mut l = be.kernel("unary_backward")?;
-    l.arg(xs.slice()).arg(ys.slice()).arg(gs.slice()).arg(&mut dx).arg(&n64).arg(&code).arg(&rx).arg(&ry);
-    // SAFETY: unary_backward(const float* x, const float* y, const float* dy, float* dx, long long n, int op,
-    // int read_x, int read_y); dy, dx hold n values, and x / y hold n whenever the flag says they are read.
-    unsafe { be.launch(l, grid_1d(n), "unary_backward")? };
-    Ok(be.wrap(dx, n))
-}
-
-pub fn scale_shift(be: &CudaBackend, x: &Storage, a: f32, b: f32) -> Result<Storage> {
-    let n = x.len();
-    let xs = be.input(x, n, "x")?;
-    let mut y = be.alloc(n)?;
-    let n64 = n as i64;
-    let mut l = be.kernel("scale_shift")?;
-    l.arg(xs.slice()).arg(&mut y).arg(&n64).arg(&a).arg(&b);
-    // SAFETY: scale_shift(const float* x, float* y, long long n, float a, float b); x and y hold n values.
-    unsafe { be.launch(l, grid_1d(n), "scale_shift")? };
-    Ok(be.wrap(y, n))
 }
 
 /// The kernel's `Bcast` struct: rank, then shape, a strides and b strides, each padded to MAX_RANK.
@@ -128,64 +88,107 @@ fn collapse(d: &BroadcastDims) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
     (shape, sa, sb)
 }
 
-pub fn binary(be: &CudaBackend, d: &BroadcastDims, op: BinaryOp, a: &Storage, b: &Storage) -> Result<Storage> {
-    let n = d.out_len();
-    let (as_, bs) = (be.input(a, d.a_len(), "a")?, be.input(b, d.b_len(), "b")?);
-    let (shape, sa, sb) = collapse(d);
-    let bc = bcast_arg(&shape, &sa, &sb)?;
-    let mut y = be.alloc(n)?;
-    let (n64, code) = (n as i64, binary_code(op));
-    let mut l = be.kernel("binary_forward")?;
-    l.arg(as_.slice()).arg(bs.slice()).arg(&mut y).arg(&n64).arg(&code).arg(&bc);
-    // SAFETY: binary_forward(const float* a, const float* b, float* y, long long n, int op, Bcast d); Bcast is 25
-    // ints (rank, shape[8], sa[8], sb[8]); every offset the strides produce stays inside a and b because the
-    // collapsed strides come from their own shapes, and y holds n = Π shape values.
-    unsafe { be.launch(l, grid_1d(n), "binary_forward")? };
-    Ok(be.wrap(y, n))
-}
-
-pub fn binary_backward(
-    be: &CudaBackend,
-    d: &BroadcastDims,
-    op: BinaryOp,
-    a: &Storage,
-    b: &Storage,
-    dy: &Storage,
-) -> Result<(Storage, Storage)> {
-    let read_ab = op.backward_needs_inputs();
-    let as_ = be.input(a, if read_ab { d.a_len() } else { a.len() }, "a")?;
-    let bs = be.input(b, if read_ab { d.b_len() } else { b.len() }, "b")?;
-    let gs = be.input(dy, d.out_len(), "dy")?;
-    // No collapsing here: the fold loop needs each operand's own dims, which merging could mix.
-    let bc = bcast_arg(&d.out_shape, &d.a_strides(), &d.b_strides())?;
-    let code = binary_code(op);
-    let mut grads = Vec::with_capacity(2);
-    for (wrt_b, n_op) in [(0i32, d.a_len()), (1i32, d.b_len())] {
-        let mut dx = be.alloc(n_op)?;
-        let folds = d.out_len().checked_div(n_op).unwrap_or(0);
-        let (n64, f64_, rab) = (n_op as i64, folds as i64, read_ab as i32);
-        let (name, cfg) = if folds >= 64 {
-            let blocks = (n_op * 32).div_ceil(256).clamp(1, 1 << 16) as u32;
-            (
-                "binary_backward_warp",
-                LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 },
-            )
-        } else {
-            ("binary_backward_direct", grid_1d(n_op))
-        };
-        let mut l = be.kernel(name)?;
-        l.arg(as_.slice()).arg(bs.slice()).arg(gs.slice()).arg(&mut dx).arg(&n64).arg(&f64_).arg(&code).arg(&wrt_b);
-        l.arg(&rab).arg(&bc);
-        // SAFETY: binary_backward_{direct,warp}(const float* a, const float* b, const float* dy, float* dx,
-        // long long n_op, long long folds, int op, int wrt_b, int read_ab, Bcast d); dx holds n_op values, every
-        // folded output offset is < out_len = n_op·folds (dy's length), and a, b are read only when read_ab, in
-        // which case they hold their full shapes.
-        unsafe { be.launch(l, cfg, name)? };
-        grads.push(be.wrap(dx, n_op));
+impl ElementwiseKernel for CudaBackend {
+    fn unary(&self, op: Unary, x: &Storage) -> Result<Storage> {
+        let n = x.len();
+        let xs = self.input(x, n, "x")?;
+        let mut y = self.alloc(n)?;
+        let (n64, code) = (n as i64, unary_code(op));
+        let mut l = self.kernel("unary_forward")?;
+        l.arg(xs.slice()).arg(&mut y).arg(&n64).arg(&code);
+        // SAFETY: unary_forward(const float* x, float* y, long long n, int op); x and y hold n values.
+        unsafe { self.launch(l, grid_1d(n), "unary_forward")? };
+        Ok(self.wrap(y, n))
     }
-    let db = grads.pop().expect("two gradients");
-    let da = grads.pop().expect("two gradients");
-    Ok((da, db))
+
+    fn unary_backward(&self, op: Unary, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
+        let n = dy.len();
+        let gs = self.input(dy, n, "dy")?;
+        let (read_x, read_y) = (op.backward_needs_input(), op.backward_needs_output());
+        // An operand the gradient does not read may self empty; the kernel never touches it.
+        let xs = self.input(x, if read_x { n } else { x.len() }, "x")?;
+        let ys = self.input(y, if read_y { n } else { y.len() }, "y")?;
+        let mut dx = self.alloc(n)?;
+        let (n64, code, rx, ry) = (n as i64, unary_code(op), read_x as i32, read_y as i32);
+        let mut l = self.kernel("unary_backward")?;
+        l.arg(xs.slice()).arg(ys.slice()).arg(gs.slice()).arg(&mut dx).arg(&n64).arg(&code).arg(&rx).arg(&ry);
+        // SAFETY: unary_backward(const float* x, const float* y, const float* dy, float* dx, long long n, int op,
+        // int read_x, int read_y); dy, dx hold n values, and x / y hold n whenever the flag says they are read.
+        unsafe { self.launch(l, grid_1d(n), "unary_backward")? };
+        Ok(self.wrap(dx, n))
+    }
+
+    fn scale_shift(&self, x: &Storage, a: f32, b: f32) -> Result<Storage> {
+        let n = x.len();
+        let xs = self.input(x, n, "x")?;
+        let mut y = self.alloc(n)?;
+        let n64 = n as i64;
+        let mut l = self.kernel("scale_shift")?;
+        l.arg(xs.slice()).arg(&mut y).arg(&n64).arg(&a).arg(&b);
+        // SAFETY: scale_shift(const float* x, float* y, long long n, float a, float b); x and y hold n values.
+        unsafe { self.launch(l, grid_1d(n), "scale_shift")? };
+        Ok(self.wrap(y, n))
+    }
+
+    fn binary(&self, d: &BroadcastDims, op: BinaryOp, a: &Storage, b: &Storage) -> Result<Storage> {
+        let n = d.out_len();
+        let (as_, bs) = (self.input(a, d.a_len(), "a")?, self.input(b, d.b_len(), "b")?);
+        let (shape, sa, sb) = collapse(d);
+        let bc = bcast_arg(&shape, &sa, &sb)?;
+        let mut y = self.alloc(n)?;
+        let (n64, code) = (n as i64, binary_code(op));
+        let mut l = self.kernel("binary_forward")?;
+        l.arg(as_.slice()).arg(bs.slice()).arg(&mut y).arg(&n64).arg(&code).arg(&bc);
+        // SAFETY: binary_forward(const float* a, const float* b, float* y, long long n, int op, Bcast d); Bcast is 25
+        // ints (rank, shape[8], sa[8], sb[8]); every offset the strides produce stays inside a and b because the
+        // collapsed strides come from their own shapes, and y holds n = Π shape values.
+        unsafe { self.launch(l, grid_1d(n), "binary_forward")? };
+        Ok(self.wrap(y, n))
+    }
+
+    fn binary_backward(
+        &self,
+        d: &BroadcastDims,
+        op: BinaryOp,
+        a: &Storage,
+        b: &Storage,
+        dy: &Storage,
+    ) -> Result<(Storage, Storage)> {
+        let read_ab = op.backward_needs_inputs();
+        let as_ = self.input(a, if read_ab { d.a_len() } else { a.len() }, "a")?;
+        let bs = self.input(b, if read_ab { d.b_len() } else { b.len() }, "b")?;
+        let gs = self.input(dy, d.out_len(), "dy")?;
+        // No collapsing here: the fold loop needs each operand's own dims, which merging could mix.
+        let bc = bcast_arg(&d.out_shape, &d.a_strides(), &d.b_strides())?;
+        let code = binary_code(op);
+        let mut grads = Vec::with_capacity(2);
+        for (wrt_b, n_op) in [(0i32, d.a_len()), (1i32, d.b_len())] {
+            let mut dx = self.alloc(n_op)?;
+            let folds = d.out_len().checked_div(n_op).unwrap_or(0);
+            let (n64, f64_, rab) = (n_op as i64, folds as i64, read_ab as i32);
+            let (name, cfg) = if folds >= 64 {
+                let blocks = (n_op * 32).div_ceil(256).clamp(1, 1 << 16) as u32;
+                (
+                    "binary_backward_warp",
+                    LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 },
+                )
+            } else {
+                ("binary_backward_direct", grid_1d(n_op))
+            };
+            let mut l = self.kernel(name)?;
+            l.arg(as_.slice()).arg(bs.slice()).arg(gs.slice()).arg(&mut dx).arg(&n64).arg(&f64_).arg(&code).arg(&wrt_b);
+            l.arg(&rab).arg(&bc);
+            // SAFETY: binary_backward_{direct,warp}(const float* a, const float* b, const float* dy, float* dx,
+            // long long n_op, long long folds, int op, int wrt_b, int read_ab, Bcast d); dx holds n_op values, every
+            // folded output offset is < out_len = n_op·folds (dy's length), and a, b are read only when read_ab, in
+            // which case they hold their full shapes.
+            unsafe { self.launch(l, cfg, name)? };
+            grads.push(self.wrap(dx, n_op));
+        }
+        let db = grads.pop().expect("two gradients");
+        let da = grads.pop().expect("two gradients");
+        Ok((da, db))
+    }
 }
 
 #[cfg(test)]

@@ -167,3 +167,24 @@ pub fn broadcast_strides(shape: &[usize]) -> Vec<usize> {
 mod op;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
+
+/// Unary maps, `a·x + b`, and broadcasting binary ops, each with its backward.
+pub trait ElementwiseKernel {
+    fn unary(&self, op: Unary, x: &Storage) -> Result<Storage>;
+    fn unary_backward(&self, op: Unary, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage>;
+    /// `a·x + b`; its backward is `scale_shift(dy, a, 0)`.
+    fn scale_shift(&self, x: &Storage, a: f32, b: f32) -> Result<Storage>;
+    fn binary(&self, d: &BroadcastDims, op: BinaryOp, a: &Storage, b: &Storage) -> Result<Storage>;
+    /// (da, db), each reduced over the axes it was broadcast along.
+    fn binary_backward(
+        &self,
+        d: &BroadcastDims,
+        op: BinaryOp,
+        a: &Storage,
+        b: &Storage,
+        dy: &Storage,
+    ) -> Result<(Storage, Storage)>;
+}
+
+use crate::backend::Storage;
+use crate::Result;

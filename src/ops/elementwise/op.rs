@@ -1,7 +1,7 @@
 //! Tensor-level elementwise ops (broadcasting binary ops, unary activations, affine scalars) and their backward rules.
 
 use super::{BinaryOp, BroadcastDims, Unary};
-use crate::backend;
+use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -11,12 +11,12 @@ impl Tensor {
         let d = BroadcastDims::new(self.shape(), other.shape()).ok_or_else(|| {
             Error::shape(format!("{op:?} operand"), format!("broadcastable with {:?}", self.shape()), other.shape())
         })?;
-        let be = backend::get(self.device())?;
+        let be = backend(self.device())?;
         let y = be.binary(&d, op, self.storage(), other.storage())?;
         let shape = d.out_shape.clone();
         let (a, b) = (self.clone(), other.clone());
         Ok(Tensor::from_op(y, shape, &[self, other], move |g| {
-            let be = backend::get(g.device())?;
+            let be = backend(g.device())?;
             let (da, db) = be.binary_backward(&d, op, a.storage(), b.storage(), g.storage())?;
             Ok(vec![
                 Some(Tensor::from_storage(da, a.shape().to_vec())),
@@ -42,12 +42,12 @@ impl Tensor {
     }
 
     fn unary_op(&self, op: Unary) -> Result<Tensor> {
-        let be = backend::get(self.device())?;
+        let be = backend(self.device())?;
         let y = be.unary(op, self.storage())?;
         let x = self.clone();
         let y_saved = y.clone();
         Ok(Tensor::from_op(y, self.shape().to_vec(), &[self], move |g| {
-            let be = backend::get(g.device())?;
+            let be = backend(g.device())?;
             let dx = be.unary_backward(op, x.storage(), &y_saved, g.storage())?;
             Ok(vec![Some(Tensor::from_storage(dx, x.shape().to_vec()))])
         }))
@@ -87,7 +87,7 @@ impl Tensor {
 
     /// a·x + b with scalar a, b.
     pub fn affine(&self, a: f32, b: f32) -> Result<Tensor> {
-        let be = backend::get(self.device())?;
+        let be = backend(self.device())?;
         let y = be.scale_shift(self.storage(), a, b)?;
         Ok(Tensor::from_op(y, self.shape().to_vec(), &[self], move |g| Ok(vec![Some(g.affine(a, 0.0)?)])))
     }

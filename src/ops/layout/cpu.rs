@@ -1,6 +1,10 @@
 //! Strided copies on the CPU.
 
+use super::LayoutKernel;
+use crate::backend::cpu::{buf, host, out, CpuBackend};
+use crate::backend::Storage;
 use crate::tensor::shape::strides;
+use crate::Result;
 use rayon::prelude::*;
 
 /// y = x.permute(perm) made contiguous; `shape` is x's shape.
@@ -60,5 +64,48 @@ pub fn concat(parts: &[&[f32]], outer: usize, lens: &[usize], inner: usize, y: &
                 .copy_from_slice(&p[o * l * inner..(o + 1) * l * inner]);
             off += l;
         }
+    }
+}
+
+impl LayoutKernel for CpuBackend {
+    fn permute(&self, x: &Storage, shape: &[usize], perm: &[usize]) -> Result<Storage> {
+        let mut y = buf(x.len());
+        permute(host(x)?, shape, perm, &mut y);
+        Ok(out(y))
+    }
+
+    fn narrow(
+        &self,
+        x: &Storage,
+        outer: usize,
+        axis: usize,
+        inner: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<Storage> {
+        let mut y = buf(outer * len * inner);
+        narrow(host(x)?, outer, axis, inner, start, len, &mut y);
+        Ok(out(y))
+    }
+
+    fn unnarrow(
+        &self,
+        g: &Storage,
+        outer: usize,
+        axis: usize,
+        inner: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<Storage> {
+        let mut y = buf(outer * axis * inner);
+        unnarrow(host(g)?, outer, axis, inner, start, len, &mut y);
+        Ok(out(y))
+    }
+
+    fn concat(&self, parts: &[&Storage], outer: usize, lens: &[usize], inner: usize) -> Result<Storage> {
+        let mut y = buf(outer * lens.iter().sum::<usize>() * inner);
+        let slices = parts.iter().map(|p| host(p)).collect::<Result<Vec<_>>>()?;
+        concat(&slices, outer, lens, inner, &mut y);
+        Ok(out(y))
     }
 }

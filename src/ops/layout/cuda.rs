@@ -1,5 +1,6 @@
 //! Launches `kernels/layout.cu`: permute, narrow, unnarrow and concat (one copy launch per part).
 
+use super::LayoutKernel;
 use crate::backend::cuda::{grid_1d, int, CudaBackend};
 use crate::backend::Storage;
 use crate::tensor::shape::strides;
@@ -8,94 +9,98 @@ use cudarc::driver::PushKernelArg;
 
 const MAX_RANK: usize = 8;
 
-pub fn permute(be: &CudaBackend, x: &Storage, shape: &[usize], perm: &[usize]) -> Result<Storage> {
-    let n: usize = shape.iter().product();
-    let xs = be.input(x, n, "x")?;
-    if perm.len() != shape.len() || shape.len() > MAX_RANK {
-        return Err(Error::Invalid(format!("cuda permute: {perm:?} of shape {shape:?} (rank ≤ {MAX_RANK})")));
+impl LayoutKernel for CudaBackend {
+    fn permute(&self, x: &Storage, shape: &[usize], perm: &[usize]) -> Result<Storage> {
+        let n: usize = shape.iter().product();
+        let xs = self.input(x, n, "x")?;
+        if perm.len() != shape.len() || shape.len() > MAX_RANK {
+            return Err(Error::Invalid(format!("cuda permute: {perm:?} of shape {shape:?} (rank ≤ {MAX_RANK})")));
+        }
+        let src = strides(shape);
+        let mut arg = [0i32; 1 + 2 * MAX_RANK];
+        arg[0] = shape.len() as i32;
+        for (k, &p) in perm.iter().enumerate() {
+            arg[1 + k] = int(shape[p], "permute dim")?;
+            arg[1 + MAX_RANK + k] = int(src[p], "permute stride")?;
+        }
+        let mut y = self.alloc(n)?;
+        let n64 = n as i64;
+        let mut l = self.kernel("permute_copy")?;
+        l.arg(xs.slice()).arg(&mut y).arg(&n64).arg(&arg);
+        // SAFETY: permute_copy(const float* x, float* y, long long n, Perm p) with Perm = 17 ints (rank, shape[8],
+        // src_stride[8]); the permuted strides of x's own shape address only x's n elements.
+        unsafe { self.launch(l, grid_1d(n), "permute_copy")? };
+        Ok(self.wrap(y, n))
     }
-    let src = strides(shape);
-    let mut arg = [0i32; 1 + 2 * MAX_RANK];
-    arg[0] = shape.len() as i32;
-    for (k, &p) in perm.iter().enumerate() {
-        arg[1 + k] = int(shape[p], "permute dim")?;
-        arg[1 + MAX_RANK + k] = int(src[p], "permute stride")?;
-    }
-    let mut y = be.alloc(n)?;
-    let n64 = n as i64;
-    let mut l = be.kernel("permute_copy")?;
-    l.arg(xs.slice()).arg(&mut y).arg(&n64).arg(&arg);
-    // SAFETY: permute_copy(const float* x, float* y, long long n, Perm p) with Perm = 17 ints (rank, shape[8],
-    // src_stride[8]); the permuted strides of x's own shape address only x's n elements.
-    unsafe { be.launch(l, grid_1d(n), "permute_copy")? };
-    Ok(be.wrap(y, n))
-}
 
-pub fn narrow(
-    be: &CudaBackend,
-    x: &Storage,
-    outer: usize,
-    axis: usize,
-    inner: usize,
-    start: usize,
-    len: usize,
-) -> Result<Storage> {
-    let xs = be.input(x, outer * axis * inner, "x")?;
-    if start + len > axis {
-        return Err(Error::Invalid(format!("cuda narrow: {start}..{} out of 0..{axis}", start + len)));
+    fn narrow(
+        &self,
+        x: &Storage,
+        outer: usize,
+        axis: usize,
+        inner: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<Storage> {
+        let xs = self.input(x, outer * axis * inner, "x")?;
+        if start + len > axis {
+            return Err(Error::Invalid(format!("cuda narrow: {start}..{} out of 0..{axis}", start + len)));
+        }
+        let n = outer * len * inner;
+        let mut y = self.alloc(n)?;
+        let a =
+            [int(outer, "outer")?, int(axis, "axis")?, int(inner, "inner")?, int(start, "start")?, int(len, "len")?];
+        let mut l = self.kernel("narrow_copy")?;
+        l.arg(xs.slice()).arg(&mut y).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]);
+        // SAFETY: narrow_copy(const float* x, float* y, int outer, int axis, int inner, int start, int len); start +
+        // len ≤ axis, x holds outer·axis·inner and y outer·len·inner values.
+        unsafe { self.launch(l, grid_1d(n), "narrow_copy")? };
+        Ok(self.wrap(y, n))
     }
-    let n = outer * len * inner;
-    let mut y = be.alloc(n)?;
-    let a = [int(outer, "outer")?, int(axis, "axis")?, int(inner, "inner")?, int(start, "start")?, int(len, "len")?];
-    let mut l = be.kernel("narrow_copy")?;
-    l.arg(xs.slice()).arg(&mut y).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]);
-    // SAFETY: narrow_copy(const float* x, float* y, int outer, int axis, int inner, int start, int len); start +
-    // len ≤ axis, x holds outer·axis·inner and y outer·len·inner values.
-    unsafe { be.launch(l, grid_1d(n), "narrow_copy")? };
-    Ok(be.wrap(y, n))
-}
 
-pub fn unnarrow(
-    be: &CudaBackend,
-    g: &Storage,
-    outer: usize,
-    axis: usize,
-    inner: usize,
-    start: usize,
-    len: usize,
-) -> Result<Storage> {
-    let gs = be.input(g, outer * len * inner, "g")?;
-    if start + len > axis {
-        return Err(Error::Invalid(format!("cuda unnarrow: {start}..{} out of 0..{axis}", start + len)));
+    fn unnarrow(
+        &self,
+        g: &Storage,
+        outer: usize,
+        axis: usize,
+        inner: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<Storage> {
+        let gs = self.input(g, outer * len * inner, "g")?;
+        if start + len > axis {
+            return Err(Error::Invalid(format!("cuda unnarrow: {start}..{} out of 0..{axis}", start + len)));
+        }
+        let n = outer * axis * inner;
+        let mut y = self.alloc(n)?;
+        let a =
+            [int(outer, "outer")?, int(axis, "axis")?, int(inner, "inner")?, int(start, "start")?, int(len, "len")?];
+        let mut l = self.kernel("unnarrow_copy")?;
+        l.arg(gs.slice()).arg(&mut y).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]);
+        // SAFETY: unnarrow_copy(const float* g, float* y, int outer, int axis, int inner, int start, int len).
+        unsafe { self.launch(l, grid_1d(n), "unnarrow_copy")? };
+        Ok(self.wrap(y, n))
     }
-    let n = outer * axis * inner;
-    let mut y = be.alloc(n)?;
-    let a = [int(outer, "outer")?, int(axis, "axis")?, int(inner, "inner")?, int(start, "start")?, int(len, "len")?];
-    let mut l = be.kernel("unnarrow_copy")?;
-    l.arg(gs.slice()).arg(&mut y).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]);
-    // SAFETY: unnarrow_copy(const float* g, float* y, int outer, int axis, int inner, int start, int len).
-    unsafe { be.launch(l, grid_1d(n), "unnarrow_copy")? };
-    Ok(be.wrap(y, n))
-}
 
-pub fn concat(be: &CudaBackend, parts: &[&Storage], outer: usize, lens: &[usize], inner: usize) -> Result<Storage> {
-    if parts.len() != lens.len() {
-        return Err(Error::Invalid(format!("cuda concat: {} parts for {} lengths", parts.len(), lens.len())));
+    fn concat(&self, parts: &[&Storage], outer: usize, lens: &[usize], inner: usize) -> Result<Storage> {
+        if parts.len() != lens.len() {
+            return Err(Error::Invalid(format!("cuda concat: {} parts for {} lengths", parts.len(), lens.len())));
+        }
+        let total: usize = lens.iter().sum();
+        let n = outer * total * inner;
+        let mut y = self.alloc(n)?;
+        let (o32, i32_, t32) = (int(outer, "outer")?, int(inner, "inner")?, int(total, "total")?);
+        let mut off = 0usize;
+        for (p, (&part, &len)) in parts.iter().zip(lens).enumerate() {
+            let ps = self.input(part, outer * len * inner, &format!("part {p}"))?;
+            let (l32, off32) = (int(len, "len")?, int(off, "offset")?);
+            let mut l = self.kernel("copy_into")?;
+            l.arg(ps.slice()).arg(&mut y).arg(&o32).arg(&l32).arg(&i32_).arg(&t32).arg(&off32);
+            // SAFETY: copy_into(const float* part, float* y, int outer, int len, int inner, int total, int off); off +
+            // len ≤ total, part holds outer·len·inner and y outer·total·inner values.
+            unsafe { self.launch(l, grid_1d(outer * len * inner), "copy_into")? };
+            off += len;
+        }
+        Ok(self.wrap(y, n))
     }
-    let total: usize = lens.iter().sum();
-    let n = outer * total * inner;
-    let mut y = be.alloc(n)?;
-    let (o32, i32_, t32) = (int(outer, "outer")?, int(inner, "inner")?, int(total, "total")?);
-    let mut off = 0usize;
-    for (p, (&part, &len)) in parts.iter().zip(lens).enumerate() {
-        let ps = be.input(part, outer * len * inner, &format!("part {p}"))?;
-        let (l32, off32) = (int(len, "len")?, int(off, "offset")?);
-        let mut l = be.kernel("copy_into")?;
-        l.arg(ps.slice()).arg(&mut y).arg(&o32).arg(&l32).arg(&i32_).arg(&t32).arg(&off32);
-        // SAFETY: copy_into(const float* part, float* y, int outer, int len, int inner, int total, int off); off +
-        // len ≤ total, part holds outer·len·inner and y outer·total·inner values.
-        unsafe { be.launch(l, grid_1d(outer * len * inner), "copy_into")? };
-        off += len;
-    }
-    Ok(be.wrap(y, n))
 }

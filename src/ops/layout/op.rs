@@ -1,6 +1,6 @@
 //! Tensor-level layout ops and their backward rules.
 
-use crate::backend;
+use crate::ops::prelude::*;
 use crate::tensor::shape::{axis as resolve_axis, split3};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -32,7 +32,7 @@ impl Tensor {
             return Err(Error::Invalid(format!("permute: {perm:?} is not a permutation of {r} dimensions")));
         }
         let shape: Vec<usize> = perm.iter().map(|&p| self.shape()[p]).collect();
-        let y = backend::get(self.device())?.permute(self.storage(), self.shape(), perm)?;
+        let y = backend(self.device())?.permute(self.storage(), self.shape(), perm)?;
         let mut inv = vec![0; r];
         for (i, &p) in perm.iter().enumerate() {
             inv[p] = i;
@@ -58,11 +58,11 @@ impl Tensor {
         }
         let mut shape = self.shape().to_vec();
         shape[a] = len;
-        let be = backend::get(self.device())?;
+        let be = backend(self.device())?;
         let y = be.narrow(self.storage(), outer, ax, inner, start, len)?;
         let full = self.shape().to_vec();
         Ok(Tensor::from_op(y, shape, &[self], move |g| {
-            let be = backend::get(g.device())?;
+            let be = backend(g.device())?;
             let s = be.unnarrow(g.storage(), outer, ax, inner, start, len)?;
             Ok(vec![Some(Tensor::from_storage(s, full.clone()))])
         }))
@@ -86,7 +86,7 @@ impl Tensor {
         let mut shape = first.shape().to_vec();
         shape[a] = lens.iter().sum();
         let storages: Vec<_> = parts.iter().map(|p| p.storage()).collect();
-        let y = backend::get(first.device())?.concat(&storages, outer, &lens, inner)?;
+        let y = backend(first.device())?.concat(&storages, outer, &lens, inner)?;
         let offsets: Vec<usize> = lens
             .iter()
             .scan(0, |s, &l| {

@@ -1,5 +1,6 @@
 //! Launchers for `shaders/layout.wgsl`: permute, narrow, unnarrow and concat on the wgpu device.
 
+use super::LayoutKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::tensor::shape::strides;
@@ -7,78 +8,84 @@ use crate::Result;
 
 static SHADER: Shader = Shader { name: "shaders/layout.wgsl", source: include_str!("../../../shaders/layout.wgsl") };
 
-/// y = x.permute(perm) made contiguous (rank ≤ 8); `shape` is x's shape.
-pub fn permute(gpu: &'static Gpu, x: &Storage, shape: &[usize], perm: &[usize]) -> Result<Storage> {
-    let xb = gpu.buf(x)?;
-    let n = xb.len();
-    let y = gpu.alloc(n)?;
-    let in_strides = strides(shape);
-    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    let src: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
-    let params = Params::new().dims(&out_shape, 2, 1).dims(&src, 2, 0).u(perm.len()).u(n);
-    gpu.run(&[Launch::new(&SHADER, "permute", params, vec![Arg::R(xb), Arg::W(&y)], grid(n, 256))])?;
-    Ok(store(y))
-}
-
 /// Parameters of `copy_block`: y[o, dst_off + l, i] = x[o, src_off + l, i] for l < len.
 fn block(outer: usize, len: usize, inner: usize, src: (usize, usize), dst: (usize, usize)) -> Params {
     Params::new().u(outer).u(len).u(inner).u(src.0).u(src.1).u(dst.0).u(dst.1).u(outer * len * inner)
 }
 
-/// y [outer, len, inner] = x[:, start..start + len, :].
-pub fn narrow(
-    gpu: &'static Gpu,
-    x: &Storage,
-    outer: usize,
-    axis: usize,
-    inner: usize,
-    start: usize,
-    len: usize,
-) -> Result<Storage> {
-    let xb = gpu.buf(x)?;
-    let n = outer * len * inner;
-    let y = gpu.alloc(n)?;
-    let params = block(outer, len, inner, (axis, start), (len, 0));
-    gpu.run(&[Launch::new(&SHADER, "copy_block", params, vec![Arg::R(xb), Arg::W(&y)], grid(n, 256))])?;
-    Ok(store(y))
-}
-
-/// y = zeros [outer, axis, inner] with g [outer, len, inner] placed at `start`.
-pub fn unnarrow(
-    gpu: &'static Gpu,
-    g: &Storage,
-    outer: usize,
-    axis: usize,
-    inner: usize,
-    start: usize,
-    len: usize,
-) -> Result<Storage> {
-    let gb = gpu.buf(g)?;
-    let n = outer * axis * inner;
-    let y = gpu.alloc(n)?;
-    let params = Params::new().u(axis).u(inner).u(start).u(len).u(n);
-    gpu.run(&[Launch::new(&SHADER, "unnarrow", params, vec![Arg::R(gb), Arg::W(&y)], grid(n, 256))])?;
-    Ok(store(y))
-}
-
-/// Parts [outer, lens[p], inner] joined along the middle axis: one launch per part, one submit.
-pub fn concat(gpu: &'static Gpu, parts: &[&Storage], outer: usize, lens: &[usize], inner: usize) -> Result<Storage> {
-    let total: usize = lens.iter().sum();
-    let y = gpu.alloc(outer * total * inner)?;
-    let mut launches = Vec::with_capacity(parts.len());
-    let mut off = 0;
-    for (p, &l) in parts.iter().zip(lens) {
-        let pb = gpu.buf(p)?;
-        let params = block(outer, l, inner, (l, 0), (total, off));
-        launches.push(Launch::new(
-            &SHADER,
-            "copy_block",
-            params,
-            vec![Arg::R(pb), Arg::W(&y)],
-            grid(outer * l * inner, 256),
-        ));
-        off += l;
+impl LayoutKernel for Gpu {
+    /// y = x.permute(perm) made contiguous (rank ≤ 8); `shape` is x's shape.
+    fn permute(&self, x: &Storage, shape: &[usize], perm: &[usize]) -> Result<Storage> {
+        let gpu = self.handle()?;
+        let xb = gpu.buf(x)?;
+        let n = xb.len();
+        let y = gpu.alloc(n)?;
+        let in_strides = strides(shape);
+        let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+        let src: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
+        let params = Params::new().dims(&out_shape, 2, 1).dims(&src, 2, 0).u(perm.len()).u(n);
+        gpu.run(&[Launch::new(&SHADER, "permute", params, vec![Arg::R(xb), Arg::W(&y)], grid(n, 256))])?;
+        Ok(store(y))
     }
-    gpu.run(&launches)?;
-    Ok(store(y))
+
+    /// y [outer, len, inner] = x[:, start..start + len, :].
+    fn narrow(
+        &self,
+        x: &Storage,
+        outer: usize,
+        axis: usize,
+        inner: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<Storage> {
+        let gpu = self.handle()?;
+        let xb = gpu.buf(x)?;
+        let n = outer * len * inner;
+        let y = gpu.alloc(n)?;
+        let params = block(outer, len, inner, (axis, start), (len, 0));
+        gpu.run(&[Launch::new(&SHADER, "copy_block", params, vec![Arg::R(xb), Arg::W(&y)], grid(n, 256))])?;
+        Ok(store(y))
+    }
+
+    /// y = zeros [outer, axis, inner] with g [outer, len, inner] placed at `start`.
+    fn unnarrow(
+        &self,
+        g: &Storage,
+        outer: usize,
+        axis: usize,
+        inner: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<Storage> {
+        let gpu = self.handle()?;
+        let gb = gpu.buf(g)?;
+        let n = outer * axis * inner;
+        let y = gpu.alloc(n)?;
+        let params = Params::new().u(axis).u(inner).u(start).u(len).u(n);
+        gpu.run(&[Launch::new(&SHADER, "unnarrow", params, vec![Arg::R(gb), Arg::W(&y)], grid(n, 256))])?;
+        Ok(store(y))
+    }
+
+    /// Parts [outer, lens[p], inner] joined along the middle axis: one launch per part, one submit.
+    fn concat(&self, parts: &[&Storage], outer: usize, lens: &[usize], inner: usize) -> Result<Storage> {
+        let gpu = self.handle()?;
+        let total: usize = lens.iter().sum();
+        let y = gpu.alloc(outer * total * inner)?;
+        let mut launches = Vec::with_capacity(parts.len());
+        let mut off = 0;
+        for (p, &l) in parts.iter().zip(lens) {
+            let pb = gpu.buf(p)?;
+            let params = block(outer, l, inner, (l, 0), (total, off));
+            launches.push(Launch::new(
+                &SHADER,
+                "copy_block",
+                params,
+                vec![Arg::R(pb), Arg::W(&y)],
+                grid(outer * l * inner, 256),
+            ));
+            off += l;
+        }
+        gpu.run(&launches)?;
+        Ok(store(y))
+    }
 }

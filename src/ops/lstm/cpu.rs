@@ -3,6 +3,10 @@
 //! keeps dgates for all steps and finishes with three big gemms. The module doc of `lstm` has the formulas,
 //! the measurements and the reasons.
 
+use super::{LstmGrads, LstmKernel, LstmSaved};
+use crate::backend::cpu::{buf, host, out, CpuBackend};
+use crate::backend::Storage;
+use crate::Result;
 use std::borrow::Cow;
 
 use rayon::prelude::*;
@@ -470,4 +474,71 @@ pub fn lstm_seq_backward(
     }
     sgemm(g4, nh, rows, &dgates, g4, true, &h_prev, nh, false, dw_hh, nh, false);
     column_sums(&dgates, g4, db);
+}
+
+impl LstmKernel for CpuBackend {
+    fn lstm_seq(
+        &self,
+        d: &LstmDims,
+        x: &Storage,
+        h0: &Storage,
+        c0: &Storage,
+        w_ih: &Storage,
+        w_hh: &Storage,
+        b_ih: &Storage,
+        b_hh: &Storage,
+    ) -> Result<LstmSaved> {
+        let n = d.batch * d.t * d.hidden;
+        let (mut hs, mut cs, mut gates) = (buf(n), buf(n), buf(4 * n));
+        lstm_seq_forward(
+            d,
+            host(x)?,
+            host(h0)?,
+            host(c0)?,
+            host(w_ih)?,
+            host(w_hh)?,
+            host(b_ih)?,
+            host(b_hh)?,
+            &mut hs,
+            &mut cs,
+            &mut gates,
+        );
+        Ok(LstmSaved { hs: out(hs), cs: out(cs), gates: out(gates) })
+    }
+
+    fn lstm_seq_backward(
+        &self,
+        d: &LstmDims,
+        x: &Storage,
+        h0: &Storage,
+        c0: &Storage,
+        w_ih: &Storage,
+        w_hh: &Storage,
+        saved: &LstmSaved,
+        dhs: &Storage,
+    ) -> Result<LstmGrads> {
+        let (mut dx, mut dh0, mut dc0) = (buf(x.len()), buf(h0.len()), buf(c0.len()));
+        let (mut dw_ih, mut dw_hh, mut db) = (buf(w_ih.len()), buf(w_hh.len()), buf(4 * d.hidden));
+        lstm_seq_backward(
+            d,
+            host(x)?,
+            host(h0)?,
+            host(c0)?,
+            host(w_ih)?,
+            host(w_hh)?,
+            host(&saved.hs)?,
+            host(&saved.cs)?,
+            host(&saved.gates)?,
+            host(dhs)?,
+            None,
+            None,
+            &mut dx,
+            &mut dh0,
+            &mut dc0,
+            &mut dw_ih,
+            &mut dw_hh,
+            &mut db,
+        );
+        Ok(LstmGrads { dx: out(dx), dh0: out(dh0), dc0: out(dc0), dw_ih: out(dw_ih), dw_hh: out(dw_hh), db: out(db) })
+    }
 }

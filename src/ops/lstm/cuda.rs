@@ -6,8 +6,10 @@
 //! column sum.
 
 use super::LstmDims;
+use super::LstmKernel;
+use super::{LstmGrads, LstmSaved};
 use crate::backend::cuda::{grid_1d, grid_dim, int, CudaBackend};
-use crate::backend::{LstmGrads, LstmSaved, Storage};
+use crate::backend::Storage;
 use crate::ops::matmul::cuda::{launch_gemm, Gemm};
 use crate::{Error, Result};
 use cudarc::driver::sys::CUfunction_attribute;
@@ -62,162 +64,6 @@ fn gemm(m: usize, n: usize, k: usize, xs: (usize, usize), ys: (usize, usize)) ->
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn lstm_seq(
-    be: &CudaBackend,
-    d: &LstmDims,
-    x: &Storage,
-    h0: &Storage,
-    c0: &Storage,
-    w_ih: &Storage,
-    w_hh: &Storage,
-    b_ih: &Storage,
-    b_hh: &Storage,
-) -> Result<LstmSaved> {
-    let (nb, nt, ni, nh, g4) = (d.batch, d.t, d.input, d.hidden, d.gates());
-    let xs = be.input(x, d.x_len(), "x")?;
-    let (h0s, c0s) = (be.input(h0, d.state_len(), "h0")?, be.input(c0, d.state_len(), "c0")?);
-    let (wis, whs) = (be.input(w_ih, d.w_ih_len(), "w_ih")?, be.input(w_hh, d.w_hh_len(), "w_hh")?);
-    let (bis, bhs) = (be.input(b_ih, g4, "b_ih")?, be.input(b_hh, g4, "b_hh")?);
-    let mut gates = if ni == 0 { be.zeros(d.seq_gates_len())? } else { be.alloc(d.seq_gates_len())? };
-    let (mut hs, mut cs) = (be.alloc(d.seq_len())?, be.alloc(d.seq_len())?);
-    if nb * nt * nh == 0 {
-        return Ok(LstmSaved {
-            hs: be.wrap(hs, d.seq_len()),
-            cs: be.wrap(cs, d.seq_len()),
-            gates: be.wrap(gates, d.seq_gates_len()),
-        });
-    }
-    let s = sizes(d)?;
-    // Input projection of every step: gates[bt, r] = Σ_p x[bt, p]·w_ih[r, p].
-    let g = gemm(nb * nt, g4, ni, (ni, 1), (1, ni));
-    launch_gemm(be, "gemm_f32", xs.slice(), d.x_len(), wis.slice(), d.w_ih_len(), &mut gates, d.seq_gates_len(), &g)?;
-    if let Some(smem) = use_fused(be, "lstm_seq_forward_fused", d)? {
-        let cfg = LaunchConfig { grid_dim: (grid_dim(nb)?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: smem };
-        let mut l = be.kernel("lstm_seq_forward_fused")?;
-        l.arg(&mut gates).arg(whs.slice()).arg(bis.slice()).arg(bhs.slice()).arg(h0s.slice()).arg(c0s.slice());
-        l.arg(&mut hs).arg(&mut cs).arg(&s.b).arg(&s.t).arg(&s.h).arg(&s.reverse);
-        // SAFETY: lstm_seq_forward_fused(float* gates, const float* w_hh, b_ih, b_hh, h0, c0, float* hs, cs, int B,
-        // T, H, reverse); one 256-thread block per batch row, shared memory fused_smem(H) as carved (limit raised
-        // above when over 48 KiB); lengths checked above.
-        unsafe { be.launch(l, cfg, "lstm_seq_forward_fused")? };
-    } else {
-        if nb > 65535 {
-            return Err(Error::Invalid(format!("cuda lstm: batch {nb} exceeds the per-step grid")));
-        }
-        let cfg = LaunchConfig {
-            grid_dim: (grid_dim(nh.div_ceil(4))?, nb as u32, 1),
-            block_dim: (128, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        for step in 0..nt {
-            let t = d.time_at(step) as i32;
-            let t_prev = if step == 0 { -1 } else { d.time_at(step - 1) as i32 };
-            let mut l = be.kernel("lstm_step_forward")?;
-            l.arg(&mut gates).arg(whs.slice()).arg(bis.slice()).arg(bhs.slice()).arg(h0s.slice()).arg(c0s.slice());
-            l.arg(&mut hs).arg(&mut cs).arg(&s.b).arg(&s.t).arg(&s.h).arg(&t).arg(&t_prev);
-            // SAFETY: lstm_step_forward(float* gates, const float* w_hh, b_ih, b_hh, h0, c0, float* hs, cs, int B, T,
-            // H, t, t_prev); 4 warps per block, one per hidden unit; 0 ≤ t < T and t_prev is −1 or in range.
-            unsafe { be.launch(l, cfg, "lstm_step_forward")? };
-        }
-    }
-    Ok(LstmSaved {
-        hs: be.wrap(hs, d.seq_len()),
-        cs: be.wrap(cs, d.seq_len()),
-        gates: be.wrap(gates, d.seq_gates_len()),
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-pub fn lstm_seq_backward(
-    be: &CudaBackend,
-    d: &LstmDims,
-    x: &Storage,
-    h0: &Storage,
-    c0: &Storage,
-    w_ih: &Storage,
-    w_hh: &Storage,
-    saved: &LstmSaved,
-    dhs: &Storage,
-) -> Result<LstmGrads> {
-    let (nb, nt, ni, nh, g4) = (d.batch, d.t, d.input, d.hidden, d.gates());
-    let xs = be.input(x, d.x_len(), "x")?;
-    let (h0s, c0s) = (be.input(h0, d.state_len(), "h0")?, be.input(c0, d.state_len(), "c0")?);
-    let (wis, whs) = (be.input(w_ih, d.w_ih_len(), "w_ih")?, be.input(w_hh, d.w_hh_len(), "w_hh")?);
-    let (hss, css) = (be.input(&saved.hs, d.seq_len(), "hs")?, be.input(&saved.cs, d.seq_len(), "cs")?);
-    let gts = be.input(&saved.gates, d.seq_gates_len(), "gates")?;
-    let dhss = be.input(dhs, d.seq_len(), "dhs")?;
-    let bt = nb * nt;
-    if bt * nh == 0 {
-        let z = |n: usize| -> Result<Storage> { Ok(be.wrap(be.zeros(n)?, n)) };
-        return Ok(LstmGrads {
-            dx: z(d.x_len())?,
-            dh0: z(d.state_len())?,
-            dc0: z(d.state_len())?,
-            dw_ih: z(d.w_ih_len())?,
-            dw_hh: z(d.w_hh_len())?,
-            db: z(g4)?,
-        });
-    }
-    let s = sizes(d)?;
-    let mut dpre = be.alloc(d.seq_gates_len())?;
-    let (dh0, dc0) = if let Some(smem) = use_fused(be, "lstm_seq_backward_fused", d)? {
-        let (mut dh0, mut dc0) = (be.alloc(d.state_len())?, be.alloc(d.state_len())?);
-        let cfg = LaunchConfig { grid_dim: (grid_dim(nb)?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: smem };
-        let mut l = be.kernel("lstm_seq_backward_fused")?;
-        l.arg(gts.slice()).arg(css.slice()).arg(c0s.slice()).arg(dhss.slice()).arg(whs.slice()).arg(&mut dpre);
-        l.arg(&mut dh0).arg(&mut dc0).arg(&s.b).arg(&s.t).arg(&s.h).arg(&s.reverse);
-        // SAFETY: lstm_seq_backward_fused(const float* gates, cs, c0, dhs, w_hh, float* dpre, dh0, dc0, int B, T, H,
-        // reverse); one 256-thread block per batch row, shared memory fused_smem(H) as carved.
-        unsafe { be.launch(l, cfg, "lstm_seq_backward_fused")? };
-        (dh0, dc0)
-    } else {
-        let (mut dh, mut dc) = (be.zeros(d.state_len())?, be.zeros(d.state_len())?);
-        for step in (0..nt).rev() {
-            let t = d.time_at(step) as i32;
-            let t_prev = if step == 0 { -1 } else { d.time_at(step - 1) as i32 };
-            let mut l = be.kernel("lstm_step_backward_cell")?;
-            l.arg(gts.slice()).arg(css.slice()).arg(c0s.slice()).arg(dhss.slice()).arg(&dh).arg(&mut dc).arg(&mut dpre);
-            l.arg(&s.b).arg(&s.t).arg(&s.h).arg(&t).arg(&t_prev);
-            // SAFETY: lstm_step_backward_cell(const float* gates, cs, c0, dhs, dh_carry, float* dc_carry, float* dpre,
-            // int B, T, H, t, t_prev); one thread per (b, j) of the [B, H] carries.
-            unsafe { be.launch(l, grid_1d(nb * nh), "lstm_step_backward_cell")? };
-            let mut l = be.kernel("lstm_step_backward_dh")?;
-            l.arg(&dpre).arg(whs.slice()).arg(&mut dh).arg(&s.b).arg(&s.t).arg(&s.h).arg(&t);
-            // SAFETY: lstm_step_backward_dh(const float* dpre, const float* w_hh, float* dh_carry, int B, T, H, t).
-            unsafe { be.launch(l, grid_1d(nb * nh), "lstm_step_backward_dh")? };
-        }
-        (dh, dc)
-    };
-    let mut dx = if g4 == 0 { be.zeros(d.x_len())? } else { be.alloc(d.x_len())? };
-    let (mut dw_ih, mut dw_hh) = (be.alloc(d.w_ih_len())?, be.alloc(d.w_hh_len())?);
-    // dx [BT, I] = dpre [BT, 4H]·w_ih [4H, I]
-    let g = gemm(bt, ni, g4, (g4, 1), (ni, 1));
-    launch_gemm(be, "gemm_f32", &dpre, d.seq_gates_len(), wis.slice(), d.w_ih_len(), &mut dx, d.x_len(), &g)?;
-    // dw_ih [4H, I] = dpreᵀ·x
-    let g = gemm(g4, ni, bt, (1, g4), (ni, 1));
-    launch_gemm(be, "gemm_f32", &dpre, d.seq_gates_len(), xs.slice(), d.x_len(), &mut dw_ih, d.w_ih_len(), &g)?;
-    // dw_hh [4H, H] = dpreᵀ·h_prev
-    let mut h_prev = be.alloc(d.seq_len())?;
-    {
-        let mut l = be.kernel("lstm_shift_h")?;
-        l.arg(hss.slice()).arg(h0s.slice()).arg(&mut h_prev).arg(&s.b).arg(&s.t).arg(&s.h).arg(&s.reverse);
-        // SAFETY: lstm_shift_h(const float* hs, const float* h0, float* h_prev, int B, T, H, reverse).
-        unsafe { be.launch(l, grid_1d(d.seq_len()), "lstm_shift_h")? };
-    }
-    let g = gemm(g4, nh, bt, (1, g4), (nh, 1));
-    launch_gemm(be, "gemm_f32", &dpre, d.seq_gates_len(), &h_prev, d.seq_len(), &mut dw_hh, d.w_hh_len(), &g)?;
-    let db = column_sum(be, &dpre, bt, g4)?;
-    Ok(LstmGrads {
-        dx: be.wrap(dx, d.x_len()),
-        dh0: be.wrap(dh0, d.state_len()),
-        dc0: be.wrap(dc0, d.state_len()),
-        dw_ih: be.wrap(dw_ih, d.w_ih_len()),
-        dw_hh: be.wrap(dw_hh, d.w_hh_len()),
-        db: be.wrap(db, g4),
-    })
-}
-
 /// Σ over rows of a [rows, cols] buffer, with reduce.cu's column kernel.
 fn column_sum(be: &CudaBackend, x: &CudaSlice<f32>, rows: usize, cols: usize) -> Result<CudaSlice<f32>> {
     let mut y = be.alloc(cols)?;
@@ -228,4 +74,178 @@ fn column_sum(be: &CudaBackend, x: &CudaSlice<f32>, rows: usize, cols: usize) ->
     // y cols values.
     unsafe { be.launch(l, grid_1d(cols), "sum_cols")? };
     Ok(y)
+}
+
+impl LstmKernel for CudaBackend {
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_seq(
+        &self,
+        d: &LstmDims,
+        x: &Storage,
+        h0: &Storage,
+        c0: &Storage,
+        w_ih: &Storage,
+        w_hh: &Storage,
+        b_ih: &Storage,
+        b_hh: &Storage,
+    ) -> Result<LstmSaved> {
+        let (nb, nt, ni, nh, g4) = (d.batch, d.t, d.input, d.hidden, d.gates());
+        let xs = self.input(x, d.x_len(), "x")?;
+        let (h0s, c0s) = (self.input(h0, d.state_len(), "h0")?, self.input(c0, d.state_len(), "c0")?);
+        let (wis, whs) = (self.input(w_ih, d.w_ih_len(), "w_ih")?, self.input(w_hh, d.w_hh_len(), "w_hh")?);
+        let (bis, bhs) = (self.input(b_ih, g4, "b_ih")?, self.input(b_hh, g4, "b_hh")?);
+        let mut gates = if ni == 0 { self.zeros(d.seq_gates_len())? } else { self.alloc(d.seq_gates_len())? };
+        let (mut hs, mut cs) = (self.alloc(d.seq_len())?, self.alloc(d.seq_len())?);
+        if nb * nt * nh == 0 {
+            return Ok(LstmSaved {
+                hs: self.wrap(hs, d.seq_len()),
+                cs: self.wrap(cs, d.seq_len()),
+                gates: self.wrap(gates, d.seq_gates_len()),
+            });
+        }
+        let s = sizes(d)?;
+        // Input projection of every step: gates[bt, r] = Σ_p x[bt, p]·w_ih[r, p].
+        let g = gemm(nb * nt, g4, ni, (ni, 1), (1, ni));
+        launch_gemm(
+            self,
+            "gemm_f32",
+            xs.slice(),
+            d.x_len(),
+            wis.slice(),
+            d.w_ih_len(),
+            &mut gates,
+            d.seq_gates_len(),
+            &g,
+        )?;
+        if let Some(smem) = use_fused(self, "lstm_seq_forward_fused", d)? {
+            let cfg = LaunchConfig { grid_dim: (grid_dim(nb)?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: smem };
+            let mut l = self.kernel("lstm_seq_forward_fused")?;
+            l.arg(&mut gates).arg(whs.slice()).arg(bis.slice()).arg(bhs.slice()).arg(h0s.slice()).arg(c0s.slice());
+            l.arg(&mut hs).arg(&mut cs).arg(&s.b).arg(&s.t).arg(&s.h).arg(&s.reverse);
+            // SAFETY: lstm_seq_forward_fused(float* gates, const float* w_hh, b_ih, b_hh, h0, c0, float* hs, cs, int B,
+            // T, H, reverse); one 256-thread block per batch row, shared memory fused_smem(H) as carved (limit raised
+            // above when over 48 KiB); lengths checked above.
+            unsafe { self.launch(l, cfg, "lstm_seq_forward_fused")? };
+        } else {
+            if nb > 65535 {
+                return Err(Error::Invalid(format!("cuda lstm: batch {nb} exceeds the per-step grid")));
+            }
+            let cfg = LaunchConfig {
+                grid_dim: (grid_dim(nh.div_ceil(4))?, nb as u32, 1),
+                block_dim: (128, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            for step in 0..nt {
+                let t = d.time_at(step) as i32;
+                let t_prev = if step == 0 { -1 } else { d.time_at(step - 1) as i32 };
+                let mut l = self.kernel("lstm_step_forward")?;
+                l.arg(&mut gates).arg(whs.slice()).arg(bis.slice()).arg(bhs.slice()).arg(h0s.slice()).arg(c0s.slice());
+                l.arg(&mut hs).arg(&mut cs).arg(&s.b).arg(&s.t).arg(&s.h).arg(&t).arg(&t_prev);
+                // SAFETY: lstm_step_forward(float* gates, const float* w_hh, b_ih, b_hh, h0, c0, float* hs, cs, int B, T,
+                // H, t, t_prev); 4 warps per block, one per hidden unit; 0 ≤ t < T and t_prev is −1 or in range.
+                unsafe { self.launch(l, cfg, "lstm_step_forward")? };
+            }
+        }
+        Ok(LstmSaved {
+            hs: self.wrap(hs, d.seq_len()),
+            cs: self.wrap(cs, d.seq_len()),
+            gates: self.wrap(gates, d.seq_gates_len()),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_seq_backward(
+        &self,
+        d: &LstmDims,
+        x: &Storage,
+        h0: &Storage,
+        c0: &Storage,
+        w_ih: &Storage,
+        w_hh: &Storage,
+        saved: &LstmSaved,
+        dhs: &Storage,
+    ) -> Result<LstmGrads> {
+        let (nb, nt, ni, nh, g4) = (d.batch, d.t, d.input, d.hidden, d.gates());
+        let xs = self.input(x, d.x_len(), "x")?;
+        let (h0s, c0s) = (self.input(h0, d.state_len(), "h0")?, self.input(c0, d.state_len(), "c0")?);
+        let (wis, whs) = (self.input(w_ih, d.w_ih_len(), "w_ih")?, self.input(w_hh, d.w_hh_len(), "w_hh")?);
+        let (hss, css) = (self.input(&saved.hs, d.seq_len(), "hs")?, self.input(&saved.cs, d.seq_len(), "cs")?);
+        let gts = self.input(&saved.gates, d.seq_gates_len(), "gates")?;
+        let dhss = self.input(dhs, d.seq_len(), "dhs")?;
+        let bt = nb * nt;
+        if bt * nh == 0 {
+            let z = |n: usize| -> Result<Storage> { Ok(self.wrap(self.zeros(n)?, n)) };
+            return Ok(LstmGrads {
+                dx: z(d.x_len())?,
+                dh0: z(d.state_len())?,
+                dc0: z(d.state_len())?,
+                dw_ih: z(d.w_ih_len())?,
+                dw_hh: z(d.w_hh_len())?,
+                db: z(g4)?,
+            });
+        }
+        let s = sizes(d)?;
+        let mut dpre = self.alloc(d.seq_gates_len())?;
+        let (dh0, dc0) = if let Some(smem) = use_fused(self, "lstm_seq_backward_fused", d)? {
+            let (mut dh0, mut dc0) = (self.alloc(d.state_len())?, self.alloc(d.state_len())?);
+            let cfg = LaunchConfig { grid_dim: (grid_dim(nb)?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: smem };
+            let mut l = self.kernel("lstm_seq_backward_fused")?;
+            l.arg(gts.slice()).arg(css.slice()).arg(c0s.slice()).arg(dhss.slice()).arg(whs.slice()).arg(&mut dpre);
+            l.arg(&mut dh0).arg(&mut dc0).arg(&s.b).arg(&s.t).arg(&s.h).arg(&s.reverse);
+            // SAFETY: lstm_seq_backward_fused(const float* gates, cs, c0, dhs, w_hh, float* dpre, dh0, dc0, int B, T, H,
+            // reverse); one 256-thread block per batch row, shared memory fused_smem(H) as carved.
+            unsafe { self.launch(l, cfg, "lstm_seq_backward_fused")? };
+            (dh0, dc0)
+        } else {
+            let (mut dh, mut dc) = (self.zeros(d.state_len())?, self.zeros(d.state_len())?);
+            for step in (0..nt).rev() {
+                let t = d.time_at(step) as i32;
+                let t_prev = if step == 0 { -1 } else { d.time_at(step - 1) as i32 };
+                let mut l = self.kernel("lstm_step_backward_cell")?;
+                l.arg(gts.slice())
+                    .arg(css.slice())
+                    .arg(c0s.slice())
+                    .arg(dhss.slice())
+                    .arg(&dh)
+                    .arg(&mut dc)
+                    .arg(&mut dpre);
+                l.arg(&s.b).arg(&s.t).arg(&s.h).arg(&t).arg(&t_prev);
+                // SAFETY: lstm_step_backward_cell(const float* gates, cs, c0, dhs, dh_carry, float* dc_carry, float* dpre,
+                // int B, T, H, t, t_prev); one thread per (b, j) of the [B, H] carries.
+                unsafe { self.launch(l, grid_1d(nb * nh), "lstm_step_backward_cell")? };
+                let mut l = self.kernel("lstm_step_backward_dh")?;
+                l.arg(&dpre).arg(whs.slice()).arg(&mut dh).arg(&s.b).arg(&s.t).arg(&s.h).arg(&t);
+                // SAFETY: lstm_step_backward_dh(const float* dpre, const float* w_hh, float* dh_carry, int B, T, H, t).
+                unsafe { self.launch(l, grid_1d(nb * nh), "lstm_step_backward_dh")? };
+            }
+            (dh, dc)
+        };
+        let mut dx = if g4 == 0 { self.zeros(d.x_len())? } else { self.alloc(d.x_len())? };
+        let (mut dw_ih, mut dw_hh) = (self.alloc(d.w_ih_len())?, self.alloc(d.w_hh_len())?);
+        // dx [BT, I] = dpre [BT, 4H]·w_ih [4H, I]
+        let g = gemm(bt, ni, g4, (g4, 1), (ni, 1));
+        launch_gemm(self, "gemm_f32", &dpre, d.seq_gates_len(), wis.slice(), d.w_ih_len(), &mut dx, d.x_len(), &g)?;
+        // dw_ih [4H, I] = dpreᵀ·x
+        let g = gemm(g4, ni, bt, (1, g4), (ni, 1));
+        launch_gemm(self, "gemm_f32", &dpre, d.seq_gates_len(), xs.slice(), d.x_len(), &mut dw_ih, d.w_ih_len(), &g)?;
+        // dw_hh [4H, H] = dpreᵀ·h_prev
+        let mut h_prev = self.alloc(d.seq_len())?;
+        {
+            let mut l = self.kernel("lstm_shift_h")?;
+            l.arg(hss.slice()).arg(h0s.slice()).arg(&mut h_prev).arg(&s.b).arg(&s.t).arg(&s.h).arg(&s.reverse);
+            // SAFETY: lstm_shift_h(const float* hs, const float* h0, float* h_prev, int B, T, H, reverse).
+            unsafe { self.launch(l, grid_1d(d.seq_len()), "lstm_shift_h")? };
+        }
+        let g = gemm(g4, nh, bt, (1, g4), (nh, 1));
+        launch_gemm(self, "gemm_f32", &dpre, d.seq_gates_len(), &h_prev, d.seq_len(), &mut dw_hh, d.w_hh_len(), &g)?;
+        let db = column_sum(self, &dpre, bt, g4)?;
+        Ok(LstmGrads {
+            dx: self.wrap(dx, d.x_len()),
+            dh0: self.wrap(dh0, d.state_len()),
+            dc0: self.wrap(dc0, d.state_len()),
+            dw_ih: self.wrap(dw_ih, d.w_ih_len()),
+            dw_hh: self.wrap(dw_hh, d.w_hh_len()),
+            db: self.wrap(db, g4),
+        })
+    }
 }

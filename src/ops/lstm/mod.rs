@@ -120,3 +120,52 @@ mod op;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 pub use op::LstmWeights;
+
+/// Saved results of a fused LSTM sequence forward, needed by its backward.
+#[derive(Clone, Debug)]
+pub struct LstmSaved {
+    pub hs: Storage,
+    pub cs: Storage,
+    pub gates: Storage,
+}
+
+/// Gradients of one LSTM direction.
+pub struct LstmGrads {
+    pub dx: Storage,
+    pub dh0: Storage,
+    pub dc0: Storage,
+    pub dw_ih: Storage,
+    pub dw_hh: Storage,
+    pub db: Storage,
+}
+
+/// One LSTM direction over a whole sequence, forward and backward.
+pub trait LstmKernel {
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_seq(
+        &self,
+        d: &LstmDims,
+        x: &Storage,
+        h0: &Storage,
+        c0: &Storage,
+        w_ih: &Storage,
+        w_hh: &Storage,
+        b_ih: &Storage,
+        b_hh: &Storage,
+    ) -> Result<LstmSaved>;
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_seq_backward(
+        &self,
+        d: &LstmDims,
+        x: &Storage,
+        h0: &Storage,
+        c0: &Storage,
+        w_ih: &Storage,
+        w_hh: &Storage,
+        saved: &LstmSaved,
+        dhs: &Storage,
+    ) -> Result<LstmGrads>;
+}
+
+use crate::backend::Storage;
+use crate::Result;

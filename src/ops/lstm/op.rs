@@ -1,7 +1,8 @@
 //! Tensor-level fused LSTM over a whole sequence (one direction) and its backward through time.
 
 use super::LstmDims;
-use crate::backend::{self, LstmSaved};
+use super::LstmSaved;
+use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -35,7 +36,7 @@ impl Tensor {
             }
         }
         let d = LstmDims { batch, t, input, hidden, reverse };
-        let be = backend::get(self.device())?;
+        let be = backend(self.device())?;
         let saved = be.lstm_seq(
             &d,
             self.storage(),
@@ -50,7 +51,7 @@ impl Tensor {
         let (x, h0s, c0s, wih, whh) = (self.clone(), h0.clone(), c0.clone(), w.w_ih.clone(), w.w_hh.clone());
         let saved: LstmSaved = saved;
         Ok(Tensor::from_op(hs, vec![batch, t, hidden], &[self, h0, c0, w.w_ih, w.w_hh, w.b_ih, w.b_hh], move |g| {
-            let be = backend::get(g.device())?;
+            let be = backend(g.device())?;
             let gr = be.lstm_seq_backward(
                 &d,
                 x.storage(),

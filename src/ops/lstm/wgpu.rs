@@ -3,8 +3,10 @@
 //! each direction call one submit.
 
 use super::LstmDims;
+use super::LstmKernel;
+use super::{LstmGrads, LstmSaved};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
-use crate::backend::{LstmGrads, LstmSaved, Storage};
+use crate::backend::Storage;
 use crate::ops::matmul::wgpu::gemm;
 use crate::ops::reduce::{wgpu::sum_launch, ReduceDims};
 use crate::{Error, Result};
@@ -25,134 +27,145 @@ fn step_params(d: &LstmDims, t: usize, t_other: usize, edge: bool, t_prev: usize
     Params::new().u(d.batch).u(d.t).u(d.hidden).u(t).u(t_other).flag(edge).u(t_prev).flag(first)
 }
 
-/// hs, cs [B, T, H] and the gates [B, T, 4H].
-#[allow(clippy::too_many_arguments)]
-pub fn lstm_seq(
-    gpu: &'static Gpu,
-    d: &LstmDims,
-    x: &Storage,
-    h0: &Storage,
-    c0: &Storage,
-    w_ih: &Storage,
-    w_hh: &Storage,
-    b_ih: &Storage,
-    b_hh: &Storage,
-) -> Result<LstmSaved> {
-    let (xb, h0b, c0b) = (gpu.buf(x)?, gpu.buf(h0)?, gpu.buf(c0)?);
-    let (wib, whb, bib, bhb) = (gpu.buf(w_ih)?, gpu.buf(w_hh)?, gpu.buf(b_ih)?, gpu.buf(b_hh)?);
-    check(&[
-        ("x", xb.len(), d.x_len()),
-        ("h0", h0b.len(), d.state_len()),
-        ("c0", c0b.len(), d.state_len()),
-        ("w_ih", wib.len(), d.w_ih_len()),
-        ("w_hh", whb.len(), d.w_hh_len()),
-        ("b_ih", bib.len(), d.gates()),
-        ("b_hh", bhb.len(), d.gates()),
-    ])?;
-    let (hs, cs, gates) = (gpu.alloc(d.seq_len())?, gpu.alloc(d.seq_len())?, gpu.alloc(d.seq_gates_len())?);
-    let rows = d.batch * d.t;
-    // gates ← x·w_ihᵀ for every step at once; each step then adds the biases and its recurrent product.
-    let mut launches = vec![gemm(xb, false, wib, true, &gates, rows, d.gates(), d.input)];
-    for step in 0..d.t {
-        let t = d.time_at(step);
-        let prev = if step == 0 { t } else { d.time_at(step - 1) };
-        let args = vec![
-            Arg::R(h0b),
-            Arg::R(c0b),
-            Arg::R(whb),
-            Arg::R(bib),
-            Arg::R(bhb),
-            Arg::W(&hs),
-            Arg::W(&cs),
-            Arg::W(&gates),
-        ];
-        let p = step_params(d, t, prev, step == 0, 0, false);
-        launches.push(Launch::new(&SHADER, "lstm_step", p, args, grid(d.state_len(), 256)));
+impl LstmKernel for Gpu {
+    /// hs, cs [B, T, H] and the gates [B, T, 4H].
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_seq(
+        &self,
+        d: &LstmDims,
+        x: &Storage,
+        h0: &Storage,
+        c0: &Storage,
+        w_ih: &Storage,
+        w_hh: &Storage,
+        b_ih: &Storage,
+        b_hh: &Storage,
+    ) -> Result<LstmSaved> {
+        let gpu = self.handle()?;
+        let (xb, h0b, c0b) = (gpu.buf(x)?, gpu.buf(h0)?, gpu.buf(c0)?);
+        let (wib, whb, bib, bhb) = (gpu.buf(w_ih)?, gpu.buf(w_hh)?, gpu.buf(b_ih)?, gpu.buf(b_hh)?);
+        check(&[
+            ("x", xb.len(), d.x_len()),
+            ("h0", h0b.len(), d.state_len()),
+            ("c0", c0b.len(), d.state_len()),
+            ("w_ih", wib.len(), d.w_ih_len()),
+            ("w_hh", whb.len(), d.w_hh_len()),
+            ("b_ih", bib.len(), d.gates()),
+            ("b_hh", bhb.len(), d.gates()),
+        ])?;
+        let (hs, cs, gates) = (gpu.alloc(d.seq_len())?, gpu.alloc(d.seq_len())?, gpu.alloc(d.seq_gates_len())?);
+        let rows = d.batch * d.t;
+        // gates ← x·w_ihᵀ for every step at once; each step then adds the biases and its recurrent product.
+        let mut launches = vec![gemm(xb, false, wib, true, &gates, rows, d.gates(), d.input)];
+        for step in 0..d.t {
+            let t = d.time_at(step);
+            let prev = if step == 0 { t } else { d.time_at(step - 1) };
+            let args = vec![
+                Arg::R(h0b),
+                Arg::R(c0b),
+                Arg::R(whb),
+                Arg::R(bib),
+                Arg::R(bhb),
+                Arg::W(&hs),
+                Arg::W(&cs),
+                Arg::W(&gates),
+            ];
+            let p = step_params(d, t, prev, step == 0, 0, false);
+            launches.push(Launch::new(&SHADER, "lstm_step", p, args, grid(d.state_len(), 256)));
+        }
+        gpu.run(&launches)?;
+        Ok(LstmSaved { hs: store(hs), cs: store(cs), gates: store(gates) })
     }
-    gpu.run(&launches)?;
-    Ok(LstmSaved { hs: store(hs), cs: store(cs), gates: store(gates) })
-}
 
-/// Backpropagation through time from `dhs` [B, T, H] (the final state's own gradients are not an input here,
-/// as on the CPU backend).
-#[allow(clippy::too_many_arguments)]
-pub fn lstm_seq_backward(
-    gpu: &'static Gpu,
-    d: &LstmDims,
-    x: &Storage,
-    h0: &Storage,
-    c0: &Storage,
-    w_ih: &Storage,
-    w_hh: &Storage,
-    saved: &LstmSaved,
-    dhs: &Storage,
-) -> Result<LstmGrads> {
-    let (xb, h0b, c0b, wib, whb) = (gpu.buf(x)?, gpu.buf(h0)?, gpu.buf(c0)?, gpu.buf(w_ih)?, gpu.buf(w_hh)?);
-    let (hsb, csb, gb, dhb) = (gpu.buf(&saved.hs)?, gpu.buf(&saved.cs)?, gpu.buf(&saved.gates)?, gpu.buf(dhs)?);
-    check(&[
-        ("x", xb.len(), d.x_len()),
-        ("h0", h0b.len(), d.state_len()),
-        ("c0", c0b.len(), d.state_len()),
-        ("w_ih", wib.len(), d.w_ih_len()),
-        ("w_hh", whb.len(), d.w_hh_len()),
-        ("saved hs", hsb.len(), d.seq_len()),
-        ("saved cs", csb.len(), d.seq_len()),
-        ("saved gates", gb.len(), d.seq_gates_len()),
-        ("dhs", dhb.len(), d.seq_len()),
-    ])?;
-    let g4 = d.gates();
-    let rows = d.batch * d.t;
-    let dgates = gpu.alloc(d.seq_gates_len())?;
-    let dc_carry = gpu.alloc(d.state_len())?;
-    let hprev = gpu.alloc(d.seq_len())?;
-    let (dx, dh0, dc0) = (gpu.alloc(d.x_len())?, gpu.alloc(d.state_len())?, gpu.alloc(d.state_len())?);
-    let (dw_ih, dw_hh, db) = (gpu.alloc(d.w_ih_len())?, gpu.alloc(d.w_hh_len())?, gpu.alloc(g4)?);
-    let mut launches: Vec<Launch> = Vec::with_capacity(d.t + 6);
-    for step in (0..d.t).rev() {
-        let t = d.time_at(step);
-        let last = step + 1 == d.t;
-        let next = if last { t } else { d.time_at(step + 1) };
-        let prev = if step == 0 { t } else { d.time_at(step - 1) };
-        let args =
-            vec![Arg::R(dhb), Arg::R(csb), Arg::R(gb), Arg::R(c0b), Arg::R(whb), Arg::W(&dgates), Arg::W(&dc_carry)];
-        let p = step_params(d, t, next, last, prev, step == 0);
-        launches.push(Launch::new(&SHADER, "lstm_bwd_step", p, args, grid(d.state_len(), 256)));
+    /// Backpropagation through time from `dhs` [B, T, H] (the final state's own gradients are not an input here,
+    /// as on the CPU backend).
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_seq_backward(
+        &self,
+        d: &LstmDims,
+        x: &Storage,
+        h0: &Storage,
+        c0: &Storage,
+        w_ih: &Storage,
+        w_hh: &Storage,
+        saved: &LstmSaved,
+        dhs: &Storage,
+    ) -> Result<LstmGrads> {
+        let gpu = self.handle()?;
+        let (xb, h0b, c0b, wib, whb) = (gpu.buf(x)?, gpu.buf(h0)?, gpu.buf(c0)?, gpu.buf(w_ih)?, gpu.buf(w_hh)?);
+        let (hsb, csb, gb, dhb) = (gpu.buf(&saved.hs)?, gpu.buf(&saved.cs)?, gpu.buf(&saved.gates)?, gpu.buf(dhs)?);
+        check(&[
+            ("x", xb.len(), d.x_len()),
+            ("h0", h0b.len(), d.state_len()),
+            ("c0", c0b.len(), d.state_len()),
+            ("w_ih", wib.len(), d.w_ih_len()),
+            ("w_hh", whb.len(), d.w_hh_len()),
+            ("saved hs", hsb.len(), d.seq_len()),
+            ("saved cs", csb.len(), d.seq_len()),
+            ("saved gates", gb.len(), d.seq_gates_len()),
+            ("dhs", dhb.len(), d.seq_len()),
+        ])?;
+        let g4 = d.gates();
+        let rows = d.batch * d.t;
+        let dgates = gpu.alloc(d.seq_gates_len())?;
+        let dc_carry = gpu.alloc(d.state_len())?;
+        let hprev = gpu.alloc(d.seq_len())?;
+        let (dx, dh0, dc0) = (gpu.alloc(d.x_len())?, gpu.alloc(d.state_len())?, gpu.alloc(d.state_len())?);
+        let (dw_ih, dw_hh, db) = (gpu.alloc(d.w_ih_len())?, gpu.alloc(d.w_hh_len())?, gpu.alloc(g4)?);
+        let mut launches: Vec<Launch> = Vec::with_capacity(d.t + 6);
+        for step in (0..d.t).rev() {
+            let t = d.time_at(step);
+            let last = step + 1 == d.t;
+            let next = if last { t } else { d.time_at(step + 1) };
+            let prev = if step == 0 { t } else { d.time_at(step - 1) };
+            let args = vec![
+                Arg::R(dhb),
+                Arg::R(csb),
+                Arg::R(gb),
+                Arg::R(c0b),
+                Arg::R(whb),
+                Arg::W(&dgates),
+                Arg::W(&dc_carry),
+            ];
+            let p = step_params(d, t, next, last, prev, step == 0);
+            launches.push(Launch::new(&SHADER, "lstm_bwd_step", p, args, grid(d.state_len(), 256)));
+        }
+        if d.t > 0 {
+            let p = step_params(d, d.time_at(0), 0, false, 0, false);
+            let args = vec![Arg::R(&dgates), Arg::R(whb), Arg::R(&dc_carry), Arg::W(&dh0), Arg::W(&dc0)];
+            launches.push(Launch::new(&SHADER, "lstm_bwd_state", p, args, grid(d.state_len(), 256)));
+        } else {
+            // No step ran: the state passes straight through with no gradient from the sequence.
+            let zeros = vec![0.0; d.state_len()];
+            return Ok(LstmGrads {
+                dx: store(gpu.buffer_from(&[])?),
+                dh0: store(gpu.buffer_from(&zeros)?),
+                dc0: store(gpu.buffer_from(&zeros)?),
+                dw_ih: store(gpu.buffer_from(&vec![0.0; d.w_ih_len()])?),
+                dw_hh: store(gpu.buffer_from(&vec![0.0; d.w_hh_len()])?),
+                db: store(gpu.buffer_from(&vec![0.0; g4])?),
+            });
+        }
+        let p = step_params(d, 0, 0, d.reverse, 0, false);
+        launches.push(Launch::new(
+            &SHADER,
+            "lstm_prev_h",
+            p,
+            vec![Arg::R(hsb), Arg::R(h0b), Arg::W(&hprev)],
+            grid(d.seq_len(), 256),
+        ));
+        launches.push(gemm(&dgates, false, wib, false, &dx, rows, d.input, g4));
+        launches.push(gemm(&dgates, true, xb, false, &dw_ih, g4, d.input, rows));
+        launches.push(gemm(&dgates, true, &hprev, false, &dw_hh, g4, d.hidden, rows));
+        launches.push(sum_launch(&ReduceDims { outer: 1, axis: rows, inner: g4 }, &dgates, &db, 1.0));
+        gpu.run(&launches)?;
+        Ok(LstmGrads {
+            dx: store(dx),
+            dh0: store(dh0),
+            dc0: store(dc0),
+            dw_ih: store(dw_ih),
+            dw_hh: store(dw_hh),
+            db: store(db),
+        })
     }
-    if d.t > 0 {
-        let p = step_params(d, d.time_at(0), 0, false, 0, false);
-        let args = vec![Arg::R(&dgates), Arg::R(whb), Arg::R(&dc_carry), Arg::W(&dh0), Arg::W(&dc0)];
-        launches.push(Launch::new(&SHADER, "lstm_bwd_state", p, args, grid(d.state_len(), 256)));
-    } else {
-        // No step ran: the state passes straight through with no gradient from the sequence.
-        let zeros = vec![0.0; d.state_len()];
-        return Ok(LstmGrads {
-            dx: store(gpu.buffer_from(&[])?),
-            dh0: store(gpu.buffer_from(&zeros)?),
-            dc0: store(gpu.buffer_from(&zeros)?),
-            dw_ih: store(gpu.buffer_from(&vec![0.0; d.w_ih_len()])?),
-            dw_hh: store(gpu.buffer_from(&vec![0.0; d.w_hh_len()])?),
-            db: store(gpu.buffer_from(&vec![0.0; g4])?),
-        });
-    }
-    let p = step_params(d, 0, 0, d.reverse, 0, false);
-    launches.push(Launch::new(
-        &SHADER,
-        "lstm_prev_h",
-        p,
-        vec![Arg::R(hsb), Arg::R(h0b), Arg::W(&hprev)],
-        grid(d.seq_len(), 256),
-    ));
-    launches.push(gemm(&dgates, false, wib, false, &dx, rows, d.input, g4));
-    launches.push(gemm(&dgates, true, xb, false, &dw_ih, g4, d.input, rows));
-    launches.push(gemm(&dgates, true, &hprev, false, &dw_hh, g4, d.hidden, rows));
-    launches.push(sum_launch(&ReduceDims { outer: 1, axis: rows, inner: g4 }, &dgates, &db, 1.0));
-    gpu.run(&launches)?;
-    Ok(LstmGrads {
-        dx: store(dx),
-        dh0: store(dh0),
-        dc0: store(dc0),
-        dw_ih: store(dw_ih),
-        dw_hh: store(dw_hh),
-        db: store(db),
-    })
 }

@@ -2,6 +2,10 @@
 //! BLAS-shaped, bounds-checked entry point that every CPU kernel family uses for its dense products.
 
 use super::MatmulDims;
+use super::MatmulKernel;
+use crate::backend::cpu::{buf, host, out, CpuBackend};
+use crate::backend::Storage;
+use crate::Result;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -173,6 +177,21 @@ pub fn matmul_backward(d: &MatmulDims, a: &[f32], b: &[f32], dc: &[f32], da: &mu
     } else {
         db.fill(0.0);
         (0..batch).for_each(|bi| db_one(bi, db, true));
+    }
+}
+
+impl MatmulKernel for CpuBackend {
+    fn matmul(&self, d: &MatmulDims, a: &Storage, b: &Storage) -> Result<Storage> {
+        let mut c = buf(d.batch_a.max(d.batch_b) * d.m * d.n);
+        matmul_forward(d, host(a)?, host(b)?, &mut c);
+        Ok(out(c))
+    }
+
+    fn matmul_backward(&self, d: &MatmulDims, a: &Storage, b: &Storage, dc: &Storage) -> Result<(Storage, Storage)> {
+        let mut da = buf(a.len());
+        let mut db = buf(b.len());
+        matmul_backward(d, host(a)?, host(b)?, host(dc)?, &mut da, &mut db);
+        Ok((out(da), out(db)))
     }
 }
 

@@ -3,6 +3,7 @@
 //! operands live in [`HalfStorage`] (converted once on the device, f32 accumulation and output).
 
 use super::MatmulDims;
+use super::MatmulKernel;
 use crate::backend::cuda::{grid_1d, CudaBackend};
 use crate::backend::Storage;
 use crate::{Error, Result};
@@ -169,79 +170,6 @@ fn forward_gemm(d: &MatmulDims, batch: usize) -> Gemm {
     }
 }
 
-pub fn matmul(be: &CudaBackend, d: &MatmulDims, a: &Storage, b: &Storage) -> Result<Storage> {
-    let batch = check_batches(d)?;
-    let (as_, bs) = (be.input(a, d.a_len(), "a")?, be.input(b, d.b_len(), "b")?);
-    let c_len = batch * d.m * d.n;
-    let g = forward_gemm(d, batch);
-    let mut c = if d.k == 0 { be.zeros(c_len)? } else { be.alloc(c_len)? };
-    launch_gemm(be, "gemm_f32", as_.slice(), d.a_len(), bs.slice(), d.b_len(), &mut c, c_len, &g)?;
-    Ok(be.wrap(c, c_len))
-}
-
-pub fn matmul_backward(
-    be: &CudaBackend,
-    d: &MatmulDims,
-    a: &Storage,
-    b: &Storage,
-    dc: &Storage,
-) -> Result<(Storage, Storage)> {
-    let batch = check_batches(d)?;
-    let (m, n, k) = (d.m, d.n, d.k);
-    let (as_, bs) = (be.input(a, d.a_len(), "a")?, be.input(b, d.b_len(), "b")?);
-    let dcs = be.input(dc, batch * m * n, "dc")?;
-    let c_len = batch * m * n;
-    // dop(A)[b] = dC[b]·op(B[b])ᵀ: (m × n)·(n × k), written into A's layout.
-    let mut ga = Gemm {
-        m,
-        n: k,
-        k: n,
-        z: batch,
-        kbatch: 1,
-        xs_i: n,
-        xs_p: 1,
-        ys_p: if d.trans_b { k } else { 1 },
-        ys_j: if d.trans_b { 1 } else { n },
-        cs_i: if d.trans_a { 1 } else { k },
-        cs_j: if d.trans_a { m } else { 1 },
-        x_bz: m * n,
-        y_bz: if d.batch_b == 1 { 0 } else { k * n },
-        c_bz: m * k,
-        ..Default::default()
-    };
-    if d.batch_a == 1 && batch > 1 {
-        // A broadcast: its gradient is the sum over the batch, folded into the k loop.
-        (ga.z, ga.kbatch, ga.x_bs, ga.y_bs, ga.x_bz, ga.y_bz) = (1, batch, ga.x_bz, ga.y_bz, 0, 0);
-    }
-    // dop(B)[b] = op(A[b])ᵀ·dC[b]: (k × m)·(m × n), written into B's layout.
-    let mut gb = Gemm {
-        m: k,
-        n,
-        k: m,
-        z: batch,
-        kbatch: 1,
-        xs_i: if d.trans_a { m } else { 1 },
-        xs_p: if d.trans_a { 1 } else { k },
-        ys_p: n,
-        ys_j: 1,
-        cs_i: if d.trans_b { 1 } else { n },
-        cs_j: if d.trans_b { k } else { 1 },
-        x_bz: if d.batch_a == 1 { 0 } else { m * k },
-        y_bz: m * n,
-        c_bz: k * n,
-        ..Default::default()
-    };
-    if d.batch_b == 1 && batch > 1 {
-        (gb.z, gb.kbatch, gb.x_bs, gb.y_bs, gb.x_bz, gb.y_bz) = (1, batch, gb.x_bz, gb.y_bz, 0, 0);
-    }
-    let zero_k = |n_out: usize| if m == 0 || n == 0 { be.zeros(n_out) } else { be.alloc(n_out) };
-    let mut da = zero_k(d.a_len())?;
-    let mut db = zero_k(d.b_len())?;
-    launch_gemm(be, "gemm_f32", dcs.slice(), c_len, bs.slice(), d.b_len(), &mut da, d.a_len(), &ga)?;
-    launch_gemm(be, "gemm_f32", as_.slice(), d.a_len(), dcs.slice(), c_len, &mut db, d.b_len(), &gb)?;
-    Ok((be.wrap(da, d.a_len()), be.wrap(db, d.b_len())))
-}
-
 /// Operand precision of the half-precision inference kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HalfKind {
@@ -329,6 +257,75 @@ pub fn matmul_half_with(
     let threads = if tensor_cores { 128 } else { 256 };
     launch_gemm_threads(be, name, threads, &a.buf, a.len, &b.buf, b.len, &mut c, c_len, &g)?;
     Ok(be.wrap(c, c_len))
+}
+
+impl MatmulKernel for CudaBackend {
+    fn matmul(&self, d: &MatmulDims, a: &Storage, b: &Storage) -> Result<Storage> {
+        let batch = check_batches(d)?;
+        let (as_, bs) = (self.input(a, d.a_len(), "a")?, self.input(b, d.b_len(), "b")?);
+        let c_len = batch * d.m * d.n;
+        let g = forward_gemm(d, batch);
+        let mut c = if d.k == 0 { self.zeros(c_len)? } else { self.alloc(c_len)? };
+        launch_gemm(self, "gemm_f32", as_.slice(), d.a_len(), bs.slice(), d.b_len(), &mut c, c_len, &g)?;
+        Ok(self.wrap(c, c_len))
+    }
+
+    fn matmul_backward(&self, d: &MatmulDims, a: &Storage, b: &Storage, dc: &Storage) -> Result<(Storage, Storage)> {
+        let batch = check_batches(d)?;
+        let (m, n, k) = (d.m, d.n, d.k);
+        let (as_, bs) = (self.input(a, d.a_len(), "a")?, self.input(b, d.b_len(), "b")?);
+        let dcs = self.input(dc, batch * m * n, "dc")?;
+        let c_len = batch * m * n;
+        // dop(A)[b] = dC[b]·op(B[b])ᵀ: (m × n)·(n × k), written into A's layout.
+        let mut ga = Gemm {
+            m,
+            n: k,
+            k: n,
+            z: batch,
+            kbatch: 1,
+            xs_i: n,
+            xs_p: 1,
+            ys_p: if d.trans_b { k } else { 1 },
+            ys_j: if d.trans_b { 1 } else { n },
+            cs_i: if d.trans_a { 1 } else { k },
+            cs_j: if d.trans_a { m } else { 1 },
+            x_bz: m * n,
+            y_bz: if d.batch_b == 1 { 0 } else { k * n },
+            c_bz: m * k,
+            ..Default::default()
+        };
+        if d.batch_a == 1 && batch > 1 {
+            // A broadcast: its gradient is the sum over the batch, folded into the k loop.
+            (ga.z, ga.kbatch, ga.x_bs, ga.y_bs, ga.x_bz, ga.y_bz) = (1, batch, ga.x_bz, ga.y_bz, 0, 0);
+        }
+        // dop(B)[b] = op(A[b])ᵀ·dC[b]: (k × m)·(m × n), written into B's layout.
+        let mut gb = Gemm {
+            m: k,
+            n,
+            k: m,
+            z: batch,
+            kbatch: 1,
+            xs_i: if d.trans_a { m } else { 1 },
+            xs_p: if d.trans_a { 1 } else { k },
+            ys_p: n,
+            ys_j: 1,
+            cs_i: if d.trans_b { 1 } else { n },
+            cs_j: if d.trans_b { k } else { 1 },
+            x_bz: if d.batch_a == 1 { 0 } else { m * k },
+            y_bz: m * n,
+            c_bz: k * n,
+            ..Default::default()
+        };
+        if d.batch_b == 1 && batch > 1 {
+            (gb.z, gb.kbatch, gb.x_bs, gb.y_bs, gb.x_bz, gb.y_bz) = (1, batch, gb.x_bz, gb.y_bz, 0, 0);
+        }
+        let zero_k = |n_out: usize| if m == 0 || n == 0 { self.zeros(n_out) } else { self.alloc(n_out) };
+        let mut da = zero_k(d.a_len())?;
+        let mut db = zero_k(d.b_len())?;
+        launch_gemm(self, "gemm_f32", dcs.slice(), c_len, bs.slice(), d.b_len(), &mut da, d.a_len(), &ga)?;
+        launch_gemm(self, "gemm_f32", as_.slice(), d.a_len(), dcs.slice(), c_len, &mut db, d.b_len(), &gb)?;
+        Ok((self.wrap(da, d.a_len()), self.wrap(db, d.b_len())))
+    }
 }
 
 #[cfg(test)]

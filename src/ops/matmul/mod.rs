@@ -107,3 +107,13 @@ impl MatmulDims {
 mod op;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
+
+/// Batched products and their backward.
+pub trait MatmulKernel {
+    fn matmul(&self, d: &MatmulDims, a: &Storage, b: &Storage) -> Result<Storage>;
+    /// (da, db) from dc.
+    fn matmul_backward(&self, d: &MatmulDims, a: &Storage, b: &Storage, dc: &Storage) -> Result<(Storage, Storage)>;
+}
+
+use crate::backend::Storage;
+use crate::Result;

@@ -1,7 +1,7 @@
 //! Tensor-level matmul and Linear's x·Wᵀ + b, with their backward rules.
 
 use super::MatmulDims;
-use crate::backend;
+use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -30,11 +30,11 @@ impl Tensor {
         let lead = if batch_a >= batch_b { &self.shape()[..self.rank() - 2] } else { &b.shape()[..b.rank() - 2] };
         let mut shape = lead.to_vec();
         shape.extend([m, n]);
-        let be = backend::get(self.device())?;
+        let be = backend(self.device())?;
         let y = be.matmul(&d, self.storage(), b.storage())?;
         let (a_s, b_s) = (self.clone(), b.clone());
         Ok(Tensor::from_op(y, shape, &[self, b], move |g| {
-            let be = backend::get(g.device())?;
+            let be = backend(g.device())?;
             let (da, db) = be.matmul_backward(&d, a_s.storage(), b_s.storage(), g.storage())?;
             Ok(vec![
                 Some(Tensor::from_storage(da, a_s.shape().to_vec())),

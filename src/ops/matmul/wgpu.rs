@@ -3,6 +3,7 @@
 //! and a broadcast operand's gradient sums the batch inside the kernel (see the shader's header).
 
 use super::MatmulDims;
+use super::MatmulKernel;
 use crate::backend::wgpu::{store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
 use crate::backend::Storage;
 use crate::{Error, Result};
@@ -85,47 +86,45 @@ fn stride(batch_of_operand: usize, size: usize) -> usize {
     }
 }
 
-pub fn matmul(gpu: &'static Gpu, d: &MatmulDims, a: &Storage, b: &Storage) -> Result<Storage> {
-    let (ab, bb) = (gpu.buf(a)?, gpu.buf(b)?);
-    let batch = check(d, ab, bb)?;
-    let c = gpu.alloc(d.c_len())?;
-    let x = Side { buf: ab, trans: d.trans_a, stride: stride(d.batch_a, d.m * d.k) };
-    let y = Side { buf: bb, trans: d.trans_b, stride: stride(d.batch_b, d.k * d.n) };
-    gpu.run(&[product(x, y, &c, d.m, d.n, d.k, batch, false)])?;
-    Ok(store(c))
-}
-
-/// (dA, dB) in A's and B's storage layouts; a broadcast operand receives the sum over the batch.
-pub fn matmul_backward(
-    gpu: &'static Gpu,
-    d: &MatmulDims,
-    a: &Storage,
-    b: &Storage,
-    dc: &Storage,
-) -> Result<(Storage, Storage)> {
-    let (ab, bb, dcb) = (gpu.buf(a)?, gpu.buf(b)?, gpu.buf(dc)?);
-    let batch = check(d, ab, bb)?;
-    if dcb.len() != d.c_len() {
-        return Err(Error::shape("matmul dc", d.c_len(), dcb.len()));
+impl MatmulKernel for Gpu {
+    fn matmul(&self, d: &MatmulDims, a: &Storage, b: &Storage) -> Result<Storage> {
+        let gpu = self.handle()?;
+        let (ab, bb) = (gpu.buf(a)?, gpu.buf(b)?);
+        let batch = check(d, ab, bb)?;
+        let c = gpu.alloc(d.c_len())?;
+        let x = Side { buf: ab, trans: d.trans_a, stride: stride(d.batch_a, d.m * d.k) };
+        let y = Side { buf: bb, trans: d.trans_b, stride: stride(d.batch_b, d.k * d.n) };
+        gpu.run(&[product(x, y, &c, d.m, d.n, d.k, batch, false)])?;
+        Ok(store(c))
     }
-    let (m, n, k) = (d.m, d.n, d.k);
-    let (sa, sb, sc) = (stride(d.batch_a, m * k), stride(d.batch_b, k * n), m * n);
-    let (da, db) = (gpu.alloc(d.a_len())?, gpu.alloc(d.b_len())?);
-    let sum_a = d.batch_a == 1 && batch > 1;
-    let sum_b = d.batch_b == 1 && batch > 1;
-    let dc_side = |trans| Side { buf: dcb, trans, stride: sc };
-    // dop(A) = dC·op(B)ᵀ [m, k]; stored transposed (A is [k, m]) it is op(B)·dCᵀ.
-    let la = if d.trans_a {
-        product(Side { buf: bb, trans: d.trans_b, stride: sb }, dc_side(true), &da, k, m, n, batch, sum_a)
-    } else {
-        product(dc_side(false), Side { buf: bb, trans: !d.trans_b, stride: sb }, &da, m, k, n, batch, sum_a)
-    };
-    // dop(B) = op(A)ᵀ·dC [k, n]; stored transposed (B is [n, k]) it is dCᵀ·op(A).
-    let lb = if d.trans_b {
-        product(dc_side(true), Side { buf: ab, trans: d.trans_a, stride: sa }, &db, n, k, m, batch, sum_b)
-    } else {
-        product(Side { buf: ab, trans: !d.trans_a, stride: sa }, dc_side(false), &db, k, n, m, batch, sum_b)
-    };
-    gpu.run(&[la, lb])?;
-    Ok((store(da), store(db)))
+
+    /// (dA, dB) in A's and B's storage layouts; a broadcast operand receives the sum over the batch.
+    fn matmul_backward(&self, d: &MatmulDims, a: &Storage, b: &Storage, dc: &Storage) -> Result<(Storage, Storage)> {
+        let gpu = self.handle()?;
+        let (ab, bb, dcb) = (gpu.buf(a)?, gpu.buf(b)?, gpu.buf(dc)?);
+        let batch = check(d, ab, bb)?;
+        if dcb.len() != d.c_len() {
+            return Err(Error::shape("matmul dc", d.c_len(), dcb.len()));
+        }
+        let (m, n, k) = (d.m, d.n, d.k);
+        let (sa, sb, sc) = (stride(d.batch_a, m * k), stride(d.batch_b, k * n), m * n);
+        let (da, db) = (gpu.alloc(d.a_len())?, gpu.alloc(d.b_len())?);
+        let sum_a = d.batch_a == 1 && batch > 1;
+        let sum_b = d.batch_b == 1 && batch > 1;
+        let dc_side = |trans| Side { buf: dcb, trans, stride: sc };
+        // dop(A) = dC·op(B)ᵀ [m, k]; stored transposed (A is [k, m]) it is op(B)·dCᵀ.
+        let la = if d.trans_a {
+            product(Side { buf: bb, trans: d.trans_b, stride: sb }, dc_side(true), &da, k, m, n, batch, sum_a)
+        } else {
+            product(dc_side(false), Side { buf: bb, trans: !d.trans_b, stride: sb }, &da, m, k, n, batch, sum_a)
+        };
+        // dop(B) = op(A)ᵀ·dC [k, n]; stored transposed (B is [n, k]) it is dCᵀ·op(A).
+        let lb = if d.trans_b {
+            product(dc_side(true), Side { buf: ab, trans: d.trans_a, stride: sa }, &db, n, k, m, batch, sum_b)
+        } else {
+            product(Side { buf: ab, trans: !d.trans_a, stride: sa }, dc_side(false), &db, k, n, m, batch, sum_b)
+        };
+        gpu.run(&[la, lb])?;
+        Ok((store(da), store(db)))
+    }
 }

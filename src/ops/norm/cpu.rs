@@ -6,8 +6,12 @@
 //! the same result on every run. BatchNorm statistics accumulate in f64 because a channel can hold
 //! `n·l` values in the hundreds of thousands.
 
+use super::NormKernel;
 use super::{BatchNormDims, LayerNormDims};
+use crate::backend::cpu::{buf, host, out, CpuBackend};
+use crate::backend::Storage;
 use crate::ops::fastmath;
+use crate::Result;
 use rayon::prelude::*;
 
 /// Elements per rayon task: below this the hand-off costs more than the work.
@@ -354,4 +358,102 @@ pub fn batch_norm_backward_eval(
             *g = dyv * k;
         }
     });
+}
+
+impl NormKernel for CpuBackend {
+    fn layer_norm(
+        &self,
+        d: &LayerNormDims,
+        x: &Storage,
+        g: &Storage,
+        b: &Storage,
+    ) -> Result<(Storage, Storage, Storage)> {
+        let (mut y, mut mean, mut rstd) = (buf(x.len()), buf(d.rows), buf(d.rows));
+        layer_norm_forward(d, host(x)?, host(g)?, host(b)?, &mut y, &mut mean, &mut rstd);
+        Ok((out(y), out(mean), out(rstd)))
+    }
+
+    fn layer_norm_backward(
+        &self,
+        d: &LayerNormDims,
+        x: &Storage,
+        g: &Storage,
+        mean: &Storage,
+        rstd: &Storage,
+        dy: &Storage,
+    ) -> Result<(Storage, Storage, Storage)> {
+        let (mut dx, mut dg, mut db) = (buf(x.len()), buf(d.cols), buf(d.cols));
+        layer_norm_backward(d, host(x)?, host(g)?, host(mean)?, host(rstd)?, host(dy)?, &mut dx, &mut dg, &mut db);
+        Ok((out(dx), out(dg), out(db)))
+    }
+
+    fn batch_norm_train(
+        &self,
+        d: &BatchNormDims,
+        x: &Storage,
+        g: &Storage,
+        b: &Storage,
+        rm: &Storage,
+        rv: &Storage,
+        momentum: f32,
+    ) -> Result<(Storage, Storage, Storage, Storage, Storage)> {
+        let (mut y, mut mean, mut rstd) = (buf(x.len()), buf(d.c), buf(d.c));
+        batch_norm_forward_train(d, host(x)?, host(g)?, host(b)?, &mut y, &mut mean, &mut rstd);
+        let (mut rm, mut rv) = (host(rm)?.to_vec(), host(rv)?.to_vec());
+        batch_norm_update_running(d, &mean, &rstd, &mut rm, &mut rv, momentum as f64);
+        Ok((out(y), out(mean), out(rstd), out(rm), out(rv)))
+    }
+
+    fn batch_norm_eval(
+        &self,
+        d: &BatchNormDims,
+        x: &Storage,
+        g: &Storage,
+        b: &Storage,
+        rm: &Storage,
+        rv: &Storage,
+    ) -> Result<Storage> {
+        let mut y = buf(x.len());
+        batch_norm_forward_eval(d, host(x)?, host(g)?, host(b)?, host(rm)?, host(rv)?, &mut y);
+        Ok(out(y))
+    }
+
+    fn batch_norm_backward(
+        &self,
+        d: &BatchNormDims,
+        train: bool,
+        x: &Storage,
+        g: &Storage,
+        stat_a: &Storage,
+        stat_b: &Storage,
+        dy: &Storage,
+    ) -> Result<(Storage, Storage, Storage)> {
+        let (mut dx, mut dg, mut db) = (buf(x.len()), buf(d.c), buf(d.c));
+        if train {
+            batch_norm_backward_train(
+                d,
+                host(x)?,
+                host(g)?,
+                host(stat_a)?,
+                host(stat_b)?,
+                host(dy)?,
+                &mut dx,
+                &mut dg,
+                &mut db,
+            );
+        } else {
+            batch_norm_backward_eval(
+                d,
+                host(x)?,
+                host(g)?,
+                host(stat_a)?,
+                host(stat_b)?,
+                host(dy)?,
+                &mut dx,
+                &mut dg,
+                &mut db,
+            );
+        }
+        Ok((out(dx), out(dg), out(db)))
+    }
 }

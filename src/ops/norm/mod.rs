@@ -80,3 +80,63 @@ impl BatchNormDims {
 mod op;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
+
+/// Layer norm and batch norm (training and eval), forward and backward.
+pub trait NormKernel {
+    /// (y, mean, rstd).
+    fn layer_norm(
+        &self,
+        d: &LayerNormDims,
+        x: &Storage,
+        g: &Storage,
+        b: &Storage,
+    ) -> Result<(Storage, Storage, Storage)>;
+    /// (dx, dgamma, dbeta).
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm_backward(
+        &self,
+        d: &LayerNormDims,
+        x: &Storage,
+        g: &Storage,
+        mean: &Storage,
+        rstd: &Storage,
+        dy: &Storage,
+    ) -> Result<(Storage, Storage, Storage)>;
+    /// Training-mode batch norm: (y, batch mean, batch rstd, updated running mean, updated running var).
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_train(
+        &self,
+        d: &BatchNormDims,
+        x: &Storage,
+        g: &Storage,
+        b: &Storage,
+        rm: &Storage,
+        rv: &Storage,
+        momentum: f32,
+    ) -> Result<(Storage, Storage, Storage, Storage, Storage)>;
+    fn batch_norm_eval(
+        &self,
+        d: &BatchNormDims,
+        x: &Storage,
+        g: &Storage,
+        b: &Storage,
+        rm: &Storage,
+        rv: &Storage,
+    ) -> Result<Storage>;
+    /// (dx, dgamma, dbeta). `stat_a`, `stat_b` are the batch mean and rstd in training, the running mean and
+    /// variance in eval.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_backward(
+        &self,
+        d: &BatchNormDims,
+        train: bool,
+        x: &Storage,
+        g: &Storage,
+        stat_a: &Storage,
+        stat_b: &Storage,
+        dy: &Storage,
+    ) -> Result<(Storage, Storage, Storage)>;
+}
+
+use crate::backend::Storage;
+use crate::Result;

@@ -1,7 +1,7 @@
 //! Tensor-level layer norm and batch norm with their backward rules.
 
 use super::{BatchNormDims, LayerNormDims};
-use crate::backend;
+use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -15,11 +15,11 @@ impl Tensor {
             }
         }
         let d = LayerNormDims { rows: self.numel() / cols.max(1), cols, eps: eps as f64 };
-        let be = backend::get(self.device())?;
+        let be = backend(self.device())?;
         let (y, mean, rstd) = be.layer_norm(&d, self.storage(), gamma.storage(), beta.storage())?;
         let (x, g_s) = (self.clone(), gamma.clone());
         Ok(Tensor::from_op(y, self.shape().to_vec(), &[self, gamma, beta], move |g| {
-            let be = backend::get(g.device())?;
+            let be = backend(g.device())?;
             let (dx, dg, db) = be.layer_norm_backward(&d, x.storage(), g_s.storage(), &mean, &rstd, g.storage())?;
             Ok(vec![
                 Some(Tensor::from_storage(dx, x.shape().to_vec())),
@@ -56,7 +56,7 @@ impl Tensor {
             }
         }
         let d = BatchNormDims { n, c, l, eps: eps as f64 };
-        let be = backend::get(self.device())?;
+        let be = backend(self.device())?;
         let (y, stat_a, stat_b, updated) = if train {
             if n * l < 2 {
                 return Err(Error::Invalid("batch_norm in training needs more than one value per channel".into()));
@@ -79,7 +79,7 @@ impl Tensor {
         };
         let (x, g_s) = (self.clone(), gamma.clone());
         let out = Tensor::from_op(y, self.shape().to_vec(), &[self, gamma, beta], move |g| {
-            let be = backend::get(g.device())?;
+            let be = backend(g.device())?;
             let (dx, dg, db) =
                 be.batch_norm_backward(&d, train, x.storage(), g_s.storage(), &stat_a, &stat_b, g.storage())?;
             Ok(vec![

@@ -1,6 +1,7 @@
 //! Launchers for `shaders/norm.wgsl`: LayerNorm and BatchNorm1d, forward (train and eval) and backward. Each op
 //! is one submit; the per-row / per-channel statistics and the elementwise pass are separate launches in it.
 
+use super::NormKernel;
 use super::{BatchNormDims, LayerNormDims};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
@@ -19,51 +20,6 @@ fn ln_params(d: &LayerNormDims) -> Params {
     Params::new().u(d.rows).u(d.cols).f(d.eps as f32)
 }
 
-/// (y, mean, rstd).
-pub fn layer_norm(
-    gpu: &'static Gpu,
-    d: &LayerNormDims,
-    x: &Storage,
-    g: &Storage,
-    b: &Storage,
-) -> Result<(Storage, Storage, Storage)> {
-    let (xb, gb, bb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?);
-    check("layer_norm x", xb.len(), d.len())?;
-    check("layer_norm gamma", gb.len(), d.cols)?;
-    check("layer_norm beta", bb.len(), d.cols)?;
-    let (y, mean, rstd) = (gpu.alloc(d.len())?, gpu.alloc(d.rows)?, gpu.alloc(d.rows)?);
-    let args = vec![Arg::R(xb), Arg::R(gb), Arg::R(bb), Arg::W(&y), Arg::W(&mean), Arg::W(&rstd)];
-    gpu.run(&[Launch::new(&SHADER, "ln_fwd", ln_params(d), args, grid(d.rows, 1))])?;
-    Ok((store(y), store(mean), store(rstd)))
-}
-
-/// (dx, dgamma, dbeta).
-#[allow(clippy::too_many_arguments)]
-pub fn layer_norm_backward(
-    gpu: &'static Gpu,
-    d: &LayerNormDims,
-    x: &Storage,
-    g: &Storage,
-    mean: &Storage,
-    rstd: &Storage,
-    dy: &Storage,
-) -> Result<(Storage, Storage, Storage)> {
-    let (xb, gb, mb, rb, dyb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(mean)?, gpu.buf(rstd)?, gpu.buf(dy)?);
-    check("layer_norm x", xb.len(), d.len())?;
-    check("layer_norm dy", dyb.len(), d.len())?;
-    check("layer_norm gamma", gb.len(), d.cols)?;
-    check("layer_norm mean", mb.len(), d.rows)?;
-    check("layer_norm rstd", rb.len(), d.rows)?;
-    let (dx, dg, db) = (gpu.alloc(d.len())?, gpu.alloc(d.cols)?, gpu.alloc(d.cols)?);
-    let dx_args = vec![Arg::R(xb), Arg::R(gb), Arg::R(mb), Arg::R(rb), Arg::R(dyb), Arg::W(&dx)];
-    let dgb_args = vec![Arg::R(xb), Arg::R(mb), Arg::R(rb), Arg::R(dyb), Arg::W(&dg), Arg::W(&db)];
-    gpu.run(&[
-        Launch::new(&SHADER, "ln_bwd_dx", ln_params(d), dx_args, grid(d.rows, 1)),
-        Launch::new(&SHADER, "ln_bwd_dgb", ln_params(d), dgb_args, grid(d.cols, 1)),
-    ])?;
-    Ok((store(dx), store(dg), store(db)))
-}
-
 fn bn_params(d: &BatchNormDims, momentum: f32, eval: bool) -> Params {
     let n = d.count();
     let bessel = if n > 1 { (n as f64 / (n - 1) as f64) as f32 } else { f32::INFINITY };
@@ -77,88 +33,140 @@ fn check_channels(d: &BatchNormDims, named: &[(&str, usize)]) -> Result<()> {
     Ok(())
 }
 
-/// (y, batch mean, batch rstd, updated running mean, updated running var).
-#[allow(clippy::too_many_arguments)]
-pub fn batch_norm_train(
-    gpu: &'static Gpu,
-    d: &BatchNormDims,
-    x: &Storage,
-    g: &Storage,
-    b: &Storage,
-    rm: &Storage,
-    rv: &Storage,
-    momentum: f32,
-) -> Result<(Storage, Storage, Storage, Storage, Storage)> {
-    let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
-    check("batch_norm x", xb.len(), d.len())?;
-    check_channels(
-        d,
-        &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())],
-    )?;
-    if d.count() < 2 {
-        return Err(Error::Invalid(format!(
-            "batch_norm: training needs more than one value per channel, got n·l = {}",
-            d.count()
-        )));
+impl NormKernel for Gpu {
+    /// (y, mean, rstd).
+    fn layer_norm(
+        &self,
+        d: &LayerNormDims,
+        x: &Storage,
+        g: &Storage,
+        b: &Storage,
+    ) -> Result<(Storage, Storage, Storage)> {
+        let gpu = self.handle()?;
+        let (xb, gb, bb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?);
+        check("layer_norm x", xb.len(), d.len())?;
+        check("layer_norm gamma", gb.len(), d.cols)?;
+        check("layer_norm beta", bb.len(), d.cols)?;
+        let (y, mean, rstd) = (gpu.alloc(d.len())?, gpu.alloc(d.rows)?, gpu.alloc(d.rows)?);
+        let args = vec![Arg::R(xb), Arg::R(gb), Arg::R(bb), Arg::W(&y), Arg::W(&mean), Arg::W(&rstd)];
+        gpu.run(&[Launch::new(&SHADER, "ln_fwd", ln_params(d), args, grid(d.rows, 1))])?;
+        Ok((store(y), store(mean), store(rstd)))
     }
-    let (y, mean, rstd) = (gpu.alloc(d.len())?, gpu.alloc(d.c)?, gpu.alloc(d.c)?);
-    let (rm_out, rv_out) = (gpu.alloc(d.c)?, gpu.alloc(d.c)?);
-    let p = bn_params(d, momentum, false);
-    let stats_args =
-        vec![Arg::R(xb), Arg::R(rmb), Arg::R(rvb), Arg::W(&mean), Arg::W(&rstd), Arg::W(&rm_out), Arg::W(&rv_out)];
-    let apply_args = vec![Arg::R(xb), Arg::R(gb), Arg::R(bb), Arg::R(&mean), Arg::R(&rstd), Arg::W(&y)];
-    gpu.run(&[
-        Launch::new(&SHADER, "bn_stats", p.clone(), stats_args, grid(d.c, 1)),
-        Launch::new(&SHADER, "bn_apply", p, apply_args, grid(d.len(), 256)),
-    ])?;
-    Ok((store(y), store(mean), store(rstd), store(rm_out), store(rv_out)))
-}
 
-pub fn batch_norm_eval(
-    gpu: &'static Gpu,
-    d: &BatchNormDims,
-    x: &Storage,
-    g: &Storage,
-    b: &Storage,
-    rm: &Storage,
-    rv: &Storage,
-) -> Result<Storage> {
-    let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
-    check("batch_norm x", xb.len(), d.len())?;
-    check_channels(
-        d,
-        &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())],
-    )?;
-    let y = gpu.alloc(d.len())?;
-    let args = vec![Arg::R(xb), Arg::R(gb), Arg::R(bb), Arg::R(rmb), Arg::R(rvb), Arg::W(&y)];
-    gpu.run(&[Launch::new(&SHADER, "bn_apply", bn_params(d, 0.0, true), args, grid(d.len(), 256))])?;
-    Ok(store(y))
-}
+    /// (dx, dgamma, dbeta).
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm_backward(
+        &self,
+        d: &LayerNormDims,
+        x: &Storage,
+        g: &Storage,
+        mean: &Storage,
+        rstd: &Storage,
+        dy: &Storage,
+    ) -> Result<(Storage, Storage, Storage)> {
+        let gpu = self.handle()?;
+        let (xb, gb, mb, rb, dyb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(mean)?, gpu.buf(rstd)?, gpu.buf(dy)?);
+        check("layer_norm x", xb.len(), d.len())?;
+        check("layer_norm dy", dyb.len(), d.len())?;
+        check("layer_norm gamma", gb.len(), d.cols)?;
+        check("layer_norm mean", mb.len(), d.rows)?;
+        check("layer_norm rstd", rb.len(), d.rows)?;
+        let (dx, dg, db) = (gpu.alloc(d.len())?, gpu.alloc(d.cols)?, gpu.alloc(d.cols)?);
+        let dx_args = vec![Arg::R(xb), Arg::R(gb), Arg::R(mb), Arg::R(rb), Arg::R(dyb), Arg::W(&dx)];
+        let dgb_args = vec![Arg::R(xb), Arg::R(mb), Arg::R(rb), Arg::R(dyb), Arg::W(&dg), Arg::W(&db)];
+        gpu.run(&[
+            Launch::new(&SHADER, "ln_bwd_dx", ln_params(d), dx_args, grid(d.rows, 1)),
+            Launch::new(&SHADER, "ln_bwd_dgb", ln_params(d), dgb_args, grid(d.cols, 1)),
+        ])?;
+        Ok((store(dx), store(dg), store(db)))
+    }
 
-/// (dx, dgamma, dbeta); `stat_a`, `stat_b` are (batch mean, rstd) in training, (running mean, var) in eval.
-#[allow(clippy::too_many_arguments)]
-pub fn batch_norm_backward(
-    gpu: &'static Gpu,
-    d: &BatchNormDims,
-    train: bool,
-    x: &Storage,
-    g: &Storage,
-    stat_a: &Storage,
-    stat_b: &Storage,
-    dy: &Storage,
-) -> Result<(Storage, Storage, Storage)> {
-    let (xb, gb, sab, sbb, dyb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(stat_a)?, gpu.buf(stat_b)?, gpu.buf(dy)?);
-    check("batch_norm x", xb.len(), d.len())?;
-    check("batch_norm dy", dyb.len(), d.len())?;
-    check_channels(d, &[("gamma", gb.len()), ("statistic a", sab.len()), ("statistic b", sbb.len())])?;
-    let (dx, dg, db) = (gpu.alloc(d.len())?, gpu.alloc(d.c)?, gpu.alloc(d.c)?);
-    let p = bn_params(d, 0.0, !train);
-    let sums_args = vec![Arg::R(xb), Arg::R(sab), Arg::R(sbb), Arg::R(dyb), Arg::W(&dg), Arg::W(&db)];
-    let dx_args =
-        vec![Arg::R(xb), Arg::R(gb), Arg::R(sab), Arg::R(sbb), Arg::R(dyb), Arg::R(&dg), Arg::R(&db), Arg::W(&dx)];
-    gpu.run(&[
-        Launch::new(&SHADER, "bn_bwd_sums", p.clone(), sums_args, grid(d.c, 1)),
-        Launch::new(&SHADER, "bn_bwd_dx", p, dx_args, grid(d.len(), 256)),
-    ])?;
-    Ok((store(dx), store(dg), store(db)))
+    /// (y, batch mean, batch rstd, updated running mean, updated running var).
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_train(
+        &self,
+        d: &BatchNormDims,
+        x: &Storage,
+        g: &Storage,
+        b: &Storage,
+        rm: &Storage,
+        rv: &Storage,
+        momentum: f32,
+    ) -> Result<(Storage, Storage, Storage, Storage, Storage)> {
+        let gpu = self.handle()?;
+        let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
+        check("batch_norm x", xb.len(), d.len())?;
+        check_channels(
+            d,
+            &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())],
+        )?;
+        if d.count() < 2 {
+            return Err(Error::Invalid(format!(
+                "batch_norm: training needs more than one value per channel, got n·l = {}",
+                d.count()
+            )));
+        }
+        let (y, mean, rstd) = (gpu.alloc(d.len())?, gpu.alloc(d.c)?, gpu.alloc(d.c)?);
+        let (rm_out, rv_out) = (gpu.alloc(d.c)?, gpu.alloc(d.c)?);
+        let p = bn_params(d, momentum, false);
+        let stats_args =
+            vec![Arg::R(xb), Arg::R(rmb), Arg::R(rvb), Arg::W(&mean), Arg::W(&rstd), Arg::W(&rm_out), Arg::W(&rv_out)];
+        let apply_args = vec![Arg::R(xb), Arg::R(gb), Arg::R(bb), Arg::R(&mean), Arg::R(&rstd), Arg::W(&y)];
+        gpu.run(&[
+            Launch::new(&SHADER, "bn_stats", p.clone(), stats_args, grid(d.c, 1)),
+            Launch::new(&SHADER, "bn_apply", p, apply_args, grid(d.len(), 256)),
+        ])?;
+        Ok((store(y), store(mean), store(rstd), store(rm_out), store(rv_out)))
+    }
+
+    fn batch_norm_eval(
+        &self,
+        d: &BatchNormDims,
+        x: &Storage,
+        g: &Storage,
+        b: &Storage,
+        rm: &Storage,
+        rv: &Storage,
+    ) -> Result<Storage> {
+        let gpu = self.handle()?;
+        let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
+        check("batch_norm x", xb.len(), d.len())?;
+        check_channels(
+            d,
+            &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())],
+        )?;
+        let y = gpu.alloc(d.len())?;
+        let args = vec![Arg::R(xb), Arg::R(gb), Arg::R(bb), Arg::R(rmb), Arg::R(rvb), Arg::W(&y)];
+        gpu.run(&[Launch::new(&SHADER, "bn_apply", bn_params(d, 0.0, true), args, grid(d.len(), 256))])?;
+        Ok(store(y))
+    }
+
+    /// (dx, dgamma, dbeta); `stat_a`, `stat_b` are (batch mean, rstd) in training, (running mean, var) in eval.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_backward(
+        &self,
+        d: &BatchNormDims,
+        train: bool,
+        x: &Storage,
+        g: &Storage,
+        stat_a: &Storage,
+        stat_b: &Storage,
+        dy: &Storage,
+    ) -> Result<(Storage, Storage, Storage)> {
+        let gpu = self.handle()?;
+        let (xb, gb, sab, sbb, dyb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(stat_a)?, gpu.buf(stat_b)?, gpu.buf(dy)?);
+        check("batch_norm x", xb.len(), d.len())?;
+        check("batch_norm dy", dyb.len(), d.len())?;
+        check_channels(d, &[("gamma", gb.len()), ("statistic a", sab.len()), ("statistic b", sbb.len())])?;
+        let (dx, dg, db) = (gpu.alloc(d.len())?, gpu.alloc(d.c)?, gpu.alloc(d.c)?);
+        let p = bn_params(d, 0.0, !train);
+        let sums_args = vec![Arg::R(xb), Arg::R(sab), Arg::R(sbb), Arg::R(dyb), Arg::W(&dg), Arg::W(&db)];
+        let dx_args =
+            vec![Arg::R(xb), Arg::R(gb), Arg::R(sab), Arg::R(sbb), Arg::R(dyb), Arg::R(&dg), Arg::R(&db), Arg::W(&dx)];
+        gpu.run(&[
+            Launch::new(&SHADER, "bn_bwd_sums", p.clone(), sums_args, grid(d.c, 1)),
+            Launch::new(&SHADER, "bn_bwd_dx", p, dx_args, grid(d.len(), 256)),
+        ])?;
+        Ok((store(dx), store(dg), store(db)))
+    }
 }

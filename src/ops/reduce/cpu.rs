@@ -1,6 +1,10 @@
 //! Fast CPU reductions (f32). See mod.rs for the formulas and the two work shapes (inner == 1: contiguous rows;
 //! inner > 1: row-into-row accumulation over column blocks).
 
+use super::ReduceKernel;
+use crate::backend::cpu::{buf, host, out, CpuBackend};
+use crate::backend::Storage;
+use crate::Result;
 use rayon::prelude::*;
 
 use super::{padded_target, ReduceDims};
@@ -343,4 +347,40 @@ pub fn sum_to_shape(from_shape: &[usize], to_shape: &[usize], x: &[f32], y: &mut
         }
     }
     y.copy_from_slice(x);
+}
+
+impl ReduceKernel for CpuBackend {
+    fn sum(&self, d: &ReduceDims, x: &Storage, mean: bool) -> Result<Storage> {
+        let mut y = buf(d.outer * d.inner);
+        if mean {
+            mean_forward(d, host(x)?, &mut y);
+        } else {
+            sum_forward(d, host(x)?, &mut y);
+        }
+        Ok(out(y))
+    }
+
+    fn sum_backward(&self, d: &ReduceDims, dy: &Storage, mean: bool) -> Result<Storage> {
+        let mut dx = buf(d.outer * d.axis * d.inner);
+        if mean {
+            mean_backward(d, host(dy)?, &mut dx);
+        } else {
+            sum_backward(d, host(dy)?, &mut dx);
+        }
+        Ok(out(dx))
+    }
+
+    fn max(&self, d: &ReduceDims, x: &Storage) -> Result<(Storage, Storage)> {
+        let mut y = buf(d.outer * d.inner);
+        let mut idx = vec![0u32; d.outer * d.inner];
+        max_forward(d, host(x)?, &mut y, &mut idx);
+        Ok((out(y), out(idx.iter().map(|&i| i as f32).collect())))
+    }
+
+    fn max_backward(&self, d: &ReduceDims, idx: &Storage, dy: &Storage) -> Result<Storage> {
+        let idx: Vec<u32> = host(idx)?.iter().map(|&i| i as u32).collect();
+        let mut dx = buf(d.outer * d.axis * d.inner);
+        max_backward(d, &idx, host(dy)?, &mut dx);
+        Ok(out(dx))
+    }
 }

@@ -1,6 +1,7 @@
 //! Launches `kernels/reduce.cu`: contiguous rows (inner = 1) get a block per row, other shapes a thread per output.
 
 use super::ReduceDims;
+use super::ReduceKernel;
 use crate::backend::cuda::{grid_1d, int, CudaBackend};
 use crate::backend::Storage;
 use crate::{Error, Result};
@@ -14,80 +15,84 @@ fn row_blocks(rows: usize) -> Result<LaunchConfig> {
     })
 }
 
-pub fn sum(be: &CudaBackend, d: &ReduceDims, x: &Storage, mean: bool) -> Result<Storage> {
-    let xs = be.input(x, d.in_len(), "x")?;
-    let n = d.out_len();
-    let mut y = be.alloc(n)?;
-    if n == 0 {
-        return Ok(be.wrap(y, 0));
+impl ReduceKernel for CudaBackend {
+    fn sum(&self, d: &ReduceDims, x: &Storage, mean: bool) -> Result<Storage> {
+        let xs = self.input(x, d.in_len(), "x")?;
+        let n = d.out_len();
+        let mut y = self.alloc(n)?;
+        if n == 0 {
+            return Ok(self.wrap(y, 0));
+        }
+        let (outer, axis, inner, m) =
+            (int(d.outer, "outer")?, int(d.axis, "axis")?, int(d.inner, "inner")?, mean as i32);
+        if d.inner == 1 {
+            let mut l = self.kernel("sum_rows")?;
+            l.arg(xs.slice()).arg(&mut y).arg(&outer).arg(&axis).arg(&m);
+            // SAFETY: sum_rows(const float* x, float* y, int rows, int axis, int mean); x holds rows·axis, y rows values;
+            // 256 threads per block as the kernel's reduction expects.
+            unsafe { self.launch(l, row_blocks(d.outer)?, "sum_rows")? };
+        } else {
+            let mut l = self.kernel("sum_cols")?;
+            l.arg(xs.slice()).arg(&mut y).arg(&outer).arg(&axis).arg(&inner).arg(&m);
+            // SAFETY: sum_cols(const float* x, float* y, int outer, int axis, int inner, int mean); sizes as checked.
+            unsafe { self.launch(l, grid_1d(n), "sum_cols")? };
+        }
+        Ok(self.wrap(y, n))
     }
-    let (outer, axis, inner, m) = (int(d.outer, "outer")?, int(d.axis, "axis")?, int(d.inner, "inner")?, mean as i32);
-    if d.inner == 1 {
-        let mut l = be.kernel("sum_rows")?;
-        l.arg(xs.slice()).arg(&mut y).arg(&outer).arg(&axis).arg(&m);
-        // SAFETY: sum_rows(const float* x, float* y, int rows, int axis, int mean); x holds rows·axis, y rows values;
-        // 256 threads per block as the kernel's reduction expects.
-        unsafe { be.launch(l, row_blocks(d.outer)?, "sum_rows")? };
-    } else {
-        let mut l = be.kernel("sum_cols")?;
-        l.arg(xs.slice()).arg(&mut y).arg(&outer).arg(&axis).arg(&inner).arg(&m);
-        // SAFETY: sum_cols(const float* x, float* y, int outer, int axis, int inner, int mean); sizes as checked.
-        unsafe { be.launch(l, grid_1d(n), "sum_cols")? };
-    }
-    Ok(be.wrap(y, n))
-}
 
-pub fn sum_backward(be: &CudaBackend, d: &ReduceDims, dy: &Storage, mean: bool) -> Result<Storage> {
-    let gs = be.input(dy, d.out_len(), "dy")?;
-    let n = d.in_len();
-    let mut dx = be.alloc(n)?;
-    let (outer, axis, inner, m) = (int(d.outer, "outer")?, int(d.axis, "axis")?, int(d.inner, "inner")?, mean as i32);
-    let mut l = be.kernel("sum_backward")?;
-    l.arg(gs.slice()).arg(&mut dx).arg(&outer).arg(&axis).arg(&inner).arg(&m);
-    // SAFETY: sum_backward(const float* dy, float* dx, int outer, int axis, int inner, int mean); dy holds
-    // outer·inner, dx outer·axis·inner values.
-    unsafe { be.launch(l, grid_1d(n), "sum_backward")? };
-    Ok(be.wrap(dx, n))
-}
+    fn sum_backward(&self, d: &ReduceDims, dy: &Storage, mean: bool) -> Result<Storage> {
+        let gs = self.input(dy, d.out_len(), "dy")?;
+        let n = d.in_len();
+        let mut dx = self.alloc(n)?;
+        let (outer, axis, inner, m) =
+            (int(d.outer, "outer")?, int(d.axis, "axis")?, int(d.inner, "inner")?, mean as i32);
+        let mut l = self.kernel("sum_backward")?;
+        l.arg(gs.slice()).arg(&mut dx).arg(&outer).arg(&axis).arg(&inner).arg(&m);
+        // SAFETY: sum_backward(const float* dy, float* dx, int outer, int axis, int inner, int mean); dy holds
+        // outer·inner, dx outer·axis·inner values.
+        unsafe { self.launch(l, grid_1d(n), "sum_backward")? };
+        Ok(self.wrap(dx, n))
+    }
 
-pub fn max(be: &CudaBackend, d: &ReduceDims, x: &Storage) -> Result<(Storage, Storage)> {
-    let xs = be.input(x, d.in_len(), "x")?;
-    let n = d.out_len();
-    if d.axis == 0 && n > 0 {
-        return Err(Error::Invalid("max over an empty axis has no value".into()));
+    fn max(&self, d: &ReduceDims, x: &Storage) -> Result<(Storage, Storage)> {
+        let xs = self.input(x, d.in_len(), "x")?;
+        let n = d.out_len();
+        if d.axis == 0 && n > 0 {
+            return Err(Error::Invalid("max over an empty axis has no value".into()));
+        }
+        if d.axis >= 1 << 24 {
+            return Err(Error::Invalid(format!("max: axis of {} is too long for f32 indices", d.axis)));
+        }
+        let (mut y, mut idx) = (self.alloc(n)?, self.alloc(n)?);
+        if n == 0 {
+            return Ok((self.wrap(y, 0), self.wrap(idx, 0)));
+        }
+        let (outer, axis, inner) = (int(d.outer, "outer")?, int(d.axis, "axis")?, int(d.inner, "inner")?);
+        if d.inner == 1 {
+            let mut l = self.kernel("max_rows")?;
+            l.arg(xs.slice()).arg(&mut y).arg(&mut idx).arg(&outer).arg(&axis);
+            // SAFETY: max_rows(const float* x, float* y, float* idx, int rows, int axis); 256 threads per block (the
+            // kernel's shared arrays), x holds rows·axis (axis ≥ 1), y and idx rows values.
+            unsafe { self.launch(l, row_blocks(d.outer)?, "max_rows")? };
+        } else {
+            let mut l = self.kernel("max_cols")?;
+            l.arg(xs.slice()).arg(&mut y).arg(&mut idx).arg(&outer).arg(&axis).arg(&inner);
+            // SAFETY: max_cols(const float* x, float* y, float* idx, int outer, int axis, int inner); sizes as checked.
+            unsafe { self.launch(l, grid_1d(n), "max_cols")? };
+        }
+        Ok((self.wrap(y, n), self.wrap(idx, n)))
     }
-    if d.axis >= 1 << 24 {
-        return Err(Error::Invalid(format!("max: axis of {} is too long for f32 indices", d.axis)));
-    }
-    let (mut y, mut idx) = (be.alloc(n)?, be.alloc(n)?);
-    if n == 0 {
-        return Ok((be.wrap(y, 0), be.wrap(idx, 0)));
-    }
-    let (outer, axis, inner) = (int(d.outer, "outer")?, int(d.axis, "axis")?, int(d.inner, "inner")?);
-    if d.inner == 1 {
-        let mut l = be.kernel("max_rows")?;
-        l.arg(xs.slice()).arg(&mut y).arg(&mut idx).arg(&outer).arg(&axis);
-        // SAFETY: max_rows(const float* x, float* y, float* idx, int rows, int axis); 256 threads per block (the
-        // kernel's shared arrays), x holds rows·axis (axis ≥ 1), y and idx rows values.
-        unsafe { be.launch(l, row_blocks(d.outer)?, "max_rows")? };
-    } else {
-        let mut l = be.kernel("max_cols")?;
-        l.arg(xs.slice()).arg(&mut y).arg(&mut idx).arg(&outer).arg(&axis).arg(&inner);
-        // SAFETY: max_cols(const float* x, float* y, float* idx, int outer, int axis, int inner); sizes as checked.
-        unsafe { be.launch(l, grid_1d(n), "max_cols")? };
-    }
-    Ok((be.wrap(y, n), be.wrap(idx, n)))
-}
 
-pub fn max_backward(be: &CudaBackend, d: &ReduceDims, idx: &Storage, dy: &Storage) -> Result<Storage> {
-    let is = be.input(idx, d.out_len(), "idx")?;
-    let gs = be.input(dy, d.out_len(), "dy")?;
-    let n = d.in_len();
-    let mut dx = be.alloc(n)?;
-    let (outer, axis, inner) = (int(d.outer, "outer")?, int(d.axis, "axis")?, int(d.inner, "inner")?);
-    let mut l = be.kernel("max_backward")?;
-    l.arg(is.slice()).arg(gs.slice()).arg(&mut dx).arg(&outer).arg(&axis).arg(&inner);
-    // SAFETY: max_backward(const float* idx, const float* dy, float* dx, int outer, int axis, int inner).
-    unsafe { be.launch(l, grid_1d(n), "max_backward")? };
-    Ok(be.wrap(dx, n))
+    fn max_backward(&self, d: &ReduceDims, idx: &Storage, dy: &Storage) -> Result<Storage> {
+        let is = self.input(idx, d.out_len(), "idx")?;
+        let gs = self.input(dy, d.out_len(), "dy")?;
+        let n = d.in_len();
+        let mut dx = self.alloc(n)?;
+        let (outer, axis, inner) = (int(d.outer, "outer")?, int(d.axis, "axis")?, int(d.inner, "inner")?);
+        let mut l = self.kernel("max_backward")?;
+        l.arg(is.slice()).arg(gs.slice()).arg(&mut dx).arg(&outer).arg(&axis).arg(&inner);
+        // SAFETY: max_backward(const float* idx, const float* dy, float* dx, int outer, int axis, int inner).
+        unsafe { self.launch(l, grid_1d(n), "max_backward")? };
+        Ok(self.wrap(dx, n))
+    }
 }

@@ -75,3 +75,15 @@ pub fn padded_target(from: &[usize], to: &[usize]) -> Vec<usize> {
 mod op;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
+
+/// Sum, mean and max over the middle axis of `[outer, axis, inner]`.
+pub trait ReduceKernel {
+    fn sum(&self, d: &ReduceDims, x: &Storage, mean: bool) -> Result<Storage>;
+    fn sum_backward(&self, d: &ReduceDims, dy: &Storage, mean: bool) -> Result<Storage>;
+    /// (values, argmax indices as f32).
+    fn max(&self, d: &ReduceDims, x: &Storage) -> Result<(Storage, Storage)>;
+    fn max_backward(&self, d: &ReduceDims, idx: &Storage, dy: &Storage) -> Result<Storage>;
+}
+
+use crate::backend::Storage;
+use crate::Result;

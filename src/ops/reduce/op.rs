@@ -1,7 +1,7 @@
 //! Tensor-level reductions over one axis and their backward rules.
 
 use super::ReduceDims;
-use crate::backend;
+use crate::ops::prelude::*;
 use crate::tensor::shape::{axis as resolve_axis, split3};
 use crate::tensor::Tensor;
 use crate::Result;
@@ -17,10 +17,10 @@ impl Tensor {
 
     fn sum_mean(&self, axis: isize, mean: bool) -> Result<Tensor> {
         let (_, d, shape) = self.reduce_dims(axis)?;
-        let y = backend::get(self.device())?.sum(&d, self.storage(), mean)?;
+        let y = backend(self.device())?.sum(&d, self.storage(), mean)?;
         let in_shape = self.shape().to_vec();
         Ok(Tensor::from_op(y, shape, &[self], move |g| {
-            let dx = backend::get(g.device())?.sum_backward(&d, g.storage(), mean)?;
+            let dx = backend(g.device())?.sum_backward(&d, g.storage(), mean)?;
             Ok(vec![Some(Tensor::from_storage(dx, in_shape.clone()))])
         }))
     }
@@ -48,10 +48,10 @@ impl Tensor {
     /// Max over `axis` (the axis is removed); the gradient goes to the first maximal element.
     pub fn max(&self, axis: isize) -> Result<Tensor> {
         let (_, d, shape) = self.reduce_dims(axis)?;
-        let (y, idx) = backend::get(self.device())?.max(&d, self.storage())?;
+        let (y, idx) = backend(self.device())?.max(&d, self.storage())?;
         let in_shape = self.shape().to_vec();
         Ok(Tensor::from_op(y, shape, &[self], move |g| {
-            let dx = backend::get(g.device())?.max_backward(&d, &idx, g.storage())?;
+            let dx = backend(g.device())?.max_backward(&d, &idx, g.storage())?;
             Ok(vec![Some(Tensor::from_storage(dx, in_shape.clone()))])
         }))
     }

@@ -1,6 +1,7 @@
 //! Launchers for `shaders/reduce.wgsl`: sum / mean / max over the middle axis of [outer, axis, inner].
 
 use super::ReduceDims;
+use super::ReduceKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
 use crate::backend::Storage;
 use crate::{Error, Result};
@@ -43,52 +44,58 @@ pub(crate) fn sum_launch<'a>(d: &ReduceDims, x: &'a WgpuBuffer, y: &'a WgpuBuffe
     }
 }
 
-pub fn sum(gpu: &'static Gpu, d: &ReduceDims, x: &Storage, mean: bool) -> Result<Storage> {
-    let xb = gpu.buf(x)?;
-    check("reduce input", xb.len(), d.in_len())?;
-    let n = d.out_len();
-    let y = gpu.alloc(n)?;
-    gpu.run(&[sum_launch(d, xb, &y, scale(d, mean))])?;
-    Ok(store(y))
-}
-
-pub fn sum_backward(gpu: &'static Gpu, d: &ReduceDims, dy: &Storage, mean: bool) -> Result<Storage> {
-    let dyb = gpu.buf(dy)?;
-    check("reduce backward dy", dyb.len(), d.out_len())?;
-    let n = d.in_len();
-    let dx = gpu.alloc(n)?;
-    let launch =
-        Launch::new(&SHADER, "sum_bwd", params(d, scale(d, mean)), vec![Arg::R(dyb), Arg::W(&dx)], grid(n, 256));
-    gpu.run(&[launch])?;
-    Ok(store(dx))
-}
-
-/// (max values, argmax as f32).
-pub fn max(gpu: &'static Gpu, d: &ReduceDims, x: &Storage) -> Result<(Storage, Storage)> {
-    let xb = gpu.buf(x)?;
-    check("max input", xb.len(), d.in_len())?;
-    if d.axis == 0 && d.out_len() > 0 {
-        return Err(Error::Invalid("max over an empty axis".into()));
+impl ReduceKernel for Gpu {
+    fn sum(&self, d: &ReduceDims, x: &Storage, mean: bool) -> Result<Storage> {
+        let gpu = self.handle()?;
+        let xb = gpu.buf(x)?;
+        check("reduce input", xb.len(), d.in_len())?;
+        let n = d.out_len();
+        let y = gpu.alloc(n)?;
+        gpu.run(&[sum_launch(d, xb, &y, scale(d, mean))])?;
+        Ok(store(y))
     }
-    let n = d.out_len();
-    let (y, idx) = (gpu.alloc(n)?, gpu.alloc(n)?);
-    let args = vec![Arg::R(xb), Arg::W(&y), Arg::W(&idx)];
-    let launch = if use_rows(d) {
-        Launch::new(&SHADER, "max_rows", params(d, 1.0), args, grid(n, 1))
-    } else {
-        Launch::new(&SHADER, "max_cols", params(d, 1.0), args, grid(n, 256))
-    };
-    gpu.run(&[launch])?;
-    Ok((store(y), store(idx)))
-}
 
-pub fn max_backward(gpu: &'static Gpu, d: &ReduceDims, idx: &Storage, dy: &Storage) -> Result<Storage> {
-    let (ib, dyb) = (gpu.buf(idx)?, gpu.buf(dy)?);
-    check("max backward idx", ib.len(), d.out_len())?;
-    check("max backward dy", dyb.len(), d.out_len())?;
-    let n = d.in_len();
-    let dx = gpu.alloc(n)?;
-    let args = vec![Arg::R(ib), Arg::R(dyb), Arg::W(&dx)];
-    gpu.run(&[Launch::new(&SHADER, "max_bwd", params(d, 1.0), args, grid(n, 256))])?;
-    Ok(store(dx))
+    fn sum_backward(&self, d: &ReduceDims, dy: &Storage, mean: bool) -> Result<Storage> {
+        let gpu = self.handle()?;
+        let dyb = gpu.buf(dy)?;
+        check("reduce backward dy", dyb.len(), d.out_len())?;
+        let n = d.in_len();
+        let dx = gpu.alloc(n)?;
+        let launch =
+            Launch::new(&SHADER, "sum_bwd", params(d, scale(d, mean)), vec![Arg::R(dyb), Arg::W(&dx)], grid(n, 256));
+        gpu.run(&[launch])?;
+        Ok(store(dx))
+    }
+
+    /// (max values, argmax as f32).
+    fn max(&self, d: &ReduceDims, x: &Storage) -> Result<(Storage, Storage)> {
+        let gpu = self.handle()?;
+        let xb = gpu.buf(x)?;
+        check("max input", xb.len(), d.in_len())?;
+        if d.axis == 0 && d.out_len() > 0 {
+            return Err(Error::Invalid("max over an empty axis".into()));
+        }
+        let n = d.out_len();
+        let (y, idx) = (gpu.alloc(n)?, gpu.alloc(n)?);
+        let args = vec![Arg::R(xb), Arg::W(&y), Arg::W(&idx)];
+        let launch = if use_rows(d) {
+            Launch::new(&SHADER, "max_rows", params(d, 1.0), args, grid(n, 1))
+        } else {
+            Launch::new(&SHADER, "max_cols", params(d, 1.0), args, grid(n, 256))
+        };
+        gpu.run(&[launch])?;
+        Ok((store(y), store(idx)))
+    }
+
+    fn max_backward(&self, d: &ReduceDims, idx: &Storage, dy: &Storage) -> Result<Storage> {
+        let gpu = self.handle()?;
+        let (ib, dyb) = (gpu.buf(idx)?, gpu.buf(dy)?);
+        check("max backward idx", ib.len(), d.out_len())?;
+        check("max backward dy", dyb.len(), d.out_len())?;
+        let n = d.in_len();
+        let dx = gpu.alloc(n)?;
+        let args = vec![Arg::R(ib), Arg::R(dyb), Arg::W(&dx)];
+        gpu.run(&[Launch::new(&SHADER, "max_bwd", params(d, 1.0), args, grid(n, 256))])?;
+        Ok(store(dx))
+    }
 }

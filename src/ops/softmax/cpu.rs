@@ -3,7 +3,11 @@
 //! over slices, each of which vectorises (`ops::fastmath`).
 
 use super::SoftmaxDims;
+use super::SoftmaxKernel;
+use crate::backend::cpu::{buf, host, out, CpuBackend};
+use crate::backend::Storage;
 use crate::ops::fastmath;
+use crate::Result;
 use rayon::prelude::*;
 
 /// Elements per rayon task: below this the hand-off costs more than the work.
@@ -97,4 +101,26 @@ pub fn log_softmax_backward(d: &SoftmaxDims, y: &[f32], dy: &[f32], dx: &mut [f3
             *g = dyv - fastmath::exp(yv) * total;
         }
     });
+}
+
+impl SoftmaxKernel for CpuBackend {
+    fn softmax(&self, d: &SoftmaxDims, x: &Storage, log: bool) -> Result<Storage> {
+        let mut y = buf(x.len());
+        if log {
+            log_softmax_forward(d, host(x)?, &mut y);
+        } else {
+            softmax_forward(d, host(x)?, &mut y);
+        }
+        Ok(out(y))
+    }
+
+    fn softmax_backward(&self, d: &SoftmaxDims, y: &Storage, dy: &Storage, log: bool) -> Result<Storage> {
+        let mut dx = buf(y.len());
+        if log {
+            log_softmax_backward(d, host(y)?, host(dy)?, &mut dx);
+        } else {
+            softmax_backward(d, host(y)?, host(dy)?, &mut dx);
+        }
+        Ok(out(dx))
+    }
 }

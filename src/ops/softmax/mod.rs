@@ -42,3 +42,12 @@ impl SoftmaxDims {
 mod op;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
+
+/// Softmax and log-softmax along the last axis; the backward needs only the output.
+pub trait SoftmaxKernel {
+    fn softmax(&self, d: &SoftmaxDims, x: &Storage, log: bool) -> Result<Storage>;
+    fn softmax_backward(&self, d: &SoftmaxDims, y: &Storage, dy: &Storage, log: bool) -> Result<Storage>;
+}
+
+use crate::backend::Storage;
+use crate::Result;

@@ -1,7 +1,7 @@
 //! Tensor-level softmax / log-softmax over the last axis and their backward rules (which need only the output).
 
 use super::SoftmaxDims;
-use crate::backend;
+use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::Result;
 
@@ -9,11 +9,11 @@ impl Tensor {
     fn softmax_impl(&self, log: bool) -> Result<Tensor> {
         let cols = self.dim(-1)?;
         let d = SoftmaxDims { rows: self.numel() / cols.max(1), cols };
-        let y = backend::get(self.device())?.softmax(&d, self.storage(), log)?;
+        let y = backend(self.device())?.softmax(&d, self.storage(), log)?;
         let y_saved = y.clone();
         let shape = self.shape().to_vec();
         Ok(Tensor::from_op(y, shape.clone(), &[self], move |g| {
-            let dx = backend::get(g.device())?.softmax_backward(&d, &y_saved, g.storage(), log)?;
+            let dx = backend(g.device())?.softmax_backward(&d, &y_saved, g.storage(), log)?;
             Ok(vec![Some(Tensor::from_storage(dx, shape.clone()))])
         }))
     }
