@@ -7,9 +7,9 @@ use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use tickgrad::backend::cuda::{self, CudaBackend};
 use tickgrad::backend::Storage;
-use tickgrad::ops::attention::AttentionDims;
+use tickgrad::ops::attention::{AttentionDims, Qkv};
 use tickgrad::ops::conv1d::Conv1dDims;
-use tickgrad::ops::lstm::LstmDims;
+use tickgrad::ops::lstm::{LstmArgs, LstmDims};
 use tickgrad::ops::matmul::cuda::{has_tensor_cores, matmul_half_with, to_half, HalfKind};
 use tickgrad::ops::matmul::MatmulDims;
 use tickgrad::ops::prelude::*;
@@ -71,7 +71,7 @@ fn attention(c: &mut Criterion) {
         g.throughput(Throughput::Elements((4 * bh * t * t * 64) as u64));
         g.bench_function(name, |b| {
             b.iter(|| {
-                black_box(be.attention(&d, &q, &k, &v).unwrap());
+                black_box(be.attention(&d, &Qkv { q: &q, k: &k, v: &v }).unwrap());
                 sync(be);
             })
         });
@@ -110,7 +110,8 @@ fn lstm_seq(c: &mut Criterion) {
         g.throughput(Throughput::Elements((2 * t * 4 * h * (h + input)) as u64));
         g.bench_function(format!("b1_t120_in{input}_h{h}"), |b| {
             b.iter(|| {
-                black_box(be.lstm_seq(&d, &x, &h0, &c0, &w_ih, &w_hh, &b_ih, &b_hh).unwrap());
+                let a = LstmArgs { x: &x, h0: &h0, c0: &c0, w_ih: &w_ih, w_hh: &w_hh, b_ih: &b_ih, b_hh: &b_hh };
+                black_box(be.lstm_seq(&d, &a).unwrap());
                 sync(be);
             })
         });

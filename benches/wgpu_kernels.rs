@@ -11,9 +11,9 @@ use std::hint::black_box;
 use std::time::Duration;
 use tickgrad::backend::wgpu::Gpu;
 use tickgrad::backend::Storage;
-use tickgrad::ops::attention::AttentionDims;
+use tickgrad::ops::attention::{AttentionDims, Qkv};
 use tickgrad::ops::conv1d::Conv1dDims;
-use tickgrad::ops::lstm::LstmDims;
+use tickgrad::ops::lstm::{LstmArgs, LstmDims};
 use tickgrad::ops::matmul::MatmulDims;
 use tickgrad::ops::prelude::*;
 use tickgrad::rng::Rng;
@@ -68,7 +68,7 @@ fn attention(c: &mut Criterion) {
         g.throughput(Throughput::Elements((4 * bh * t * t * 64) as u64));
         g.bench_function(name, |b| {
             b.iter(|| {
-                let out = gpu.attention(&d, black_box(&q), &k, &v).expect("attention");
+                let out = gpu.attention(&d, &Qkv { q: black_box(&q), k: &k, v: &v }).expect("attention");
                 gpu.sync().expect("sync");
                 out
             })
@@ -110,7 +110,9 @@ fn lstm_seq(c: &mut Criterion) {
         g.throughput(Throughput::Elements((2 * t * 4 * h * (h + input)) as u64));
         g.bench_function(format!("b1_t120_in{input}_h256"), |b| {
             b.iter(|| {
-                let s = gpu.lstm_seq(&d, black_box(&x), &h0, &c0, &w_ih, &w_hh, &b_ih, &b_hh).expect("lstm");
+                let a =
+                    LstmArgs { x: black_box(&x), h0: &h0, c0: &c0, w_ih: &w_ih, w_hh: &w_hh, b_ih: &b_ih, b_hh: &b_hh };
+                let s = gpu.lstm_seq(&d, &a).expect("lstm");
                 gpu.sync().expect("sync");
                 s
             })

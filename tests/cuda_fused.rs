@@ -5,10 +5,10 @@
 mod cuda_common;
 
 use cuda_common::{close, cpu, cuda, down, up, Rng};
-use tickgrad::ops::attention::AttentionDims;
+use tickgrad::ops::attention::{AttentionDims, Qkv};
 use tickgrad::ops::conv1d::Conv1dDims;
 use tickgrad::ops::ensemble::{cpu as ens_cpu, cuda as ens_cuda, EnsembleDims};
-use tickgrad::ops::lstm::LstmDims;
+use tickgrad::ops::lstm::{LstmArgs, LstmDims};
 
 #[test]
 fn attention_forward_weights_backward() {
@@ -27,8 +27,8 @@ fn attention_forward_weights_backward() {
         let (q, k, v, dout) = (rng.vec(d.q_len()), rng.vec(d.k_len()), rng.vec(d.v_len()), rng.vec(d.o_len()));
         let (qg, kg, vg) = (up(g, &q), up(g, &k), up(g, &v));
         let (qc, kc, vc) = (up(c, &q), up(c, &k), up(c, &v));
-        let (og, lg) = g.attention(&d, &qg, &kg, &vg).unwrap();
-        let (oc, lc) = c.attention(&d, &qc, &kc, &vc).unwrap();
+        let (og, lg) = g.attention(&d, &Qkv { q: &qg, k: &kg, v: &vg }).unwrap();
+        let (oc, lc) = c.attention(&d, &Qkv { q: &qc, k: &kc, v: &vc }).unwrap();
         close(&format!("attention o {d:?}"), g, &og, c, &oc, 1e-5);
         close(&format!("attention lse {d:?}"), g, &lg, c, &lc, 1e-5);
         close(
@@ -39,8 +39,8 @@ fn attention_forward_weights_backward() {
             &c.attention_weights(&d, &qc, &kc, &lc).unwrap(),
             1e-5,
         );
-        let bg = g.attention_backward(&d, &qg, &kg, &vg, &og, &lg, &up(g, &dout)).unwrap();
-        let bc = c.attention_backward(&d, &qc, &kc, &vc, &oc, &lc, &up(c, &dout)).unwrap();
+        let bg = g.attention_backward(&d, &Qkv { q: &qg, k: &kg, v: &vg }, &og, &lg, &up(g, &dout)).unwrap();
+        let bc = c.attention_backward(&d, &Qkv { q: &qc, k: &kc, v: &vc }, &oc, &lc, &up(c, &dout)).unwrap();
         close(&format!("attention dq {d:?}"), g, &bg.0, c, &bc.0, 1e-5);
         close(&format!("attention dk {d:?}"), g, &bg.1, c, &bc.1, 1e-5);
         close(&format!("attention dv {d:?}"), g, &bg.2, c, &bc.2, 1e-5);
@@ -99,19 +99,14 @@ fn lstm_sequence_fused_and_per_step_with_backward() {
             let (bi, bh, dhs) = (s(&mut rng, d.gates()), s(&mut rng, d.gates()), rng.vec(d.seq_len()));
             let ins_g: Vec<_> = [&x, &h0, &c0, &wi, &wh, &bi, &bh].iter().map(|v| up(g, v)).collect();
             let ins_c: Vec<_> = [&x, &h0, &c0, &wi, &wh, &bi, &bh].iter().map(|v| up(c, v)).collect();
-            let sg =
-                g.lstm_seq(&d, &ins_g[0], &ins_g[1], &ins_g[2], &ins_g[3], &ins_g[4], &ins_g[5], &ins_g[6]).unwrap();
-            let sc =
-                c.lstm_seq(&d, &ins_c[0], &ins_c[1], &ins_c[2], &ins_c[3], &ins_c[4], &ins_c[5], &ins_c[6]).unwrap();
+            let (ag, ac) = (lstm_args(&ins_g), lstm_args(&ins_c));
+            let sg = g.lstm_seq(&d, &ag).unwrap();
+            let sc = c.lstm_seq(&d, &ac).unwrap();
             close(&format!("lstm hs {d:?}"), g, &sg.hs, c, &sc.hs, 1e-5);
             close(&format!("lstm cs {d:?}"), g, &sg.cs, c, &sc.cs, 1e-5);
             close(&format!("lstm gates {d:?}"), g, &sg.gates, c, &sc.gates, 1e-5);
-            let gg = g
-                .lstm_seq_backward(&d, &ins_g[0], &ins_g[1], &ins_g[2], &ins_g[3], &ins_g[4], &sg, &up(g, &dhs))
-                .unwrap();
-            let gc = c
-                .lstm_seq_backward(&d, &ins_c[0], &ins_c[1], &ins_c[2], &ins_c[3], &ins_c[4], &sc, &up(c, &dhs))
-                .unwrap();
+            let gg = g.lstm_seq_backward(&d, &ag, &sg, &up(g, &dhs)).unwrap();
+            let gc = c.lstm_seq_backward(&d, &ac, &sc, &up(c, &dhs)).unwrap();
             for (what, a, b) in [
                 ("dx", &gg.dx, &gc.dx),
                 ("dh0", &gg.dh0, &gc.dh0),
@@ -156,4 +151,9 @@ fn ensemble_combiner_matches_cpu_exactly_on_classes() {
     let e = cuda_common::rel_err(&down(g, &dpg), &dpc);
     assert!(e < 1e-6, "ensemble dp relative error {e:.3e}");
     assert!(ens_cuda::ensemble_forward(be, &d, &up(g, &p), &[0.0; 4], 0.5, 0.5).is_err(), "zero weights are an error");
+}
+
+/// The LSTM arguments from `[x, h0, c0, w_ih, w_hh, b_ih, b_hh]`.
+fn lstm_args(i: &[tickgrad::backend::Storage]) -> LstmArgs<'_> {
+    LstmArgs { x: &i[0], h0: &i[1], c0: &i[2], w_ih: &i[3], w_hh: &i[4], b_ih: &i[5], b_hh: &i[6] }
 }

@@ -39,10 +39,7 @@ fn stub_driver() -> Option<PathBuf> {
     let lib = dir.join("libcuda.so.1");
     match Command::new("gcc").args(["-shared", "-fPIC", "-o"]).arg(&lib).arg(&src).status() {
         Ok(s) if s.success() => {}
-        other => {
-            println!("stub driver: SKIPPED, gcc could not build it ({other:?})");
-            return None;
-        }
+        other => panic!("stub driver: gcc could not build it ({other:?}); gcc is a test requirement"),
     }
     std::fs::copy(&lib, dir.join("libcuda.so")).unwrap();
     Some(dir)

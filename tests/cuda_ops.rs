@@ -8,9 +8,10 @@ mod cuda_common;
 
 use cuda_common::{close, cpu, cuda, down, up, Rng};
 use tickgrad::ops::elementwise::{BinaryOp, BroadcastDims, Unary};
+use tickgrad::ops::layout::NarrowDims;
 use tickgrad::ops::matmul::cuda::{has_tensor_cores, matmul_half, matmul_half_with, to_half, HalfKind};
 use tickgrad::ops::matmul::MatmulDims;
-use tickgrad::ops::norm::{BatchNormDims, LayerNormDims};
+use tickgrad::ops::norm::{BatchNormDims, BatchNormParams, BatchNormStats, LayerNormDims};
 use tickgrad::ops::reduce::ReduceDims;
 use tickgrad::ops::softmax::SoftmaxDims;
 
@@ -37,18 +38,18 @@ fn layout_permute_narrow_unnarrow_concat() {
     close(
         "narrow",
         g,
-        &g.narrow(&xg, outer, axis, inner, 1, 2).unwrap(),
+        &g.narrow(&xg, &NarrowDims { outer, axis, inner, start: 1, len: 2 }).unwrap(),
         c,
-        &c.narrow(&xc, outer, axis, inner, 1, 2).unwrap(),
+        &c.narrow(&xc, &NarrowDims { outer, axis, inner, start: 1, len: 2 }).unwrap(),
         0.0,
     );
     let part = rng.vec(outer * 2 * inner);
     close(
         "unnarrow",
         g,
-        &g.unnarrow(&up(g, &part), outer, axis, inner, 2, 2).unwrap(),
+        &g.unnarrow(&up(g, &part), &NarrowDims { outer, axis, inner, start: 2, len: 2 }).unwrap(),
         c,
-        &c.unnarrow(&up(c, &part), outer, axis, inner, 2, 2).unwrap(),
+        &c.unnarrow(&up(c, &part), &NarrowDims { outer, axis, inner, start: 2, len: 2 }).unwrap(),
         0.0,
     );
     let (a, b) = (rng.vec(7 * 3 * 5), rng.vec(7 * 2 * 5));
@@ -150,8 +151,8 @@ fn batch_norm_train_eval_backward() {
         let x = rng.vec(d.len());
         let (ga, be_, rm, dy) = (rng.vec(ch), rng.vec(ch), rng.vec(ch), rng.vec(d.len()));
         let rv = rng.vec_in(ch, 0.5, 2.0);
-        let og = g.batch_norm_train(&d, &up(g, &x), &up(g, &ga), &up(g, &be_), &up(g, &rm), &up(g, &rv), 0.1).unwrap();
-        let oc = c.batch_norm_train(&d, &up(c, &x), &up(c, &ga), &up(c, &be_), &up(c, &rm), &up(c, &rv), 0.1).unwrap();
+        let og = g.batch_norm_train(&d, &up(g, &x), &bn_params(g, [&ga, &be_, &rm, &rv]).params(), 0.1).unwrap();
+        let oc = c.batch_norm_train(&d, &up(c, &x), &bn_params(c, [&ga, &be_, &rm, &rv]).params(), 0.1).unwrap();
         for (what, a, b) in [
             ("y", &og.0, &oc.0),
             ("mean", &og.1, &oc.1),
@@ -161,8 +162,8 @@ fn batch_norm_train_eval_backward() {
         ] {
             close(&format!("batch_norm train {what}"), g, a, c, b, 1e-5);
         }
-        let eg = g.batch_norm_eval(&d, &up(g, &x), &up(g, &ga), &up(g, &be_), &up(g, &rm), &up(g, &rv)).unwrap();
-        let ec = c.batch_norm_eval(&d, &up(c, &x), &up(c, &ga), &up(c, &be_), &up(c, &rm), &up(c, &rv)).unwrap();
+        let eg = g.batch_norm_eval(&d, &up(g, &x), &bn_params(g, [&ga, &be_, &rm, &rv]).params()).unwrap();
+        let ec = c.batch_norm_eval(&d, &up(c, &x), &bn_params(c, [&ga, &be_, &rm, &rv]).params()).unwrap();
         close("batch_norm eval", g, &eg, c, &ec, 1e-5);
         for train in [true, false] {
             let (sa_g, sb_g, sa_c, sb_c) = if train {
@@ -170,8 +171,24 @@ fn batch_norm_train_eval_backward() {
             } else {
                 (up(g, &rm), up(g, &rv), up(c, &rm), up(c, &rv))
             };
-            let bg = g.batch_norm_backward(&d, train, &up(g, &x), &up(g, &ga), &sa_g, &sb_g, &up(g, &dy)).unwrap();
-            let bc = c.batch_norm_backward(&d, train, &up(c, &x), &up(c, &ga), &sa_c, &sb_c, &up(c, &dy)).unwrap();
+            let bg = g
+                .batch_norm_backward(
+                    &d,
+                    &BatchNormStats { train, a: &sa_g, b: &sb_g },
+                    &up(g, &x),
+                    &up(g, &ga),
+                    &up(g, &dy),
+                )
+                .unwrap();
+            let bc = c
+                .batch_norm_backward(
+                    &d,
+                    &BatchNormStats { train, a: &sa_c, b: &sb_c },
+                    &up(c, &x),
+                    &up(c, &ga),
+                    &up(c, &dy),
+                )
+                .unwrap();
             close(&format!("batch_norm dx train={train}"), g, &bg.0, c, &bc.0, 1e-5);
             close(&format!("batch_norm dgamma train={train}"), g, &bg.1, c, &bc.1, 1e-5);
             close(&format!("batch_norm dbeta train={train}"), g, &bg.2, c, &bc.2, 1e-5);
@@ -180,7 +197,7 @@ fn batch_norm_train_eval_backward() {
     // One value per channel cannot be trained on: an error, not a panic.
     let d = BatchNormDims { n: 1, c: 2, l: 1, eps: 1e-5 };
     let v = [1.0f32, 2.0];
-    assert!(g.batch_norm_train(&d, &up(g, &v), &up(g, &v), &up(g, &v), &up(g, &v), &up(g, &v), 0.1).is_err());
+    assert!(g.batch_norm_train(&d, &up(g, &v), &bn_params(g, [&v, &v, &v, &v]).params(), 0.1).is_err());
 }
 
 #[test]
@@ -358,4 +375,18 @@ fn wrong_inputs_are_errors_not_panics() {
     // Empty tensors are fine.
     let z = g.unary(Unary::Relu, &up(g, &[])).unwrap();
     assert_eq!(down(g, &z), Vec::<f32>::new());
+}
+
+/// The four per-channel tensors of a batch norm, uploaded to one device.
+struct BnParams([tickgrad::backend::Storage; 4]);
+
+impl BnParams {
+    fn params(&self) -> BatchNormParams<'_> {
+        let [g, b, rm, rv] = &self.0;
+        BatchNormParams { g, b, rm, rv }
+    }
+}
+
+fn bn_params(be: &dyn tickgrad::ops::Backend, host: [&[f32]; 4]) -> BnParams {
+    BnParams(host.map(|v| up(be, v)))
 }

@@ -2,7 +2,7 @@
 //! single-query decoding, queries that see no key, and shapes spanning several key / query tiles.
 
 use crate::common::{both, close, cpu, gpu, host, Rng};
-use tickgrad::ops::attention::AttentionDims;
+use tickgrad::ops::attention::{AttentionDims, Qkv};
 
 fn cases() -> Vec<AttentionDims> {
     let mut v = Vec::new();
@@ -25,8 +25,8 @@ fn forward_weights_and_backward_match_cpu() {
         let what = format!("{d:?}");
         let ((qc, qg), (kc, kg), (vc, vg)) =
             (both(&rng.vec(d.q_len())), both(&rng.vec(d.k_len())), both(&rng.vec(d.v_len())));
-        let (oc, lc) = cpu().attention(&d, &qc, &kc, &vc).unwrap();
-        let (og, lg) = gpu().attention(&d, &qg, &kg, &vg).unwrap();
+        let (oc, lc) = cpu().attention(&d, &Qkv { q: &qc, k: &kc, v: &vc }).unwrap();
+        let (og, lg) = gpu().attention(&d, &Qkv { q: &qg, k: &kg, v: &vg }).unwrap();
         close(&format!("attention o {what}"), &og, &oc, 1e-4);
         // lse may be −∞ (no visible key) on both sides; compare the finite entries.
         let (lh, lw) = (host(&lg), host(&lc));
@@ -39,8 +39,8 @@ fn forward_weights_and_backward_match_cpu() {
         let wc = cpu().attention_weights(&d, &qc, &kc, &lc).unwrap();
         close(&format!("attention weights {what}"), &gpu().attention_weights(&d, &qg, &kg, &lg).unwrap(), &wc, 1e-4);
         let (gc, gg) = both(&rng.vec(d.o_len()));
-        let (dqc, dkc, dvc) = cpu().attention_backward(&d, &qc, &kc, &vc, &oc, &lc, &gc).unwrap();
-        let (dqg, dkg, dvg) = gpu().attention_backward(&d, &qg, &kg, &vg, &og, &lg, &gg).unwrap();
+        let (dqc, dkc, dvc) = cpu().attention_backward(&d, &Qkv { q: &qc, k: &kc, v: &vc }, &oc, &lc, &gc).unwrap();
+        let (dqg, dkg, dvg) = gpu().attention_backward(&d, &Qkv { q: &qg, k: &kg, v: &vg }, &og, &lg, &gg).unwrap();
         close(&format!("attention dq {what}"), &dqg, &dqc, 1e-4);
         close(&format!("attention dk {what}"), &dkg, &dkc, 1e-4);
         close(&format!("attention dv {what}"), &dvg, &dvc, 1e-4);
@@ -52,5 +52,5 @@ fn heads_wider_than_the_kernel_are_an_error() {
     let d = AttentionDims::new(1, 2, 2, 129, 4, false);
     let ((_, q), (_, k), (_, v)) =
         (both(&vec![0.5; d.q_len()]), both(&vec![0.5; d.k_len()]), both(&vec![0.5; d.v_len()]));
-    assert!(gpu().attention(&d, &q, &k, &v).is_err());
+    assert!(gpu().attention(&d, &Qkv { q: &q, k: &k, v: &v }).is_err());
 }

@@ -63,7 +63,12 @@ pub fn close(what: &str, got: &Storage, want: &Storage, tol: f64) {
     let mut num = 0.0f64;
     let mut den = 0.0f64;
     for (i, (&a, &b)) in g.iter().zip(&w).enumerate() {
-        assert!(a.is_finite() == b.is_finite(), "{what}: element {i}: wgpu {a} vs cpu {b}");
+        // NaN is a mismatch even against NaN, so an unwritten (poisoned) output cannot pass; infinities must agree.
+        assert!(!a.is_nan() && !b.is_nan(), "{what}: element {i}: NaN (wgpu {a}, cpu {b})");
+        assert!(
+            a.is_finite() == b.is_finite() && (a.is_finite() || a == b),
+            "{what}: element {i}: wgpu {a} vs cpu {b}"
+        );
         if a.is_finite() {
             num += (a as f64 - b as f64).powi(2);
             den += (b as f64).powi(2);

@@ -1,6 +1,7 @@
 //! permute, narrow, unnarrow, concat: copies, so wgpu must match the CPU bit for bit.
 
 use crate::common::{both, cpu, gpu, same, Rng};
+use tickgrad::ops::layout::NarrowDims;
 
 #[test]
 fn permute_matches_cpu() {
@@ -31,12 +32,13 @@ fn narrow_unnarrow_concat_match_cpu() {
         let (xc, xg) = both(&x);
         for (start, len) in [(0, axis), (1, 2), (axis - 1, 1), (0, 0)] {
             let what = format!("[{outer},{axis},{inner}] {start}..+{len}");
-            let want = cpu().narrow(&xc, outer, axis, inner, start, len).unwrap();
-            let got = gpu().narrow(&xg, outer, axis, inner, start, len).unwrap();
+            let nd = NarrowDims { outer, axis, inner, start, len };
+            let want = cpu().narrow(&xc, &nd).unwrap();
+            let got = gpu().narrow(&xg, &nd).unwrap();
             same(&format!("narrow {what}"), &got, &want);
             let (gc, gg) = both(&rng.vec(outer * len * inner));
-            let want = cpu().unnarrow(&gc, outer, axis, inner, start, len).unwrap();
-            let got = gpu().unnarrow(&gg, outer, axis, inner, start, len).unwrap();
+            let want = cpu().unnarrow(&gc, &nd).unwrap();
+            let got = gpu().unnarrow(&gg, &nd).unwrap();
             same(&format!("unnarrow {what}"), &got, &want);
         }
         let lens = [axis, 1, 3];

@@ -1,7 +1,7 @@
 //! LayerNorm and BatchNorm1d (train, eval, both backward modes).
 
 use crate::common::{both, close, cpu, gpu, Rng};
-use tickgrad::ops::norm::{BatchNormDims, LayerNormDims};
+use tickgrad::ops::norm::{BatchNormDims, BatchNormParams, BatchNormStats, LayerNormDims};
 
 #[test]
 fn layer_norm_matches_cpu() {
@@ -34,8 +34,10 @@ fn batch_norm_matches_cpu() {
         let ((gc, gg), (bc, bg)) = (both(&rng.vec(c)), both(&rng.vec(c)));
         let (rmc, rmg) = both(&rng.vec(c));
         let (rvc, rvg) = both(&rng.range(c, 0.5, 2.0));
-        let (yc, mc, sc, rm2c, rv2c) = cpu().batch_norm_train(&d, &xc, &gc, &bc, &rmc, &rvc, 0.1).unwrap();
-        let (yg, mg, sg, rm2g, rv2g) = gpu().batch_norm_train(&d, &xg, &gg, &bg, &rmg, &rvg, 0.1).unwrap();
+        let (yc, mc, sc, rm2c, rv2c) =
+            cpu().batch_norm_train(&d, &xc, &BatchNormParams { g: &gc, b: &bc, rm: &rmc, rv: &rvc }, 0.1).unwrap();
+        let (yg, mg, sg, rm2g, rv2g) =
+            gpu().batch_norm_train(&d, &xg, &BatchNormParams { g: &gg, b: &bg, rm: &rmg, rv: &rvg }, 0.1).unwrap();
         let what = format!("{d:?}");
         close(&format!("batch_norm train y {what}"), &yg, &yc, 1e-5);
         close(&format!("batch_norm mean {what}"), &mg, &mc, 1e-5);
@@ -44,14 +46,16 @@ fn batch_norm_matches_cpu() {
         close(&format!("batch_norm running var {what}"), &rv2g, &rv2c, 1e-5);
         close(
             &format!("batch_norm eval y {what}"),
-            &gpu().batch_norm_eval(&d, &xg, &gg, &bg, &rmg, &rvg).unwrap(),
-            &cpu().batch_norm_eval(&d, &xc, &gc, &bc, &rmc, &rvc).unwrap(),
+            &gpu().batch_norm_eval(&d, &xg, &BatchNormParams { g: &gg, b: &bg, rm: &rmg, rv: &rvg }).unwrap(),
+            &cpu().batch_norm_eval(&d, &xc, &BatchNormParams { g: &gc, b: &bc, rm: &rmc, rv: &rvc }).unwrap(),
             1e-5,
         );
         let (dc, dg) = both(&rng.vec(d.len()));
         for (train, (ac, ag), (bc2, bg2)) in [(true, (&mc, &mg), (&sc, &sg)), (false, (&rmc, &rmg), (&rvc, &rvg))] {
-            let (dxc, dgc, dbc) = cpu().batch_norm_backward(&d, train, &xc, &gc, ac, bc2, &dc).unwrap();
-            let (dxg, dgg, dbg) = gpu().batch_norm_backward(&d, train, &xg, &gg, ag, bg2, &dg).unwrap();
+            let (dxc, dgc, dbc) =
+                cpu().batch_norm_backward(&d, &BatchNormStats { train, a: ac, b: bc2 }, &xc, &gc, &dc).unwrap();
+            let (dxg, dgg, dbg) =
+                gpu().batch_norm_backward(&d, &BatchNormStats { train, a: ag, b: bg2 }, &xg, &gg, &dg).unwrap();
             close(&format!("batch_norm dx train={train} {what}"), &dxg, &dxc, 1e-4);
             close(&format!("batch_norm dgamma train={train} {what}"), &dgg, &dgc, 1e-4);
             close(&format!("batch_norm dbeta train={train} {what}"), &dbg, &dbc, 1e-4);
@@ -63,5 +67,5 @@ fn batch_norm_matches_cpu() {
 fn batch_norm_training_on_one_value_per_channel_is_an_error() {
     let d = BatchNormDims { n: 1, c: 2, l: 1, eps: 1e-5 };
     let (_, x) = both(&[1.0, 2.0]);
-    assert!(gpu().batch_norm_train(&d, &x, &x, &x, &x, &x, 0.1).is_err());
+    assert!(gpu().batch_norm_train(&d, &x, &BatchNormParams { g: &x, b: &x, rm: &x, rv: &x }, 0.1).is_err());
 }

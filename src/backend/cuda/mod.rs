@@ -110,6 +110,22 @@ pub fn device_count() -> Result<usize> {
     Ok(n.max(0) as usize)
 }
 
+/// Why CUDA work cannot run on this machine at all: libcuda cannot be loaded, or the driver reports no device.
+/// None when a device is there, so that any later failure (NVRTC, PTX load, launch) is a real error. This is
+/// the only reason a CUDA test may skip.
+pub fn absent() -> Option<String> {
+    if !driver_present() {
+        return Some("libcuda (the NVIDIA driver library, libcuda.so.1) is not on this machine".into());
+    }
+    match CudaContext::device_count() {
+        Ok(n) if n <= 0 => Some("libcuda loads but reports no CUDA device".into()),
+        Err(e) if format!("{e:?}").contains("NO_DEVICE") => {
+            Some(format!("libcuda loads but reports no CUDA device ({e:?})"))
+        }
+        _ => None,
+    }
+}
+
 /// The backend of device `ordinal`, created and warmed up (every kernel compiled and loaded) on first use.
 pub fn backend(ordinal: usize) -> Result<&'static CudaBackend> {
     let mut devices = DEVICES.lock().map_err(|_| Error::Device("cuda: device registry poisoned".into()))?;

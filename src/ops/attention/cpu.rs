@@ -1,8 +1,8 @@
 //! Fast CPU attention, f32: per head, blocks of query rows, each block a few `sgemm` products over the keys
 //! it can see with the row softmax between them (see the module doc for the plan and its reasons).
 
-use super::AttentionKernel;
 use super::{reference, AttentionDims};
+use super::{AttentionKernel, Qkv};
 use crate::backend::cpu::{buf, host, out, CpuBackend};
 use crate::backend::Storage;
 use crate::ops::fastmath;
@@ -353,7 +353,8 @@ pub fn attention_backward(
 }
 
 impl AttentionKernel for CpuBackend {
-    fn attention(&self, d: &AttentionDims, q: &Storage, k: &Storage, v: &Storage) -> Result<(Storage, Storage)> {
+    fn attention(&self, d: &AttentionDims, x: &Qkv) -> Result<(Storage, Storage)> {
+        let Qkv { q, k, v } = *x;
         let mut o = buf(d.bh * d.tq * d.dv);
         let mut lse = buf(d.bh * d.tq);
         attention_forward(d, host(q)?, host(k)?, host(v)?, &mut o, &mut lse);
@@ -369,13 +370,12 @@ impl AttentionKernel for CpuBackend {
     fn attention_backward(
         &self,
         d: &AttentionDims,
-        q: &Storage,
-        k: &Storage,
-        v: &Storage,
+        x: &Qkv,
         o: &Storage,
         lse: &Storage,
         dout: &Storage,
     ) -> Result<(Storage, Storage, Storage)> {
+        let Qkv { q, k, v } = *x;
         let (mut dq, mut dk, mut dv) = (buf(q.len()), buf(k.len()), buf(v.len()));
         attention_backward(
             d,

@@ -2,7 +2,7 @@
 //! tiles, scores and accumulators, rows padded by one float) fits the 48 KiB every device gives a block.
 
 use super::AttentionDims;
-use super::AttentionKernel;
+use super::{AttentionKernel, Qkv};
 use crate::backend::cuda::{grid_1d, grid_dim, int, CudaBackend};
 use crate::backend::Storage;
 use crate::{Error, Result};
@@ -73,7 +73,8 @@ fn sizes(d: &AttentionDims) -> Result<Sizes> {
 }
 
 impl AttentionKernel for CudaBackend {
-    fn attention(&self, d: &AttentionDims, q: &Storage, k: &Storage, v: &Storage) -> Result<(Storage, Storage)> {
+    fn attention(&self, d: &AttentionDims, x: &Qkv) -> Result<(Storage, Storage)> {
+        let Qkv { q, k, v } = *x;
         let (qs, ks, vs) =
             (self.input(q, d.q_len(), "q")?, self.input(k, d.k_len(), "k")?, self.input(v, d.v_len(), "v")?);
         let (mut o, mut lse) = (self.alloc(d.o_len())?, self.alloc(d.lse_len())?);
@@ -108,17 +109,15 @@ impl AttentionKernel for CudaBackend {
         Ok(self.wrap(w, n))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn attention_backward(
         &self,
         d: &AttentionDims,
-        q: &Storage,
-        k: &Storage,
-        v: &Storage,
+        x: &Qkv,
         o: &Storage,
         lse: &Storage,
         dout: &Storage,
     ) -> Result<(Storage, Storage, Storage)> {
+        let Qkv { q, k, v } = *x;
         let (qs, ks, vs) =
             (self.input(q, d.q_len(), "q")?, self.input(k, d.k_len(), "k")?, self.input(v, d.v_len(), "v")?);
         let (os, ls, gs) = (

@@ -100,20 +100,25 @@ mod op;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
+/// The three inputs of attention, [bh, tq, d], [bh, tk, d] and [bh, tk, dv].
+#[derive(Clone, Copy, Debug)]
+pub struct Qkv<'a> {
+    pub q: &'a Storage,
+    pub k: &'a Storage,
+    pub v: &'a Storage,
+}
+
 /// Fused scaled-dot-product attention: forward (o, lse), the weights for explanations, backward.
 pub trait AttentionKernel {
     /// (o, lse).
-    fn attention(&self, d: &AttentionDims, q: &Storage, k: &Storage, v: &Storage) -> Result<(Storage, Storage)>;
+    fn attention(&self, d: &AttentionDims, x: &Qkv) -> Result<(Storage, Storage)>;
     /// The softmax weights [bh, tq, tk], recomputed from the saved log-sum-exp.
     fn attention_weights(&self, d: &AttentionDims, q: &Storage, k: &Storage, lse: &Storage) -> Result<Storage>;
     /// (dq, dk, dv).
-    #[allow(clippy::too_many_arguments)]
     fn attention_backward(
         &self,
         d: &AttentionDims,
-        q: &Storage,
-        k: &Storage,
-        v: &Storage,
+        x: &Qkv,
         o: &Storage,
         lse: &Storage,
         dout: &Storage,

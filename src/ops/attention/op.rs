@@ -1,7 +1,7 @@
 //! Tensor-level fused scaled-dot-product attention and its backward rule (one fused backward kernel: the
 //! log-sum-exp saved by the forward replaces the T×T probability matrix).
 
-use super::AttentionDims;
+use super::{AttentionDims, Qkv};
 use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -56,7 +56,7 @@ impl Tensor {
         q.expect_same_device(v, "attention")?;
         let (d, shape) = dims(q, k, v, causal, scale)?;
         let be = backend(q.device())?;
-        let (o, lse) = be.attention(&d, q.storage(), k.storage(), v.storage())?;
+        let (o, lse) = be.attention(&d, &Qkv { q: q.storage(), k: k.storage(), v: v.storage() })?;
         let w = if weights {
             let mut ws = shape[..shape.len() - 2].to_vec();
             ws.extend([d.tq, d.tk]);
@@ -67,8 +67,13 @@ impl Tensor {
         let (qs, ks, vs, os) = (q.clone(), k.clone(), v.clone(), o.clone());
         let out = Tensor::from_op(o, shape, &[q, k, v], move |g| {
             let be = backend(g.device())?;
-            let (dq, dk, dv) =
-                be.attention_backward(&d, qs.storage(), ks.storage(), vs.storage(), &os, &lse, g.storage())?;
+            let (dq, dk, dv) = be.attention_backward(
+                &d,
+                &Qkv { q: qs.storage(), k: ks.storage(), v: vs.storage() },
+                &os,
+                &lse,
+                g.storage(),
+            )?;
             Ok(vec![
                 Some(Tensor::from_storage(dq, qs.shape().to_vec())),
                 Some(Tensor::from_storage(dk, ks.shape().to_vec())),

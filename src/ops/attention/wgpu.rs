@@ -2,7 +2,7 @@
 //! (delta, then dq and dk/dv, in one submit).
 
 use super::AttentionDims;
-use super::AttentionKernel;
+use super::{AttentionKernel, Qkv};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::{Error, Result};
@@ -40,7 +40,8 @@ fn heads_grid(d: &AttentionDims, rows: usize) -> [u32; 3] {
 
 impl AttentionKernel for Gpu {
     /// (o, lse).
-    fn attention(&self, d: &AttentionDims, q: &Storage, k: &Storage, v: &Storage) -> Result<(Storage, Storage)> {
+    fn attention(&self, d: &AttentionDims, x: &Qkv) -> Result<(Storage, Storage)> {
+        let Qkv { q, k, v } = *x;
         let gpu = self.handle()?;
         let (qb, kb, vb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(v)?);
         let p = check(d, &[("q", qb.len(), d.q_len()), ("k", kb.len(), d.k_len()), ("v", vb.len(), d.v_len())])?;
@@ -62,17 +63,15 @@ impl AttentionKernel for Gpu {
     }
 
     /// (dq, dk, dv).
-    #[allow(clippy::too_many_arguments)]
     fn attention_backward(
         &self,
         d: &AttentionDims,
-        q: &Storage,
-        k: &Storage,
-        v: &Storage,
+        x: &Qkv,
         o: &Storage,
         lse: &Storage,
         dout: &Storage,
     ) -> Result<(Storage, Storage, Storage)> {
+        let Qkv { q, k, v } = *x;
         let gpu = self.handle()?;
         let (qb, kb, vb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(v)?);
         let (ob, lb, gb) = (gpu.buf(o)?, gpu.buf(lse)?, gpu.buf(dout)?);

@@ -1,6 +1,6 @@
 //! Strided copies on the CPU.
 
-use super::LayoutKernel;
+use super::{LayoutKernel, NarrowDims};
 use crate::backend::cpu::{buf, host, out, CpuBackend};
 use crate::backend::Storage;
 use crate::tensor::shape::strides;
@@ -74,29 +74,15 @@ impl LayoutKernel for CpuBackend {
         Ok(out(y))
     }
 
-    fn narrow(
-        &self,
-        x: &Storage,
-        outer: usize,
-        axis: usize,
-        inner: usize,
-        start: usize,
-        len: usize,
-    ) -> Result<Storage> {
+    fn narrow(&self, x: &Storage, d: &NarrowDims) -> Result<Storage> {
+        let NarrowDims { outer, axis, inner, start, len } = *d;
         let mut y = buf(outer * len * inner);
         narrow(host(x)?, outer, axis, inner, start, len, &mut y);
         Ok(out(y))
     }
 
-    fn unnarrow(
-        &self,
-        g: &Storage,
-        outer: usize,
-        axis: usize,
-        inner: usize,
-        start: usize,
-        len: usize,
-    ) -> Result<Storage> {
+    fn unnarrow(&self, g: &Storage, d: &NarrowDims) -> Result<Storage> {
+        let NarrowDims { outer, axis, inner, start, len } = *d;
         let mut y = buf(outer * axis * inner);
         unnarrow(host(g)?, outer, axis, inner, start, len, &mut y);
         Ok(out(y))

@@ -1,6 +1,6 @@
 //! Launches `kernels/layout.cu`: permute, narrow, unnarrow and concat (one copy launch per part).
 
-use super::LayoutKernel;
+use super::{LayoutKernel, NarrowDims};
 use crate::backend::cuda::{grid_1d, int, CudaBackend};
 use crate::backend::Storage;
 use crate::tensor::shape::strides;
@@ -33,15 +33,8 @@ impl LayoutKernel for CudaBackend {
         Ok(self.wrap(y, n))
     }
 
-    fn narrow(
-        &self,
-        x: &Storage,
-        outer: usize,
-        axis: usize,
-        inner: usize,
-        start: usize,
-        len: usize,
-    ) -> Result<Storage> {
+    fn narrow(&self, x: &Storage, d: &NarrowDims) -> Result<Storage> {
+        let NarrowDims { outer, axis, inner, start, len } = *d;
         let xs = self.input(x, outer * axis * inner, "x")?;
         if start + len > axis {
             return Err(Error::Invalid(format!("cuda narrow: {start}..{} out of 0..{axis}", start + len)));
@@ -58,15 +51,8 @@ impl LayoutKernel for CudaBackend {
         Ok(self.wrap(y, n))
     }
 
-    fn unnarrow(
-        &self,
-        g: &Storage,
-        outer: usize,
-        axis: usize,
-        inner: usize,
-        start: usize,
-        len: usize,
-    ) -> Result<Storage> {
+    fn unnarrow(&self, g: &Storage, d: &NarrowDims) -> Result<Storage> {
+        let NarrowDims { outer, axis, inner, start, len } = *d;
         let gs = self.input(g, outer * len * inner, "g")?;
         if start + len > axis {
             return Err(Error::Invalid(format!("cuda unnarrow: {start}..{} out of 0..{axis}", start + len)));

@@ -1,5 +1,6 @@
 //! Tensor-level layout ops and their backward rules.
 
+use super::NarrowDims;
 use crate::ops::prelude::*;
 use crate::tensor::shape::{axis as resolve_axis, split3};
 use crate::tensor::Tensor;
@@ -58,12 +59,13 @@ impl Tensor {
         }
         let mut shape = self.shape().to_vec();
         shape[a] = len;
+        let nd = NarrowDims { outer, axis: ax, inner, start, len };
         let be = backend(self.device())?;
-        let y = be.narrow(self.storage(), outer, ax, inner, start, len)?;
+        let y = be.narrow(self.storage(), &nd)?;
         let full = self.shape().to_vec();
         Ok(Tensor::from_op(y, shape, &[self], move |g| {
             let be = backend(g.device())?;
-            let s = be.unnarrow(g.storage(), outer, ax, inner, start, len)?;
+            let s = be.unnarrow(g.storage(), &nd)?;
             Ok(vec![Some(Tensor::from_storage(s, full.clone()))])
         }))
     }

@@ -1,6 +1,6 @@
 //! Launchers for `shaders/layout.wgsl`: permute, narrow, unnarrow and concat on the wgpu device.
 
-use super::LayoutKernel;
+use super::{LayoutKernel, NarrowDims};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::tensor::shape::strides;
@@ -29,15 +29,8 @@ impl LayoutKernel for Gpu {
     }
 
     /// y [outer, len, inner] = x[:, start..start + len, :].
-    fn narrow(
-        &self,
-        x: &Storage,
-        outer: usize,
-        axis: usize,
-        inner: usize,
-        start: usize,
-        len: usize,
-    ) -> Result<Storage> {
+    fn narrow(&self, x: &Storage, d: &NarrowDims) -> Result<Storage> {
+        let NarrowDims { outer, axis, inner, start, len } = *d;
         let gpu = self.handle()?;
         let xb = gpu.buf(x)?;
         let n = outer * len * inner;
@@ -48,15 +41,8 @@ impl LayoutKernel for Gpu {
     }
 
     /// y = zeros [outer, axis, inner] with g [outer, len, inner] placed at `start`.
-    fn unnarrow(
-        &self,
-        g: &Storage,
-        outer: usize,
-        axis: usize,
-        inner: usize,
-        start: usize,
-        len: usize,
-    ) -> Result<Storage> {
+    fn unnarrow(&self, g: &Storage, d: &NarrowDims) -> Result<Storage> {
+        let NarrowDims { outer, axis, inner, start, len } = *d;
         let gpu = self.handle()?;
         let gb = gpu.buf(g)?;
         let n = outer * axis * inner;

@@ -3,7 +3,7 @@
 //! keeps dgates for all steps and finishes with three big gemms. The module doc of `lstm` has the formulas,
 //! the measurements and the reasons.
 
-use super::{LstmGrads, LstmKernel, LstmSaved};
+use super::{LstmArgs, LstmGrads, LstmKernel, LstmSaved};
 use crate::backend::cpu::{buf, host, out, CpuBackend};
 use crate::backend::Storage;
 use crate::Result;
@@ -477,17 +477,8 @@ pub fn lstm_seq_backward(
 }
 
 impl LstmKernel for CpuBackend {
-    fn lstm_seq(
-        &self,
-        d: &LstmDims,
-        x: &Storage,
-        h0: &Storage,
-        c0: &Storage,
-        w_ih: &Storage,
-        w_hh: &Storage,
-        b_ih: &Storage,
-        b_hh: &Storage,
-    ) -> Result<LstmSaved> {
+    fn lstm_seq(&self, d: &LstmDims, a: &LstmArgs) -> Result<LstmSaved> {
+        let LstmArgs { x, h0, c0, w_ih, w_hh, b_ih, b_hh } = *a;
         let n = d.batch * d.t * d.hidden;
         let (mut hs, mut cs, mut gates) = (buf(n), buf(n), buf(4 * n));
         lstm_seq_forward(
@@ -506,17 +497,8 @@ impl LstmKernel for CpuBackend {
         Ok(LstmSaved { hs: out(hs), cs: out(cs), gates: out(gates) })
     }
 
-    fn lstm_seq_backward(
-        &self,
-        d: &LstmDims,
-        x: &Storage,
-        h0: &Storage,
-        c0: &Storage,
-        w_ih: &Storage,
-        w_hh: &Storage,
-        saved: &LstmSaved,
-        dhs: &Storage,
-    ) -> Result<LstmGrads> {
+    fn lstm_seq_backward(&self, d: &LstmDims, a: &LstmArgs, saved: &LstmSaved, dhs: &Storage) -> Result<LstmGrads> {
+        let LstmArgs { x, h0, c0, w_ih, w_hh, .. } = *a;
         let (mut dx, mut dh0, mut dc0) = (buf(x.len()), buf(h0.len()), buf(c0.len()));
         let (mut dw_ih, mut dw_hh, mut db) = (buf(w_ih.len()), buf(w_hh.len()), buf(4 * d.hidden));
         lstm_seq_backward(

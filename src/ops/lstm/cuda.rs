@@ -7,7 +7,7 @@
 
 use super::LstmDims;
 use super::LstmKernel;
-use super::{LstmGrads, LstmSaved};
+use super::{LstmArgs, LstmGrads, LstmSaved};
 use crate::backend::cuda::{grid_1d, grid_dim, int, CudaBackend};
 use crate::backend::Storage;
 use crate::ops::matmul::cuda::{launch_gemm, Gemm};
@@ -77,18 +77,8 @@ fn column_sum(be: &CudaBackend, x: &CudaSlice<f32>, rows: usize, cols: usize) ->
 }
 
 impl LstmKernel for CudaBackend {
-    #[allow(clippy::too_many_arguments)]
-    fn lstm_seq(
-        &self,
-        d: &LstmDims,
-        x: &Storage,
-        h0: &Storage,
-        c0: &Storage,
-        w_ih: &Storage,
-        w_hh: &Storage,
-        b_ih: &Storage,
-        b_hh: &Storage,
-    ) -> Result<LstmSaved> {
+    fn lstm_seq(&self, d: &LstmDims, a: &LstmArgs) -> Result<LstmSaved> {
+        let LstmArgs { x, h0, c0, w_ih, w_hh, b_ih, b_hh } = *a;
         let (nb, nt, ni, nh, g4) = (d.batch, d.t, d.input, d.hidden, d.gates());
         let xs = self.input(x, d.x_len(), "x")?;
         let (h0s, c0s) = (self.input(h0, d.state_len(), "h0")?, self.input(c0, d.state_len(), "c0")?);
@@ -153,18 +143,8 @@ impl LstmKernel for CudaBackend {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn lstm_seq_backward(
-        &self,
-        d: &LstmDims,
-        x: &Storage,
-        h0: &Storage,
-        c0: &Storage,
-        w_ih: &Storage,
-        w_hh: &Storage,
-        saved: &LstmSaved,
-        dhs: &Storage,
-    ) -> Result<LstmGrads> {
+    fn lstm_seq_backward(&self, d: &LstmDims, a: &LstmArgs, saved: &LstmSaved, dhs: &Storage) -> Result<LstmGrads> {
+        let LstmArgs { x, h0, c0, w_ih, w_hh, .. } = *a;
         let (nb, nt, ni, nh, g4) = (d.batch, d.t, d.input, d.hidden, d.gates());
         let xs = self.input(x, d.x_len(), "x")?;
         let (h0s, c0s) = (self.input(h0, d.state_len(), "h0")?, self.input(c0, d.state_len(), "c0")?);

@@ -129,6 +129,22 @@ pub struct LstmSaved {
     pub gates: Storage,
 }
 
+/// The inputs of one LSTM direction: the sequence, the initial state and the weights.
+#[derive(Clone, Copy, Debug)]
+pub struct LstmArgs<'a> {
+    /// [batch, t, input]
+    pub x: &'a Storage,
+    /// [batch, hidden]
+    pub h0: &'a Storage,
+    pub c0: &'a Storage,
+    /// [4·hidden, input] and [4·hidden, hidden], gates in PyTorch's order (i, f, g, o).
+    pub w_ih: &'a Storage,
+    pub w_hh: &'a Storage,
+    /// [4·hidden] each.
+    pub b_ih: &'a Storage,
+    pub b_hh: &'a Storage,
+}
+
 /// Gradients of one LSTM direction.
 pub struct LstmGrads {
     pub dx: Storage,
@@ -141,30 +157,8 @@ pub struct LstmGrads {
 
 /// One LSTM direction over a whole sequence, forward and backward.
 pub trait LstmKernel {
-    #[allow(clippy::too_many_arguments)]
-    fn lstm_seq(
-        &self,
-        d: &LstmDims,
-        x: &Storage,
-        h0: &Storage,
-        c0: &Storage,
-        w_ih: &Storage,
-        w_hh: &Storage,
-        b_ih: &Storage,
-        b_hh: &Storage,
-    ) -> Result<LstmSaved>;
-    #[allow(clippy::too_many_arguments)]
-    fn lstm_seq_backward(
-        &self,
-        d: &LstmDims,
-        x: &Storage,
-        h0: &Storage,
-        c0: &Storage,
-        w_ih: &Storage,
-        w_hh: &Storage,
-        saved: &LstmSaved,
-        dhs: &Storage,
-    ) -> Result<LstmGrads>;
+    fn lstm_seq(&self, d: &LstmDims, a: &LstmArgs) -> Result<LstmSaved>;
+    fn lstm_seq_backward(&self, d: &LstmDims, a: &LstmArgs, saved: &LstmSaved, dhs: &Storage) -> Result<LstmGrads>;
 }
 
 use crate::backend::Storage;

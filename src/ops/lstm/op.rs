@@ -1,7 +1,7 @@
 //! Tensor-level fused LSTM over a whole sequence (one direction) and its backward through time.
 
 use super::LstmDims;
-use super::LstmSaved;
+use super::{LstmArgs, LstmSaved};
 use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -37,31 +37,32 @@ impl Tensor {
         }
         let d = LstmDims { batch, t, input, hidden, reverse };
         let be = backend(self.device())?;
-        let saved = be.lstm_seq(
-            &d,
-            self.storage(),
-            h0.storage(),
-            c0.storage(),
-            w.w_ih.storage(),
-            w.w_hh.storage(),
-            w.b_ih.storage(),
-            w.b_hh.storage(),
-        )?;
+        let args = LstmArgs {
+            x: self.storage(),
+            h0: h0.storage(),
+            c0: c0.storage(),
+            w_ih: w.w_ih.storage(),
+            w_hh: w.w_hh.storage(),
+            b_ih: w.b_ih.storage(),
+            b_hh: w.b_hh.storage(),
+        };
+        let saved = be.lstm_seq(&d, &args)?;
         let hs = saved.hs.clone();
-        let (x, h0s, c0s, wih, whh) = (self.clone(), h0.clone(), c0.clone(), w.w_ih.clone(), w.w_hh.clone());
+        let (x, h0s, c0s, wih, whh, bih, bhh) =
+            (self.clone(), h0.clone(), c0.clone(), w.w_ih.clone(), w.w_hh.clone(), w.b_ih.clone(), w.b_hh.clone());
         let saved: LstmSaved = saved;
         Ok(Tensor::from_op(hs, vec![batch, t, hidden], &[self, h0, c0, w.w_ih, w.w_hh, w.b_ih, w.b_hh], move |g| {
             let be = backend(g.device())?;
-            let gr = be.lstm_seq_backward(
-                &d,
-                x.storage(),
-                h0s.storage(),
-                c0s.storage(),
-                wih.storage(),
-                whh.storage(),
-                &saved,
-                g.storage(),
-            )?;
+            let args = LstmArgs {
+                x: x.storage(),
+                h0: h0s.storage(),
+                c0: c0s.storage(),
+                w_ih: wih.storage(),
+                w_hh: whh.storage(),
+                b_ih: bih.storage(),
+                b_hh: bhh.storage(),
+            };
+            let gr = be.lstm_seq_backward(&d, &args, &saved, g.storage())?;
             let db = Tensor::from_storage(gr.db, vec![4 * hidden]);
             Ok(vec![
                 Some(Tensor::from_storage(gr.dx, x.shape().to_vec())),

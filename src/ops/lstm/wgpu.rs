@@ -4,7 +4,7 @@
 
 use super::LstmDims;
 use super::LstmKernel;
-use super::{LstmGrads, LstmSaved};
+use super::{LstmArgs, LstmGrads, LstmSaved};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::ops::matmul::wgpu::gemm;
@@ -29,18 +29,8 @@ fn step_params(d: &LstmDims, t: usize, t_other: usize, edge: bool, t_prev: usize
 
 impl LstmKernel for Gpu {
     /// hs, cs [B, T, H] and the gates [B, T, 4H].
-    #[allow(clippy::too_many_arguments)]
-    fn lstm_seq(
-        &self,
-        d: &LstmDims,
-        x: &Storage,
-        h0: &Storage,
-        c0: &Storage,
-        w_ih: &Storage,
-        w_hh: &Storage,
-        b_ih: &Storage,
-        b_hh: &Storage,
-    ) -> Result<LstmSaved> {
+    fn lstm_seq(&self, d: &LstmDims, a: &LstmArgs) -> Result<LstmSaved> {
+        let LstmArgs { x, h0, c0, w_ih, w_hh, b_ih, b_hh } = *a;
         let gpu = self.handle()?;
         let (xb, h0b, c0b) = (gpu.buf(x)?, gpu.buf(h0)?, gpu.buf(c0)?);
         let (wib, whb, bib, bhb) = (gpu.buf(w_ih)?, gpu.buf(w_hh)?, gpu.buf(b_ih)?, gpu.buf(b_hh)?);
@@ -79,18 +69,8 @@ impl LstmKernel for Gpu {
 
     /// Backpropagation through time from `dhs` [B, T, H] (the final state's own gradients are not an input here,
     /// as on the CPU backend).
-    #[allow(clippy::too_many_arguments)]
-    fn lstm_seq_backward(
-        &self,
-        d: &LstmDims,
-        x: &Storage,
-        h0: &Storage,
-        c0: &Storage,
-        w_ih: &Storage,
-        w_hh: &Storage,
-        saved: &LstmSaved,
-        dhs: &Storage,
-    ) -> Result<LstmGrads> {
+    fn lstm_seq_backward(&self, d: &LstmDims, a: &LstmArgs, saved: &LstmSaved, dhs: &Storage) -> Result<LstmGrads> {
+        let LstmArgs { x, h0, c0, w_ih, w_hh, .. } = *a;
         let gpu = self.handle()?;
         let (xb, h0b, c0b, wib, whb) = (gpu.buf(x)?, gpu.buf(h0)?, gpu.buf(c0)?, gpu.buf(w_ih)?, gpu.buf(w_hh)?);
         let (hsb, csb, gb, dhb) = (gpu.buf(&saved.hs)?, gpu.buf(&saved.cs)?, gpu.buf(&saved.gates)?, gpu.buf(dhs)?);

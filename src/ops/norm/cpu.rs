@@ -6,8 +6,8 @@
 //! the same result on every run. BatchNorm statistics accumulate in f64 because a channel can hold
 //! `n·l` values in the hundreds of thousands.
 
-use super::NormKernel;
 use super::{BatchNormDims, LayerNormDims};
+use super::{BatchNormParams, BatchNormStats, NormKernel};
 use crate::backend::cpu::{buf, host, out, CpuBackend};
 use crate::backend::Storage;
 use crate::ops::fastmath;
@@ -391,12 +391,10 @@ impl NormKernel for CpuBackend {
         &self,
         d: &BatchNormDims,
         x: &Storage,
-        g: &Storage,
-        b: &Storage,
-        rm: &Storage,
-        rv: &Storage,
+        p: &BatchNormParams,
         momentum: f32,
     ) -> Result<(Storage, Storage, Storage, Storage, Storage)> {
+        let BatchNormParams { g, b, rm, rv } = *p;
         let (mut y, mut mean, mut rstd) = (buf(x.len()), buf(d.c), buf(d.c));
         batch_norm_forward_train(d, host(x)?, host(g)?, host(b)?, &mut y, &mut mean, &mut rstd);
         let (mut rm, mut rv) = (host(rm)?.to_vec(), host(rv)?.to_vec());
@@ -404,15 +402,8 @@ impl NormKernel for CpuBackend {
         Ok((out(y), out(mean), out(rstd), out(rm), out(rv)))
     }
 
-    fn batch_norm_eval(
-        &self,
-        d: &BatchNormDims,
-        x: &Storage,
-        g: &Storage,
-        b: &Storage,
-        rm: &Storage,
-        rv: &Storage,
-    ) -> Result<Storage> {
+    fn batch_norm_eval(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams) -> Result<Storage> {
+        let BatchNormParams { g, b, rm, rv } = *p;
         let mut y = buf(x.len());
         batch_norm_forward_eval(d, host(x)?, host(g)?, host(b)?, host(rm)?, host(rv)?, &mut y);
         Ok(out(y))
@@ -421,13 +412,12 @@ impl NormKernel for CpuBackend {
     fn batch_norm_backward(
         &self,
         d: &BatchNormDims,
-        train: bool,
+        stats: &BatchNormStats,
         x: &Storage,
         g: &Storage,
-        stat_a: &Storage,
-        stat_b: &Storage,
         dy: &Storage,
     ) -> Result<(Storage, Storage, Storage)> {
+        let BatchNormStats { train, a: stat_a, b: stat_b } = *stats;
         let (mut dx, mut dg, mut db) = (buf(x.len()), buf(d.c), buf(d.c));
         if train {
             batch_norm_backward_train(

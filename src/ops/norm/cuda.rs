@@ -1,7 +1,7 @@
 //! Launches `kernels/norm.cu`: LayerNorm one block per row, BatchNorm one block per channel.
 
-use super::NormKernel;
 use super::{BatchNormDims, LayerNormDims};
+use super::{BatchNormParams, BatchNormStats, NormKernel};
 use crate::backend::cuda::{grid_1d, grid_dim, int, rows_cfg, CudaBackend};
 use crate::backend::Storage;
 use crate::{Error, Result};
@@ -34,7 +34,6 @@ impl NormKernel for CudaBackend {
         Ok((self.wrap(y, d.len()), self.wrap(mean, d.rows), self.wrap(rstd, d.rows)))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn layer_norm_backward(
         &self,
         d: &LayerNormDims,
@@ -73,17 +72,14 @@ impl NormKernel for CudaBackend {
         Ok((self.wrap(dx, d.len()), self.wrap(dg, d.cols), self.wrap(db, d.cols)))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn batch_norm_train(
         &self,
         d: &BatchNormDims,
         x: &Storage,
-        g: &Storage,
-        b: &Storage,
-        rm: &Storage,
-        rv: &Storage,
+        p: &BatchNormParams,
         momentum: f32,
     ) -> Result<(Storage, Storage, Storage, Storage, Storage)> {
+        let BatchNormParams { g, b, rm, rv } = *p;
         if d.count() < 2 {
             return Err(Error::Invalid(format!(
                 "batch norm training needs more than one value per channel, found {} (n = {}, l = {})",
@@ -123,16 +119,8 @@ impl NormKernel for CudaBackend {
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn batch_norm_eval(
-        &self,
-        d: &BatchNormDims,
-        x: &Storage,
-        g: &Storage,
-        b: &Storage,
-        rm: &Storage,
-        rv: &Storage,
-    ) -> Result<Storage> {
+    fn batch_norm_eval(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams) -> Result<Storage> {
+        let BatchNormParams { g, b, rm, rv } = *p;
         let xs = self.input(x, d.len(), "x")?;
         let (gs, bs) = (self.input(g, d.c, "gamma")?, self.input(b, d.c, "beta")?);
         let (rms, rvs) = (self.input(rm, d.c, "running_mean")?, self.input(rv, d.c, "running_var")?);
@@ -147,17 +135,15 @@ impl NormKernel for CudaBackend {
         Ok(self.wrap(y, d.len()))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn batch_norm_backward(
         &self,
         d: &BatchNormDims,
-        train: bool,
+        stats: &BatchNormStats,
         x: &Storage,
         g: &Storage,
-        stat_a: &Storage,
-        stat_b: &Storage,
         dy: &Storage,
     ) -> Result<(Storage, Storage, Storage)> {
+        let BatchNormStats { train, a: stat_a, b: stat_b } = *stats;
         let (xs, gs) = (self.input(x, d.len(), "x")?, self.input(g, d.c, "gamma")?);
         let (sa, sb) = (self.input(stat_a, d.c, "stat_a")?, self.input(stat_b, d.c, "stat_b")?);
         let dys = self.input(dy, d.len(), "dy")?;

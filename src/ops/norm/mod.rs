@@ -81,6 +81,24 @@ mod op;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
+/// The per-channel tensors of a batch norm, [c] each: scale, shift, running mean and running variance.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchNormParams<'a> {
+    pub g: &'a Storage,
+    pub b: &'a Storage,
+    pub rm: &'a Storage,
+    pub rv: &'a Storage,
+}
+
+/// The statistics a batch-norm backward differentiates through: the batch mean and rstd in training (`train`),
+/// the running mean and variance in eval.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchNormStats<'a> {
+    pub train: bool,
+    pub a: &'a Storage,
+    pub b: &'a Storage,
+}
+
 /// Layer norm and batch norm (training and eval), forward and backward.
 pub trait NormKernel {
     /// (y, mean, rstd).
@@ -92,7 +110,6 @@ pub trait NormKernel {
         b: &Storage,
     ) -> Result<(Storage, Storage, Storage)>;
     /// (dx, dgamma, dbeta).
-    #[allow(clippy::too_many_arguments)]
     fn layer_norm_backward(
         &self,
         d: &LayerNormDims,
@@ -103,37 +120,22 @@ pub trait NormKernel {
         dy: &Storage,
     ) -> Result<(Storage, Storage, Storage)>;
     /// Training-mode batch norm: (y, batch mean, batch rstd, updated running mean, updated running var).
-    #[allow(clippy::too_many_arguments)]
     fn batch_norm_train(
         &self,
         d: &BatchNormDims,
         x: &Storage,
-        g: &Storage,
-        b: &Storage,
-        rm: &Storage,
-        rv: &Storage,
+        p: &BatchNormParams,
         momentum: f32,
     ) -> Result<(Storage, Storage, Storage, Storage, Storage)>;
-    fn batch_norm_eval(
-        &self,
-        d: &BatchNormDims,
-        x: &Storage,
-        g: &Storage,
-        b: &Storage,
-        rm: &Storage,
-        rv: &Storage,
-    ) -> Result<Storage>;
+    fn batch_norm_eval(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams) -> Result<Storage>;
     /// (dx, dgamma, dbeta). `stat_a`, `stat_b` are the batch mean and rstd in training, the running mean and
     /// variance in eval.
-    #[allow(clippy::too_many_arguments)]
     fn batch_norm_backward(
         &self,
         d: &BatchNormDims,
-        train: bool,
+        stats: &BatchNormStats,
         x: &Storage,
         g: &Storage,
-        stat_a: &Storage,
-        stat_b: &Storage,
         dy: &Storage,
     ) -> Result<(Storage, Storage, Storage)>;
 }

@@ -1,6 +1,6 @@
 //! Tensor-level layer norm and batch norm with their backward rules.
 
-use super::{BatchNormDims, LayerNormDims};
+use super::{BatchNormDims, BatchNormParams, BatchNormStats, LayerNormDims};
 use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -57,31 +57,28 @@ impl Tensor {
         }
         let d = BatchNormDims { n, c, l, eps: eps as f64 };
         let be = backend(self.device())?;
+        let params = BatchNormParams {
+            g: gamma.storage(),
+            b: beta.storage(),
+            rm: running_mean.storage(),
+            rv: running_var.storage(),
+        };
         let (y, stat_a, stat_b, updated) = if train {
             if n * l < 2 {
                 return Err(Error::Invalid("batch_norm in training needs more than one value per channel".into()));
             }
-            let (y, mean, rstd, rm, rv) = be.batch_norm_train(
-                &d,
-                self.storage(),
-                gamma.storage(),
-                beta.storage(),
-                running_mean.storage(),
-                running_var.storage(),
-                momentum,
-            )?;
+            let (y, mean, rstd, rm, rv) = be.batch_norm_train(&d, self.storage(), &params, momentum)?;
             let stats = (Tensor::from_storage(rm, vec![c]), Tensor::from_storage(rv, vec![c]));
             (y, mean, rstd, Some(stats))
         } else {
-            let (rm, rv) = (running_mean.storage(), running_var.storage());
-            let y = be.batch_norm_eval(&d, self.storage(), gamma.storage(), beta.storage(), rm, rv)?;
-            (y, rm.clone(), rv.clone(), None)
+            let y = be.batch_norm_eval(&d, self.storage(), &params)?;
+            (y, running_mean.storage().clone(), running_var.storage().clone(), None)
         };
         let (x, g_s) = (self.clone(), gamma.clone());
         let out = Tensor::from_op(y, self.shape().to_vec(), &[self, gamma, beta], move |g| {
             let be = backend(g.device())?;
-            let (dx, dg, db) =
-                be.batch_norm_backward(&d, train, x.storage(), g_s.storage(), &stat_a, &stat_b, g.storage())?;
+            let stats = BatchNormStats { train, a: &stat_a, b: &stat_b };
+            let (dx, dg, db) = be.batch_norm_backward(&d, &stats, x.storage(), g_s.storage(), g.storage())?;
             Ok(vec![
                 Some(Tensor::from_storage(dx, x.shape().to_vec())),
                 Some(Tensor::from_storage(dg, vec![c])),

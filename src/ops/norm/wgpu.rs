@@ -1,8 +1,8 @@
 //! Launchers for `shaders/norm.wgsl`: LayerNorm and BatchNorm1d, forward (train and eval) and backward. Each op
 //! is one submit; the per-row / per-channel statistics and the elementwise pass are separate launches in it.
 
-use super::NormKernel;
 use super::{BatchNormDims, LayerNormDims};
+use super::{BatchNormParams, BatchNormStats, NormKernel};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::{Error, Result};
@@ -54,7 +54,6 @@ impl NormKernel for Gpu {
     }
 
     /// (dx, dgamma, dbeta).
-    #[allow(clippy::too_many_arguments)]
     fn layer_norm_backward(
         &self,
         d: &LayerNormDims,
@@ -82,17 +81,14 @@ impl NormKernel for Gpu {
     }
 
     /// (y, batch mean, batch rstd, updated running mean, updated running var).
-    #[allow(clippy::too_many_arguments)]
     fn batch_norm_train(
         &self,
         d: &BatchNormDims,
         x: &Storage,
-        g: &Storage,
-        b: &Storage,
-        rm: &Storage,
-        rv: &Storage,
+        p: &BatchNormParams,
         momentum: f32,
     ) -> Result<(Storage, Storage, Storage, Storage, Storage)> {
+        let BatchNormParams { g, b, rm, rv } = *p;
         let gpu = self.handle()?;
         let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
         check("batch_norm x", xb.len(), d.len())?;
@@ -119,15 +115,8 @@ impl NormKernel for Gpu {
         Ok((store(y), store(mean), store(rstd), store(rm_out), store(rv_out)))
     }
 
-    fn batch_norm_eval(
-        &self,
-        d: &BatchNormDims,
-        x: &Storage,
-        g: &Storage,
-        b: &Storage,
-        rm: &Storage,
-        rv: &Storage,
-    ) -> Result<Storage> {
+    fn batch_norm_eval(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams) -> Result<Storage> {
+        let BatchNormParams { g, b, rm, rv } = *p;
         let gpu = self.handle()?;
         let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
         check("batch_norm x", xb.len(), d.len())?;
@@ -142,17 +131,15 @@ impl NormKernel for Gpu {
     }
 
     /// (dx, dgamma, dbeta); `stat_a`, `stat_b` are (batch mean, rstd) in training, (running mean, var) in eval.
-    #[allow(clippy::too_many_arguments)]
     fn batch_norm_backward(
         &self,
         d: &BatchNormDims,
-        train: bool,
+        stats: &BatchNormStats,
         x: &Storage,
         g: &Storage,
-        stat_a: &Storage,
-        stat_b: &Storage,
         dy: &Storage,
     ) -> Result<(Storage, Storage, Storage)> {
+        let BatchNormStats { train, a: stat_a, b: stat_b } = *stats;
         let gpu = self.handle()?;
         let (xb, gb, sab, sbb, dyb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(stat_a)?, gpu.buf(stat_b)?, gpu.buf(dy)?);
         check("batch_norm x", xb.len(), d.len())?;
