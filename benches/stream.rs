@@ -12,7 +12,8 @@ use tickgrad::data::{load_csv, FeatureConfig};
 use tickgrad::device::Device;
 use tickgrad::models::{Model, ModelConfig};
 use tickgrad::rng::Rng;
-use tickgrad::stream::{Bar, FeatureStream, Predictor};
+use tickgrad::data::incremental::{Bar, FeatureStream};
+use tickgrad::serve::Predictor;
 
 fn per_bar(c: &mut Criterion) {
     let mut g = c.benchmark_group("cpu/stream_per_bar_b1");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tickgrad::device::Device;
 use tickgrad::models::{Model, ModelConfig};
 use tickgrad::rng::Rng;
-use tickgrad::stream::Predictor;
+use tickgrad::serve::Predictor;
 
 struct Counting;
 

@@ -10,8 +10,9 @@ use tickgrad::data::{compute_features, load_csv, model_feature_names, Bars, Feat
 use tickgrad::device::Device;
 use tickgrad::models::checkpoint::{self, Checkpoint};
 use tickgrad::models::{Model, ModelConfig};
-use tickgrad::stream::engine::{FEATURES_KEY, SCALER_KEY};
-use tickgrad::stream::{Bar, Engine, FeatureStream};
+use tickgrad::serve::engine::{FEATURES_KEY, SCALER_KEY};
+use tickgrad::data::incremental::{Bar, FeatureStream};
+use tickgrad::serve::Engine;
 use tickgrad::tensor::Tensor;
 
 fn data_path(file: &str) -> PathBuf {

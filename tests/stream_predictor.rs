@@ -10,7 +10,7 @@ use tickgrad::device::Device;
 use tickgrad::models::{Model, ModelConfig};
 use tickgrad::nn::{Kind, Module};
 use tickgrad::rng::Rng;
-use tickgrad::stream::Predictor;
+use tickgrad::serve::Predictor;
 use tickgrad::tensor::Tensor;
 
 const NF: usize = 5;

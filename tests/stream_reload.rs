@@ -11,9 +11,10 @@ use tickgrad::device::Device;
 use tickgrad::io::npy::write_npy;
 use tickgrad::models::{checkpoint, Model, ModelConfig};
 use tickgrad::rng::Rng;
-use tickgrad::stream::engine::{FEATURES_KEY, SCALER_KEY};
-use tickgrad::stream::reload::{swap_predictor, RowContract};
-use tickgrad::stream::{Bar, CheckpointWatch, Engine, Predictor};
+use tickgrad::serve::engine::{FEATURES_KEY, SCALER_KEY};
+use tickgrad::serve::reload::{swap_predictor, RowContract};
+use tickgrad::data::incremental::Bar;
+use tickgrad::serve::{CheckpointWatch, Engine, Predictor};
 use tickgrad::tensor::Tensor;
 
 const NF: usize = 5;
@@ -233,8 +234,8 @@ fn the_cli_flag_watches_the_checkpoint() {
 #[test]
 fn trading_swaps_member_zero_and_takes_its_training_reference() {
     use tickgrad::data::DriftReference;
-    use tickgrad::stream::monitor::MonitorConfig;
-    use tickgrad::stream::{Trader, TraderConfig};
+    use tickgrad::trade::monitor::MonitorConfig;
+    use tickgrad::trade::{Trader, TraderConfig};
     let bars = btc(300);
     let frame = compute_features(&bars, &FeatureConfig::default()).unwrap();
     let names = model_feature_names(&frame);

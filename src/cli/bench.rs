@@ -1,13 +1,13 @@
 //! `tickgrad bench`: latency of what `tickgrad predict` runs (at batch 1 on the CPU: the batch-1 plan) on random windows after a warm-up, or with `--per-bar` the latency of
-//! one streamed bar (`stream::Predictor::push` of a random row once the window is full), which is what a live
+//! one streamed bar (`serve::Predictor::push` of a random row once the window is full), which is what a live
 //! service pays per bar: an O(1) ring-buffer step for a TCN whose window covers its receptive field, a batch-1
 //! window forward otherwise (`mode=step|recompute`, as `tickgrad stream` reports it).
 
 use crate::device::Device;
 use crate::models::checkpoint;
 use crate::rng::Rng;
-use crate::stream::plan::{thread_pool, Plan};
-use crate::stream::{Latency, Predictor};
+use crate::serve::plan::{thread_pool, Plan};
+use crate::serve::{Latency, Predictor};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::path::Path;

@@ -19,7 +19,7 @@
 //!   ([`Monitor::new`]), which only means "unlike the training data" if the stream starts in the training period.
 //!   Rule of thumb: < 0.1 stable, > 0.25 shifted.
 
-use super::window::Ring;
+use crate::data::incremental::window::Ring;
 use crate::data::drift::{DriftReference, FeatureBins};
 use crate::Result;
 use std::collections::VecDeque;
@@ -293,7 +293,7 @@ impl Monitor {
         let _ = writeln!(s, "# TYPE tickgrad_bar_latency_us summary");
         for q in [0.5, 0.99] {
             let _ =
-                writeln!(s, "tickgrad_bar_latency_us{{quantile=\"{q}\"}} {}", fmt(super::latency::quantile(&lat, q)));
+                writeln!(s, "tickgrad_bar_latency_us{{quantile=\"{q}\"}} {}", fmt(crate::serve::latency::quantile(&lat, q)));
         }
         s
     }

@@ -12,7 +12,7 @@
 //! and a warning says so: its answers are only meaningful if it was trained that way. Warm-up NaN become 0 after
 //! scaling (`Scaler::transform_fill0`'s rule, the training centre).
 
-use super::features::{Bar, FeatureStream};
+use crate::data::incremental::{Bar, FeatureStream};
 use super::predictor::{Prediction, Predictor};
 use crate::data::{model_feature_names, DriftReference, FeatureConfig, FeatureFrame, RegimeThresholds, Scaler};
 use crate::device::Device;

@@ -66,16 +66,6 @@ impl std::fmt::Debug for Predictor {
     }
 }
 
-/// The device a model's weights live on.
-pub fn model_device(model: &Model) -> Device {
-    match model {
-        Model::Transformer(m) => m.input_proj.weight.device(),
-        Model::LstmAttention(m) => m.output.weight.device(),
-        Model::Tcn(m) => m.head.weight.device(),
-        Model::MultiTask(m) => m.log_vars.device(),
-    }
-}
-
 /// Check that `model` can answer windows of `window` rows.
 fn check_window(model: &Model, window: usize) -> Result<()> {
     if window == 0 {
@@ -94,10 +84,10 @@ fn check_window(model: &Model, window: usize) -> Result<()> {
 
 fn mode_for(model: &Model, window: usize) -> Result<Mode> {
     match model {
-        Model::Tcn(t) if window >= t.receptive_field() && model_device(model) == Device::Cpu => {
+        Model::Tcn(t) if window >= t.receptive_field() && model.device() == Device::Cpu => {
             Ok(Mode::Step(Box::new(TcnStream::new(t)?)))
         }
-        _ if model_device(model) == Device::Cpu => Ok(Mode::Recompute(Some(Box::new(Plan::new(model, window)?)))),
+        _ if model.device() == Device::Cpu => Ok(Mode::Recompute(Some(Box::new(Plan::new(model, window)?)))),
         _ => Ok(Mode::Recompute(None)),
     }
 }
@@ -119,7 +109,7 @@ impl Predictor {
         let cfg = model.config();
         let (features, k) = (cfg.n_features(), cfg.output_width());
         Ok(Predictor {
-            device: model_device(&model),
+            device: model.device(),
             mode: mode_for(&model, window)?,
             model,
             window,
@@ -137,7 +127,7 @@ impl Predictor {
     /// A predictor whose recompute plan splits its products over `threads` threads of its own rayon pool (the
     /// TCN's O(1) step stays on the calling thread: it is too small to share). With `threads` = 1 it is
     /// [`Predictor::new`]. More than one thread trades the strict no-allocation guarantee for latency: entering
-    /// the pool allocates a queue block once every 63 bars (see `stream::plan`).
+    /// the pool allocates a queue block once every 63 bars (see `serve::plan`).
     pub fn with_threads(model: Arc<Model>, window: usize, threads: usize) -> Result<Predictor> {
         let mut p = Predictor::new(model, window)?;
         p.set_threads(threads)?;
@@ -275,7 +265,7 @@ impl Predictor {
         self.filled = n;
         self.bars = self.bars.max(n as u64);
         self.out = vec![0.0; cfg.output_width()];
-        self.device = model_device(&model);
+        self.device = model.device();
         self.mode = mode;
         self.model = model;
         Ok(())

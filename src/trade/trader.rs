@@ -9,8 +9,8 @@
 //! at or after it, its close phase (its decision) when a decision is, so a crash between the two is handled.
 
 use super::broker::PaperBroker;
-use super::engine::{Engine, DRIFT_KEY};
-use super::features::Bar;
+use crate::serve::engine::{Engine, DRIFT_KEY};
+use crate::data::incremental::Bar;
 use super::gate::{Decision, Gate, GateConfig, MemberKind};
 use super::journal::{Journal, Record};
 use super::monitor::{Monitor, MonitorConfig};
