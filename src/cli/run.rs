@@ -3,11 +3,12 @@
 //! test part of the same file, writing `OUT/report.json`, `OUT/returns.csv`, `OUT/report.html` and printing the
 //! metrics table with the baselines.
 
-use super::backtest::{backtest_predictor, headline, EvalArgs, REFIT_EPOCHS, REFIT_LR};
+use super::backtest::{backtest_file, headline, EvalArgs};
 use super::train::{CostArgs, Progress};
 use crate::data::load_csv;
 use crate::device::Device;
 use crate::eval::{format_table, write_report};
+use crate::pipeline::backtest::{REFIT_EPOCHS, REFIT_LR};
 use crate::pipeline::{train_ensemble, EnsemblePlan, Predictor};
 use crate::train::TrainConfig;
 use crate::Result;
@@ -50,7 +51,7 @@ pub struct RunArgs {
 
 pub fn run(args: &RunArgs) -> Result<()> {
     let started = Instant::now();
-    let theta = args.costs.round_trip_theta()?;
+    let theta = args.costs.costs().round_trip_theta()?;
     let tc = TrainConfig {
         epochs: args.epochs,
         batch: args.batch,
@@ -86,7 +87,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         refit_lr: args.refit_lr,
         device: "cpu".into(),
     };
-    let o = backtest_predictor(&mut pred, &args.data, &eval_args, Device::Cpu)?;
+    let o = backtest_file(&mut pred, &args.data, &eval_args, Device::Cpu)?;
     write_report(&args.out_dir, &o.eval)?;
     println!("{}", headline(&o, &args.costs));
     print!("{}", format_table(&o.eval.report));

@@ -20,7 +20,8 @@ pub mod tabular;
 pub mod targets;
 
 pub use backtest::{
-    evaluate_calls, periods_per_year, test_calls, walk_forward_folds, MemberSummary, TestCalls, WalkForwardPlan,
+    evaluate_calls, periods_per_year, run_backtest, test_calls, walk_forward_folds, BacktestOutcome, Costs,
+    MemberSummary, TestCalls, WalkForwardPlan,
 };
 pub use build::{train_ensemble, EnsemblePlan, MemberPlan};
 pub use bundle::{EnsembleBundle, NetMember, Predictor};
