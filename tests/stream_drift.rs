@@ -7,13 +7,13 @@ mod pipeline_support;
 
 use pipeline_support::{bars, dataset, scratch, tiny, SLICE_ROWS};
 use std::collections::BTreeMap;
+use tickgrad::data::incremental::Bar;
 use tickgrad::data::DriftReference;
 use tickgrad::device::Device;
 use tickgrad::models::{checkpoint, Model};
 use tickgrad::pipeline::{Dataset, ModelMeta, TargetScale};
-use tickgrad::trade::monitor::{Monitor, MonitorConfig};
-use tickgrad::data::incremental::Bar;
 use tickgrad::serve::Engine;
+use tickgrad::trade::monitor::{Monitor, MonitorConfig};
 use tickgrad::trade::{Trader, TraderConfig};
 use tickgrad::train::Objective;
 

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tickgrad::data::incremental::Bar;
 use tickgrad::data::{compute_features, load_csv, model_feature_names, Bars, FeatureConfig, Scaler, ScalerKind};
 use tickgrad::device::Device;
 use tickgrad::io::npy::write_npy;
@@ -13,8 +14,7 @@ use tickgrad::models::{checkpoint, Model, ModelConfig};
 use tickgrad::rng::Rng;
 use tickgrad::serve::engine::{FEATURES_KEY, SCALER_KEY};
 use tickgrad::serve::reload::{swap_predictor, RowContract};
-use tickgrad::data::incremental::Bar;
-use tickgrad::serve::{CheckpointWatch, Engine, Predictor};
+use tickgrad::serve::{CheckpointWatch, Engine, StreamPredictor};
 use tickgrad::tensor::Tensor;
 
 const NF: usize = 5;
@@ -66,7 +66,7 @@ fn scaled_rows_swap_to_a_checkpoint_written_between_two_bars() {
     let ck = checkpoint::load(&path, Device::Cpu).unwrap();
     let contract = RowContract::of(&ck.metadata, NF).unwrap();
     let (w, t, at) = (16, 60, 37);
-    let mut p = Predictor::new(Arc::new(ck.model), w).unwrap();
+    let mut p = StreamPredictor::new(Arc::new(ck.model), w).unwrap();
     assert!(p.is_incremental());
     let xs = series(t, 3);
     let mut answered = Vec::new();
@@ -105,7 +105,7 @@ fn a_corrupt_or_incompatible_replacement_is_refused_and_the_old_model_serves() {
     let ck = checkpoint::load(&path, Device::Cpu).unwrap();
     let contract = RowContract::of(&ck.metadata, NF).unwrap();
     let (w, t) = (16, 80);
-    let mut p = Predictor::new(Arc::new(ck.model), w).unwrap();
+    let mut p = StreamPredictor::new(Arc::new(ck.model), w).unwrap();
     let xs = series(t, 4);
     let wider = r#"{"kind":"tcn","n_features":6,"channels":[6,6],"kernel_size":3,"n_outputs":3}"#;
     let narrower = r#"{"kind":"tcn","n_features":5,"channels":[6,6],"kernel_size":3,"n_outputs":1}"#;

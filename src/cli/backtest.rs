@@ -7,7 +7,7 @@ use crate::data::load_csv;
 use crate::device::Device;
 use crate::eval::{format_table, write_report};
 use crate::pipeline::backtest::{REFIT_EPOCHS, REFIT_LR};
-use crate::pipeline::{run_backtest, BacktestOutcome, Predictor, WalkForwardPlan};
+use crate::pipeline::{run_backtest, BacktestOutcome, BacktestPredictor, WalkForwardRecipe};
 use crate::Result;
 use std::path::{Path, PathBuf};
 
@@ -40,17 +40,22 @@ pub struct EvalArgs {
 
 impl EvalArgs {
     /// The walk-forward these flags ask for, if any.
-    pub fn walk_forward(&self, device: Device) -> Result<Option<WalkForwardPlan>> {
+    pub fn walk_forward(&self, device: Device) -> Result<Option<WalkForwardRecipe>> {
         if !self.walk_forward {
             return Ok(None);
         }
-        WalkForwardPlan::new(self.retrain_every, self.refit_epochs, self.refit_lr, device).map(Some)
+        WalkForwardRecipe::new(self.retrain_every, self.refit_epochs, self.refit_lr, device).map(Some)
     }
 }
 
 /// Backtest an already loaded predictor on the bars of the CSV `data` (a walk-forward refit updates its networks
 /// in place).
-pub fn backtest_file(pred: &mut Predictor, data: &Path, args: &EvalArgs, device: Device) -> Result<BacktestOutcome> {
+pub fn backtest_file(
+    pred: &mut BacktestPredictor,
+    data: &Path,
+    args: &EvalArgs,
+    device: Device,
+) -> Result<BacktestOutcome> {
     let walk = args.walk_forward(device)?;
     let (bars, gaps) = load_csv(data)?;
     eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
@@ -60,7 +65,7 @@ pub fn backtest_file(pred: &mut Predictor, data: &Path, args: &EvalArgs, device:
 pub fn evaluate_args(args: &EvalArgs) -> Result<BacktestOutcome> {
     let device = Device::parse(&args.device)?;
     device.ensure_available()?;
-    let mut pred = Predictor::load(&args.checkpoint, device)?;
+    let mut pred = BacktestPredictor::load(&args.checkpoint, device)?;
     backtest_file(&mut pred, &args.data, args, device)
 }
 

@@ -1,4 +1,4 @@
-//! `tickgrad run`: the main job. Trains the small ensemble of `pipeline::EnsemblePlan::small` (four networks
+//! `tickgrad run`: the main job. Trains the small ensemble of `pipeline::EnsembleRecipe::small` (four networks
 //! and the boosted trees) on a CSV, writes it to `OUT/ensemble/`, reloads it from disk and backtests it on the
 //! test part of the same file, writing `OUT/report.json`, `OUT/returns.csv`, `OUT/report.html` and printing the
 //! metrics table with the baselines.
@@ -9,7 +9,7 @@ use crate::data::load_csv;
 use crate::device::Device;
 use crate::eval::{format_table, write_report};
 use crate::pipeline::backtest::{REFIT_EPOCHS, REFIT_LR};
-use crate::pipeline::{train_ensemble, EnsemblePlan, Predictor};
+use crate::pipeline::{train_ensemble, BacktestPredictor, EnsembleRecipe};
 use crate::train::TrainConfig;
 use crate::Result;
 use std::path::PathBuf;
@@ -63,10 +63,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
     tc.validate()?;
     let (bars, gaps) = load_csv(&args.data)?;
     eprintln!("{}: {} bars; {}", args.data.display(), bars.len(), gaps);
-    let plan = EnsemblePlan::small(args.horizon, theta, args.seed);
+    let recipe = EnsembleRecipe::small(args.horizon, theta, args.seed);
     let dir = args.out_dir.join("ensemble");
     let mut progress = Progress::default();
-    let bundle = train_ensemble(bars, &plan, &tc, &dir, &mut |name, e| progress.event(name, e))?;
+    let bundle = train_ensemble(bars, &recipe, &tc, &dir, &mut |name, e| progress.event(name, e))?;
     eprintln!(
         "ensemble written to {} (confidence threshold {:.4}, agreement {}); trained in {:.1}s",
         dir.display(),
@@ -76,7 +76,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     );
     drop(bundle);
     // Reload from disk, so what is scored is exactly what was written.
-    let mut pred = Predictor::load(&dir, Device::Cpu)?;
+    let mut pred = BacktestPredictor::load(&dir, Device::Cpu)?;
     let eval_args = EvalArgs {
         checkpoint: dir.clone(),
         data: args.data.clone(),

@@ -14,18 +14,18 @@
 //! Diagnostics go to stderr; stdout gets one summary line and, last, `per_bar_us p50=<x> p99=<y> max=<z>`
 //! (answered bars only; a bar's time covers features, scaling and the model).
 
+use crate::data::incremental::Bar;
 use crate::data::{load_csv, Bars};
 use crate::device::Device;
 use crate::io::npy::{read_npy, write_npy};
 use crate::models::checkpoint;
 use crate::serve::engine::in_file;
+use crate::serve::reload::{swap_predictor, CheckpointWatch, RowContract};
+use crate::serve::{Engine, Latency, StreamPredictor};
 use crate::trade::gate::GateConfig;
 use crate::trade::metrics_http::{serve, Exposition};
 use crate::trade::monitor::MonitorConfig;
-use crate::serve::reload::{swap_predictor, CheckpointWatch, RowContract};
 use crate::trade::risk::RiskConfig;
-use crate::data::incremental::Bar;
-use crate::serve::{Engine, Latency, Predictor};
 use crate::trade::{Trader, TraderConfig};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -194,7 +194,7 @@ fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
     if let Some(i) = x.data.iter().position(|v| !v.is_finite()) {
         return Err(Error::parse(loc, format!("non-finite value at [{}, {}]", i / f, i % f)));
     }
-    let mut p = Predictor::with_threads(Arc::new(ck.model), w, a.threads)?;
+    let mut p = StreamPredictor::with_threads(Arc::new(ck.model), w, a.threads)?;
     let k = p.output_width();
     let mut y = Vec::with_capacity((t - w + 1) * k);
     let mut lat = Latency::with_capacity(t - w + 1);
@@ -348,7 +348,7 @@ fn reload_counts(w: &CheckpointWatch) -> String {
 }
 
 /// The summary lines; `model` and `mode` are those of the model serving at the end.
-fn summary(p: &Predictor, bars: usize, lat: &Latency, watch: Option<&CheckpointWatch>) {
+fn summary(p: &StreamPredictor, bars: usize, lat: &Latency, watch: Option<&CheckpointWatch>) {
     println!(
         "model={} mode={} window={} threads={} bars={bars} answers={}",
         p.model().config().kind(),

@@ -16,7 +16,7 @@
 //! [`run_backtest`] is the whole of `tickgrad backtest / eval / run` after loading: dataset from the predictor's
 //! stored preprocessing, test calls, and the evaluation at the given [`Costs`].
 
-use super::bundle::{NetMember, Predictor};
+use super::bundle::{BacktestPredictor, NetMember};
 use super::dataset::Dataset;
 use super::ensemble::combine;
 use super::member::refit_member;
@@ -57,10 +57,10 @@ pub struct MemberSummary {
     pub final_weight: f64,
 }
 
-/// How `test_calls` walks forward: blocks of `every` test samples; networks refitted before each block with
+/// How `test_calls` walks forward (a retraining recipe): blocks of `every` test samples; networks refitted before each block with
 /// `refit` (None: only the boosted trees are refitted).
 #[derive(Debug, Clone)]
-pub struct WalkForwardPlan {
+pub struct WalkForwardRecipe {
     pub every: usize,
     pub refit: Option<TrainConfig>,
 }
@@ -70,10 +70,10 @@ pub const REFIT_EPOCHS: usize = 2;
 /// Default learning rate of the walk-forward refits (a warm start should move the weights, not replace them).
 pub const REFIT_LR: f32 = 1e-4;
 
-impl WalkForwardPlan {
+impl WalkForwardRecipe {
     /// Blocks of `every` test samples; each network refitted before a block for at most `refit_epochs` epochs
     /// (early stopping, patience 1) at `refit_lr` on `device`, or not at all with `refit_epochs` 0.
-    pub fn new(every: usize, refit_epochs: usize, refit_lr: f32, device: Device) -> Result<WalkForwardPlan> {
+    pub fn new(every: usize, refit_epochs: usize, refit_lr: f32, device: Device) -> Result<WalkForwardRecipe> {
         if every == 0 {
             return Err(Error::config("retrain-every", "expected a block of at least 1 bar, found 0"));
         }
@@ -84,7 +84,7 @@ impl WalkForwardPlan {
             tc.validate()?;
             Some(tc)
         };
-        Ok(WalkForwardPlan { every, refit })
+        Ok(WalkForwardRecipe { every, refit })
     }
 }
 
@@ -127,7 +127,7 @@ impl Costs {
 
 /// What a backtest produced, for the commands to print or write.
 pub struct BacktestOutcome {
-    /// The predictor, in words (`Predictor::describe`).
+    /// The predictor, in words (`BacktestPredictor::describe`).
     pub description: String,
     pub eval: Evaluation,
     pub test_bars: usize,
@@ -142,10 +142,10 @@ pub struct BacktestOutcome {
 /// its out-of-sample calls on the test samples (walking forward with `walk`, which updates its networks in place
 /// when it refits them), scored at `costs` beside every baseline.
 pub fn run_backtest(
-    pred: &mut Predictor,
+    pred: &mut BacktestPredictor,
     bars: Bars,
     costs: &Costs,
-    walk: Option<&WalkForwardPlan>,
+    walk: Option<&WalkForwardRecipe>,
     device: Device,
 ) -> Result<BacktestOutcome> {
     let ds = Dataset::with_preprocessing(bars, pred.prep().clone(), SplitFractions::default())?;
@@ -227,9 +227,9 @@ fn network_test(
 /// Calls of `pred` on the test samples of `ds`; `walk` turns on walk-forward (which, with `walk.refit`, updates
 /// the networks of `pred` in place).
 pub fn test_calls(
-    pred: &mut Predictor,
+    pred: &mut BacktestPredictor,
     ds: &Dataset,
-    walk: Option<&WalkForwardPlan>,
+    walk: Option<&WalkForwardRecipe>,
     device: Device,
 ) -> Result<TestCalls> {
     let test = ds.split.test.clone();
@@ -239,7 +239,7 @@ pub fn test_calls(
     };
     let refit = walk.and_then(|w| w.refit.as_ref());
     match pred {
-        Predictor::Single(m) => {
+        BacktestPredictor::Single(m) => {
             let p = network_test(m, ds, &folds, refit, device)?;
             let base =
                 tabular::fit(ds, ds.split.train.clone(), Some(ds.split.val.clone()), &tabular::default_config(0))?;
@@ -256,7 +256,7 @@ pub fn test_calls(
                 members: Vec::new(),
             })
         }
-        Predictor::Ensemble(e) => {
+        BacktestPredictor::Ensemble(e) => {
             // Members predict from the first validation sample, so the rolling weights start with a history.
             let covered = ds.split.val.start..test.end;
             let mut preds = Vec::new();

@@ -1,7 +1,7 @@
 //! Serving: bars arrive one at a time and each gets the prediction for its trailing window, equal to `predict`
 //! on that window (MODELS.md, Streaming: no train/serve skew).
 //!
-//! - [`predictor`]: the per-bar model engine ([`Predictor`]): O(1) ring-buffer steps for a TCN whose
+//! - [`predictor`]: the per-bar model engine ([`StreamPredictor`]): O(1) ring-buffer steps for a TCN whose
 //!   window covers its receptive field ([`tcn`]), the batch-1 [`plan`] of the window for the others; hot model
 //!   swap.
 //! - [`engine`]: raw bars in, through the incremental features ([`crate::data::incremental`]) and the
@@ -20,6 +20,6 @@ pub mod tcn;
 
 pub use engine::{Engine, ModelInputs};
 pub use latency::Latency;
-pub use predictor::{Prediction, Predictor};
+pub use predictor::{Prediction, StreamPredictor};
 pub use reload::CheckpointWatch;
 pub use tcn::TcnStream;

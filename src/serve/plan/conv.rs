@@ -4,10 +4,10 @@
 //! padding) and runs one packed product over all rows. Eval-mode BatchNorm is folded into the convolution.
 
 use super::packed_linear;
-use crate::ops::matmul::packed::Packed;
 use super::relu;
 use crate::models::{MultiTask, Tcn};
 use crate::nn::{CausalConv1d, CausalConvBn};
+use crate::ops::matmul::packed::Packed;
 use crate::Result;
 
 #[derive(Debug)]

@@ -3,10 +3,10 @@
 //! single-row kernel; then attention over time and the head.
 
 use super::packed_linear;
-use crate::ops::matmul::packed::Packed;
 use crate::models::LstmAttention;
 use crate::ops::fastmath::{dot, tanh};
 use crate::ops::lstm::cpu::gate_math_row;
+use crate::ops::matmul::packed::Packed;
 use crate::ops::softmax::cpu::softmax_row;
 use crate::{Error, Result};
 

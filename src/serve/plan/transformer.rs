@@ -5,11 +5,11 @@
 //! config, same answer.
 
 use super::packed_linear;
-use crate::ops::matmul::packed::Packed;
 use super::relu;
 use crate::models::Transformer;
 use crate::nn::{sinusoidal_encoding, LayerNorm};
 use crate::ops::fastmath::dot;
+use crate::ops::matmul::packed::Packed;
 use crate::ops::norm::cpu::layer_norm_row;
 use crate::ops::softmax::cpu::softmax_row;
 use crate::{Error, Result};
