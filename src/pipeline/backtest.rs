@@ -57,8 +57,8 @@ pub struct MemberSummary {
     pub final_weight: f64,
 }
 
-/// How `test_calls` walks forward (a retraining recipe): blocks of `every` test samples; networks refitted before each block with
-/// `refit` (None: only the boosted trees are refitted).
+/// How `test_calls` walks forward (a retraining recipe): blocks of `every` test samples; networks refitted before
+/// each block with `refit` (None: only the boosted trees are refitted).
 #[derive(Debug, Clone)]
 pub struct WalkForwardRecipe {
     pub every: usize,

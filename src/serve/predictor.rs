@@ -11,8 +11,9 @@
 //!   the window instead (uploads and kernel outputs allocate there).
 //!
 //! The model sits behind an `Arc`, so many predictors (one per symbol, one per thread) share one copy of the
-//! weights; a `StreamPredictor` is `Send` and `Sync`. [`StreamPredictor::swap_model`] replaces the model between two bars
-//! without losing any: the last W rows are always retained, and a TCN's rings are rebuilt by replaying them.
+//! weights; a `StreamPredictor` is `Send` and `Sync`. [`StreamPredictor::swap_model`] replaces the model between
+//! two bars without losing any: the last W rows are always retained, and a TCN's rings are rebuilt by replaying
+//! them.
 
 use super::plan::Plan;
 use super::tcn::TcnStream;

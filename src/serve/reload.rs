@@ -17,7 +17,8 @@
 //! - already-scaled rows (`--input`, a [`StreamPredictor`]): `n_features`, and the feature list and the scaler when the
 //!   running checkpoint names them, since the rows were made for it ([`RowContract`]);
 //! - both: the answer width (outputs per bar), which whoever reads the answers relies on;
-//! - paper trading: as raw bars, plus the member's kind for the gate ([`Trader::swap_member`](crate::trade::Trader::swap_member)).
+//! - paper trading: as raw bars, plus the member's kind for the gate
+//!   ([`Trader::swap_member`](crate::trade::Trader::swap_member)).
 //!
 //! The running window is kept (a new checkpoint's stored window only draws a warning). A refused or unreadable
 //! replacement leaves the running model serving: it is reported in one line, once per change of the file, and

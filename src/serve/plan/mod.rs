@@ -3,9 +3,10 @@
 //! (MODELS.md, Streaming). The answers equal `Model::predict` on the same window up to float32 rounding (the
 //! products sum in another order); the tests hold every model kind to 1e-5 relative.
 //!
-//! Built from a CPU model, once: weights are packed for [`Packed`] (the matmul family's batch-1 variant), BatchNorm's running statistics
-//! folded into the convolution before it, positional encodings cut to the window. Activations are time-major
-//! [T, C] throughout, so a causal convolution is one product over a row of its taps (no transposes).
+//! Built from a CPU model, once: weights are packed for [`Packed`] (the matmul family's batch-1 variant),
+//! BatchNorm's running statistics folded into the convolution before it, positional encodings cut to the window.
+//! Activations are time-major [T, C] throughout, so a causal convolution is one product over a row of its taps (no
+//! transposes).
 //!
 //! [`Plan::run`] runs on the calling thread and never allocates. [`Plan::run_on`] a pool runs it there:
 //! large products split by rows over the pool's threads and a bidirectional LSTM runs its two directions at once.
