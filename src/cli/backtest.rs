@@ -40,7 +40,7 @@ pub struct EvalArgs {
 
 impl EvalArgs {
     /// The walk-forward these flags ask for, if any.
-    pub fn walk_forward(&self, device: Device) -> Result<Option<WalkForwardRecipe>> {
+    pub fn walk_forward_recipe(&self, device: Device) -> Result<Option<WalkForwardRecipe>> {
         if !self.walk_forward {
             return Ok(None);
         }
@@ -56,7 +56,7 @@ pub fn backtest_file(
     args: &EvalArgs,
     device: Device,
 ) -> Result<BacktestOutcome> {
-    let walk = args.walk_forward(device)?;
+    let walk = args.walk_forward_recipe(device)?;
     let (bars, gaps) = load_csv(data)?;
     eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
     run_backtest(pred, bars, &args.costs.costs(), walk.as_ref(), device)
