@@ -1,7 +1,7 @@
 //! Batch-1 latency of each model at its seed config and window (MODELS.md), the number to compare with
 //! `python benches/torch_latency.py` on the same machine, two ways:
 //! - `cpu/predict_b1`: `Model::predict`, the autograd-graph path (batches, GPUs, training use it);
-//! - `cpu/plan_b1`: the batch-1 plan (`stream::plan`) on a pool of rayon's thread count, what `tickgrad predict`
+//! - `cpu/plan_b1`: the batch-1 plan (`serve::plan`) on a pool of rayon's thread count, what `tickgrad predict`
 //!   and `tickgrad bench` run for one window on the CPU.
 //!
 //! Weights are random: latency does not depend on them.
@@ -11,7 +11,7 @@ use std::hint::black_box;
 use tickgrad::device::Device;
 use tickgrad::models::{Model, ModelConfig};
 use tickgrad::rng::Rng;
-use tickgrad::stream::plan::Plan;
+use tickgrad::serve::plan::Plan;
 use tickgrad::tensor::Tensor;
 
 const SEEDS: [(&str, usize); 4] = [("transformer", 32), ("lstm_attention", 10), ("tcn", 10), ("multitask", 10)];

@@ -8,11 +8,12 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
+use tickgrad::data::incremental::{Bar, FeatureStream};
 use tickgrad::data::{load_csv, FeatureConfig};
 use tickgrad::device::Device;
 use tickgrad::models::{Model, ModelConfig};
 use tickgrad::rng::Rng;
-use tickgrad::stream::{Bar, FeatureStream, Predictor};
+use tickgrad::serve::StreamPredictor;
 
 fn per_bar(c: &mut Criterion) {
     let mut g = c.benchmark_group("cpu/stream_per_bar_b1");
@@ -29,7 +30,7 @@ fn per_bar(c: &mut Criterion) {
     ] {
         let cfg = ModelConfig::seed(kind, nf).expect("seed config");
         let model = Arc::new(Model::new(&cfg, 0, Device::Cpu).expect("model"));
-        let mut p = Predictor::with_threads(model, w, threads).expect("predictor");
+        let mut p = StreamPredictor::with_threads(model, w, threads).expect("predictor");
         let t = 4096;
         let mut r = Rng::new(1);
         let rows: Vec<f32> = (0..t * nf).map(|_| r.normal() as f32).collect();

@@ -16,8 +16,9 @@ pub mod ops;
 pub mod optim;
 pub mod pipeline;
 pub mod rng;
-pub mod stream;
+pub mod serve;
 pub mod tensor;
+pub mod trade;
 pub mod train;
 
 pub use device::Device;

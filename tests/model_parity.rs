@@ -8,7 +8,7 @@ use tickgrad::device::Device;
 use tickgrad::io::npy::read_npy;
 use tickgrad::models::checkpoint;
 use tickgrad::nn::{self, Ctx, Kind, Module};
-use tickgrad::stream::plan::Plan;
+use tickgrad::serve::plan::Plan;
 use tickgrad::tensor::Tensor;
 
 fn check_predict(prefix: &str) {

@@ -7,7 +7,7 @@ use pipeline_support::{bars, csv_slice, scratch, tickgrad, train_config, SLICE_R
 use std::path::Path;
 use tickgrad::device::Device;
 use tickgrad::pipeline::{
-    combine, train_ensemble, EnsemblePlan, MemberPlan, MemberPredictions, Predictor, RollingSpec, Rule,
+    combine, train_ensemble, BacktestPredictor, EnsembleRecipe, MemberPredictions, MemberRecipe, RollingSpec, Rule,
 };
 
 const KEYS: [&str; 7] =
@@ -113,11 +113,11 @@ fn train_then_backtest_and_eval_one_network() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-fn tiny_plan() -> EnsemblePlan {
+fn tiny_recipe() -> EnsembleRecipe {
     let member =
-        |kind: &str, args: serde_json::Value| MemberPlan { name: kind.into(), kind: kind.into(), args, window: 16 };
-    let mut plan = EnsemblePlan::small(1, 0.0008, 0);
-    plan.members = vec![
+        |kind: &str, args: serde_json::Value| MemberRecipe { name: kind.into(), kind: kind.into(), args, window: 16 };
+    let mut recipe = EnsembleRecipe::small(1, 0.0008, 0);
+    recipe.members = vec![
         member(
             "transformer",
             serde_json::json!({"d_model": 8, "nhead": 2, "num_layers": 1, "dim_feedforward": 16, "max_len": 32}),
@@ -125,8 +125,8 @@ fn tiny_plan() -> EnsemblePlan {
         member("tcn", serde_json::json!({"channels": [4, 4]})),
         member("multitask", serde_json::json!({"channels": 4, "n_blocks": 1, "head_hidden": 8})),
     ];
-    plan.members[1].window = 12;
-    plan
+    recipe.members[1].window = 12;
+    recipe
 }
 
 #[test]
@@ -134,7 +134,7 @@ fn ensemble_directory_backtests_like_a_checkpoint() {
     let dir = scratch("ensemble");
     let data = csv_slice(&dir, SLICE_ROWS);
     let ens = dir.join("ens");
-    let bundle = train_ensemble(bars(SLICE_ROWS), &tiny_plan(), &train_config(1, 0), &ens, &mut |_, _| {}).unwrap();
+    let bundle = train_ensemble(bars(SLICE_ROWS), &tiny_recipe(), &train_config(1, 0), &ens, &mut |_, _| {}).unwrap();
     let m = &bundle.manifest;
     assert_eq!(m.members.len(), 3);
     assert_eq!(m.prep.window, 16, "the longest member window lays out the samples");
@@ -142,8 +142,8 @@ fn ensemble_directory_backtests_like_a_checkpoint() {
     assert!(
         ens.join("ensemble.json").exists() && ens.join("gbdt.json").exists() && ens.join("tcn.safetensors").exists()
     );
-    let loaded = Predictor::load(&ens, Device::Cpu).unwrap();
-    assert!(matches!(loaded, Predictor::Ensemble(_)));
+    let loaded = BacktestPredictor::load(&ens, Device::Cpu).unwrap();
+    assert!(matches!(loaded, BacktestPredictor::Ensemble(_)));
 
     let report_dir = dir.join("report");
     let (ok, out, err) = tickgrad(&[

@@ -7,8 +7,8 @@ use pipeline_support::{bars, dataset, tiny, train_config, SLICE_ROWS};
 use tickgrad::data::SplitFractions;
 use tickgrad::device::Device;
 use tickgrad::pipeline::{
-    test_calls, train_model, walk_forward_folds, Dataset, DatasetSpec, NetMember, Predictor, TargetScale,
-    WalkForwardPlan,
+    test_calls, train_model, walk_forward_folds, BacktestPredictor, Dataset, DatasetSpec, NetMember, TargetScale,
+    WalkForwardRecipe,
 };
 
 #[test]
@@ -84,21 +84,21 @@ fn walk_forward_calls_do_not_see_later_bars() {
     let model_bytes = tickgrad::models::checkpoint::to_bytes(&mut { t.model }, &t.meta.to_map().unwrap()).unwrap();
     let load = || {
         let ck = tickgrad::models::checkpoint::load_bytes(&model_bytes, "mem", Device::Cpu).unwrap();
-        Predictor::Single(NetMember { name: "tcn".into(), model: ck.model, meta: t.meta.clone() })
+        BacktestPredictor::Single(NetMember { name: "tcn".into(), model: ck.model, meta: t.meta.clone() })
     };
     let every = 50;
     let refit = train_config(1, 1);
-    let plan = WalkForwardPlan { every, refit: Some(refit.clone()) };
-    let calls = test_calls(&mut load(), &ds, Some(&plan), Device::Cpu).unwrap();
+    let walk = WalkForwardRecipe { every, refit: Some(refit.clone()) };
+    let calls = test_calls(&mut load(), &ds, Some(&walk), Device::Cpu).unwrap();
     assert_eq!(calls.samples, ds.split.test);
     assert_eq!(calls.classes.len(), ds.split.test.len());
     assert_eq!(calls.gbdt_classes.len(), ds.split.test.len());
     assert_eq!(calls.folds, walk_forward_folds(&ds, every).unwrap());
 
     // the same walk is reproducible, and differs from one that keeps the network's trained weights
-    let again = test_calls(&mut load(), &ds, Some(&plan), Device::Cpu).unwrap();
+    let again = test_calls(&mut load(), &ds, Some(&walk), Device::Cpu).unwrap();
     assert_eq!(again.probs, calls.probs, "seeded refits are reproducible");
-    let frozen = WalkForwardPlan { every, refit: None };
+    let frozen = WalkForwardRecipe { every, refit: None };
     let kept = test_calls(&mut load(), &ds, Some(&frozen), Device::Cpu).unwrap();
     assert_eq!(kept.probs.len(), calls.probs.len());
     assert_ne!(kept.probs, calls.probs, "the refits move the network's calls");
@@ -114,7 +114,7 @@ fn walk_forward_calls_do_not_see_later_bars() {
     }
     let ds2 = Dataset::with_preprocessing(b, ds.prep.clone(), SplitFractions::default()).unwrap();
     assert_eq!(ds2.split, ds.split);
-    let calls2 = test_calls(&mut load(), &ds2, Some(&plan), Device::Cpu).unwrap();
+    let calls2 = test_calls(&mut load(), &ds2, Some(&walk), Device::Cpu).unwrap();
     let keep = last.start - ds.split.test.start;
     assert_eq!(calls2.gbdt_classes[..keep], calls.gbdt_classes[..keep], "refits before the change are unchanged");
     assert_eq!(calls2.probs[..keep], calls.probs[..keep], "network refits before the change are unchanged");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tickgrad::device::Device;
 use tickgrad::models::{Model, ModelConfig};
 use tickgrad::rng::Rng;
-use tickgrad::stream::Predictor;
+use tickgrad::serve::StreamPredictor;
 
 struct Counting;
 
@@ -42,7 +42,7 @@ fn allocs() -> usize {
 
 /// Allocations made by `bars` pushes of rows after the window has been filled once (plus a few more bars, so
 /// that anything sized lazily has been sized).
-fn allocs_per_push(p: &mut Predictor, bars: usize) -> usize {
+fn allocs_per_push(p: &mut StreamPredictor, bars: usize) -> usize {
     let f = p.features();
     let mut r = Rng::new(1);
     let rows: Vec<f32> = (0..(p.window() + 3 + bars) * f).map(|_| r.normal() as f32).collect();
@@ -76,14 +76,14 @@ fn model(json: &str) -> Arc<Model> {
 fn tcn_step_allocates_nothing_per_bar() {
     let cfg = ModelConfig::seed("tcn", 10).unwrap();
     let m = Arc::new(Model::new(&cfg, 0, Device::Cpu).unwrap());
-    let mut p = Predictor::new(m, 1021).unwrap();
+    let mut p = StreamPredictor::new(m, 1021).unwrap();
     assert!(p.is_incremental());
     assert_eq!(allocs_per_push(&mut p, 200), 0);
 }
 
 fn recompute_plans_allocate_nothing_per_bar() {
     for json in RECOMPUTED {
-        let mut p = Predictor::new(model(json), 10).unwrap();
+        let mut p = StreamPredictor::new(model(json), 10).unwrap();
         assert!(!p.is_incremental(), "{json}: W = 10 is below every receptive field here");
         let n = allocs_per_push(&mut p, 50);
         assert_eq!(n, 0, "{json}: {n} allocations in 50 bars");
@@ -97,7 +97,7 @@ fn pooled_plans_allocate_at_most_a_queue_block_now_and_then() {
         r#"{"kind":"lstm_attention","n_features":8,"hidden_size":64,"num_layers":1,"bidirectional":true}"#,
     ];
     for json in jsons {
-        let mut p = Predictor::with_threads(model(json), 64, 2).unwrap();
+        let mut p = StreamPredictor::with_threads(model(json), 64, 2).unwrap();
         assert_eq!(p.threads(), 2);
         let n = allocs_per_push(&mut p, 126);
         assert!(n <= 4, "{json}: {n} allocations in 126 bars on 2 threads");

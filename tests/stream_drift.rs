@@ -7,12 +7,14 @@ mod pipeline_support;
 
 use pipeline_support::{bars, dataset, scratch, tiny, SLICE_ROWS};
 use std::collections::BTreeMap;
+use tickgrad::data::incremental::Bar;
 use tickgrad::data::DriftReference;
 use tickgrad::device::Device;
 use tickgrad::models::{checkpoint, Model};
 use tickgrad::pipeline::{Dataset, ModelMeta, TargetScale};
-use tickgrad::stream::monitor::{Monitor, MonitorConfig};
-use tickgrad::stream::{Bar, Engine, Trader, TraderConfig};
+use tickgrad::serve::Engine;
+use tickgrad::trade::monitor::{Monitor, MonitorConfig};
+use tickgrad::trade::{Trader, TraderConfig};
 use tickgrad::train::Objective;
 
 /// A tiny TCN with the full metadata `tickgrad train` writes, drift reference included, saved to `path`.

@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use tickgrad::data::incremental::{Bar, FeatureStream};
 use tickgrad::data::{compute_features, load_csv, model_feature_names, Bars, FeatureConfig, Scaler, ScalerKind};
 use tickgrad::device::Device;
 use tickgrad::models::checkpoint::{self, Checkpoint};
 use tickgrad::models::{Model, ModelConfig};
-use tickgrad::stream::engine::{FEATURES_KEY, SCALER_KEY};
-use tickgrad::stream::{Bar, Engine, FeatureStream};
+use tickgrad::serve::engine::{FEATURES_KEY, SCALER_KEY};
+use tickgrad::serve::Engine;
 use tickgrad::tensor::Tensor;
 
 fn data_path(file: &str) -> PathBuf {

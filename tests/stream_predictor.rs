@@ -10,7 +10,7 @@ use tickgrad::device::Device;
 use tickgrad::models::{Model, ModelConfig};
 use tickgrad::nn::{Kind, Module};
 use tickgrad::rng::Rng;
-use tickgrad::stream::Predictor;
+use tickgrad::serve::StreamPredictor;
 use tickgrad::tensor::Tensor;
 
 const NF: usize = 5;
@@ -60,7 +60,7 @@ fn assert_row_close(what: &str, got: &[f32], want: &[f32]) {
 fn check_every_window(json: &str, w: usize, t: usize, expect_incremental: bool) {
     let m = Arc::new(model(json, 1));
     let xs = series(t, 2);
-    let mut p = Predictor::new(m.clone(), w).unwrap();
+    let mut p = StreamPredictor::new(m.clone(), w).unwrap();
     assert_eq!(p.is_incremental(), expect_incremental, "{json} at W={w}");
     let mut answers = 0;
     for (i, row) in xs.chunks(NF).enumerate() {
@@ -125,7 +125,7 @@ fn multitask_streams_every_window() {
 fn check_swap(a: &str, b: &str, w: usize, at: usize, t: usize) {
     let (ma, mb) = (Arc::new(model(a, 3)), Arc::new(model(b, 4)));
     let xs = series(t, 5);
-    let mut p = Predictor::new(ma.clone(), w).unwrap();
+    let mut p = StreamPredictor::new(ma.clone(), w).unwrap();
     for (i, row) in xs.chunks(NF).enumerate() {
         if i == at {
             p.swap_model(mb.clone()).unwrap();
@@ -153,18 +153,18 @@ fn hot_swap_between_bars() {
 
 #[test]
 fn swap_to_other_inputs_is_refused() {
-    let mut p = Predictor::new(Arc::new(model(TCN, 1)), 30).unwrap();
+    let mut p = StreamPredictor::new(Arc::new(model(TCN, 1)), 30).unwrap();
     let other = r#"{"kind":"tcn","n_features":4,"channels":[8],"kernel_size":3}"#;
     assert!(p.swap_model(Arc::new(model(other, 1))).is_err());
-    assert!(Predictor::new(Arc::new(model(TRANSFORMER, 1)), 41).is_err(), "window beyond max_len");
-    assert!(Predictor::new(Arc::new(model(TRANSFORMER, 1)), 0).is_err());
+    assert!(StreamPredictor::new(Arc::new(model(TRANSFORMER, 1)), 41).is_err(), "window beyond max_len");
+    assert!(StreamPredictor::new(Arc::new(model(TRANSFORMER, 1)), 0).is_err());
 }
 
 #[test]
 fn bad_rows_are_errors_and_change_nothing() {
     let m = Arc::new(model(TCN, 1));
     let xs = series(40, 6);
-    let mut p = Predictor::new(m.clone(), 29).unwrap();
+    let mut p = StreamPredictor::new(m.clone(), 29).unwrap();
     for (i, row) in xs.chunks(NF).enumerate() {
         assert!(p.push(&row[..NF - 1]).is_err(), "short row");
         let mut bad = row.to_vec();
@@ -186,7 +186,7 @@ fn predictors_on_several_threads_share_one_model() {
             let (m, xs) = (m.clone(), xs.clone());
             std::thread::spawn(move || {
                 let w = 29 + k;
-                let mut p = Predictor::new(m, w).unwrap();
+                let mut p = StreamPredictor::new(m, w).unwrap();
                 let mut last = Vec::new();
                 for row in xs.chunks(NF) {
                     if let Some(a) = p.push(row).unwrap() {
@@ -213,7 +213,7 @@ fn seed_tcn_steps_exactly_at_its_receptive_field() {
     assert_eq!(w, 1021);
     let t = w + 24;
     let xs = series(t, 9);
-    let mut p = Predictor::new(m.clone(), w).unwrap();
+    let mut p = StreamPredictor::new(m.clone(), w).unwrap();
     assert!(p.is_incremental());
     for (i, row) in xs.chunks(NF).enumerate() {
         if let Some(ans) = p.push(row).unwrap() {

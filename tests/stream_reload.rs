@@ -6,14 +6,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tickgrad::data::incremental::Bar;
 use tickgrad::data::{compute_features, load_csv, model_feature_names, Bars, FeatureConfig, Scaler, ScalerKind};
 use tickgrad::device::Device;
 use tickgrad::io::npy::write_npy;
 use tickgrad::models::{checkpoint, Model, ModelConfig};
 use tickgrad::rng::Rng;
-use tickgrad::stream::engine::{FEATURES_KEY, SCALER_KEY};
-use tickgrad::stream::reload::{swap_predictor, RowContract};
-use tickgrad::stream::{Bar, CheckpointWatch, Engine, Predictor};
+use tickgrad::serve::engine::{FEATURES_KEY, SCALER_KEY};
+use tickgrad::serve::reload::{swap_predictor, RowContract};
+use tickgrad::serve::{CheckpointWatch, Engine, StreamPredictor};
 use tickgrad::tensor::Tensor;
 
 const NF: usize = 5;
@@ -65,7 +66,7 @@ fn scaled_rows_swap_to_a_checkpoint_written_between_two_bars() {
     let ck = checkpoint::load(&path, Device::Cpu).unwrap();
     let contract = RowContract::of(&ck.metadata, NF).unwrap();
     let (w, t, at) = (16, 60, 37);
-    let mut p = Predictor::new(Arc::new(ck.model), w).unwrap();
+    let mut p = StreamPredictor::new(Arc::new(ck.model), w).unwrap();
     assert!(p.is_incremental());
     let xs = series(t, 3);
     let mut answered = Vec::new();
@@ -104,7 +105,7 @@ fn a_corrupt_or_incompatible_replacement_is_refused_and_the_old_model_serves() {
     let ck = checkpoint::load(&path, Device::Cpu).unwrap();
     let contract = RowContract::of(&ck.metadata, NF).unwrap();
     let (w, t) = (16, 80);
-    let mut p = Predictor::new(Arc::new(ck.model), w).unwrap();
+    let mut p = StreamPredictor::new(Arc::new(ck.model), w).unwrap();
     let xs = series(t, 4);
     let wider = r#"{"kind":"tcn","n_features":6,"channels":[6,6],"kernel_size":3,"n_outputs":3}"#;
     let narrower = r#"{"kind":"tcn","n_features":5,"channels":[6,6],"kernel_size":3,"n_outputs":1}"#;
@@ -233,8 +234,8 @@ fn the_cli_flag_watches_the_checkpoint() {
 #[test]
 fn trading_swaps_member_zero_and_takes_its_training_reference() {
     use tickgrad::data::DriftReference;
-    use tickgrad::stream::monitor::MonitorConfig;
-    use tickgrad::stream::{Trader, TraderConfig};
+    use tickgrad::trade::monitor::MonitorConfig;
+    use tickgrad::trade::{Trader, TraderConfig};
     let bars = btc(300);
     let frame = compute_features(&bars, &FeatureConfig::default()).unwrap();
     let names = model_feature_names(&frame);

@@ -5,14 +5,16 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+use tickgrad::data::incremental::Bar;
 use tickgrad::data::{load_csv, Bars};
 use tickgrad::device::Device;
 use tickgrad::models::{checkpoint, Model, ModelConfig};
-use tickgrad::stream::gate::GateConfig;
-use tickgrad::stream::journal::Record;
-use tickgrad::stream::monitor::MonitorConfig;
-use tickgrad::stream::risk::RiskConfig;
-use tickgrad::stream::{Bar, Engine, Trader, TraderConfig};
+use tickgrad::serve::Engine;
+use tickgrad::trade::gate::GateConfig;
+use tickgrad::trade::journal::Record;
+use tickgrad::trade::monitor::MonitorConfig;
+use tickgrad::trade::risk::RiskConfig;
+use tickgrad::trade::{Trader, TraderConfig};
 
 /// SPY daily bars `range` (2008 starts at 0; the 2009 low is near bar 295).
 fn spy_range(range: std::ops::Range<usize>) -> Bars {

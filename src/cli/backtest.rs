@@ -1,14 +1,14 @@
 //! `tickgrad backtest` and the evaluation both it and `tickgrad eval` share: load a predictor (one network or
-//! an ensemble), rebuild the dataset from the CSV with the predictor's stored preprocessing, and score its
-//! out-of-sample calls on the test bars beside every baseline.
+//! an ensemble) and the CSV, run [`crate::pipeline::run_backtest`] (the dataset rebuilt with the predictor's
+//! stored preprocessing, its out-of-sample calls on the test bars scored beside every baseline), print the table.
 
 use super::train::CostArgs;
-use crate::data::{load_csv, SplitFractions};
+use crate::data::load_csv;
 use crate::device::Device;
-use crate::eval::{format_table, write_report, Evaluation, TradingConfig};
-use crate::pipeline::{evaluate_calls, periods_per_year, test_calls, Dataset, Predictor, WalkForwardPlan};
-use crate::train::TrainConfig;
-use crate::{Error, Result};
+use crate::eval::{format_table, write_report};
+use crate::pipeline::backtest::{REFIT_EPOCHS, REFIT_LR};
+use crate::pipeline::{run_backtest, BacktestOutcome, BacktestPredictor, WalkForwardRecipe};
+use crate::Result;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -38,84 +38,39 @@ pub struct EvalArgs {
     pub device: String,
 }
 
-pub const REFIT_EPOCHS: usize = 2;
-pub const REFIT_LR: f32 = 1e-4;
-
 impl EvalArgs {
-    /// The walk-forward plan these flags ask for, if any.
-    pub fn walk_plan(&self, device: Device) -> Result<Option<WalkForwardPlan>> {
+    /// The walk-forward these flags ask for, if any.
+    pub fn walk_forward_recipe(&self, device: Device) -> Result<Option<WalkForwardRecipe>> {
         if !self.walk_forward {
             return Ok(None);
         }
-        if self.retrain_every == 0 {
-            return Err(Error::config("retrain-every", "expected a block of at least 1 bar, found 0"));
-        }
-        let refit = if self.refit_epochs == 0 {
-            None
-        } else {
-            let tc = TrainConfig {
-                epochs: self.refit_epochs,
-                lr: self.refit_lr,
-                patience: 1,
-                device,
-                ..TrainConfig::default()
-            };
-            tc.validate()?;
-            Some(tc)
-        };
-        Ok(Some(WalkForwardPlan { every: self.retrain_every, refit }))
+        WalkForwardRecipe::new(self.retrain_every, self.refit_epochs, self.refit_lr, device).map(Some)
     }
 }
 
-/// What a backtest produced, for the commands to print or write.
-pub struct Outcome {
-    pub description: String,
-    pub eval: Evaluation,
-    pub test_bars: usize,
-    pub first_test_ts: i64,
-    pub last_test_ts: i64,
-    pub folds: usize,
-    pub members: Vec<crate::pipeline::MemberSummary>,
-}
-
-pub fn trading_config(costs: &CostArgs, ds: &Dataset) -> Result<TradingConfig> {
-    costs.validate()?;
-    Ok(TradingConfig {
-        periods_per_year: periods_per_year(&ds.bars),
-        ..TradingConfig::hourly_24_7(costs.fee_bps, costs.half_spread_bps)
-    })
-}
-
-/// Backtest an already loaded predictor on `data` (a walk-forward refit updates its networks in place).
-pub fn backtest_predictor(pred: &mut Predictor, data: &Path, args: &EvalArgs, device: Device) -> Result<Outcome> {
-    let walk = args.walk_plan(device)?;
+/// Backtest an already loaded predictor on the bars of the CSV `data` (a walk-forward refit updates its networks
+/// in place).
+pub fn backtest_file(
+    pred: &mut BacktestPredictor,
+    data: &Path,
+    args: &EvalArgs,
+    device: Device,
+) -> Result<BacktestOutcome> {
+    let walk = args.walk_forward_recipe(device)?;
     let (bars, gaps) = load_csv(data)?;
     eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
-    let ds = Dataset::with_preprocessing(bars, pred.prep().clone(), SplitFractions::default())?;
-    let trading = trading_config(&args.costs, &ds)?;
-    let calls = test_calls(pred, &ds, walk.as_ref(), device)?;
-    let eval = evaluate_calls(&ds, &calls, &trading)?;
-    let rows = ds.rows(calls.samples.clone());
-    Ok(Outcome {
-        description: pred.describe(),
-        eval,
-        test_bars: rows.len(),
-        first_test_ts: ds.bars.timestamp[rows.start],
-        last_test_ts: ds.bars.timestamp[rows.end - 1],
-        folds: calls.folds.len(),
-        members: calls.members,
-    })
+    run_backtest(pred, bars, &args.costs.costs(), walk.as_ref(), device)
 }
 
-pub fn evaluate_args(args: &EvalArgs) -> Result<Outcome> {
+pub fn evaluate_args(args: &EvalArgs) -> Result<BacktestOutcome> {
     let device = Device::parse(&args.device)?;
     crate::backend::ensure_available(device)?;
-    let mut pred = Predictor::load(&args.checkpoint, device)?;
-    backtest_predictor(&mut pred, &args.data, args, device)
+    let mut pred = BacktestPredictor::load(&args.checkpoint, device)?;
+    backtest_file(&mut pred, &args.data, args, device)
 }
 
 /// The header line above the table: what was scored, on which bars, at which costs.
-pub fn headline(o: &Outcome, costs: &CostArgs) -> String {
+pub fn headline(o: &BacktestOutcome, costs: &CostArgs) -> String {
     let wf = if o.folds > 0 { format!(", walk-forward ({} folds)", o.folds) } else { String::new() };
     let members: Vec<String> =
         o.members.iter().map(|m| format!("{} {:.4} (weight {:.3})", m.name, m.test_accuracy, m.final_weight)).collect();

@@ -1,13 +1,13 @@
 //! `tickgrad bench`: latency of what `tickgrad predict` runs (at batch 1 on the CPU: the batch-1 plan) on random windows after a warm-up, or with `--per-bar` the latency of
-//! one streamed bar (`stream::Predictor::push` of a random row once the window is full), which is what a live
+//! one streamed bar (`serve::StreamPredictor::push` of a random row once the window is full), which is what a live
 //! service pays per bar: an O(1) ring-buffer step for a TCN whose window covers its receptive field, a batch-1
 //! window forward otherwise (`mode=step|recompute`, as `tickgrad stream` reports it).
 
 use crate::device::Device;
 use crate::models::checkpoint;
 use crate::rng::Rng;
-use crate::stream::plan::{thread_pool, Plan};
-use crate::stream::{Latency, Predictor};
+use crate::serve::plan::{thread_pool, Plan};
+use crate::serve::{Latency, StreamPredictor};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::path::Path;
@@ -83,7 +83,7 @@ pub fn run_per_bar(ckpt: &Path, bars: usize, window: Option<usize>, threads: usi
     let cfg = ck.model.config();
     let w = window.unwrap_or_else(|| cfg.default_window());
     let nf = cfg.n_features();
-    let mut p = Predictor::with_threads(Arc::new(ck.model), w, threads)?;
+    let mut p = StreamPredictor::with_threads(Arc::new(ck.model), w, threads)?;
     let mut rng = Rng::new(7);
     let mut row = vec![0.0f32; nf];
     let warmup = (bars / 10).clamp(3, 20);

@@ -21,7 +21,7 @@ use crate::explain::{
 use crate::io::atomic::write_atomic;
 use crate::models::checkpoint;
 use crate::models::Model;
-use crate::stream::engine::{feature_config, stored_window, ModelInputs};
+use crate::serve::engine::{feature_config, stored_window, ModelInputs};
 use crate::{Error, Result};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};

@@ -53,7 +53,7 @@ enum Cmd {
         device: String,
     },
     /// Time `predict` on random windows of the model's size; ends with `latency_us p50=<x> p99=<y>`. With
-    /// `--per-bar`, time streamed bars instead (`stream::Predictor::push`, batch 1); ends with
+    /// `--per-bar`, time streamed bars instead (`serve::StreamPredictor::push`, batch 1); ends with
     /// `per_bar_us p50=<x> p99=<y> max=<z>`.
     Bench {
         #[arg(long)]

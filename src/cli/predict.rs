@@ -1,11 +1,11 @@
 //! `tickgrad predict`: checkpoint + windows in, predictions out. A single window on the CPU goes through the
-//! model's batch-1 plan (`stream::plan`: the same numbers to float rounding, without the autograd graph); larger
+//! model's batch-1 plan (`serve::plan`: the same numbers to float rounding, without the autograd graph); larger
 //! batches through `Model::predict`, whose products batch across windows.
 
 use crate::device::Device;
 use crate::io::npy::{read_npy, write_npy};
 use crate::models::checkpoint;
-use crate::stream::plan::{thread_pool, Plan};
+use crate::serve::plan::{thread_pool, Plan};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::path::Path;

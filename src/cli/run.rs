@@ -1,14 +1,15 @@
-//! `tickgrad run`: the main job. Trains the small ensemble of `pipeline::EnsemblePlan::small` (four networks
+//! `tickgrad run`: the main job. Trains the small ensemble of `pipeline::EnsembleRecipe::small` (four networks
 //! and the boosted trees) on a CSV, writes it to `OUT/ensemble/`, reloads it from disk and backtests it on the
 //! test part of the same file, writing `OUT/report.json`, `OUT/returns.csv`, `OUT/report.html` and printing the
 //! metrics table with the baselines.
 
-use super::backtest::{backtest_predictor, headline, EvalArgs, REFIT_EPOCHS, REFIT_LR};
+use super::backtest::{backtest_file, headline, EvalArgs};
 use super::train::{CostArgs, Progress};
 use crate::data::load_csv;
 use crate::device::Device;
 use crate::eval::{format_table, write_report};
-use crate::pipeline::{train_ensemble, EnsemblePlan, Predictor};
+use crate::pipeline::backtest::{REFIT_EPOCHS, REFIT_LR};
+use crate::pipeline::{train_ensemble, BacktestPredictor, EnsembleRecipe};
 use crate::train::TrainConfig;
 use crate::Result;
 use std::path::PathBuf;
@@ -50,7 +51,7 @@ pub struct RunArgs {
 
 pub fn run(args: &RunArgs) -> Result<()> {
     let started = Instant::now();
-    let theta = args.costs.round_trip_theta()?;
+    let theta = args.costs.costs().round_trip_theta()?;
     let tc = TrainConfig {
         epochs: args.epochs,
         batch: args.batch,
@@ -62,10 +63,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
     tc.validate()?;
     let (bars, gaps) = load_csv(&args.data)?;
     eprintln!("{}: {} bars; {}", args.data.display(), bars.len(), gaps);
-    let plan = EnsemblePlan::small(args.horizon, theta, args.seed);
+    let recipe = EnsembleRecipe::small(args.horizon, theta, args.seed);
     let dir = args.out_dir.join("ensemble");
     let mut progress = Progress::default();
-    let bundle = train_ensemble(bars, &plan, &tc, &dir, &mut |name, e| progress.event(name, e))?;
+    let bundle = train_ensemble(bars, &recipe, &tc, &dir, &mut |name, e| progress.event(name, e))?;
     eprintln!(
         "ensemble written to {} (confidence threshold {:.4}, agreement {}); trained in {:.1}s",
         dir.display(),
@@ -75,7 +76,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     );
     drop(bundle);
     // Reload from disk, so what is scored is exactly what was written.
-    let mut pred = Predictor::load(&dir, Device::Cpu)?;
+    let mut pred = BacktestPredictor::load(&dir, Device::Cpu)?;
     let eval_args = EvalArgs {
         checkpoint: dir.clone(),
         data: args.data.clone(),
@@ -86,7 +87,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         refit_lr: args.refit_lr,
         device: "cpu".into(),
     };
-    let o = backtest_predictor(&mut pred, &args.data, &eval_args, Device::Cpu)?;
+    let o = backtest_file(&mut pred, &args.data, &eval_args, Device::Cpu)?;
     write_report(&args.out_dir, &o.eval)?;
     println!("{}", headline(&o, &args.costs));
     print!("{}", format_table(&o.eval.report));

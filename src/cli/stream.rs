@@ -3,28 +3,30 @@
 //! - `--input SERIES.npy` [T, F]: rows are model inputs already (scaled features); row i of `--out` [T−W+1, k] is
 //!   the answer after bar W−1+i.
 //! - `--data FILE.csv`: raw bars through incremental features and the checkpoint's feature list and scaler.
-//! - `--data` with `--journal`, `--member` or `--metrics-addr`: paper trading ([`crate::stream::trader`]): the
+//! - `--data` with `--journal`, `--member` or `--metrics-addr`: paper trading ([`crate::trade`]): the
 //!   members' gated decision, risk limits, fills at the next open, a crash-safe journal that a rerun resumes, and
 //!   the monitor's metrics as Prometheus text on `--metrics-addr`.
 //!
 //! - `--reload-checkpoint`: the checkpoint file is watched and a replacement (written atomically over it) is
-//!   swapped in between two bars ([`crate::stream::reload`]); one stderr line per swap or refusal. In trading
+//!   swapped in between two bars ([`crate::serve::reload`]); one stderr line per swap or refusal. In trading
 //!   mode only `--checkpoint` (member 0) is watched.
 //!
 //! Diagnostics go to stderr; stdout gets one summary line and, last, `per_bar_us p50=<x> p99=<y> max=<z>`
 //! (answered bars only; a bar's time covers features, scaling and the model).
 
+use crate::data::incremental::Bar;
 use crate::data::{load_csv, Bars};
 use crate::device::Device;
 use crate::io::npy::{read_npy, write_npy};
 use crate::models::checkpoint;
-use crate::stream::engine::in_file;
-use crate::stream::gate::GateConfig;
-use crate::stream::metrics_http::{serve, Exposition};
-use crate::stream::monitor::MonitorConfig;
-use crate::stream::reload::{swap_predictor, CheckpointWatch, RowContract};
-use crate::stream::risk::RiskConfig;
-use crate::stream::{Bar, Engine, Latency, Predictor, Trader, TraderConfig};
+use crate::serve::engine::in_file;
+use crate::serve::reload::{swap_predictor, CheckpointWatch, RowContract};
+use crate::serve::{Engine, Latency, StreamPredictor};
+use crate::trade::gate::GateConfig;
+use crate::trade::metrics_http::{serve, Exposition};
+use crate::trade::monitor::MonitorConfig;
+use crate::trade::risk::RiskConfig;
+use crate::trade::{Trader, TraderConfig};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -192,7 +194,7 @@ fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
     if let Some(i) = x.data.iter().position(|v| !v.is_finite()) {
         return Err(Error::parse(loc, format!("non-finite value at [{}, {}]", i / f, i % f)));
     }
-    let mut p = Predictor::with_threads(Arc::new(ck.model), w, a.threads)?;
+    let mut p = StreamPredictor::with_threads(Arc::new(ck.model), w, a.threads)?;
     let k = p.output_width();
     let mut y = Vec::with_capacity((t - w + 1) * k);
     let mut lat = Latency::with_capacity(t - w + 1);
@@ -346,7 +348,7 @@ fn reload_counts(w: &CheckpointWatch) -> String {
 }
 
 /// The summary lines; `model` and `mode` are those of the model serving at the end.
-fn summary(p: &Predictor, bars: usize, lat: &Latency, watch: Option<&CheckpointWatch>) {
+fn summary(p: &StreamPredictor, bars: usize, lat: &Latency, watch: Option<&CheckpointWatch>) {
     println!(
         "model={} mode={} window={} threads={} bars={bars} answers={}",
         p.model().config().kind(),

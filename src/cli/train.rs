@@ -4,7 +4,7 @@ use crate::data::{load_csv, SplitFractions};
 use crate::device::Device;
 use crate::models::ModelConfig;
 use crate::pipeline::member::config_kind;
-use crate::pipeline::{resolve_config, train_model, Dataset, DatasetSpec};
+use crate::pipeline::{resolve_config, train_model, Costs, Dataset, DatasetSpec};
 use crate::train::{Event, TrainConfig};
 use crate::{Error, Result};
 use std::io::{IsTerminal, Write};
@@ -23,20 +23,8 @@ pub struct CostArgs {
 }
 
 impl CostArgs {
-    pub fn validate(&self) -> Result<()> {
-        for (field, v) in [("fee-bps", self.fee_bps), ("half-spread-bps", self.half_spread_bps)] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::config(field, format!("expected a finite cost >= 0 bps, found {v}")));
-            }
-        }
-        Ok(())
-    }
-
-    /// θ = the round-trip cost in log-return units, ln(1 + 2·(fee + half-spread)/1e4): a smaller move cannot pay
-    /// for the trade.
-    pub fn round_trip_theta(&self) -> Result<f64> {
-        self.validate()?;
-        Ok((1.0 + 2.0 * (self.fee_bps + self.half_spread_bps) / 1e4).ln())
+    pub fn costs(&self) -> Costs {
+        Costs { fee_bps: self.fee_bps, half_spread_bps: self.half_spread_bps }
     }
 }
 
@@ -154,7 +142,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let tc = args.train_config()?;
     let theta = match args.theta {
         Some(t) => t,
-        None => args.costs.round_trip_theta()?,
+        None => args.costs.costs().round_trip_theta()?,
     };
     let text = match &args.config {
         Some(p) => Some(std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?),

@@ -1,4 +1,5 @@
-//! Market data in: OHLCV loading and validation, indicators and features, labels, splits, scaling and windows.
+//! Market data in: OHLCV loading and validation, indicators and features (whole series, or per bar in
+//! [`incremental`]), labels, splits, scaling and windows.
 //!
 //! Data flows one way: CSV ([`load_csv`]) → [`Bars`] → [`compute_features`] → [`Scaler`] → [`WindowSampler`],
 //! with [`make_labels`] and the split functions cutting the same row axis. DATA.md is the contract.
@@ -7,6 +8,7 @@ pub mod csv;
 pub mod drift;
 pub mod features;
 pub mod frame_csv;
+pub mod incremental;
 pub mod indicators;
 pub mod labels;
 pub mod ohlcv;

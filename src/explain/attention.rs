@@ -5,7 +5,6 @@
 use crate::autodiff;
 use crate::models::Model;
 use crate::nn::Ctx;
-use crate::stream::predictor::model_device;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -25,7 +24,7 @@ pub fn attention_maps(model: &Model, x: &[f32], shape: [usize; 3]) -> Result<Opt
         return Ok(None);
     }
     let _g = autodiff::no_grad();
-    let xt = Tensor::from_vec(x.to_vec(), &shape, model_device(model))?;
+    let xt = Tensor::from_vec(x.to_vec(), &shape, model.device())?;
     let out = model.forward(&xt, &Ctx::eval(), true)?;
     let mean = |m: &Tensor, per: usize| -> Result<Vec<f32>> {
         let v = m.to_vec()?;

@@ -13,7 +13,6 @@ use crate::autodiff;
 use crate::device::Device;
 use crate::models::Model;
 use crate::nn::Ctx;
-use crate::stream::predictor::model_device;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -48,7 +47,7 @@ fn check_target(model: &Model, target: usize) -> Result<()> {
 /// Outputs y[b] = model(x)[b, target] and gradients ∂y[b]/∂x [B, W, F] for a batch x [B, W, F].
 pub fn input_gradients(model: &Model, x: &[f32], shape: [usize; 3], target: usize) -> Result<(Vec<f32>, Vec<f32>)> {
     check_target(model, target)?;
-    let device = model_device(model);
+    let device = model.device();
     let xt = Tensor::from_vec(x.to_vec(), &shape, device)?.requires_grad();
     let pred = model.forward(&xt, &Ctx::eval(), false)?.pred;
     let [b, k] = *pred.shape() else {
@@ -136,7 +135,7 @@ pub fn integrated_gradients(model: &Model, x: &[f32], dims: [usize; 2], o: &IgOp
     let ends = [x0.as_slice(), x].concat();
     let y = {
         let _g = autodiff::no_grad();
-        let t = Tensor::from_vec(ends, &[2, w, f], model_device(model))?;
+        let t = Tensor::from_vec(ends, &[2, w, f], model.device())?;
         model.forward(&t, &Ctx::eval(), false)?.pred.to_vec()?
     };
     let k = y.len() / 2;

@@ -6,7 +6,6 @@
 use crate::autodiff;
 use crate::models::Model;
 use crate::rng::Rng;
-use crate::stream::predictor::model_device;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -31,7 +30,7 @@ pub fn predict_all(model: &Model, x: &[f32], shape: [usize; 3], batch: usize) ->
     let mut out = Vec::with_capacity(n * model.config().output_width());
     for start in (0..n).step_by(batch.max(1)) {
         let m = batch.max(1).min(n - start);
-        let t = Tensor::from_vec(x[start * per..(start + m) * per].to_vec(), &[m, w, f], model_device(model))?;
+        let t = Tensor::from_vec(x[start * per..(start + m) * per].to_vec(), &[m, w, f], model.device())?;
         out.extend(model.predict(&t)?.to_vec()?);
     }
     Ok(out)

@@ -44,6 +44,16 @@ impl Model {
         }
     }
 
+    /// The device the weights live on.
+    pub fn device(&self) -> Device {
+        match self {
+            Model::Transformer(m) => m.input_proj.weight.device(),
+            Model::LstmAttention(m) => m.output.weight.device(),
+            Model::Tcn(m) => m.head.weight.device(),
+            Model::MultiTask(m) => m.log_vars.device(),
+        }
+    }
+
     /// Check that x is [B, T, n_features] with B, T ≥ 1; the error names the input and both shapes.
     pub fn check_input(&self, x: &Tensor) -> Result<()> {
         let nf = self.config().n_features();

@@ -12,14 +12,17 @@
 //!   scale kept: the online fine-tuning a live system would run. The networks are updated in place.
 //!
 //! Predictions are stitched from the blocks, so each test call comes from models fitted strictly before it.
+//!
+//! [`run_backtest`] is the whole of `tickgrad backtest / eval / run` after loading: dataset from the predictor's
+//! stored preprocessing, test calls, and the evaluation at the given [`Costs`].
 
-use super::bundle::{NetMember, Predictor};
+use super::bundle::{BacktestPredictor, NetMember};
 use super::dataset::Dataset;
 use super::ensemble::combine;
 use super::member::refit_member;
 use super::predict::{predict_gbdt, predict_model, MemberPredictions};
 use super::tabular;
-use crate::data::{walk_forward, Bars, Fold, TrainWindow, WalkForward};
+use crate::data::{walk_forward, Bars, Fold, SplitFractions, TrainWindow, WalkForward};
 use crate::device::Device;
 use crate::eval::{evaluate, ConfidenceFilter, EvalInputs, Evaluation, TradingConfig};
 use crate::models::gbdt::{Gbdt, GbdtConfig};
@@ -54,12 +57,111 @@ pub struct MemberSummary {
     pub final_weight: f64,
 }
 
-/// How `test_calls` walks forward: blocks of `every` test samples; networks refitted before each block with
-/// `refit` (None: only the boosted trees are refitted).
+/// How `test_calls` walks forward (a retraining recipe): blocks of `every` test samples; networks refitted before
+/// each block with `refit` (None: only the boosted trees are refitted).
 #[derive(Debug, Clone)]
-pub struct WalkForwardPlan {
+pub struct WalkForwardRecipe {
     pub every: usize,
     pub refit: Option<TrainConfig>,
+}
+
+/// Default most epochs of each network's warm-start refit per walk-forward block.
+pub const REFIT_EPOCHS: usize = 2;
+/// Default learning rate of the walk-forward refits (a warm start should move the weights, not replace them).
+pub const REFIT_LR: f32 = 1e-4;
+
+impl WalkForwardRecipe {
+    /// Blocks of `every` test samples; each network refitted before a block for at most `refit_epochs` epochs
+    /// (early stopping, patience 1) at `refit_lr` on `device`, or not at all with `refit_epochs` 0.
+    pub fn new(every: usize, refit_epochs: usize, refit_lr: f32, device: Device) -> Result<WalkForwardRecipe> {
+        if every == 0 {
+            return Err(Error::config("retrain-every", "expected a block of at least 1 bar, found 0"));
+        }
+        let refit = if refit_epochs == 0 {
+            None
+        } else {
+            let tc = TrainConfig { epochs: refit_epochs, lr: refit_lr, patience: 1, device, ..TrainConfig::default() };
+            tc.validate()?;
+            Some(tc)
+        };
+        Ok(WalkForwardRecipe { every, refit })
+    }
+}
+
+/// Trading costs per side, in basis points: what the backtest charges and, as a round trip, the hold band θ of
+/// the direction labels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Costs {
+    /// Exchange fee per side.
+    pub fee_bps: f64,
+    /// Half the bid-ask spread per side.
+    pub half_spread_bps: f64,
+}
+
+impl Costs {
+    pub fn validate(&self) -> Result<()> {
+        for (field, v) in [("fee-bps", self.fee_bps), ("half-spread-bps", self.half_spread_bps)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::config(field, format!("expected a finite cost >= 0 bps, found {v}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// θ = the round-trip cost in log-return units, ln(1 + 2·(fee + half-spread)/1e4): a smaller move cannot pay
+    /// for the trade.
+    pub fn round_trip_theta(&self) -> Result<f64> {
+        self.validate()?;
+        Ok((1.0 + 2.0 * (self.fee_bps + self.half_spread_bps) / 1e4).ln())
+    }
+
+    /// The evaluation's trading config for the bars of `ds`: these costs, a year of [`periods_per_year`] bars.
+    pub fn trading_config(&self, ds: &Dataset) -> Result<TradingConfig> {
+        self.validate()?;
+        Ok(TradingConfig {
+            periods_per_year: periods_per_year(&ds.bars),
+            ..TradingConfig::hourly_24_7(self.fee_bps, self.half_spread_bps)
+        })
+    }
+}
+
+/// What a backtest produced, for the commands to print or write.
+pub struct BacktestOutcome {
+    /// The predictor, in words (`BacktestPredictor::describe`).
+    pub description: String,
+    pub eval: Evaluation,
+    pub test_bars: usize,
+    pub first_test_ts: i64,
+    pub last_test_ts: i64,
+    /// Walk-forward folds (0 without walk-forward).
+    pub folds: usize,
+    pub members: Vec<MemberSummary>,
+}
+
+/// Backtest an already loaded predictor on `bars`: the dataset rebuilt with the predictor's stored preprocessing,
+/// its out-of-sample calls on the test samples (walking forward with `walk`, which updates its networks in place
+/// when it refits them), scored at `costs` beside every baseline.
+pub fn run_backtest(
+    pred: &mut BacktestPredictor,
+    bars: Bars,
+    costs: &Costs,
+    walk: Option<&WalkForwardRecipe>,
+    device: Device,
+) -> Result<BacktestOutcome> {
+    let ds = Dataset::with_preprocessing(bars, pred.prep().clone(), SplitFractions::default())?;
+    let trading = costs.trading_config(&ds)?;
+    let calls = test_calls(pred, &ds, walk, device)?;
+    let eval = evaluate_calls(&ds, &calls, &trading)?;
+    let rows = ds.rows(calls.samples.clone());
+    Ok(BacktestOutcome {
+        description: pred.describe(),
+        eval,
+        test_bars: rows.len(),
+        first_test_ts: ds.bars.timestamp[rows.start],
+        last_test_ts: ds.bars.timestamp[rows.end - 1],
+        folds: calls.folds.len(),
+        members: calls.members,
+    })
 }
 
 /// Expanding-window folds whose test blocks of `every` samples tile the dataset's test samples exactly; each
@@ -125,9 +227,9 @@ fn network_test(
 /// Calls of `pred` on the test samples of `ds`; `walk` turns on walk-forward (which, with `walk.refit`, updates
 /// the networks of `pred` in place).
 pub fn test_calls(
-    pred: &mut Predictor,
+    pred: &mut BacktestPredictor,
     ds: &Dataset,
-    walk: Option<&WalkForwardPlan>,
+    walk: Option<&WalkForwardRecipe>,
     device: Device,
 ) -> Result<TestCalls> {
     let test = ds.split.test.clone();
@@ -137,7 +239,7 @@ pub fn test_calls(
     };
     let refit = walk.and_then(|w| w.refit.as_ref());
     match pred {
-        Predictor::Single(m) => {
+        BacktestPredictor::Single(m) => {
             let p = network_test(m, ds, &folds, refit, device)?;
             let base =
                 tabular::fit(ds, ds.split.train.clone(), Some(ds.split.val.clone()), &tabular::default_config(0))?;
@@ -154,7 +256,7 @@ pub fn test_calls(
                 members: Vec::new(),
             })
         }
-        Predictor::Ensemble(e) => {
+        BacktestPredictor::Ensemble(e) => {
             // Members predict from the first validation sample, so the rolling weights start with a history.
             let covered = ds.split.val.start..test.end;
             let mut preds = Vec::new();

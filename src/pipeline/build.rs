@@ -19,16 +19,18 @@ use std::path::Path;
 /// One network of the ensemble: its kind, its constructor arguments (without `n_features`, which comes from
 /// the feature set) and its window.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MemberPlan {
+pub struct MemberRecipe {
     pub name: String,
     pub kind: String,
     pub args: serde_json::Value,
     pub window: usize,
 }
 
+/// How to train an ensemble (a training recipe; "plan" in this crate is the batch-1 forward of `serve::plan`):
+/// its networks, the labels and split, the member weighting and the boosted trees.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EnsemblePlan {
-    pub members: Vec<MemberPlan>,
+pub struct EnsembleRecipe {
+    pub members: Vec<MemberRecipe>,
     pub horizon: usize,
     pub theta: f64,
     pub fractions: SplitFractions,
@@ -39,17 +41,17 @@ pub struct EnsemblePlan {
     pub gbdt: GbdtConfig,
 }
 
-impl EnsemblePlan {
+impl EnsembleRecipe {
     /// The main job's ensemble: all four model kinds, each cut down to a size that trains in well under a
     /// minute on two CPU cores (the seed configs, e.g. the 6×512 transformer, would take hours), plus the trees.
-    pub fn small(horizon: usize, theta: f64, seed: u64) -> EnsemblePlan {
-        let member = |name: &str, args: serde_json::Value, window: usize| MemberPlan {
+    pub fn small(horizon: usize, theta: f64, seed: u64) -> EnsembleRecipe {
+        let member = |name: &str, args: serde_json::Value, window: usize| MemberRecipe {
             name: name.into(),
             kind: name.into(),
             args,
             window,
         };
-        EnsemblePlan {
+        EnsembleRecipe {
             members: vec![
                 member(
                     "transformer",
@@ -92,25 +94,25 @@ impl EnsemblePlan {
 /// network's training events with its name.
 pub fn train_ensemble(
     bars: Bars,
-    plan: &EnsemblePlan,
+    recipe: &EnsembleRecipe,
     tc: &TrainConfig,
     dir: &Path,
     on_event: &mut dyn FnMut(&str, Event<'_>),
 ) -> Result<EnsembleBundle> {
-    if plan.members.is_empty() {
+    if recipe.members.is_empty() {
         return Err(Error::config("members", "an ensemble needs at least one network"));
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let spec = DatasetSpec {
-        window: plan.sample_window(),
-        horizon: plan.horizon,
-        theta: plan.theta,
-        fractions: plan.fractions,
+        window: recipe.sample_window(),
+        horizon: recipe.horizon,
+        theta: recipe.theta,
+        fractions: recipe.fractions,
     };
     let ds = Dataset::fit(bars, &spec)?;
     let mut members = Vec::new();
     let mut entries = Vec::new();
-    for m in &plan.members {
+    for m in &recipe.members {
         let text = m.args.to_string();
         let cfg =
             resolve_config(Some(&m.kind), Some(&text), &format!("ensemble member `{}`", m.name), ds.n_features())?;
@@ -119,7 +121,7 @@ pub fn train_ensemble(
         members.push(NetMember { name: m.name.clone(), model: trained.model, meta: trained.meta });
         entries.push(MemberEntry { name: m.name.clone(), checkpoint: file });
     }
-    let gbdt = tabular::fit(&ds, ds.split.train.clone(), Some(ds.split.val.clone()), &plan.gbdt)?;
+    let gbdt = tabular::fit(&ds, ds.split.train.clone(), Some(ds.split.val.clone()), &recipe.gbdt)?;
     gbdt.save(dir.join("gbdt.json"))?;
 
     // Threshold from validation: weights there start equal and follow the validation hits causally.
@@ -130,14 +132,14 @@ pub fn train_ensemble(
     }
     preds.push(predict_gbdt(&gbdt, &ds, val.clone())?);
     let mut rule = Rule {
-        horizon: plan.horizon,
-        rolling: plan.rolling.clone(),
+        horizon: recipe.horizon,
+        rolling: recipe.rolling.clone(),
         confidence_threshold: 0.0,
-        agreement: plan.agreement,
+        agreement: recipe.agreement,
     };
     let labels = ds.directions(val.clone())?;
     let c = combine(&preds, &labels, val.clone(), val, &rule)?;
-    rule.confidence_threshold = threshold_for_coverage(&c.confidence, plan.target_coverage)?;
+    rule.confidence_threshold = threshold_for_coverage(&c.confidence, recipe.target_coverage)?;
 
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -145,9 +147,9 @@ pub fn train_ensemble(
         gbdt: "gbdt.json".into(),
         prep: ds.prep.clone(),
         confidence_threshold: rule.confidence_threshold,
-        agreement: plan.agreement,
-        target_coverage: plan.target_coverage,
-        rolling: plan.rolling.clone(),
+        agreement: recipe.agreement,
+        target_coverage: recipe.target_coverage,
+        rolling: recipe.rolling.clone(),
     };
     write_atomic(dir.join(super::ensemble::MANIFEST_NAME), manifest.to_json()?.as_bytes())?;
     Ok(EnsembleBundle { manifest, members, gbdt, dir: dir.to_path_buf() })

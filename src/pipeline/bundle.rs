@@ -76,40 +76,42 @@ impl EnsembleBundle {
     }
 }
 
-pub enum Predictor {
+/// A trained predictor as backtested and evaluated over a whole dataset: one network or an ensemble. (Serving
+/// bar by bar is `serve::StreamPredictor`.)
+pub enum BacktestPredictor {
     Single(NetMember),
     Ensemble(EnsembleBundle),
 }
 
-impl Predictor {
+impl BacktestPredictor {
     /// A directory or a `.json` file is an ensemble; anything else is read as a single checkpoint.
-    pub fn load(path: &Path, device: Device) -> Result<Predictor> {
+    pub fn load(path: &Path, device: Device) -> Result<BacktestPredictor> {
         if path.is_dir() {
-            return Ok(Predictor::Ensemble(EnsembleBundle::load(&path.join(MANIFEST_NAME), device)?));
+            return Ok(BacktestPredictor::Ensemble(EnsembleBundle::load(&path.join(MANIFEST_NAME), device)?));
         }
         if !path.exists() {
             return Err(Error::io(path, "no such file or directory"));
         }
         if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
-            return Ok(Predictor::Ensemble(EnsembleBundle::load(path, device)?));
+            return Ok(BacktestPredictor::Ensemble(EnsembleBundle::load(path, device)?));
         }
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-        Ok(Predictor::Single(NetMember::load(path, &name, device)?))
+        Ok(BacktestPredictor::Single(NetMember::load(path, &name, device)?))
     }
 
     pub fn prep(&self) -> &Preprocessing {
         match self {
-            Predictor::Single(m) => &m.meta.prep,
-            Predictor::Ensemble(e) => &e.manifest.prep,
+            BacktestPredictor::Single(m) => &m.meta.prep,
+            BacktestPredictor::Ensemble(e) => &e.manifest.prep,
         }
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Predictor::Single(m) => {
+            BacktestPredictor::Single(m) => {
                 format!("{} ({}, target {})", m.name, m.model.config().kind(), m.meta.objective.name())
             }
-            Predictor::Ensemble(e) => {
+            BacktestPredictor::Ensemble(e) => {
                 let names: Vec<&str> = e.members.iter().map(|m| m.name.as_str()).collect();
                 format!("ensemble of {} + gbdt", names.join(", "))
             }

@@ -20,10 +20,11 @@ pub mod tabular;
 pub mod targets;
 
 pub use backtest::{
-    evaluate_calls, periods_per_year, test_calls, walk_forward_folds, MemberSummary, TestCalls, WalkForwardPlan,
+    evaluate_calls, periods_per_year, run_backtest, test_calls, walk_forward_folds, BacktestOutcome, Costs,
+    MemberSummary, TestCalls, WalkForwardRecipe,
 };
-pub use build::{train_ensemble, EnsemblePlan, MemberPlan};
-pub use bundle::{EnsembleBundle, NetMember, Predictor};
+pub use build::{train_ensemble, EnsembleRecipe, MemberRecipe};
+pub use bundle::{BacktestPredictor, EnsembleBundle, NetMember};
 pub use dataset::{Dataset, DatasetSpec, Preprocessing};
 pub use ensemble::{combine, Combined, Manifest, RollingSpec, Rule};
 pub use member::{finetune_model, refit_member, resolve_config, train_model, TrainedModel};

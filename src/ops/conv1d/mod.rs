@@ -39,6 +39,7 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod reference;
+pub mod step;
 #[cfg(test)]
 mod tests;
 

@@ -23,6 +23,7 @@
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod packed;
 pub mod reference;
 #[cfg(test)]
 mod tests;

@@ -67,7 +67,7 @@ pub fn layer_norm_forward(
         });
 }
 
-/// One non-empty row: y = (x − μ)·rstd·γ + β; returns (μ, rstd). The batch-1 plans (`stream::plan`) call it on
+/// One non-empty row: y = (x − μ)·rstd·γ + β; returns (μ, rstd). The batch-1 plans (`serve::plan`) call it on
 /// their own rows, on their own thread.
 pub(crate) fn layer_norm_row(xr: &[f32], gamma: &[f32], beta: &[f32], eps: f32, yr: &mut [f32]) -> (f32, f32) {
     let inv_n = 1.0 / xr.len() as f32;

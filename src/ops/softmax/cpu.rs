@@ -55,7 +55,7 @@ pub fn softmax_forward(d: &SoftmaxDims, x: &[f32], y: &mut [f32]) {
     rows1(d, x, y, softmax_row);
 }
 
-/// One row, max-subtracted: the batch-1 plans (`stream::plan`) call it on their own rows, on their own thread.
+/// One row, max-subtracted: the batch-1 plans (`serve::plan`) call it on their own rows, on their own thread.
 pub(crate) fn softmax_row(xr: &[f32], yr: &mut [f32]) {
     let m = fastmath::max(xr);
     for (yv, &xv) in yr.iter_mut().zip(xr) {

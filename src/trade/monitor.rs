@@ -19,8 +19,8 @@
 //!   ([`Monitor::new`]), which only means "unlike the training data" if the stream starts in the training period.
 //!   Rule of thumb: < 0.1 stable, > 0.25 shifted.
 
-use super::window::Ring;
 use crate::data::drift::{DriftReference, FeatureBins};
+use crate::data::incremental::window::Ring;
 use crate::Result;
 use std::collections::VecDeque;
 use std::fmt::Write;
@@ -292,8 +292,11 @@ impl Monitor {
         let _ = writeln!(s, "# HELP tickgrad_bar_latency_us Per-bar latency over the last 1000 bars.");
         let _ = writeln!(s, "# TYPE tickgrad_bar_latency_us summary");
         for q in [0.5, 0.99] {
-            let _ =
-                writeln!(s, "tickgrad_bar_latency_us{{quantile=\"{q}\"}} {}", fmt(super::latency::quantile(&lat, q)));
+            let _ = writeln!(
+                s,
+                "tickgrad_bar_latency_us{{quantile=\"{q}\"}} {}",
+                fmt(crate::serve::latency::quantile(&lat, q))
+            );
         }
         s
     }

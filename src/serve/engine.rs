@@ -12,8 +12,8 @@
 //! and a warning says so: its answers are only meaningful if it was trained that way. Warm-up NaN become 0 after
 //! scaling (`Scaler::transform_fill0`'s rule, the training centre).
 
-use super::features::{Bar, FeatureStream};
-use super::predictor::{Prediction, Predictor};
+use super::predictor::{Prediction, StreamPredictor};
+use crate::data::incremental::{Bar, FeatureStream};
 use crate::data::{model_feature_names, DriftReference, FeatureConfig, FeatureFrame, RegimeThresholds, Scaler};
 use crate::device::Device;
 use crate::models::checkpoint::{self, Checkpoint};
@@ -156,7 +156,7 @@ pub struct Engine {
     features: FeatureStream,
     inputs: ModelInputs,
     drift: Option<DriftReference>,
-    predictor: Predictor,
+    predictor: StreamPredictor,
     raw: Vec<f64>,
     raw_head: usize,
     raw_filled: usize,
@@ -180,7 +180,7 @@ impl Engine {
             Some(w) => w,
             None => stored_window(&ck.metadata)?.unwrap_or_else(|| ck.model.config().default_window()),
         };
-        let predictor = Predictor::new(Arc::new(ck.model), w)?;
+        let predictor = StreamPredictor::new(Arc::new(ck.model), w)?;
         let width = features.names().len();
         Ok((
             Engine {
@@ -209,12 +209,12 @@ impl Engine {
         Engine::new(ck, has_trades, has_taker, window).map_err(|e| in_file(e, path))
     }
 
-    /// See [`Predictor::set_threads`].
+    /// See [`StreamPredictor::set_threads`].
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
         self.predictor.set_threads(threads)
     }
 
-    pub fn predictor(&self) -> &Predictor {
+    pub fn predictor(&self) -> &StreamPredictor {
         &self.predictor
     }
 
@@ -311,7 +311,7 @@ impl Engine {
         }
         let model = Arc::new(ck.model);
         if n_features != self.predictor.features() {
-            let mut p = Predictor::new(model, w)?;
+            let mut p = StreamPredictor::new(model, w)?;
             p.swap_with_history(p.model().clone(), &history)?;
             self.predictor = p;
         } else {

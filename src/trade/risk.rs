@@ -8,7 +8,7 @@
 //!   interpolation). If it exceeds `var_limit`, the target is scaled down to meet it exactly (VaR is linear in
 //!   |target|). Until `var_window` returns are known, the limit is not applied.
 
-use super::window::Ring;
+use crate::data::incremental::window::Ring;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RiskConfig {

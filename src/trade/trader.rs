@@ -9,14 +9,14 @@
 //! at or after it, its close phase (its decision) when a decision is, so a crash between the two is handled.
 
 use super::broker::PaperBroker;
-use super::engine::{Engine, DRIFT_KEY};
-use super::features::Bar;
 use super::gate::{Decision, Gate, GateConfig, MemberKind};
 use super::journal::{Journal, Record};
 use super::monitor::{Monitor, MonitorConfig};
 use super::risk::{Risk, RiskConfig};
+use crate::data::incremental::Bar;
 use crate::eval::classification::class_to_position;
 use crate::models::checkpoint::Checkpoint;
+use crate::serve::engine::{Engine, DRIFT_KEY};
 use crate::{Error, Result};
 use std::collections::VecDeque;
 use std::path::Path;

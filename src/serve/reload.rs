@@ -14,16 +14,17 @@
 //! What a replacement must keep so that the next answer means the same thing:
 //! - raw bars (`--data`, an [`Engine`](super::Engine)): the model-input feature list, in order, and so `n_features`, and the
 //!   feature config (regime thresholds); the scaler may change ([`Engine::swap_same_inputs`](super::Engine::swap_same_inputs));
-//! - already-scaled rows (`--input`, a [`Predictor`]): `n_features`, and the feature list and the scaler when the
+//! - already-scaled rows (`--input`, a [`StreamPredictor`]): `n_features`, and the feature list and the scaler when the
 //!   running checkpoint names them, since the rows were made for it ([`RowContract`]);
 //! - both: the answer width (outputs per bar), which whoever reads the answers relies on;
-//! - paper trading: as raw bars, plus the member's kind for the gate ([`Trader::swap_member`](super::Trader::swap_member)).
+//! - paper trading: as raw bars, plus the member's kind for the gate
+//!   ([`Trader::swap_member`](crate::trade::Trader::swap_member)).
 //!
 //! The running window is kept (a new checkpoint's stored window only draws a warning). A refused or unreadable
 //! replacement leaves the running model serving: it is reported in one line, once per change of the file, and
 //! never stops the stream.
 
-use super::predictor::Predictor;
+use super::predictor::StreamPredictor;
 use crate::data::Scaler;
 use crate::device::Device;
 use crate::models::checkpoint::{self, Checkpoint};
@@ -198,8 +199,8 @@ impl RowContract {
 }
 
 /// Swap `ck` into a predictor fed already-scaled rows, after checking it against `contract`; the next push is
-/// answered by the new model over the retained window ([`Predictor::swap_model`]).
-pub fn swap_predictor(p: &mut Predictor, contract: &RowContract, ck: Checkpoint) -> Result<Vec<String>> {
+/// answered by the new model over the retained window ([`StreamPredictor::swap_model`]).
+pub fn swap_predictor(p: &mut StreamPredictor, contract: &RowContract, ck: Checkpoint) -> Result<Vec<String>> {
     contract.check(&ck)?;
     check_output_width(&ck, p.output_width())?;
     let warnings = window_warning(&ck, p.window())?;

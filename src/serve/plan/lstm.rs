@@ -2,10 +2,11 @@
 //! step's input projection (both biases folded in), then the recurrence, whose [4H, H] product is the packed
 //! single-row kernel; then attention over time and the head.
 
-use super::packed::Packed;
+use super::packed_linear;
 use crate::models::LstmAttention;
 use crate::ops::fastmath::{dot, tanh};
 use crate::ops::lstm::cpu::gate_math_row;
+use crate::ops::matmul::packed::Packed;
 use crate::ops::softmax::cpu::softmax_row;
 use crate::{Error, Result};
 
@@ -87,9 +88,9 @@ impl LstmPlan {
             t,
             hidden: nh,
             layers,
-            proj: Packed::of(&m.attention.proj)?,
+            proj: packed_linear(&m.attention.proj)?,
             score: m.attention.score.weight.cpu_slice()?.to_vec(),
-            output: Packed::of(&m.output)?,
+            output: packed_linear(&m.output)?,
             seq: [vec![0.0; t * d], vec![0.0; t * d]],
             scratch: (0..dirs)
                 .map(|_| Scratch {

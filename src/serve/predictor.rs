@@ -11,8 +11,9 @@
 //!   the window instead (uploads and kernel outputs allocate there).
 //!
 //! The model sits behind an `Arc`, so many predictors (one per symbol, one per thread) share one copy of the
-//! weights; a `Predictor` is `Send` and `Sync`. [`Predictor::swap_model`] replaces the model between two bars
-//! without losing any: the last W rows are always retained, and a TCN's rings are rebuilt by replaying them.
+//! weights; a `StreamPredictor` is `Send` and `Sync`. [`StreamPredictor::swap_model`] replaces the model between
+//! two bars without losing any: the last W rows are always retained, and a TCN's rings are rebuilt by replaying
+//! them.
 
 use super::plan::Plan;
 use super::tcn::TcnStream;
@@ -36,8 +37,9 @@ enum Mode {
     Recompute(Option<Box<Plan>>),
 }
 
-/// See the module docs.
-pub struct Predictor {
+/// One model served bar by bar (see the module docs). Backtesting over a whole dataset is
+/// `pipeline::BacktestPredictor`.
+pub struct StreamPredictor {
     model: Arc<Model>,
     device: Device,
     window: usize,
@@ -50,29 +52,19 @@ pub struct Predictor {
     out: Vec<f32>,
     mode: Mode,
     bars: u64,
-    /// Threads for the recompute plan (see [`Predictor::with_threads`]); `None`: the calling thread.
+    /// Threads for the recompute plan (see [`StreamPredictor::with_threads`]); `None`: the calling thread.
     pool: Option<Arc<rayon::ThreadPool>>,
 }
 
-impl std::fmt::Debug for Predictor {
+impl std::fmt::Debug for StreamPredictor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Predictor")
+        f.debug_struct("StreamPredictor")
             .field("model", &self.model.config().kind())
             .field("window", &self.window)
             .field("features", &self.features)
             .field("incremental", &self.is_incremental())
             .field("bars", &self.bars)
             .finish()
-    }
-}
-
-/// The device a model's weights live on.
-pub fn model_device(model: &Model) -> Device {
-    match model {
-        Model::Transformer(m) => m.input_proj.weight.device(),
-        Model::LstmAttention(m) => m.output.weight.device(),
-        Model::Tcn(m) => m.head.weight.device(),
-        Model::MultiTask(m) => m.log_vars.device(),
     }
 }
 
@@ -94,10 +86,10 @@ fn check_window(model: &Model, window: usize) -> Result<()> {
 
 fn mode_for(model: &Model, window: usize) -> Result<Mode> {
     match model {
-        Model::Tcn(t) if window >= t.receptive_field() && model_device(model) == Device::Cpu => {
+        Model::Tcn(t) if window >= t.receptive_field() && model.device() == Device::Cpu => {
             Ok(Mode::Step(Box::new(TcnStream::new(t)?)))
         }
-        _ if model_device(model) == Device::Cpu => Ok(Mode::Recompute(Some(Box::new(Plan::new(model, window)?)))),
+        _ if model.device() == Device::Cpu => Ok(Mode::Recompute(Some(Box::new(Plan::new(model, window)?)))),
         _ => Ok(Mode::Recompute(None)),
     }
 }
@@ -112,14 +104,14 @@ fn gather(rows: &[f32], head: usize, filled: usize, f: usize, out: &mut [f32]) -
     filled
 }
 
-impl Predictor {
+impl StreamPredictor {
     /// A predictor answering over windows of `window` rows, with every buffer allocated here.
-    pub fn new(model: Arc<Model>, window: usize) -> Result<Predictor> {
+    pub fn new(model: Arc<Model>, window: usize) -> Result<StreamPredictor> {
         check_window(&model, window)?;
         let cfg = model.config();
         let (features, k) = (cfg.n_features(), cfg.output_width());
-        Ok(Predictor {
-            device: model_device(&model),
+        Ok(StreamPredictor {
+            device: model.device(),
             mode: mode_for(&model, window)?,
             model,
             window,
@@ -136,15 +128,15 @@ impl Predictor {
 
     /// A predictor whose recompute plan splits its products over `threads` threads of its own rayon pool (the
     /// TCN's O(1) step stays on the calling thread: it is too small to share). With `threads` = 1 it is
-    /// [`Predictor::new`]. More than one thread trades the strict no-allocation guarantee for latency: entering
-    /// the pool allocates a queue block once every 63 bars (see `stream::plan`).
-    pub fn with_threads(model: Arc<Model>, window: usize, threads: usize) -> Result<Predictor> {
-        let mut p = Predictor::new(model, window)?;
+    /// [`StreamPredictor::new`]. More than one thread trades the strict no-allocation guarantee for latency: entering
+    /// the pool allocates a queue block once every 63 bars (see `serve::plan`).
+    pub fn with_threads(model: Arc<Model>, window: usize, threads: usize) -> Result<StreamPredictor> {
+        let mut p = StreamPredictor::new(model, window)?;
         p.set_threads(threads)?;
         Ok(p)
     }
 
-    /// Change the plan's thread count between bars (see [`Predictor::with_threads`]).
+    /// Change the plan's thread count between bars (see [`StreamPredictor::with_threads`]).
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
         self.pool = super::plan::thread_pool(threads)?.map(Arc::new);
         Ok(())
@@ -275,7 +267,7 @@ impl Predictor {
         self.filled = n;
         self.bars = self.bars.max(n as u64);
         self.out = vec![0.0; cfg.output_width()];
-        self.device = model_device(&model);
+        self.device = model.device();
         self.mode = mode;
         self.model = model;
         Ok(())
@@ -290,7 +282,7 @@ mod tests {
 
     #[test]
     fn predictor_can_move_between_threads() {
-        assert_send_sync::<Predictor>();
+        assert_send_sync::<StreamPredictor>();
         assert_send_sync::<Arc<Model>>();
     }
 }

@@ -4,11 +4,12 @@
 //! every row but attention, feed-forward and norms for the final row only: a sixth of the work less at the seed
 //! config, same answer.
 
-use super::packed::Packed;
+use super::packed_linear;
 use super::relu;
 use crate::models::Transformer;
 use crate::nn::{sinusoidal_encoding, LayerNorm};
 use crate::ops::fastmath::dot;
+use crate::ops::matmul::packed::Packed;
 use crate::ops::norm::cpu::layer_norm_row;
 use crate::ops::softmax::cpu::softmax_row;
 use crate::{Error, Result};
@@ -72,9 +73,9 @@ impl TransformerPlan {
                 let a = &l.self_attn;
                 Ok(Layer {
                     qkv: Packed::linear(a.in_proj_weight.cpu_slice()?, 3 * e, e, Some(a.in_proj_bias.cpu_slice()?)),
-                    out: Packed::of(&a.out_proj)?,
-                    ff1: Packed::of(&l.linear1)?,
-                    ff2: Packed::of(&l.linear2)?,
+                    out: packed_linear(&a.out_proj)?,
+                    ff1: packed_linear(&l.linear1)?,
+                    ff2: packed_linear(&l.linear2)?,
                     norm1: Norm::new(&l.norm1)?,
                     norm2: Norm::new(&l.norm2)?,
                 })
@@ -88,10 +89,10 @@ impl TransformerPlan {
             heads: cfg.nhead,
             causal: cfg.causal,
             last: cfg.pooling == "last",
-            input: Packed::of(&m.input_proj)?,
+            input: packed_linear(&m.input_proj)?,
             pe,
             layers,
-            head: Packed::of(&m.classifier)?,
+            head: packed_linear(&m.classifier)?,
             h: vec![0.0; t * e],
             qkv: vec![0.0; t * 3 * e],
             att: vec![0.0; t * e],

@@ -3,10 +3,11 @@
 //! output row, its taps' input rows into one row of `taps·C_in` (zeros before the window starts, the left
 //! padding) and runs one packed product over all rows. Eval-mode BatchNorm is folded into the convolution.
 
-use super::packed::Packed;
+use super::packed_linear;
 use super::relu;
 use crate::models::{MultiTask, Tcn};
 use crate::nn::{CausalConv1d, CausalConvBn};
+use crate::ops::matmul::packed::Packed;
 use crate::Result;
 
 #[derive(Debug)]
@@ -129,7 +130,7 @@ impl ConvPlan {
             })
             .collect::<Result<Vec<_>>>()?;
         let sizes = widths(blocks.iter().flat_map(|b| [&b.conv1, &b.conv2].into_iter().chain(b.downsample.as_ref())));
-        Ok(ConvPlan::with(t, Net::Tcn { blocks, head: Packed::of(&m.head)? }, sizes, 0))
+        Ok(ConvPlan::with(t, Net::Tcn { blocks, head: packed_linear(&m.head)? }, sizes, 0))
     }
 
     pub fn multitask(m: &MultiTask, t: usize) -> Result<ConvPlan> {
@@ -141,7 +142,7 @@ impl ConvPlan {
             .collect::<Result<Vec<_>>>()?;
         let heads = [&m.price_head, &m.direction_head, &m.volatility_head, &m.volume_head]
             .iter()
-            .map(|h| Ok(Mlp { fc1: Packed::of(&h.fc1)?, fc2: Packed::of(&h.fc2)? }))
+            .map(|h| Ok(Mlp { fc1: packed_linear(&h.fc1)?, fc2: packed_linear(&h.fc2)? }))
             .collect::<Result<Vec<_>>>()?;
         let sizes = widths(std::iter::once(&stem).chain(blocks.iter().flat_map(|(a, b)| [a, b])));
         let hidden = heads.iter().map(|h| h.fc1.n()).max().unwrap_or(0);

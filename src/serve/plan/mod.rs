@@ -3,9 +3,10 @@
 //! (MODELS.md, Streaming). The answers equal `Model::predict` on the same window up to float32 rounding (the
 //! products sum in another order); the tests hold every model kind to 1e-5 relative.
 //!
-//! Built from a CPU model, once: weights are packed for [`packed::Packed`], BatchNorm's running statistics
-//! folded into the convolution before it, positional encodings cut to the window. Activations are time-major
-//! [T, C] throughout, so a causal convolution is one product over a row of its taps (no transposes).
+//! Built from a CPU model, once: weights are packed for [`Packed`] (the matmul family's batch-1 variant),
+//! BatchNorm's running statistics folded into the convolution before it, positional encodings cut to the window.
+//! Activations are time-major [T, C] throughout, so a causal convolution is one product over a row of its taps (no
+//! transposes).
 //!
 //! [`Plan::run`] runs on the calling thread and never allocates. [`Plan::run_on`] a pool runs it there:
 //! large products split by rows over the pool's threads and a bidirectional LSTM runs its two directions at once.
@@ -15,11 +16,12 @@
 
 mod conv;
 mod lstm;
-pub(crate) mod packed;
 mod transformer;
 
 use crate::device::Device;
 use crate::models::Model;
+use crate::nn::Linear;
+use crate::ops::matmul::packed::Packed;
 use crate::{Error, Result};
 
 /// One model's batch-1 forward with its workspace.
@@ -33,7 +35,7 @@ pub enum Plan {
 impl Plan {
     /// A plan for windows of exactly `window` rows of a CPU model.
     pub fn new(model: &Model, window: usize) -> Result<Plan> {
-        let dev = super::predictor::model_device(model);
+        let dev = model.device();
         if dev != Device::Cpu {
             return Err(Error::Invalid(format!("a batch-1 plan runs on the CPU; this model is on {dev:?}")));
         }
@@ -78,6 +80,12 @@ pub fn thread_pool(threads: usize) -> Result<Option<rayon::ThreadPool>> {
             .map(Some)
             .map_err(|e| Error::Invalid(format!("could not start {n} plan threads: {e}"))),
     }
+}
+
+/// A `Linear` layer's weight and bias, packed.
+fn packed_linear(l: &Linear) -> Result<Packed> {
+    let bias = l.bias.as_ref().map(|b| b.cpu_slice()).transpose()?;
+    Ok(Packed::linear(l.weight.cpu_slice()?, l.out_features(), l.in_features(), bias))
 }
 
 fn relu(x: &mut [f32]) {

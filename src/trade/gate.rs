@@ -11,7 +11,7 @@
 //! was right and (regression members) its residual; the weights are the softmax of rolling accuracy over the last
 //! `weight_window` scored bars / `temperature`, equal until `min_history` bars are scored.
 
-use super::window::Ring;
+use crate::data::incremental::window::Ring;
 use crate::data::labels::direction_of;
 use crate::models::ModelConfig;
 use crate::ops::ensemble::cpu::{ensemble_forward, regression_to_probs, rolling_weights};

@@ -1,4 +1,5 @@
-//! Products against constant weights, packed once when a plan is built, into buffers the caller owns.
+//! Products against constant weights, packed once (when a batch-1 plan, `serve::plan`, is built), into buffers
+//! the caller owns: the batch-1 variant of the matmul family.
 //!
 //! Why not the `gemm` crate that `predict` uses: it allocates its packing scratch on every call, and a per-bar
 //! forward must not allocate. The weights never change between bars, so they are packed here once, as
@@ -37,12 +38,6 @@ impl Packed {
         Packed::from_fn(n, k, |j, kk| w[j * k + kk], bias)
     }
 
-    /// A `Linear` layer's weight and bias.
-    pub fn of(l: &crate::nn::Linear) -> crate::Result<Packed> {
-        let bias = l.bias.as_ref().map(|b| b.cpu_slice()).transpose()?;
-        Ok(Packed::linear(l.weight.cpu_slice()?, l.out_features(), l.in_features(), bias))
-    }
-
     /// The packed matrix whose element (output j, input kk) is `at(j, kk)`: lets convolutions lay their taps
     /// out as one long input row.
     pub fn from_fn(n: usize, k: usize, at: impl Fn(usize, usize) -> f32, bias: Option<&[f32]>) -> Packed {
@@ -72,9 +67,9 @@ impl Packed {
     /// y[i, ..n] = x[i, ..k]·Wᵀ + b for i < m, rows of x `ldx` apart and of y `ldy` apart; with `accumulate`,
     /// y += x·Wᵀ instead (no bias).
     ///
-    /// Inside a rayon pool (a plan run through [`super::Plan::run_on`] a pool) a product big enough to pay for the
-    /// hand-off is split by rows over the pool's threads, each streaming the whole packed matrix; work pushed from
-    /// a pool's own thread goes through its local deque, which does not allocate once warm.
+    /// Inside a rayon pool (a plan run through `serve::plan::Plan::run_on` a pool) a product big enough to pay
+    /// for the hand-off is split by rows over the pool's threads, each streaming the whole packed matrix; work
+    /// pushed from a pool's own thread goes through its local deque, which does not allocate once warm.
     pub fn apply(&self, m: usize, x: &[f32], ldx: usize, y: &mut [f32], ldy: usize, accumulate: bool) {
         if m == 0 || self.n == 0 {
             return;
