@@ -1,4 +1,4 @@
-//! Batch-1 latency of each model at its seed config and window (MODELS.md), the number to compare with
+//! Batch-1 latency of each model at its seed config and window (docs/MODELS.md), the number to compare with
 //! `python benches/torch_latency.py` on the same machine, two ways:
 //! - `cpu/predict_b1`: `Model::predict`, the autograd-graph path (batches, GPUs, training use it);
 //! - `cpu/plan_b1`: the batch-1 plan (`serve::plan`) on a pool of rayon's thread count, what `tickgrad predict`

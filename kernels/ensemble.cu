@@ -1,5 +1,5 @@
 // Ensemble combiner: one launch turns the members' class probabilities into the ensemble's probabilities,
-// confidence and class (MODELS.md "Ensemble"; src/ops/ensemble/mod.rs has the formulas).
+// confidence and class (docs/MODELS.md "Ensemble"; src/ops/ensemble/mod.rs has the formulas).
 //
 //   c_m = max_k p_m[k],  S = Σ_m w_m c_m,  W = Σ_m w_m
 //   combined[k] = Σ_m w_m c_m p_m[k] / S,  confidence = S / W,  top = argmax combined (ties: lowest index)

@@ -3,9 +3,8 @@
 
     ~/torch-venv/bin/python scripts/make_fixtures.py fixtures
 
-The reference module (the contract, /work/shared/reference/torch_models.py) is imported by path: `--reference PATH`,
-else env `TICKGRAD_REFERENCE`, else the in-repo copy `scripts/torch_models.py`, else
-`../shared/reference/torch_models.py` relative to the repo root. Everything written is float32 (C-contiguous) except
+The reference module (the model contract, docs/MODELS.md) is imported by path: `--reference PATH`, else env
+`TICKGRAD_REFERENCE`, else the repository's `scripts/torch_models.py`. Everything written is float32 (C-contiguous) except
 BatchNorm's `num_batches_tracked` (int64) inside model checkpoints, exactly as the reference writes it.
 Runs single-threaded so that the bits are reproducible. See fixtures/README.md (generated) for the layout.
 """
@@ -39,10 +38,7 @@ def reference_path(arg):
         return arg
     if os.environ.get("TICKGRAD_REFERENCE"):
         return os.environ["TICKGRAD_REFERENCE"]
-    copy = os.path.join(REPO, "scripts", "torch_models.py")
-    if os.path.exists(copy):
-        return copy
-    return os.path.join(REPO, "..", "shared", "reference", "torch_models.py")
+    return os.path.join(REPO, "scripts", "torch_models.py")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -404,7 +400,7 @@ def write_readme(out, model_rows):
     L.append("# tickgrad fixtures (generated; do not edit)\n")
     L.append(f"Made by `{COMMAND}` with torch {torch.__version__}, numpy {np.__version__}, "
              f"safetensors {__import__('safetensors').__version__}, Python {sys.version.split()[0]}, on the CPU, "
-             "single-threaded, from `scripts/torch_models.py` (a copy of `/work/shared/reference/torch_models.py`). "
+             "single-threaded, from `scripts/torch_models.py` (the PyTorch reference of docs/MODELS.md). "
              "Pinned versions: `scripts/requirements-fixtures.txt`.\n")
     L.append(f"{len(files)} files, {total / 1e6:.2f} MB. All arrays float32, C-contiguous, random (seeded) — except "
              "BatchNorm `num_batches_tracked` (int64, as the reference writes it) in model checkpoints.\n")
@@ -468,10 +464,6 @@ def main():
     ref_path = reference_path(args.reference)
     ref = load_reference(ref_path)
     print("reference:", os.path.abspath(ref_path))
-    shared = os.path.join(REPO, "..", "shared", "reference", "torch_models.py")
-    if os.path.exists(shared) and open(shared, "rb").read() != open(ref_path, "rb").read():
-        print(f"WARNING: {ref_path} differs from {os.path.abspath(shared)}; refresh scripts/torch_models.py",
-              file=sys.stderr)
     out = args.out
     os.makedirs(out, exist_ok=True)
     rows = []

@@ -1,5 +1,5 @@
-//! tickgrad: hand-written compute kernels, a small reverse-mode autodiff and the model family of MODELS.md
-//! for trading time series. See DESIGN.md for the map.
+//! tickgrad: hand-written compute kernels, a small reverse-mode autodiff and the model family of docs/MODELS.md
+//! for trading time series. See docs/DESIGN.md for the map.
 
 pub mod autodiff;
 pub mod backend;

@@ -1,4 +1,4 @@
-//! The four models of MODELS.md on `Device::Cuda(0)`: `predict` on the PyTorch fixtures (fixtures/README.md,
+//! The four models of docs/MODELS.md on `Device::Cuda(0)`: `predict` on the PyTorch fixtures (fixtures/README.md,
 //! made by scripts/make_fixtures.py) must match both PyTorch's output and the CPU backend's. Skipped with a printed
 //! reason when no CUDA device is present.
 #![cfg(feature = "cuda")]

@@ -1,4 +1,4 @@
-//! OHLCV loading: the bundled files, every malformed-file case DATA.md lists (each error must name file, line,
+//! OHLCV loading: the bundled files, every malformed-file case docs/DATA.md lists (each error must name file, line,
 //! column and the problem), tolerated variations (CRLF, BOM, trailing newlines, extra columns), and a fuzz-ish
 //! pass that truncates and corrupts a valid file to check that nothing panics.
 
@@ -246,7 +246,7 @@ fn truncations_and_corruptions_never_panic() {
     }
 }
 
-/// DATA.md: "A file of a million bars loads in well under a second". Ignored by default because it writes
+/// docs/DATA.md: "A file of a million bars loads in well under a second". Ignored by default because it writes
 /// ~110 MB and times a shared machine; run with
 /// `cargo test --release --test data_load -- --ignored --nocapture million`.
 #[test]

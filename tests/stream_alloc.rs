@@ -1,4 +1,4 @@
-//! No allocation per bar (MODELS.md, Streaming): a counting global allocator watches pushes after warm-up, for the
+//! No allocation per bar (docs/MODELS.md, Streaming): a counting global allocator watches pushes after warm-up, for the
 //! O(1) TCN step and for every model's recompute path (its batch-1 plan), and bounds what a plan run on a pool of
 //! threads allocates. The counter is global (it must see the pool's threads too), so this binary has no test
 //! harness running checks beside each other: `main` runs them one after another.

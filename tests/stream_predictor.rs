@@ -1,4 +1,4 @@
-//! The streaming contract (MODELS.md, Streaming): after every bar, the predictor's answer equals
+//! The streaming contract (docs/MODELS.md, Streaming): after every bar, the predictor's answer equals
 //! `Model::predict` on the trailing window of the last W rows, for every model kind, on EVERY trailing window of a
 //! random series. TCN runs both ways: the O(1) ring-buffer step (W ≥ receptive field) and the recompute fallback
 //! (W < receptive field, where the window's zero padding reaches the output). Also: hot swap between bars (same

@@ -1,5 +1,5 @@
 //! `tickgrad features --data FILE --out FILE.csv`: load and validate an OHLCV CSV, report its gaps, and write
-//! the full feature table (DATA.md) with the default periods.
+//! the full feature table (docs/DATA.md) with the default periods.
 
 use crate::data::{compute_features, load_csv, write_features_csv, FeatureConfig};
 use crate::Result;

@@ -14,7 +14,7 @@ pub struct FinetuneArgs {
     /// A checkpoint written by `tickgrad train` (or a member of an ensemble directory).
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Recent OHLCV bars (DATA.md); split 70/15/15 chronologically for training and early stopping.
+    /// Recent OHLCV bars (docs/DATA.md); split 70/15/15 chronologically for training and early stopping.
     #[arg(long)]
     pub data: PathBuf,
     #[arg(long, default_value_t = 3)]

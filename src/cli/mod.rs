@@ -92,7 +92,7 @@ enum Cmd {
         #[arg(long, default_value = "sm_90")]
         arch: String,
     },
-    /// Compute every feature column of DATA.md from an OHLCV CSV.
+    /// Compute every feature column of docs/DATA.md from an OHLCV CSV.
     Features {
         #[arg(long)]
         data: PathBuf,

@@ -30,7 +30,7 @@ impl CostArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
-    /// OHLCV CSV (DATA.md).
+    /// OHLCV CSV (docs/DATA.md).
     #[arg(long)]
     pub data: PathBuf,
     /// transformer, lstm_attention, tcn or multitask; may be left out when the config names its `kind`.
@@ -39,7 +39,7 @@ pub struct TrainArgs {
     /// JSON of the reference class's constructor arguments; `n_features` is filled in from the feature set.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Bars per window (default: the model's window in MODELS.md).
+    /// Bars per window (default: the model's window in docs/MODELS.md).
     #[arg(long)]
     pub window: Option<usize>,
     /// Label horizon in bars (also the purge between train, validation and test).

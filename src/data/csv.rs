@@ -1,4 +1,4 @@
-//! The OHLCV CSV reader. It validates every row as DATA.md asks and stops at the first problem, naming the file,
+//! The OHLCV CSV reader. It validates every row as docs/DATA.md asks and stops at the first problem, naming the file,
 //! the 1-based line (the header is line 1), the 1-based column with its header name, what was expected and what
 //! was found; nothing in it panics on a malformed file.
 //!
@@ -254,7 +254,7 @@ fn show(field: &[u8]) -> String {
     }
 }
 
-/// The DATA.md rules on one parsed row: time order, positive prices, non-negative volume, and the high/low
+/// The docs/DATA.md rules on one parsed row: time order, positive prices, non-negative volume, and the high/low
 /// envelope. `row` holds the fields after the timestamp, so `row[0]` is open.
 fn check_row(ctx: &Ctx, line: usize, text: &str, ts: i64, row: &[f64], prev: Option<i64>) -> Result<()> {
     if let Some(p) = prev {

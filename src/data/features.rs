@@ -1,4 +1,4 @@
-//! The feature table DATA.md names, computed from validated bars.
+//! The feature table docs/DATA.md names, computed from validated bars.
 //!
 //! Every column is causal: its value at row `t` reads bars `0..=t` only (tests append and alter future bars and
 //! compare earlier rows bitwise). Rows where a column is still warming up are `NaN`; each column warms up on its
@@ -31,7 +31,7 @@ use super::regime::{self, RegimeThresholds};
 use super::rolling;
 use crate::{Error, Result};
 
-/// Parameters of every feature. The defaults are the periods DATA.md names.
+/// Parameters of every feature. The defaults are the periods docs/DATA.md names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureConfig {
     pub rsi_period: usize,

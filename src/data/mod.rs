@@ -2,7 +2,7 @@
 //! [`incremental`]), labels, splits, scaling and windows.
 //!
 //! Data flows one way: CSV ([`load_csv`]) → [`Bars`] → [`compute_features`] → [`Scaler`] → [`WindowSampler`],
-//! with [`make_labels`] and the split functions cutting the same row axis. DATA.md is the contract.
+//! with [`make_labels`] and the split functions cutting the same row axis. docs/DATA.md is the contract.
 
 pub mod csv;
 pub mod drift;

@@ -13,7 +13,7 @@ use std::ops::Range;
 
 /// Bars aligned by row: `timestamp[i]`, `open[i]`, ..., `extra[name][i]` all describe bar `i`.
 ///
-/// `timestamp` is the bar's open time in Unix milliseconds UTC (DATA.md). `extra` keeps every column after the
+/// `timestamp` is the bar's open time in Unix milliseconds UTC (docs/DATA.md). `extra` keeps every column after the
 /// six required ones under its header name, so exchange-specific data (Binance's `quote_volume`, `trades`,
 /// `taker_buy_base_volume`, ...) reaches the feature code without the loader knowing about it.
 #[derive(Debug, Clone, Default, PartialEq)]

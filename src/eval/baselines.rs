@@ -97,7 +97,7 @@ pub fn boosted_trees(predictions: Vec<usize>) -> Result<Baseline> {
     Baseline::from_predictions(BOOSTED_TREES, predictions)
 }
 
-/// Every baseline DATA.md asks for over `asset_returns.len()` bars; majority class and boosted trees only
+/// Every baseline docs/DATA.md asks for over `asset_returns.len()` bars; majority class and boosted trees only
 /// when their inputs are given.
 pub fn standard_baselines(
     asset_returns: &[f64],

@@ -1,5 +1,5 @@
 //! Direction-classifier scores. Classes are indices 0 = up, 1 = down, 2 = hold, matching the label order of
-//! MODELS.md, so a model's argmax can be fed in unchanged.
+//! docs/MODELS.md, so a model's argmax can be fed in unchanged.
 //!
 //! Conventions (those of scikit-learn, so numbers can be cross-checked there): a precision or recall with a
 //! zero denominator is 0; macro averages run over the classes that occur in `y_true` or `y_pred`; balanced

@@ -11,7 +11,7 @@ pub fn mean(x: &[f64]) -> f64 {
     x.iter().sum::<f64>() / x.len() as f64
 }
 
-/// Sample standard deviation (ddof = 1), the convention DATA.md fixes for Sharpe; NaN below two points.
+/// Sample standard deviation (ddof = 1), the convention docs/DATA.md fixes for Sharpe; NaN below two points.
 pub fn std_ddof1(x: &[f64]) -> f64 {
     if x.len() < 2 {
         return f64::NAN;

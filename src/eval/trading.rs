@@ -1,4 +1,4 @@
-//! Trading results of a position series, net of costs, with the metrics DATA.md defines.
+//! Trading results of a position series, net of costs, with the metrics docs/DATA.md defines.
 //!
 //! # Alignment
 //! Bar `i` runs from the close of bar `i − 1` to the close of bar `i`; its asset simple return is

@@ -181,7 +181,7 @@ impl ModelConfig {
         Ok(cfg)
     }
 
-    /// The seed config of MODELS.md for `kind` with `n_features` inputs.
+    /// The seed config of docs/MODELS.md for `kind` with `n_features` inputs.
     pub fn seed(kind: &str, n_features: usize) -> Result<ModelConfig> {
         let v = serde_json::json!({ "n_features": n_features });
         Self::from_kind_value(kind, v, "seed config")
@@ -222,7 +222,7 @@ impl ModelConfig {
         }
     }
 
-    /// The default window of MODELS.md.
+    /// The default window of docs/MODELS.md.
     pub fn default_window(&self) -> usize {
         match self {
             ModelConfig::Transformer(_) => 60,

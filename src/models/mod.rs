@@ -1,4 +1,4 @@
-//! The model family of MODELS.md, plus the boosted-trees ensemble member.
+//! The model family of docs/MODELS.md, plus the boosted-trees ensemble member.
 
 pub mod checkpoint;
 pub mod config;

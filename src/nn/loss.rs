@@ -1,4 +1,4 @@
-//! Training losses: cross-entropy, MSE and the multi-task uncertainty weighting of MODELS.md.
+//! Training losses: cross-entropy, MSE and the multi-task uncertainty weighting of docs/MODELS.md.
 
 use crate::tensor::Tensor;
 use crate::{Error, Result};

@@ -1,4 +1,4 @@
-//! The ensemble of MODELS.md: the trained networks plus a boosted-trees member, combined per bar by the fused
+//! The ensemble of docs/MODELS.md: the trained networks plus a boosted-trees member, combined per bar by the fused
 //! ensemble op (`ops::ensemble::cpu::ensemble_forward`) with member weights from rolling accuracy.
 //!
 //! Causality of the weights: at the close of sample `t` the label of sample `s` is known once `s + h <= t`
@@ -8,7 +8,7 @@
 //!
 //! The confidence threshold is picked on validation, not test: the `1 − target_coverage` quantile of the
 //! ensemble's validation confidences, so the ensemble may act on about that share of bars (fewer after the
-//! agreement test). The agreement share is MODELS.md's default, 0.7.
+//! agreement test). The agreement share is docs/MODELS.md's default, 0.7.
 //!
 //! On disk an ensemble is a directory: `ensemble.json` (the [`Manifest`]) next to one checkpoint per network
 //! and `gbdt.json`; the manifest names them by relative path.

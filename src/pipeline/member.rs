@@ -18,7 +18,7 @@ use std::path::Path;
 /// The config of a model to train. `text` is a config file's JSON (the reference class's constructor
 /// arguments; `kind` may be left out when `kind` is given, and must agree when both are), `source` its name for
 /// errors. `n_features` is filled from the feature set when the file leaves it out and must match it otherwise.
-/// No file: the seed config of MODELS.md.
+/// No file: the seed config of docs/MODELS.md.
 pub fn resolve_config(kind: Option<&str>, text: Option<&str>, source: &str, n_features: usize) -> Result<ModelConfig> {
     let Some(text) = text else {
         let kind = config_kind(kind, None, source)?;

@@ -1,5 +1,5 @@
 //! Running trained members over the dataset's samples and turning each output into class probabilities
-//! [up, down, hold] (MODELS.md, "Ensemble"): a classifier's softmax; a regression member's return forecast
+//! [up, down, hold] (docs/MODELS.md, "Ensemble"): a classifier's softmax; a regression member's return forecast
 //! through θ and its validation residual spread (`ops::ensemble::cpu::regression_to_probs`); the multi-task
 //! model's direction head.
 

@@ -1,5 +1,5 @@
 //! Serving: bars arrive one at a time and each gets the prediction for its trailing window, equal to `predict`
-//! on that window (MODELS.md, Streaming: no train/serve skew).
+//! on that window (docs/MODELS.md, Streaming: no train/serve skew).
 //!
 //! - [`predictor`]: the per-bar model engine ([`StreamPredictor`]): O(1) ring-buffer steps for a TCN whose
 //!   window covers its receptive field ([`tcn`]), the batch-1 [`plan`] of the window for the others; hot model

@@ -1,5 +1,5 @@
 //! The per-bar predictor: built once from a model, fed one feature row per bar, answering with the prediction
-//! for the trailing window of the last W rows, equal to `Model::predict` on that window (MODELS.md, Streaming).
+//! for the trailing window of the last W rows, equal to `Model::predict` on that window (docs/MODELS.md, Streaming).
 //!
 //! Two ways to answer:
 //! - **step** (`tcn` with W ≥ its receptive field, CPU): O(1) per bar over ring buffers ([`super::tcn`]); no

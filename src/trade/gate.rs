@@ -1,4 +1,4 @@
-//! The ensemble's confidence and agreement gate over the served members (MODELS.md, Ensemble), one bar at a
+//! The ensemble's confidence and agreement gate over the served members (docs/MODELS.md, Ensemble), one bar at a
 //! time: member outputs → class probabilities [up, down, hold] → the fused combiner
 //! (`ops::ensemble::cpu::ensemble_forward` at batch 1) with rolling-performance weights → a class that is `hold`
 //! unless the confidence passes the threshold and the agreeing members carry the agreement share of the weight.

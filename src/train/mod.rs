@@ -9,7 +9,7 @@
 //!
 //! What each model learns ([`Objective`]): the transformer classifies the direction (cross-entropy), the LSTM
 //! and the TCN regress the return scaled by its training standard deviation (MSE, so the loss starts near 1),
-//! and the multi-task model fits all four targets under the learned uncertainty weights of MODELS.md.
+//! and the multi-task model fits all four targets under the learned uncertainty weights of docs/MODELS.md.
 
 mod objective;
 mod trainer;

@@ -69,7 +69,7 @@ pub enum Objective {
 }
 
 impl Objective {
-    /// The target MODELS.md gives each model kind.
+    /// The target docs/MODELS.md gives each model kind.
     pub fn for_config(cfg: &ModelConfig) -> Objective {
         match cfg {
             ModelConfig::Transformer(_) => Objective::Direction,

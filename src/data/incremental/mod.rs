@@ -1,4 +1,4 @@
-//! The batch features of [`crate::data::compute_features`], one bar at a time, for serving (MODELS.md,
+//! The batch features of [`crate::data::compute_features`], one bar at a time, for serving (docs/MODELS.md,
 //! Streaming: no train/serve skew).
 //!
 //! - [`features`]: every feature column, updated per bar ([`FeatureStream`], fed [`Bar`]s).

@@ -1,5 +1,5 @@
 //! Ensemble combiner: one fused pass that turns the members' class probabilities into the ensemble's
-//! probabilities, confidence and class (MODELS.md, "Ensemble").
+//! probabilities, confidence and class (docs/MODELS.md, "Ensemble").
 //!
 //! For each batch row, with member probabilities p_m [classes], non-negative member weights w_m (from rolling
 //! performance, see `cpu::rolling_weights`) and member confidence c_m = max_k p_m[k]:

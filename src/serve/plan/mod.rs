@@ -1,6 +1,6 @@
 //! Batch-1 inference plans: each model's eval-mode forward over one window [W, F], written against buffers
 //! allocated when the plan is built, so that the stream's recompute path allocates nothing per bar
-//! (MODELS.md, Streaming). The answers equal `Model::predict` on the same window up to float32 rounding (the
+//! (docs/MODELS.md, Streaming). The answers equal `Model::predict` on the same window up to float32 rounding (the
 //! products sum in another order); the tests hold every model kind to 1e-5 relative.
 //!
 //! Built from a CPU model, once: weights are packed for [`Packed`] (the matmul family's batch-1 variant),
