@@ -6,7 +6,7 @@ use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::{Error, Result};
 
-static SHADER: Shader = Shader { name: "shaders/dropout.wgsl", source: include_str!("../../../shaders/dropout.wgsl") };
+static SHADER: Shader = Shader::named("dropout");
 
 /// y = x·mask(seed)/(1 − p).
 pub fn dropout(gpu: &'static Gpu, x: &Storage, p: f32, seed: u64) -> Result<Storage> {

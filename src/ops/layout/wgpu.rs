@@ -5,7 +5,7 @@ use crate::backend::Storage;
 use crate::tensor::shape::strides;
 use crate::Result;
 
-static SHADER: Shader = Shader { name: "shaders/layout.wgsl", source: include_str!("../../../shaders/layout.wgsl") };
+static SHADER: Shader = Shader::named("layout");
 
 /// y = x.permute(perm) made contiguous (rank ≤ 8); `shape` is x's shape.
 pub fn permute(gpu: &'static Gpu, x: &Storage, shape: &[usize], perm: &[usize]) -> Result<Storage> {
