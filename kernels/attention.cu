@@ -26,8 +26,7 @@
 // Memory traffic: forward reads q, o-sized state once and k, v once per query tile (⌈tq/BQ⌉ times, from L2 at
 // these sizes); backward about three times that. Flops: forward 2·bh·tq·tk·(d + dv), backward ~2.5× that.
 
-// NVRTC has no <math.h> macros: −∞ as its bit pattern.
-#define NEG_INF __int_as_float(0xff800000)
+#include "common.cuh"
 
 __device__ __forceinline__ int visible_keys(int i, int tq, int tk, int causal) {
     if (!causal) return tk;

@@ -21,6 +21,8 @@
 // Memory traffic: tiled forward reads x about ⌈c_out/8⌉ times and w once per block, writes y once; the input
 // gradient reads dy once per (i, k) from L2; the weight gradient reads x and dy once per tap.
 
+#include "common.cuh"
+
 #define CONV_TT 128  // time steps per forward block
 #define CONV_CO 8    // output channels per forward block
 
@@ -109,16 +111,6 @@ extern "C" __global__ void conv1d_backward_input(const float* __restrict__ w, co
         }
         dx[e] = acc;
     }
-}
-
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    float r = lane < warps ? scratch[lane] : 0.0f;
-    for (int off = 16; off > 0; off >>= 1) r += __shfl_xor_sync(0xffffffffu, r, off);
-    return r;  // every thread
 }
 
 extern "C" __global__ void conv1d_backward_weight(const float* __restrict__ x, const float* __restrict__ dy,

@@ -20,6 +20,8 @@
 // - `binary_backward_warp`: one warp per operand element when many outputs fold onto it (a bias gradient
 //   [rows, n] → [n]): lanes stride over the folded elements and a shuffle tree adds them.
 
+#include "common.cuh"
+
 #define MAX_RANK 8
 
 // Codes shared with src/ops/elementwise/cuda.rs.
@@ -53,7 +55,7 @@ __device__ __forceinline__ float unary_value(int op, float x) {
     switch (op) {
     case U_RELU: return x < 0.0f ? 0.0f : x;  // NaN propagates
     case U_TANH: return tanhf(x);
-    case U_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case U_SIGMOID: return sigmoidf_(x);
     case U_GELU: return x * 0.5f * erfcf(-x * 0.70710678118654752f);
     case U_EXP: return expf(x);
     case U_LOG: return logf(x);
@@ -215,7 +217,7 @@ extern "C" __global__ void binary_backward_warp(const float* __restrict__ a, con
     for (long long i = warp; i < n_op; i += warps) {
         float acc = 0.0f;
         for (long long r = lane; r < folds; r += 32) acc += fold_grad(d, a, b, dy, op, wrt_b, read_ab, i, r);
-        for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+        acc = warp_sum(acc);
         if (lane == 0) dx[i] = acc;
     }
 }

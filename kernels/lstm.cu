@@ -28,12 +28,7 @@
 // Memory traffic per step: the per-step kernels read w_hh once (16·H² bytes, L2-resident for H ≤ 512), gates and
 // states once; the fused kernels read w_hh once per sequence.
 
-__device__ __forceinline__ float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-    return v;
-}
+#include "common.cuh"
 
 // Time index of recurrence step `step`.
 __device__ __forceinline__ int time_at(int step, int T, int reverse) { return reverse ? T - 1 - step : step; }

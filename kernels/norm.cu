@@ -21,22 +21,7 @@
 // Memory traffic: LayerNorm forward reads x twice and writes y once; BatchNorm train reads x three times
 // (mean, variance, normalise); the backwards read x and dy twice and write dx once.
 
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-    return v;
-}
-
-// Block-wide sum returned to every thread; `scratch` holds 32 floats and may be reused right after the call.
-__device__ float block_sum(float v, float* scratch) {
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-    v = warp_sum(v);
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    float r = lane < warps ? scratch[lane] : 0.0f;
-    r = warp_sum(r);
-    __syncthreads();
-    return r;
-}
+#include "common.cuh"
 
 extern "C" __global__ void layer_norm_forward(const float* __restrict__ x, const float* __restrict__ gamma,
                                               const float* __restrict__ beta, float* __restrict__ y,

@@ -16,18 +16,7 @@
 
 #define ROW_THREADS 256
 
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    int warps = blockDim.x >> 5;
-    v = lane < warps ? scratch[lane] : 0.0f;
-    if (warp == 0) {
-        for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-    }
-    return v;  // valid in thread 0
-}
+#include "common.cuh"
 
 extern "C" __global__ void sum_rows(const float* __restrict__ x, float* __restrict__ y, int rows, int axis,
                                     int mean) {

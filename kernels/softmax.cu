@@ -10,31 +10,7 @@
 // it once; backward reads y and dy twice and writes dx once. Attention does not use this kernel: its softmax is
 // fused and online (attention.cu).
 
-// NVRTC has no <math.h> macros: −∞ as its bit pattern.
-#define NEG_INF __int_as_float(0xff800000)
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-    return v;
-}
-
-__device__ __forceinline__ float warp_max(float v) {
-    for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
-    return v;
-}
-
-// Block-wide sum or max, returned to every thread. `scratch` holds 32 floats; the trailing barrier lets the
-// caller reuse it immediately.
-__device__ float block_reduce(float v, float* scratch, bool is_max) {
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-    v = is_max ? warp_max(v) : warp_sum(v);
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    float r = lane < warps ? scratch[lane] : (is_max ? NEG_INF : 0.0f);
-    r = is_max ? warp_max(r) : warp_sum(r);
-    __syncthreads();
-    return r;
-}
+#include "common.cuh"
 
 extern "C" __global__ void softmax_forward(const float* __restrict__ x, float* __restrict__ y, int rows, int cols,
                                            int log_softmax) {
@@ -50,13 +26,13 @@ extern "C" __global__ void softmax_forward(const float* __restrict__ x, float* _
         any_nan |= isnan(v);
         m = fmaxf(m, v);
     }
-    m = block_reduce(m, scratch, true);
+    m = block_max(m, scratch);
     // fmaxf drops NaN; a row with a NaN must give NaN everywhere, as the max-subtracted formula does on the CPU.
-    float nan_seen = block_reduce(any_nan ? 1.0f : 0.0f, scratch, true);
+    float nan_seen = block_max(any_nan ? 1.0f : 0.0f, scratch);
     if (nan_seen > 0.0f) m = __int_as_float(0x7fc00000);  // quiet NaN
     float s = 0.0f;
     for (int j = threadIdx.x; j < cols; j += blockDim.x) s += expf(xr[j] - m);
-    s = block_reduce(s, scratch, false);
+    s = block_sum(s, scratch);
     if (log_softmax) {
         float ls = logf(s);
         for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = xr[j] - m - ls;
@@ -76,7 +52,7 @@ extern "C" __global__ void softmax_backward(const float* __restrict__ y, const f
     float* dr = dx + (long long)row * cols;
     float acc = 0.0f;
     for (int j = threadIdx.x; j < cols; j += blockDim.x) acc += log_softmax ? gr[j] : gr[j] * yr[j];
-    acc = block_reduce(acc, scratch, false);
+    acc = block_sum(acc, scratch);
     if (log_softmax) {
         for (int j = threadIdx.x; j < cols; j += blockDim.x) dr[j] = gr[j] - expf(yr[j]) * acc;
     } else {

@@ -164,7 +164,7 @@ fn attn_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
 
 @compute @workgroup_size(256)
 fn attn_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = gid.x + gid.y * nwg.x * 256u;
+    let e = linear_index(gid, nwg);
     if (e >= wp.bh * wp.tq * wp.tk) {
         return;
     }
@@ -192,7 +192,7 @@ fn attn_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 
 @compute @workgroup_size(256)
 fn attn_bwd_delta(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = gid.x + gid.y * nwg.x * 256u;
+    let row = linear_index(gid, nwg);
     if (row >= dp.bh * dp.tq) {
         return;
     }

@@ -29,10 +29,6 @@ struct ConvParams {
     has_bias: u32,
 }
 
-fn linear_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 @group(0) @binding(0) var<uniform> fp: ConvParams;
 @group(0) @binding(1) var<storage, read> fx: array<f32>;
 @group(0) @binding(2) var<storage, read> fw: array<f32>;
@@ -91,20 +87,6 @@ fn conv_bwd_x(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
         }
     }
     xdx[j] = acc;
-}
-
-var<workgroup> red: array<f32, 64>;
-
-fn wg_sum(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            red[lid] = red[lid] + red[lid + s];
-        }
-        workgroupBarrier();
-    }
-    return red[0];
 }
 
 @group(0) @binding(0) var<uniform> wp: ConvParams;

@@ -70,7 +70,7 @@ fn mix(seed: vec2<u32>, i: u32) -> vec2<u32> {
 
 @compute @workgroup_size(256)
 fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = linear_index(gid, nwg);
     if (i >= p.n) {
         return;
     }

@@ -24,28 +24,7 @@
 // Memory traffic: one read per input and one write per output element; memory bound except GELU, whose erfc
 // costs about as much as the traffic.
 
-fn linear_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 // ---- math -------------------------------------------------------------------------------------------------
-
-fn tanh_f32(x: f32) -> f32 {
-    let z = abs(x);
-    if (z < 0.625) {
-        let s = x * x;
-        let p = (((-5.70498872745e-3 * s + 2.06390887954e-2) * s - 5.37397155531e-2) * s + 1.33314422036e-1) * s
-            - 3.33332819422e-1;
-        return x + x * s * p;
-    }
-    // e^{2z} overflows to +inf for z > 44, and 1 − 2/inf = 1: no NaN.
-    let r = 1.0 - 2.0 / (exp(2.0 * z) + 1.0);
-    return select(r, -r, x < 0.0);
-}
-
-fn sigmoid_f32(x: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-x));
-}
 
 // erf on |x| ≤ 0.46875: x·A(x²)/B(x²).
 fn erf_small(x: f32) -> f32 {

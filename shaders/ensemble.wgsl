@@ -42,7 +42,7 @@ fn member_argmax(base: u32, nc: u32) -> u32 {
 
 @compute @workgroup_size(256)
 fn ens_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let b = gid.x + gid.y * nwg.x * 256u;
+    let b = linear_index(gid, nwg);
     if (b >= fp.batch) {
         return;
     }
@@ -104,7 +104,7 @@ fn bwd_argmax(base: u32, nc: u32) -> u32 {
 
 @compute @workgroup_size(256)
 fn ens_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let b = gid.x + gid.y * nwg.x * 256u;
+    let b = linear_index(gid, nwg);
     if (b >= bp.batch) {
         return;
     }

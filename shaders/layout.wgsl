@@ -13,10 +13,6 @@
 // Memory traffic: one 4-byte read and one 4-byte write per element (unnarrow: one write per zero). permute's
 // reads are strided (gathers); the writes are always contiguous.
 
-fn linear_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 struct PermuteParams {
     out_shape: array<vec4<u32>, 2>,
     src_strides: array<vec4<u32>, 2>,

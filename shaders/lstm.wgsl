@@ -38,26 +38,6 @@ struct StepParams {
     first: u32,
 }
 
-fn tanh_f32(x: f32) -> f32 {
-    let z = abs(x);
-    if (z < 0.625) {
-        let s = x * x;
-        let p = (((-5.70498872745e-3 * s + 2.06390887954e-2) * s - 5.37397155531e-2) * s + 1.33314422036e-1) * s
-            - 3.33332819422e-1;
-        return x + x * s * p;
-    }
-    let r = 1.0 - 2.0 / (exp(2.0 * z) + 1.0);
-    return select(r, -r, x < 0.0);
-}
-
-fn sigmoid_f32(x: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-x));
-}
-
-fn step_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 // ---- forward ------------------------------------------------------------------------------------------------
 
 @group(0) @binding(0) var<uniform> fp: StepParams;
@@ -72,7 +52,7 @@ fn step_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 
 @compute @workgroup_size(256)
 fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = step_index(gid, nwg);
+    let e = linear_index(gid, nwg);
     let nh = fp.hidden;
     if (e >= fp.batch * nh) {
         return;
@@ -129,7 +109,7 @@ fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 
 @compute @workgroup_size(256)
 fn lstm_bwd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = step_index(gid, nwg);
+    let e = linear_index(gid, nwg);
     let nh = bp.hidden;
     if (e >= bp.batch * nh) {
         return;
@@ -176,7 +156,7 @@ fn lstm_bwd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 // dh0 = dgates[first processed step]·w_hh, dc0 = the carried dc (sp.t is the first processed time).
 @compute @workgroup_size(256)
 fn lstm_bwd_state(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = step_index(gid, nwg);
+    let e = linear_index(gid, nwg);
     let nh = sp.hidden;
     if (e >= sp.batch * nh) {
         return;
@@ -201,7 +181,7 @@ fn lstm_bwd_state(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 // when the recurrence is reversed).
 @compute @workgroup_size(256)
 fn lstm_prev_h(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = step_index(gid, nwg);
+    let e = linear_index(gid, nwg);
     let nh = pp.hidden;
     if (e >= pp.batch * pp.t_len * nh) {
         return;

@@ -21,22 +21,6 @@
 //   Geometry: per-channel kernels one 64-thread workgroup per channel; elementwise kernels 256 threads per
 //   workgroup. Traffic: x read three times in train forward (mean, variance, normalise), twice backward.
 
-var<workgroup> red: array<f32, 64>;
-
-fn wg_sum(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            red[lid] = red[lid] + red[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
 // ---- LayerNorm ----------------------------------------------------------------------------------------------
 
 struct LnParams {
@@ -250,7 +234,7 @@ fn bn_shift_scale(a: f32, b: f32, eps: f32, eval: u32) -> vec2<f32> {
 
 @compute @workgroup_size(256)
 fn bn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let j = gid.x + gid.y * nwg.x * 256u;
+    let j = linear_index(gid, nwg);
     if (j >= ap.n * ap.c * ap.l) {
         return;
     }
@@ -307,7 +291,7 @@ fn bn_bwd_sums(
 
 @compute @workgroup_size(256)
 fn bn_bwd_dx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let j = gid.x + gid.y * nwg.x * 256u;
+    let j = linear_index(gid, nwg);
     if (j >= xp.n * xp.c * xp.l) {
         return;
     }

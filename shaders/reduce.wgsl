@@ -18,10 +18,6 @@
 // Memory traffic: x read once, y written once; backward reads dy once per dx element (from cache) and writes
 // dx once. All memory bound.
 
-fn linear_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 struct ReduceParams {
     outer: u32,
     axis: u32,

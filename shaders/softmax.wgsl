@@ -17,27 +17,6 @@ struct SoftmaxParams {
     log: u32,
 }
 
-var<workgroup> red: array<f32, 64>;
-
-// Sum (op = 0) or max (op = 1) of v over the workgroup; every thread gets the result.
-fn combine(lid: u32, v: f32, op: u32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            if (op == 0u) {
-                red[lid] = red[lid] + red[lid + s];
-            } else {
-                red[lid] = max(red[lid], red[lid + s]);
-            }
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
 @group(0) @binding(0) var<uniform> p: SoftmaxParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -57,14 +36,14 @@ fn softmax_fwd(
             m = max(m, x[base + c]);
         }
     }
-    m = combine(lid, m, 1u);
+    m = wg_max(lid, m);
     var s = 0.0;
     if (live) {
         for (var c = lid; c < p.cols; c += 64u) {
             s += exp(x[base + c] - m);
         }
     }
-    s = combine(lid, s, 0u);
+    s = wg_sum(lid, s);
     if (!live) {
         return;
     }
@@ -101,7 +80,7 @@ fn softmax_bwd(
             acc += select(g * by[base + c], g, bp.log != 0u);
         }
     }
-    acc = combine(lid, acc, 0u);
+    acc = wg_sum(lid, acc);
     if (!live) {
         return;
     }

@@ -5,6 +5,7 @@
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod kernel_sources;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 

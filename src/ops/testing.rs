@@ -1,23 +1,16 @@
 //! Test helpers shared by every kernel family: seeded random inputs (never zeros), poisoned outputs,
 //! tolerance comparisons and an f64 finite-difference gradient check.
 
-/// Small deterministic generator (SplitMix64) so tests are reproducible without a dependency.
-pub struct Rng(u64);
+/// The crate's SplitMix64 (`crate::rng`) with the test inputs' seeding, so tests are reproducible.
+pub struct Rng(crate::rng::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1))
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Rng(crate::rng::Rng::from_state(seed.wrapping_mul(crate::rng::GOLDEN).wrapping_add(1)))
     }
     /// Uniform in [lo, hi).
     pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
+        self.0.uniform(lo, hi)
     }
     /// `n` values uniform in [-1, 1) as f64.
     pub fn vec64(&mut self, n: usize) -> Vec<f64> {

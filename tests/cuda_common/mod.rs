@@ -27,23 +27,16 @@ pub fn cpu() -> &'static dyn Backend {
     backend(Device::Cpu).expect("the CPU backend always exists")
 }
 
-/// SplitMix64, so inputs are reproducible without a dependency.
-pub struct Rng(u64);
+/// The crate's SplitMix64 (`tickgrad::rng`) with these tests' seeding, so inputs are reproducible.
+pub struct Rng(tickgrad::rng::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(7))
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Rng(tickgrad::rng::Rng::from_state(seed.wrapping_mul(tickgrad::rng::GOLDEN).wrapping_add(7)))
     }
     /// Uniform in [lo, hi).
     pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32)
+        lo + (hi - lo) * self.0.f32()
     }
     /// `n` values in [-1, 1), never exactly zero.
     pub fn vec(&mut self, n: usize) -> Vec<f32> {

@@ -17,22 +17,15 @@ pub fn cpu() -> &'static dyn Backend {
     backend(Device::Cpu).unwrap()
 }
 
-/// SplitMix64, as in the crate's own test helpers.
-pub struct Rng(u64);
+/// The crate's SplitMix64 (`tickgrad::rng`) seeded as the crate's own test helpers seed it.
+pub struct Rng(tickgrad::rng::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1))
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Rng(tickgrad::rng::Rng::from_state(seed.wrapping_mul(tickgrad::rng::GOLDEN).wrapping_add(1)))
     }
     pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
+        self.0.uniform(lo, hi)
     }
     /// `n` values uniform in [-1, 1).
     pub fn vec(&mut self, n: usize) -> Vec<f32> {

@@ -79,7 +79,7 @@ pub fn compile(file: &KernelFile, arch: &Arch) -> Result<Compiled> {
         ..Default::default()
     };
     let start = Instant::now();
-    let ptx = cudarc::nvrtc::compile_ptx_with_opts(file.source, opts).map_err(|e| {
+    let ptx = cudarc::nvrtc::compile_ptx_with_opts(file.expanded_source(), opts).map_err(|e| {
         let log = match &e {
             cudarc::nvrtc::CompileError::CompileError { log, .. } => log.to_string_lossy().into_owned(),
             other => format!("{other:?}"),

@@ -7,6 +7,7 @@
 
 use super::buffer::{Kind, WgpuBuffer};
 use super::context::Gpu;
+use crate::backend::kernel_sources::{WGSL_COMMON, WGSL_SOURCES};
 use crate::{Error, Result};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -18,6 +19,53 @@ pub struct Shader {
     /// Path from the crate root, used in error messages (`shaders/matmul.wgsl`).
     pub name: &'static str,
     pub source: &'static str,
+}
+
+impl Shader {
+    /// `shaders/<family>.wgsl`, from the table build.rs writes (`backend::kernel_sources`). Evaluated at compile
+    /// time in `static SHADER: Shader = Shader::named("softmax");`, so a family with no file fails the build.
+    pub const fn named(family: &str) -> Shader {
+        let mut i = 0;
+        while i < WGSL_SOURCES.len() {
+            let (path, source) = WGSL_SOURCES[i];
+            if names_family(path.as_bytes(), family.as_bytes()) {
+                return Shader { name: path, source };
+            }
+            i += 1;
+        }
+        panic!("no shaders/<family>.wgsl for this family")
+    }
+
+    /// What the device compiles: the file, a newline, then `shaders/common.wgsl` (the shared helpers). Appended
+    /// rather than prepended (WGSL declarations may come in any order), so a compiler message's line number is
+    /// the line in the shader's own file; a line past its end is in common.wgsl. build.rs validates the same text
+    /// (`with_common` in build/shader_check.rs).
+    pub fn full_source(&self) -> String {
+        format!("{}\n{}", self.source, WGSL_COMMON)
+    }
+}
+
+/// Whether `path` is `shaders/<family>.wgsl`.
+const fn names_family(path: &[u8], family: &[u8]) -> bool {
+    let (dir, ext) = (b"shaders/", b".wgsl");
+    if path.len() != dir.len() + family.len() + ext.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < path.len() {
+        let want = if i < dir.len() {
+            dir[i]
+        } else if i < dir.len() + family.len() {
+            family[i - dir.len()]
+        } else {
+            ext[i - dir.len() - family.len()]
+        };
+        if path[i] != want {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Kernel parameters in declaration order of the shader's uniform struct. Scalars take one 4-byte word;
@@ -162,7 +210,7 @@ impl Gpu {
         let m = self.scoped(&format!("compiling {}", shader.name), || {
             Ok(self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(shader.name),
-                source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(shader.source)),
+                source: wgpu::ShaderSource::Wgsl(Cow::Owned(shader.full_source())),
             }))
         })?;
         let m = Arc::new(m);

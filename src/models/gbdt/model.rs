@@ -4,6 +4,7 @@ use super::binning::Binner;
 use super::tree::{Grower, Node, Tree};
 use super::{FeatureMatrix, GbdtConfig, Objective};
 use crate::io::atomic::write_atomic;
+use crate::rng::Rng;
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -60,22 +61,6 @@ impl TryFrom<GbdtFields> for Gbdt {
         }
         let GbdtFields { config, n_features, base_score, rounds, valid_loss } = m;
         Ok(Gbdt { config, n_features, base_score, rounds, valid_loss })
-    }
-}
-
-/// SplitMix64: a seeded generator so that the same seed draws the same row subsamples on every machine.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next() >> 11) as f64 / (1u64 << 53) as f64) * n as f64) as usize % n.max(1)
     }
 }
 
@@ -182,7 +167,8 @@ impl Gbdt {
         let mut raw: Vec<f64> = (0..n).flat_map(|_| model.base_score.iter().copied()).collect();
         let mut valid_raw: Option<Vec<f64>> =
             valid.map(|(vx, _)| (0..vx.n_rows()).flat_map(|_| model.base_score.iter().copied()).collect());
-        let mut rng = SplitMix(cfg.seed);
+        // SplitMix64 from the seed as its state, so the same seed draws the same row subsamples on every machine.
+        let mut rng = Rng::from_state(cfg.seed);
         let (mut grad, mut hess) = (vec![vec![0.0; n]; k], vec![vec![0.0; n]; k]);
         let mut best = (f64::INFINITY, 0usize);
         let mut p = vec![0.0; k];
@@ -354,7 +340,7 @@ fn add_trees(raw: &mut [f64], x: FeatureMatrix<'_>, trees: &[Tree]) {
 
 /// Sorted row indices: all rows, or `round(subsample · n)` (at least 1) drawn without replacement by a
 /// partial Fisher–Yates shuffle.
-fn sample_rows(n: usize, subsample: f64, rng: &mut SplitMix) -> Vec<u32> {
+fn sample_rows(n: usize, subsample: f64, rng: &mut Rng) -> Vec<u32> {
     let mut idx: Vec<u32> = (0..n as u32).collect();
     if subsample >= 1.0 {
         return idx;

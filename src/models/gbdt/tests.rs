@@ -1,22 +1,11 @@
 use super::*;
 
-/// SplitMix64 uniform generator for test data.
-struct Rng(u64);
-impl Rng {
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        lo + (hi - lo) * ((z >> 11) as f64 / (1u64 << 53) as f64)
-    }
-}
+use crate::rng::Rng;
 
 /// XOR-like 3-class problem on 4 features (2 informative, 2 noise): up when the signs agree in the outer
 /// region, down when they differ, hold near the axes.
 fn xor_data(n: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
-    let mut r = Rng(seed);
+    let mut r = Rng::from_state(seed);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for _ in 0..n {
         let (a, b) = (r.uniform(-1.0, 1.0), r.uniform(-1.0, 1.0));
@@ -56,7 +45,7 @@ fn gbdt_learns_xor_classes() {
 
 #[test]
 fn gbdt_regression_fits_sine() {
-    let mut r = Rng(7);
+    let mut r = Rng::from_state(7);
     let x: Vec<f64> = (0..3000).map(|_| r.uniform(-3.0, 3.0)).collect();
     let y: Vec<f64> = x.iter().map(|v| v.sin()).collect();
     let cfg = GbdtConfig { n_estimators: 300, max_depth: 3, min_samples_leaf: 5, ..GbdtConfig::regressor() };
@@ -94,7 +83,7 @@ fn gbdt_deterministic_and_roundtrip() {
 #[test]
 fn gbdt_missing_values_get_their_own_direction() {
     // The label is 1 exactly when feature 0 is missing; only the NaN bin can tell.
-    let mut r = Rng(5);
+    let mut r = Rng::from_state(5);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for i in 0..600 {
         let missing = i % 3 == 0;
@@ -109,7 +98,7 @@ fn gbdt_missing_values_get_their_own_direction() {
 #[test]
 fn gbdt_early_stopping_keeps_best_round() {
     // Pure-noise labels: validation loss stops improving early.
-    let mut r = Rng(9);
+    let mut r = Rng::from_state(9);
     let x: Vec<f64> = (0..800).map(|_| r.uniform(0.0, 1.0)).collect();
     let y: Vec<f64> = (0..800).map(|_| (r.uniform(0.0, 3.0) as usize) as f64).collect();
     let (vx, vy) = (&x[..400], &y[400..]);

@@ -7,8 +7,7 @@ use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::{Error, Result};
 
-static SHADER: Shader =
-    Shader { name: "shaders/attention.wgsl", source: include_str!("../../../shaders/attention.wgsl") };
+static SHADER: Shader = Shader::named("attention");
 
 /// Rows per workgroup and the widest head the kernels hold in per-thread arrays (`ROWS`, `MAXD` in the shader).
 const ROWS: usize = 64;

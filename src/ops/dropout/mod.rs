@@ -44,7 +44,7 @@ pub struct DropoutDims {
 }
 
 /// SplitMix64's increment, 2^64/φ.
-pub const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+pub use crate::rng::GOLDEN;
 
 impl DropoutDims {
     pub fn new(len: usize, p: f32) -> Self {
@@ -71,10 +71,7 @@ impl DropoutDims {
 
 /// The (i+1)-th SplitMix64 output for `seed` (see the module docs for the exact steps).
 pub fn mix(seed: u64, i: u64) -> u64 {
-    let mut z = seed.wrapping_add(i.wrapping_add(1).wrapping_mul(GOLDEN));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    crate::rng::mix(seed.wrapping_add(i.wrapping_add(1).wrapping_mul(GOLDEN)))
 }
 
 /// Whether element i survives, for `threshold = DropoutDims::threshold()`.

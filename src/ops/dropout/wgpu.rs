@@ -7,7 +7,7 @@ use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::{Error, Result};
 
-static SHADER: Shader = Shader { name: "shaders/dropout.wgsl", source: include_str!("../../../shaders/dropout.wgsl") };
+static SHADER: Shader = Shader::named("dropout");
 
 impl DropoutKernel for Gpu {
     /// y = x·mask(seed)/(1 − p).

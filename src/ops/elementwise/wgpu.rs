@@ -6,8 +6,7 @@ use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::{Error, Result};
 
-static SHADER: Shader =
-    Shader { name: "shaders/elementwise.wgsl", source: include_str!("../../../shaders/elementwise.wgsl") };
+static SHADER: Shader = Shader::named("elementwise");
 
 /// The shader's op code: the position in `Unary::ALL` / `BinaryOp::ALL`.
 fn unary_code(op: Unary) -> usize {

@@ -7,8 +7,7 @@ use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::{Error, Result};
 
-static SHADER: Shader =
-    Shader { name: "shaders/ensemble.wgsl", source: include_str!("../../../shaders/ensemble.wgsl") };
+static SHADER: Shader = Shader::named("ensemble");
 
 /// Classes a row may have (the per-thread array in the shader).
 const MAX_CLASSES: usize = 16;

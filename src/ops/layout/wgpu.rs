@@ -6,7 +6,7 @@ use crate::backend::Storage;
 use crate::tensor::shape::strides;
 use crate::Result;
 
-static SHADER: Shader = Shader { name: "shaders/layout.wgsl", source: include_str!("../../../shaders/layout.wgsl") };
+static SHADER: Shader = Shader::named("layout");
 
 /// Parameters of `copy_block`: y[o, dst_off + l, i] = x[o, src_off + l, i] for l < len.
 fn block(outer: usize, len: usize, inner: usize, src: (usize, usize), dst: (usize, usize)) -> Params {

@@ -11,7 +11,7 @@ use crate::ops::matmul::wgpu::gemm;
 use crate::ops::reduce::{wgpu::sum_launch, ReduceDims};
 use crate::{Error, Result};
 
-static SHADER: Shader = Shader { name: "shaders/lstm.wgsl", source: include_str!("../../../shaders/lstm.wgsl") };
+static SHADER: Shader = Shader::named("lstm");
 
 fn check(named: &[(&str, usize, usize)]) -> Result<()> {
     for &(what, got, want) in named {

@@ -8,7 +8,7 @@ use crate::backend::wgpu::{store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
 use crate::backend::Storage;
 use crate::{Error, Result};
 
-static SHADER: Shader = Shader { name: "shaders/matmul.wgsl", source: include_str!("../../../shaders/matmul.wgsl") };
+static SHADER: Shader = Shader::named("matmul");
 
 /// Output tile edge of the kernel (BM = BN).
 const TILE: usize = 64;

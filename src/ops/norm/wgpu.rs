@@ -7,7 +7,7 @@ use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::{Error, Result};
 
-static SHADER: Shader = Shader { name: "shaders/norm.wgsl", source: include_str!("../../../shaders/norm.wgsl") };
+static SHADER: Shader = Shader::named("norm");
 
 fn check(what: &str, got: usize, want: usize) -> Result<()> {
     if got != want {

@@ -6,7 +6,7 @@ use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader, WgpuBu
 use crate::backend::Storage;
 use crate::{Error, Result};
 
-static SHADER: Shader = Shader { name: "shaders/reduce.wgsl", source: include_str!("../../../shaders/reduce.wgsl") };
+static SHADER: Shader = Shader::named("reduce");
 
 /// Whether to give each output a 64-thread workgroup (`*_rows`) rather than one thread (`*_cols`): worth it
 /// for long axes when there are too few outputs (or too little inner contiguity) to fill the device.

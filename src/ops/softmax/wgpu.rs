@@ -6,7 +6,7 @@ use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
 use crate::{Error, Result};
 
-static SHADER: Shader = Shader { name: "shaders/softmax.wgsl", source: include_str!("../../../shaders/softmax.wgsl") };
+static SHADER: Shader = Shader::named("softmax");
 
 fn check(what: &str, got: usize, d: &SoftmaxDims) -> Result<()> {
     if got != d.len() {
