@@ -65,6 +65,16 @@ impl Storage {
     }
 }
 
+/// The length check every device runs on a kernel argument before reading it, so a wrong length is the same
+/// `Error::Shape` wording on the CPU, CUDA and wgpu (`what` names the argument, e.g. "kernel input x").
+pub fn expect_len(what: &str, got: usize, want: usize) -> Result<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(Error::shape(what, want, got))
+    }
+}
+
 /// What every device provides besides kernels: where it is, and copies in and out of it.
 pub trait DeviceOps: Send + Sync {
     fn device(&self) -> Device;

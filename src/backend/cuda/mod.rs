@@ -240,9 +240,7 @@ impl CudaBackend {
     /// The device buffer behind `s`, checked to live on this device and to hold `len` values (`what` names it).
     pub(crate) fn input<'a>(&self, s: &'a Storage, len: usize, what: &str) -> Result<&'a CudaStorage> {
         let c = self.view(s)?;
-        if c.len != len {
-            return Err(Error::shape(format!("cuda kernel input {what}"), len, c.len));
-        }
+        super::expect_len(&format!("kernel input {what}"), c.len, len)?;
         Ok(c)
     }
 

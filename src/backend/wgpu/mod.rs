@@ -32,6 +32,16 @@ impl Gpu {
     }
 }
 
+impl Gpu {
+    /// The device buffer behind `s`, checked to live on this device and to hold `len` values (`what` names it),
+    /// as the CUDA launchers' `input` does.
+    pub fn input<'a>(&self, s: &'a Storage, len: usize, what: &str) -> Result<&'a WgpuBuffer> {
+        let b = self.buf(s)?;
+        super::expect_len(&format!("kernel input {what}"), b.len(), len)?;
+        Ok(b)
+    }
+}
+
 /// Wrap a kernel's output buffer as storage.
 pub fn store(b: WgpuBuffer) -> Storage {
     Storage::Wgpu(Arc::new(b))

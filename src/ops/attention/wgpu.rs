@@ -4,7 +4,7 @@
 use super::AttentionDims;
 use super::{AttentionKernel, Qkv};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
-use crate::backend::Storage;
+use crate::backend::{expect_len, Storage};
 use crate::{Error, Result};
 
 static SHADER: Shader = Shader::named("attention");
@@ -21,9 +21,7 @@ fn check(d: &AttentionDims, named: &[(&str, usize, usize)]) -> Result<Params> {
         )));
     }
     for &(what, got, want) in named {
-        if got != want {
-            return Err(Error::shape(format!("attention {what}"), want, got));
-        }
+        expect_len(&format!("attention {what}"), got, want)?;
     }
     Ok(Params::new().u(d.bh).u(d.tq).u(d.tk).u(d.d).u(d.dv).flag(d.causal).f(d.scale as f32))
 }

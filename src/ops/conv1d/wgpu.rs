@@ -4,17 +4,10 @@
 use super::Conv1dDims;
 use super::Conv1dKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
-use crate::backend::Storage;
+use crate::backend::{expect_len, Storage};
 use crate::{Error, Result};
 
 static SHADER: Shader = Shader::named("conv1d");
-
-fn check(what: &str, got: usize, want: usize) -> Result<()> {
-    if got != want {
-        return Err(Error::shape(format!("conv1d {what}"), want, got));
-    }
-    Ok(())
-}
 
 fn params(d: &Conv1dDims, has_bias: bool) -> Result<Params> {
     if d.kernel == 0 || d.dilation == 0 {
@@ -37,13 +30,13 @@ impl Conv1dKernel for Gpu {
     fn conv1d(&self, d: &Conv1dDims, x: &Storage, w: &Storage, b: Option<&Storage>) -> Result<Storage> {
         let gpu = self.handle()?;
         let (xb, wb) = (gpu.buf(x)?, gpu.buf(w)?);
-        check("x", xb.len(), d.x_len())?;
-        check("w", wb.len(), d.w_len())?;
+        expect_len("conv1d x", xb.len(), d.x_len())?;
+        expect_len("conv1d w", wb.len(), d.w_len())?;
         // Without a bias the kernel never reads binding 3; w stands in for it.
         let bb = match b {
             Some(b) => {
                 let bb = gpu.buf(b)?;
-                check("bias", bb.len(), d.c_out)?;
+                expect_len("conv1d bias", bb.len(), d.c_out)?;
                 bb
             }
             None => wb,
@@ -58,8 +51,8 @@ impl Conv1dKernel for Gpu {
     fn conv1d_backward_input(&self, d: &Conv1dDims, w: &Storage, dy: &Storage) -> Result<Storage> {
         let gpu = self.handle()?;
         let (wb, dyb) = (gpu.buf(w)?, gpu.buf(dy)?);
-        check("w", wb.len(), d.w_len())?;
-        check("dy", dyb.len(), d.y_len())?;
+        expect_len("conv1d w", wb.len(), d.w_len())?;
+        expect_len("conv1d dy", dyb.len(), d.y_len())?;
         let dx = gpu.alloc(d.x_len())?;
         let args = vec![Arg::R(wb), Arg::R(dyb), Arg::W(&dx)];
         gpu.run(&[Launch::new(&SHADER, "conv_bwd_x", params(d, false)?, args, grid(d.x_len(), 256))])?;
@@ -70,8 +63,8 @@ impl Conv1dKernel for Gpu {
     fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<(Storage, Storage)> {
         let gpu = self.handle()?;
         let (xb, dyb) = (gpu.buf(x)?, gpu.buf(dy)?);
-        check("x", xb.len(), d.x_len())?;
-        check("dy", dyb.len(), d.y_len())?;
+        expect_len("conv1d x", xb.len(), d.x_len())?;
+        expect_len("conv1d dy", dyb.len(), d.y_len())?;
         let (dw, db) = (gpu.alloc(d.w_len())?, gpu.alloc(d.c_out)?);
         let p = params(d, false)?;
         gpu.run(&[

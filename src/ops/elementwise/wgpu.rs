@@ -3,8 +3,8 @@
 use super::ElementwiseKernel;
 use super::{BinaryOp, BroadcastDims, Unary};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
-use crate::backend::Storage;
-use crate::{Error, Result};
+use crate::backend::{expect_len, Storage};
+use crate::Result;
 
 static SHADER: Shader = Shader::named("elementwise");
 
@@ -15,13 +15,6 @@ fn unary_code(op: Unary) -> usize {
 
 fn binary_code(op: BinaryOp) -> usize {
     BinaryOp::ALL.iter().position(|&u| u == op).unwrap_or(0)
-}
-
-fn expect_len(what: &str, got: usize, want: usize) -> Result<()> {
-    if got != want {
-        return Err(Error::shape(what, want, got));
-    }
-    Ok(())
 }
 
 /// The broadcast reduced to as few dims as possible: size-1 output dims dropped, and neighbours merged when

@@ -6,18 +6,16 @@ use super::LstmDims;
 use super::LstmKernel;
 use super::{LstmArgs, LstmGrads, LstmSaved};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
-use crate::backend::Storage;
+use crate::backend::{expect_len, Storage};
 use crate::ops::matmul::wgpu::gemm;
 use crate::ops::reduce::{wgpu::sum_launch, ReduceDims};
-use crate::{Error, Result};
+use crate::Result;
 
 static SHADER: Shader = Shader::named("lstm");
 
 fn check(named: &[(&str, usize, usize)]) -> Result<()> {
     for &(what, got, want) in named {
-        if got != want {
-            return Err(Error::shape(format!("lstm {what}"), want, got));
-        }
+        expect_len(&format!("lstm {what}"), got, want)?;
     }
     Ok(())
 }

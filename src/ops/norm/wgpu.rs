@@ -4,17 +4,10 @@
 use super::{BatchNormDims, LayerNormDims};
 use super::{BatchNormParams, BatchNormStats, NormKernel};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
-use crate::backend::Storage;
+use crate::backend::{expect_len, Storage};
 use crate::{Error, Result};
 
 static SHADER: Shader = Shader::named("norm");
-
-fn check(what: &str, got: usize, want: usize) -> Result<()> {
-    if got != want {
-        return Err(Error::shape(what, want, got));
-    }
-    Ok(())
-}
 
 fn ln_params(d: &LayerNormDims) -> Params {
     Params::new().u(d.rows).u(d.cols).f(d.eps as f32)
@@ -28,7 +21,7 @@ fn bn_params(d: &BatchNormDims, momentum: f32, eval: bool) -> Params {
 
 fn check_channels(d: &BatchNormDims, named: &[(&str, usize)]) -> Result<()> {
     for &(what, len) in named {
-        check(&format!("batch_norm {what}"), len, d.c)?;
+        expect_len(&format!("batch_norm {what}"), len, d.c)?;
     }
     Ok(())
 }
@@ -44,9 +37,9 @@ impl NormKernel for Gpu {
     ) -> Result<(Storage, Storage, Storage)> {
         let gpu = self.handle()?;
         let (xb, gb, bb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?);
-        check("layer_norm x", xb.len(), d.len())?;
-        check("layer_norm gamma", gb.len(), d.cols)?;
-        check("layer_norm beta", bb.len(), d.cols)?;
+        expect_len("layer_norm x", xb.len(), d.len())?;
+        expect_len("layer_norm gamma", gb.len(), d.cols)?;
+        expect_len("layer_norm beta", bb.len(), d.cols)?;
         let (y, mean, rstd) = (gpu.alloc(d.len())?, gpu.alloc(d.rows)?, gpu.alloc(d.rows)?);
         let args = vec![Arg::R(xb), Arg::R(gb), Arg::R(bb), Arg::W(&y), Arg::W(&mean), Arg::W(&rstd)];
         gpu.run(&[Launch::new(&SHADER, "ln_fwd", ln_params(d), args, grid(d.rows, 1))])?;
@@ -65,11 +58,11 @@ impl NormKernel for Gpu {
     ) -> Result<(Storage, Storage, Storage)> {
         let gpu = self.handle()?;
         let (xb, gb, mb, rb, dyb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(mean)?, gpu.buf(rstd)?, gpu.buf(dy)?);
-        check("layer_norm x", xb.len(), d.len())?;
-        check("layer_norm dy", dyb.len(), d.len())?;
-        check("layer_norm gamma", gb.len(), d.cols)?;
-        check("layer_norm mean", mb.len(), d.rows)?;
-        check("layer_norm rstd", rb.len(), d.rows)?;
+        expect_len("layer_norm x", xb.len(), d.len())?;
+        expect_len("layer_norm dy", dyb.len(), d.len())?;
+        expect_len("layer_norm gamma", gb.len(), d.cols)?;
+        expect_len("layer_norm mean", mb.len(), d.rows)?;
+        expect_len("layer_norm rstd", rb.len(), d.rows)?;
         let (dx, dg, db) = (gpu.alloc(d.len())?, gpu.alloc(d.cols)?, gpu.alloc(d.cols)?);
         let dx_args = vec![Arg::R(xb), Arg::R(gb), Arg::R(mb), Arg::R(rb), Arg::R(dyb), Arg::W(&dx)];
         let dgb_args = vec![Arg::R(xb), Arg::R(mb), Arg::R(rb), Arg::R(dyb), Arg::W(&dg), Arg::W(&db)];
@@ -91,7 +84,7 @@ impl NormKernel for Gpu {
         let BatchNormParams { g, b, rm, rv } = *p;
         let gpu = self.handle()?;
         let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
-        check("batch_norm x", xb.len(), d.len())?;
+        expect_len("batch_norm x", xb.len(), d.len())?;
         check_channels(
             d,
             &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())],
@@ -119,7 +112,7 @@ impl NormKernel for Gpu {
         let BatchNormParams { g, b, rm, rv } = *p;
         let gpu = self.handle()?;
         let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
-        check("batch_norm x", xb.len(), d.len())?;
+        expect_len("batch_norm x", xb.len(), d.len())?;
         check_channels(
             d,
             &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())],
@@ -142,8 +135,8 @@ impl NormKernel for Gpu {
         let BatchNormStats { train, a: stat_a, b: stat_b } = *stats;
         let gpu = self.handle()?;
         let (xb, gb, sab, sbb, dyb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(stat_a)?, gpu.buf(stat_b)?, gpu.buf(dy)?);
-        check("batch_norm x", xb.len(), d.len())?;
-        check("batch_norm dy", dyb.len(), d.len())?;
+        expect_len("batch_norm x", xb.len(), d.len())?;
+        expect_len("batch_norm dy", dyb.len(), d.len())?;
         check_channels(d, &[("gamma", gb.len()), ("statistic a", sab.len()), ("statistic b", sbb.len())])?;
         let (dx, dg, db) = (gpu.alloc(d.len())?, gpu.alloc(d.c)?, gpu.alloc(d.c)?);
         let p = bn_params(d, 0.0, !train);

@@ -3,7 +3,7 @@
 use super::ReduceDims;
 use super::ReduceKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
-use crate::backend::Storage;
+use crate::backend::{expect_len, Storage};
 use crate::{Error, Result};
 
 static SHADER: Shader = Shader::named("reduce");
@@ -16,13 +16,6 @@ fn use_rows(d: &ReduceDims) -> bool {
 
 fn params(d: &ReduceDims, scale: f32) -> Params {
     Params::new().u(d.outer).u(d.axis).u(d.inner).f(scale)
-}
-
-fn check(what: &str, got: usize, want: usize) -> Result<()> {
-    if got != want {
-        return Err(Error::shape(what, want, got));
-    }
-    Ok(())
 }
 
 fn scale(d: &ReduceDims, mean: bool) -> f32 {
@@ -48,7 +41,7 @@ impl ReduceKernel for Gpu {
     fn sum(&self, d: &ReduceDims, x: &Storage, mean: bool) -> Result<Storage> {
         let gpu = self.handle()?;
         let xb = gpu.buf(x)?;
-        check("reduce input", xb.len(), d.in_len())?;
+        expect_len("reduce input", xb.len(), d.in_len())?;
         let n = d.out_len();
         let y = gpu.alloc(n)?;
         gpu.run(&[sum_launch(d, xb, &y, scale(d, mean))])?;
@@ -58,7 +51,7 @@ impl ReduceKernel for Gpu {
     fn sum_backward(&self, d: &ReduceDims, dy: &Storage, mean: bool) -> Result<Storage> {
         let gpu = self.handle()?;
         let dyb = gpu.buf(dy)?;
-        check("reduce backward dy", dyb.len(), d.out_len())?;
+        expect_len("reduce backward dy", dyb.len(), d.out_len())?;
         let n = d.in_len();
         let dx = gpu.alloc(n)?;
         let launch =
@@ -71,7 +64,7 @@ impl ReduceKernel for Gpu {
     fn max(&self, d: &ReduceDims, x: &Storage) -> Result<(Storage, Storage)> {
         let gpu = self.handle()?;
         let xb = gpu.buf(x)?;
-        check("max input", xb.len(), d.in_len())?;
+        expect_len("max input", xb.len(), d.in_len())?;
         if d.axis == 0 && d.out_len() > 0 {
             return Err(Error::Invalid("max over an empty axis".into()));
         }
@@ -90,8 +83,8 @@ impl ReduceKernel for Gpu {
     fn max_backward(&self, d: &ReduceDims, idx: &Storage, dy: &Storage) -> Result<Storage> {
         let gpu = self.handle()?;
         let (ib, dyb) = (gpu.buf(idx)?, gpu.buf(dy)?);
-        check("max backward idx", ib.len(), d.out_len())?;
-        check("max backward dy", dyb.len(), d.out_len())?;
+        expect_len("max backward idx", ib.len(), d.out_len())?;
+        expect_len("max backward dy", dyb.len(), d.out_len())?;
         let n = d.in_len();
         let dx = gpu.alloc(n)?;
         let args = vec![Arg::R(ib), Arg::R(dyb), Arg::W(&dx)];

@@ -4,22 +4,14 @@ use super::SoftmaxDims;
 use super::SoftmaxKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
-use crate::{Error, Result};
+use crate::Result;
 
 static SHADER: Shader = Shader::named("softmax");
-
-fn check(what: &str, got: usize, d: &SoftmaxDims) -> Result<()> {
-    if got != d.len() {
-        return Err(Error::shape(what, d.len(), got));
-    }
-    Ok(())
-}
 
 impl SoftmaxKernel for Gpu {
     fn softmax(&self, d: &SoftmaxDims, x: &Storage, log: bool) -> Result<Storage> {
         let gpu = self.handle()?;
-        let xb = gpu.buf(x)?;
-        check("softmax input", xb.len(), d)?;
+        let xb = gpu.input(x, d.len(), "x")?;
         let y = gpu.alloc(d.len())?;
         let params = Params::new().u(d.rows).u(d.cols).flag(log);
         let rows = if d.cols == 0 { 0 } else { d.rows };
@@ -29,9 +21,7 @@ impl SoftmaxKernel for Gpu {
 
     fn softmax_backward(&self, d: &SoftmaxDims, y: &Storage, dy: &Storage, log: bool) -> Result<Storage> {
         let gpu = self.handle()?;
-        let (yb, dyb) = (gpu.buf(y)?, gpu.buf(dy)?);
-        check("softmax backward y", yb.len(), d)?;
-        check("softmax backward dy", dyb.len(), d)?;
+        let (yb, dyb) = (gpu.input(y, d.len(), "y")?, gpu.input(dy, d.len(), "dy")?);
         let dx = gpu.alloc(d.len())?;
         let params = Params::new().u(d.rows).u(d.cols).flag(log);
         let rows = if d.cols == 0 { 0 } else { d.rows };
