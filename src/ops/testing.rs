@@ -122,6 +122,7 @@ pub fn cpu_backend() -> &'static dyn Backend {
 /// prints "{test}: cuda SKIPPED, {reason}" (and panics under `TICKGRAD_REQUIRE_CUDA=1`). Any other failure to
 /// bring a device up (NVRTC, a PTX the driver refuses, a shader that fails to build) fails the test. Device
 /// buffers are NaN-poisoned by the backends in debug builds, so an unwritten output element fails `close`.
+#[cfg_attr(not(any(feature = "wgpu", feature = "cuda")), allow(unused_variables))]
 pub fn devices(test: &str) -> Vec<&'static dyn Backend> {
     #[allow(unused_mut)]
     let mut out = vec![cpu_backend()];

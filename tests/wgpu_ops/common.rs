@@ -1,4 +1,5 @@
 //! Shared helpers of the wgpu plumbing tests: the device and a seeded generator.
+#![allow(dead_code)] // `Rng::range`: the generator copies are being deduplicated separately
 
 use tickgrad::device::Device;
 use tickgrad::ops::prelude::*;

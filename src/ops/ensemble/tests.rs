@@ -1,7 +1,9 @@
 use super::cpu::{normal_cdf, regression_to_probs, rolling_weights};
 use super::{cpu, reference, EnsembleDims};
 use crate::device::Device;
-use crate::ops::testing::{assert_close, device_rel_err, devices, gradcheck, host, poisoned, range32, tol, up, Rng};
+use crate::ops::testing::{assert_close, device_rel_err, devices, gradcheck, poisoned, range32, tol, Rng};
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+use crate::ops::testing::{host, up};
 
 /// Forward in f64 through the reference: (combined, confidence, class).
 fn forward64(d: &EnsembleDims, p: &[f64], w: &[f64], thr: f64, agree: f64) -> (Vec<f64>, Vec<f64>, Vec<u32>) {
@@ -258,6 +260,9 @@ fn device_backward(device: Device, d: &EnsembleDims, p: &[f32], w: &[f32], dcomb
     }
 }
 
+/// Dims, probabilities, weights and the (confidence, agreement) thresholds of one device case.
+type DeviceCase = (EnsembleDims, Vec<f32>, Vec<f32>, Vec<(f32, f32)>);
+
 /// Every device against the CPU kernel: combined probabilities and confidence (relative 1e-6 on wgpu, exact
 /// elsewhere), classes exactly, and the gradient dp (1e-5 on wgpu, 1e-6 elsewhere). The former wgpu suite's
 /// cases (random weights, softmax rows so members disagree often), then the former CUDA suite's (fixed weights,
@@ -267,7 +272,7 @@ fn forward_and_backward_match_cpu_on_every_device() {
     let mut rng = Rng::new(110);
     for be in devices("ensemble forward_and_backward_match_cpu_on_every_device") {
         let device = be.device();
-        let mut cases: Vec<(EnsembleDims, Vec<f32>, Vec<f32>, Vec<(f32, f32)>)> = Vec::new();
+        let mut cases: Vec<DeviceCase> = Vec::new();
         for (batch, members, classes) in [(1, 1, 3), (7, 3, 3), (300, 5, 3), (20, 4, 7)] {
             let d = EnsembleDims { batch, members, classes, hold_class: classes - 1 };
             let p = random_probs(&d, &mut rng).iter().map(|&v| v as f32).collect();
