@@ -2,10 +2,10 @@
 //! with tq ≠ tk (including fully masked rows and single-query streaming), the reference against an explicit
 //! matmul → masked softmax → matmul composition, and finite-difference checks of dq, dk, dv in f64.
 
-use super::{cpu, reference, AttentionDims};
+use super::{cpu, reference, AttentionDims, Qkv};
 use crate::ops::matmul::{reference as mm, MatmulDims};
 use crate::ops::softmax::{reference as sm, SoftmaxDims};
-use crate::ops::testing::{assert_close, gradcheck, poisoned, Rng};
+use crate::ops::testing::{assert_close, close, cpu_backend, devices, gradcheck, host, poisoned, tol, up, Rng};
 
 /// (bh, tq, tk, d, dv): one element; tq < tk; tq > tk (early causal rows see nothing); streaming (tq = 1)
 /// short and long; two queries; a full query block plus a two-row one; one big head (rows split over threads); heads too big
@@ -202,4 +202,76 @@ fn reference_backward_matches_finite_differences() {
         );
         gradcheck(&format!("attention {d:?}"), &inputs, &do_, &[dq, dk, dv], |xs| forward(xs).0);
     }
+}
+
+/// The device cases: the former wgpu suite's (both masks: one element, tq ≠ tk, one query, queries that see no
+/// key, several key / query tiles, the widest head the GPU kernels take) and the former CUDA suite's.
+fn device_cases() -> Vec<AttentionDims> {
+    let mut v = Vec::new();
+    for causal in [false, true] {
+        v.push(AttentionDims::new(1, 1, 1, 1, 1, causal));
+        v.push(AttentionDims::new(3, 7, 7, 5, 4, causal));
+        v.push(AttentionDims::new(2, 1, 9, 8, 8, causal)); // one query (streaming)
+        v.push(AttentionDims::new(2, 6, 4, 3, 5, causal)); // tq > tk: early causal rows see nothing
+        v.push(AttentionDims::new(2, 70, 70, 16, 16, causal)); // two query blocks, five key tiles
+        v.push(AttentionDims::new(1, 33, 100, 32, 24, causal));
+        v.push(AttentionDims::new(1, 20, 20, 128, 128, causal)); // the widest head the kernels take
+    }
+    v.extend([
+        AttentionDims::new(2, 7, 7, 8, 8, true),
+        AttentionDims::new(3, 40, 40, 16, 8, false),
+        AttentionDims::new(2, 40, 40, 16, 16, true),
+        AttentionDims::new(2, 1, 37, 8, 4, true),
+        AttentionDims::new(1, 9, 5, 4, 4, true), // early query rows see no key
+        AttentionDims::new(1, 5, 70, 64, 64, false),
+    ]);
+    v
+}
+
+/// Every device against the CPU backend: forward (o, lse), the weights map and the backward.
+#[test]
+fn forward_weights_and_backward_match_cpu_on_every_device() {
+    let mut rng = Rng::new(90);
+    for be in devices("attention forward_weights_and_backward_match_cpu_on_every_device") {
+        let c = cpu_backend();
+        let t = tol(be, 1e-4, 1e-5);
+        for d in device_cases() {
+            let what = format!("{d:?}");
+            let (q, k, v, dout) =
+                (rng.vec32(d.q_len()), rng.vec32(d.k_len()), rng.vec32(d.v_len()), rng.vec32(d.o_len()));
+            let (qc, kc, vc) = (up(c, &q), up(c, &k), up(c, &v));
+            let (qg, kg, vg) = (up(be, &q), up(be, &k), up(be, &v));
+            let (oc, lc) = c.attention(&d, &Qkv { q: &qc, k: &kc, v: &vc }).unwrap();
+            let (og, lg) = be.attention(&d, &Qkv { q: &qg, k: &kg, v: &vg }).unwrap();
+            close(&format!("attention o {what}"), &og, &oc, t);
+            // lse may be −∞ (no visible key) on both sides: equal there, close elsewhere.
+            close(&format!("attention lse {what}"), &lg, &lc, 1e-5);
+            let (lh, lw) = (host(&lg), host(&lc));
+            for (i, (a, b)) in lh.iter().zip(&lw).enumerate() {
+                assert!(
+                    a == b || (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "attention lse[{i}] {what} on {}: {a} vs cpu {b}",
+                    be.device()
+                );
+            }
+            let wc = c.attention_weights(&d, &qc, &kc, &lc).unwrap();
+            close(&format!("attention weights {what}"), &be.attention_weights(&d, &qg, &kg, &lg).unwrap(), &wc, t);
+            let (dqc, dkc, dvc) =
+                c.attention_backward(&d, &Qkv { q: &qc, k: &kc, v: &vc }, &oc, &lc, &up(c, &dout)).unwrap();
+            let (dqg, dkg, dvg) =
+                be.attention_backward(&d, &Qkv { q: &qg, k: &kg, v: &vg }, &og, &lg, &up(be, &dout)).unwrap();
+            close(&format!("attention dq {what}"), &dqg, &dqc, t);
+            close(&format!("attention dk {what}"), &dkg, &dkc, t);
+            close(&format!("attention dv {what}"), &dvg, &dvc, t);
+        }
+    }
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn heads_wider_than_the_wgpu_kernel_are_an_error() {
+    let g = crate::ops::backend(crate::device::Device::Wgpu(0)).unwrap();
+    let d = AttentionDims::new(1, 2, 2, 129, 4, false);
+    let (q, k, v) = (up(g, &vec![0.5; d.q_len()]), up(g, &vec![0.5; d.k_len()]), up(g, &vec![0.5; d.v_len()]));
+    assert!(g.attention(&d, &Qkv { q: &q, k: &k, v: &v }).is_err());
 }

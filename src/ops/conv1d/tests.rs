@@ -1,5 +1,5 @@
 use super::{cpu, reference, Conv1dDims};
-use crate::ops::testing::{assert_close, gradcheck, poisoned, to64, Rng};
+use crate::ops::testing::{assert_close, close, cpu_backend, devices, gradcheck, poisoned, to64, tol, up, Rng};
 
 fn dims(
     batch: usize,
@@ -187,5 +187,58 @@ fn step_matches_in_f64() {
     for (j, g) in got.iter().enumerate() {
         let want = y[j * d.t_out() + d.t_out() - 1];
         assert!((g - want).abs() < 1e-12, "step f64 [{j}]: {g} vs {want}");
+    }
+}
+
+/// The device cases: the former wgpu suite's (causal, no padding, partial padding, padding wider than the receptive
+/// field, input shorter than the receptive field, kernel 1) and the former CUDA suite's, among them a dilation
+/// whose halo does not fit shared memory (the direct CUDA kernel).
+fn device_cases() -> Vec<Conv1dDims> {
+    let mut v = vec![
+        dims(1, 1, 1, 1, 1, 1, 0),
+        Conv1dDims::causal(2, 3, 5, 17, 3, 2),
+        Conv1dDims::causal(3, 4, 2, 5, 2, 8),
+        dims(2, 5, 3, 20, 1, 1, 0),
+        dims(2, 3, 4, 12, 3, 1, 0),
+        dims(1, 2, 3, 10, 3, 2, 1),
+        dims(2, 2, 3, 4, 3, 1, 5),
+        dims(2, 3, 3, 3, 4, 2, 0),
+        Conv1dDims::causal(5, 17, 23, 71, 3, 4),
+        Conv1dDims::causal(3, 32, 24, 45, 2, 3),
+    ];
+    v.extend([
+        Conv1dDims::causal(2, 3, 5, 20, 3, 1),
+        Conv1dDims::causal(3, 17, 9, 150, 3, 4),
+        Conv1dDims::causal(1, 2, 3, 40, 2, 16),
+        dims(2, 4, 3, 30, 5, 2, 3),
+        Conv1dDims::causal(1, 2, 2, 30, 2, 20000),
+    ]);
+    v
+}
+
+/// Every device against the CPU backend: forward with and without bias, input gradient, weight and bias gradients.
+#[test]
+fn forward_and_backward_match_cpu_on_every_device() {
+    let mut rng = Rng::new(80);
+    for be in devices("conv1d forward_and_backward_match_cpu_on_every_device") {
+        let c = cpu_backend();
+        for d in device_cases() {
+            let (x, w, b, dy) = (rng.vec32(d.x_len()), rng.vec32(d.w_len()), rng.vec32(d.c_out), rng.vec32(d.y_len()));
+            let ((xc, xg), (wc, wg), (bc, bg)) =
+                ((up(c, &x), up(be, &x)), (up(c, &w), up(be, &w)), (up(c, &b), up(be, &b)));
+            let what = format!("{d:?}");
+            let want = c.conv1d(&d, &xc, &wc, Some(&bc)).unwrap();
+            close(&format!("conv1d {what}"), &be.conv1d(&d, &xg, &wg, Some(&bg)).unwrap(), &want, 1e-5);
+            let want = c.conv1d(&d, &xc, &wc, None).unwrap();
+            close(&format!("conv1d no bias {what}"), &be.conv1d(&d, &xg, &wg, None).unwrap(), &want, 1e-5);
+            let t = tol(be, 1e-4, 1e-5);
+            let (dc, dg) = (up(c, &dy), up(be, &dy));
+            let want = c.conv1d_backward_input(&d, &wc, &dc).unwrap();
+            close(&format!("conv1d dx {what}"), &be.conv1d_backward_input(&d, &wg, &dg).unwrap(), &want, t);
+            let (dwc, dbc) = c.conv1d_backward_weight(&d, &xc, &dc).unwrap();
+            let (dwg, dbg) = be.conv1d_backward_weight(&d, &xg, &dg).unwrap();
+            close(&format!("conv1d dw {what}"), &dwg, &dwc, t);
+            close(&format!("conv1d dbias {what}"), &dbg, &dbc, t);
+        }
     }
 }

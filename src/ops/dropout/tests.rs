@@ -1,5 +1,6 @@
 use super::{cpu, keep, mix, reference, DropoutDims};
-use crate::ops::testing::{gradcheck, poisoned, Rng};
+use crate::device::Device;
+use crate::ops::testing::{cpu_backend, devices, gradcheck, poisoned, same, up, Rng};
 
 /// The first outputs of Vigna's reference `splitmix64.c` seeded with 1234567: the GPU kernels must reproduce them.
 #[test]
@@ -100,4 +101,47 @@ fn gradcheck_reference() {
         reference::dropout_forward(&d, 5, &xs[0], &mut y);
         y
     });
+}
+
+/// Every device against the CPU backend, bit for bit: masks and values of the forward and the backward (the
+/// GPU kernels emulate the same SplitMix64 counter hash with u32 pairs). The former wgpu suite's cases, then
+/// the former CUDA suite's.
+#[test]
+fn masks_and_values_are_bit_identical_on_every_device() {
+    let mut rng = Rng::new(60);
+    let cases = [
+        (1, 0.5f32, 0u64),
+        (1000, 0.1, 1234567),
+        (70_001, 0.5, u64::MAX),
+        (5000, 0.0, 9),
+        (4096, 0.9, 1 << 40),
+        (5000, 0.0, 1),
+        (5000, 0.1, 1234567),
+        (5000, 0.5, u64::MAX),
+        (5000, 0.9, 42),
+    ];
+    for be in devices("masks_and_values_are_bit_identical_on_every_device") {
+        let c = cpu_backend();
+        for (n, p, seed) in cases {
+            let (x, dy) = (rng.vec32(n), rng.vec32(n));
+            let want = c.dropout(&up(c, &x), p, seed).unwrap();
+            same(&format!("dropout n={n} p={p} seed={seed}"), &be.dropout(&up(be, &x), p, seed).unwrap(), &want);
+            let want = c.dropout_backward(&up(c, &dy), p, seed).unwrap();
+            let got = be.dropout_backward(&up(be, &dy), p, seed).unwrap();
+            same(&format!("dropout backward n={n} p={p} seed={seed}"), &got, &want);
+        }
+    }
+}
+
+/// On the GPUs a probability outside [0, 1) is an error, not a panic or a division by zero.
+#[test]
+fn invalid_probability_is_an_error_on_every_device() {
+    for be in devices("invalid_probability_is_an_error_on_every_device") {
+        if matches!(be.device(), Device::Cpu) {
+            continue; // the CPU kernel asserts instead: p_one_is_rejected
+        }
+        let x = up(be, &[1.0, 2.0]);
+        assert!(be.dropout(&x, 1.0, 0).is_err(), "p = 1 on {}: an error, not a division by zero", be.device());
+        assert!(be.dropout(&x, -0.1, 0).is_err(), "p < 0 on {}", be.device());
+    }
 }

@@ -1,5 +1,7 @@
 use super::{cpu, erf, reference, BinaryOp, BroadcastDims, Unary};
-use crate::ops::testing::{assert_close, gradcheck, poisoned, Rng};
+use crate::ops::testing::{
+    assert_close, close, cpu_backend, devices, gradcheck, poisoned, range32, same, tol, up, Rng,
+};
 
 /// Inputs inside each op's domain: positive for log/sqrt, wide for GELU so every erfc branch runs.
 fn input64(rng: &mut Rng, op: Unary, n: usize) -> Vec<f64> {
@@ -285,5 +287,133 @@ fn max_min_split_the_gradient_on_ties_and_propagate_nan() {
         let mut y = [0.0f32; 3];
         cpu::binary_forward(&d, op, &[f32::NAN, 1.0, 1.0], &[0.0, f32::NAN, 0.0], &mut y);
         assert!(y[0].is_nan() && y[1].is_nan() && !y[2].is_nan(), "{op:?} NaN propagation: {y:?}");
+    }
+}
+
+/// Device inputs: the former wgpu suite's (`wide`: positive for log/sqrt, wide enough for every erfc branch of
+/// GELU and the exp branch of tanh) or the former CUDA suite's (positive for log/sqrt, else within ±3).
+fn device_input(rng: &mut Rng, op: Unary, n: usize, wide: bool) -> Vec<f32> {
+    match (op, wide) {
+        (Unary::Log | Unary::Sqrt, true) => range32(rng, n, 0.1, 2.0),
+        (Unary::Gelu | Unary::Tanh | Unary::Sigmoid, true) => range32(rng, n, -7.0, 7.0),
+        (_, true) => rng.vec32(n),
+        (Unary::Log | Unary::Sqrt, false) => range32(rng, n, 0.1, 3.0),
+        (_, false) => rng.vec32(n).iter().map(|v| v * 3.0).collect(),
+    }
+}
+
+/// Every device against the CPU backend: each unary map forward and backward (relative 1e-5 on wgpu, 2e-6
+/// elsewhere).
+#[test]
+fn unary_forward_and_backward_match_cpu_on_every_device() {
+    let mut rng = Rng::new(20);
+    for be in devices("unary_forward_and_backward_match_cpu_on_every_device") {
+        let c = cpu_backend();
+        let t = tol(be, 1e-5, 2e-6);
+        for op in Unary::ALL {
+            for (n, wide) in [(1, true), (257, true), (5000, true), (1000, false)] {
+                let (x, dy) = (device_input(&mut rng, op, n, wide), rng.vec32(n));
+                let (xc, xg) = (up(c, &x), up(be, &x));
+                let yc = c.unary(op, &xc).unwrap();
+                let yg = be.unary(op, &xg).unwrap();
+                close(&format!("{op:?} forward n={n}"), &yg, &yc, t);
+                let want = c.unary_backward(op, &xc, &yc, &up(c, &dy)).unwrap();
+                let got = be.unary_backward(op, &xg, &yg, &up(be, &dy)).unwrap();
+                close(&format!("{op:?} backward n={n}"), &got, &want, t);
+            }
+        }
+    }
+}
+
+#[test]
+fn gelu_and_tanh_small_arguments_keep_relative_accuracy_on_every_device() {
+    // Near 0 GELU is ~x/2: a poor erf would show up as a large relative error on tiny values.
+    let x: Vec<f32> = (1..200).map(|i| (i as f32 - 100.0) * 1e-3).collect();
+    for be in devices("gelu_and_tanh_small_arguments_keep_relative_accuracy_on_every_device") {
+        let c = cpu_backend();
+        let (xc, xg) = (up(c, &x), up(be, &x));
+        for op in [Unary::Gelu, Unary::Tanh] {
+            close(&format!("{op:?} near 0"), &be.unary(op, &xg).unwrap(), &c.unary(op, &xc).unwrap(), 1e-6);
+        }
+    }
+}
+
+/// scale_shift: relative 1e-6 on wgpu, exact elsewhere.
+#[test]
+fn scale_shift_matches_cpu_on_every_device() {
+    let mut rng = Rng::new(21);
+    for be in devices("scale_shift_matches_cpu_on_every_device") {
+        let c = cpu_backend();
+        for (n, scale, shift) in [(1000, -1.7f32, 0.3f32), (300, 1.5, -0.25)] {
+            let x = rng.vec32(n);
+            let want = c.scale_shift(&up(c, &x), scale, shift).unwrap();
+            let got = be.scale_shift(&up(be, &x), scale, shift).unwrap();
+            close(&format!("scale_shift n={n} {scale}·x+{shift}"), &got, &want, tol(be, 1e-6, 0.0));
+        }
+    }
+}
+
+/// Broadcast shape pairs of the former wgpu suite, then those of the former CUDA suite.
+const DEVICE_SHAPES: [(&[usize], &[usize]); 15] = [
+    (&[5], &[5]),
+    (&[3, 4], &[3, 4]),
+    (&[3, 4], &[4]),
+    (&[3, 4], &[3, 1]),
+    (&[1], &[6, 7]),
+    (&[2, 1, 5], &[1, 3, 1]),
+    (&[4, 3, 2, 5], &[3, 1, 5]),
+    (&[70, 33], &[33]),
+    (&[2, 3, 1, 2, 1, 3, 2], &[1, 3, 4, 1, 2, 1, 2]),
+    (&[4, 5, 6], &[4, 5, 6]),
+    (&[4, 5, 6], &[6]),
+    (&[4, 1, 6], &[1, 5, 1]),
+    (&[300, 3], &[3]),
+    (&[2, 3, 4], &[2, 1, 4]),
+    (&[1], &[7, 2]),
+];
+
+/// Every device against the CPU backend: each broadcasting binary op forward (relative 1e-6) and both gradients
+/// (1e-5: reductions over the broadcast axes).
+#[test]
+fn binary_forward_and_backward_match_cpu_on_every_device() {
+    let mut rng = Rng::new(22);
+    for be in devices("binary_forward_and_backward_match_cpu_on_every_device") {
+        let c = cpu_backend();
+        for op in BinaryOp::ALL {
+            for (sa, sb) in DEVICE_SHAPES {
+                let d = BroadcastDims::new(sa, sb).unwrap();
+                let a = rng.vec32(d.a_len());
+                // Divisors away from 0; a tie with a for max / min.
+                let mut b =
+                    if op == BinaryOp::Div { range32(&mut rng, d.b_len(), 0.5, 2.0) } else { rng.vec32(d.b_len()) };
+                if matches!(op, BinaryOp::Max | BinaryOp::Min) && d.a_len() == d.b_len() {
+                    b[0] = a[0];
+                }
+                let dy = rng.vec32(d.out_len());
+                let ((ac, ag), (bc, bg)) = ((up(c, &a), up(be, &a)), (up(c, &b), up(be, &b)));
+                let what = format!("{op:?} {sa:?} ∘ {sb:?}");
+                let yc = c.binary(&d, op, &ac, &bc).unwrap();
+                close(&format!("{what} forward"), &be.binary(&d, op, &ag, &bg).unwrap(), &yc, 1e-6);
+                let (da_c, db_c) = c.binary_backward(&d, op, &ac, &bc, &up(c, &dy)).unwrap();
+                let (da_g, db_g) = be.binary_backward(&d, op, &ag, &bg, &up(be, &dy)).unwrap();
+                close(&format!("{what} da"), &da_g, &da_c, 1e-5);
+                close(&format!("{what} db"), &db_g, &db_c, 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn max_min_ties_split_the_gradient_on_every_device() {
+    let d = BroadcastDims::new(&[4], &[4]).unwrap();
+    let (a, b, dy) = ([1.0, 2.0, 3.0, -1.0], [1.0, 5.0, 3.0, -2.0], [1.0, 1.0, 1.0, 1.0]);
+    for be in devices("max_min_ties_split_the_gradient_on_every_device") {
+        let c = cpu_backend();
+        for op in [BinaryOp::Max, BinaryOp::Min] {
+            let (da_c, db_c) = c.binary_backward(&d, op, &up(c, &a), &up(c, &b), &up(c, &dy)).unwrap();
+            let (da_g, db_g) = be.binary_backward(&d, op, &up(be, &a), &up(be, &b), &up(be, &dy)).unwrap();
+            same(&format!("{op:?} ties da"), &da_g, &da_c);
+            same(&format!("{op:?} ties db"), &db_g, &db_c);
+        }
     }
 }

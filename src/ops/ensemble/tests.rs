@@ -1,6 +1,9 @@
 use super::cpu::{normal_cdf, regression_to_probs, rolling_weights};
 use super::{cpu, reference, EnsembleDims};
-use crate::ops::testing::{assert_close, gradcheck, poisoned, Rng};
+use crate::device::Device;
+use crate::ops::testing::{assert_close, device_rel_err, devices, gradcheck, poisoned, range32, tol, Rng};
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+use crate::ops::testing::{host, up};
 
 /// Forward in f64 through the reference: (combined, confidence, class).
 fn forward64(d: &EnsembleDims, p: &[f64], w: &[f64], thr: f64, agree: f64) -> (Vec<f64>, Vec<f64>, Vec<u32>) {
@@ -10,14 +13,10 @@ fn forward64(d: &EnsembleDims, p: &[f64], w: &[f64], thr: f64, agree: f64) -> (V
     (comb, conf, class)
 }
 
-fn forward32(
-    d: &EnsembleDims,
-    p: &[f32],
-    w: &[f32],
-    thr: f32,
-    agree: f32,
-    fast: bool,
-) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
+/// (combined, confidence, class) in f32.
+type Forward32 = (Vec<f32>, Vec<f32>, Vec<u32>);
+
+fn forward32(d: &EnsembleDims, p: &[f32], w: &[f32], thr: f32, agree: f32, fast: bool) -> Forward32 {
     let (mut comb, mut conf, mut class) = (poisoned(d.combined_len()), poisoned(d.batch), vec![99; d.batch]);
     if fast {
         cpu::ensemble_forward(d, p, w, thr, agree, &mut comb, &mut conf, &mut class);
@@ -211,4 +210,126 @@ fn regression_member_probabilities() {
     let (_, conf, class) = forward64(&d, &p, &[1.0], 0.75, 0.7);
     assert!(conf[0] > 0.99);
     assert_eq!(class, [UP]);
+}
+
+/// The combiner on one device, from host data to host data. The ensemble is not part of the `Backend` op set:
+/// each device has its own entry point (the CPU kernel on slices, wgpu taking the weights as a buffer, CUDA as a
+/// slice and returning the classes on the host).
+fn device_forward(device: Device, d: &EnsembleDims, p: &[f32], w: &[f32], thr: f32, agree: f32) -> Forward32 {
+    match device {
+        Device::Cpu => forward32(d, p, w, thr, agree, true),
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(n) => {
+            let (g, be) = (crate::backend::wgpu::Gpu::get(n).unwrap(), crate::ops::backend(device).unwrap());
+            let (comb, conf, class) = super::wgpu::ensemble_forward(g, d, &up(be, p), &up(be, w), thr, agree).unwrap();
+            (host(&comb), host(&conf), host(&class).iter().map(|&c| c as u32).collect())
+        }
+        #[cfg(feature = "cuda")]
+        Device::Cuda(n) => {
+            let (g, be) = (crate::backend::cuda::backend(n).unwrap(), crate::ops::backend(device).unwrap());
+            let (comb, conf, class) = super::cuda::ensemble_forward(g, d, &up(be, p), w, thr, agree).unwrap();
+            (host(&comb), host(&conf), class)
+        }
+        #[allow(unreachable_patterns)]
+        other => panic!("{other}: backend not built"),
+    }
+}
+
+/// The combiner's gradient dp on one device (see `device_forward`).
+fn device_backward(device: Device, d: &EnsembleDims, p: &[f32], w: &[f32], dcomb: &[f32], dconf: &[f32]) -> Vec<f32> {
+    match device {
+        Device::Cpu => {
+            let mut dp = poisoned(d.p_len());
+            cpu::ensemble_backward(d, p, w, dcomb, dconf, &mut dp);
+            dp
+        }
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(n) => {
+            let (g, be) = (crate::backend::wgpu::Gpu::get(n).unwrap(), crate::ops::backend(device).unwrap());
+            let (p, w, dcomb, dconf) = (up(be, p), up(be, w), up(be, dcomb), up(be, dconf));
+            host(&super::wgpu::ensemble_backward(g, d, &p, &w, &dcomb, &dconf).unwrap())
+        }
+        #[cfg(feature = "cuda")]
+        Device::Cuda(n) => {
+            let (g, be) = (crate::backend::cuda::backend(n).unwrap(), crate::ops::backend(device).unwrap());
+            let (p, dcomb, dconf) = (up(be, p), up(be, dcomb), up(be, dconf));
+            host(&super::cuda::ensemble_backward(g, d, &p, w, &dcomb, &dconf).unwrap())
+        }
+        #[allow(unreachable_patterns)]
+        other => panic!("{other}: backend not built"),
+    }
+}
+
+/// Dims, probabilities, weights and the (confidence, agreement) thresholds of one device case.
+type DeviceCase = (EnsembleDims, Vec<f32>, Vec<f32>, Vec<(f32, f32)>);
+
+/// Every device against the CPU kernel: combined probabilities and confidence (relative 1e-6 on wgpu, exact
+/// elsewhere), classes exactly, and the gradient dp (1e-5 on wgpu, 1e-6 elsewhere). The former wgpu suite's
+/// cases (random weights, softmax rows so members disagree often), then the former CUDA suite's (fixed weights,
+/// normalised uniform rows with an exact tie between classes).
+#[test]
+fn forward_and_backward_match_cpu_on_every_device() {
+    let mut rng = Rng::new(110);
+    for be in devices("ensemble forward_and_backward_match_cpu_on_every_device") {
+        let device = be.device();
+        let mut cases: Vec<DeviceCase> = Vec::new();
+        for (batch, members, classes) in [(1, 1, 3), (7, 3, 3), (300, 5, 3), (20, 4, 7)] {
+            let d = EnsembleDims { batch, members, classes, hold_class: classes - 1 };
+            let p = random_probs(&d, &mut rng).iter().map(|&v| v as f32).collect();
+            let w = range32(&mut rng, members, 0.1, 1.0);
+            cases.push((d, p, w, vec![(0.0, 0.0), (0.5, 0.5), (0.75, 0.7)]));
+        }
+        let d = EnsembleDims { batch: 300, members: 4, classes: 3, hold_class: 2 };
+        let mut p = range32(&mut rng, d.p_len(), 0.01, 1.0);
+        for row in p.chunks_mut(d.classes) {
+            let s: f32 = row.iter().sum();
+            row.iter_mut().for_each(|v| *v /= s);
+        }
+        p[0] = p[1];
+        cases.push((d, p, vec![0.4, 0.3, 0.2, 0.1], vec![(0.5, 0.5), (0.45, 0.7), (0.0, 0.0)]));
+        for (d, p, w, thresholds) in cases {
+            for (thr, agree) in thresholds {
+                let what = format!("{d:?} thr {thr} agree {agree} on {device}");
+                let (comb, conf, class) = device_forward(device, &d, &p, &w, thr, agree);
+                let (comb_c, conf_c, class_c) = forward32(&d, &p, &w, thr, agree, true);
+                let t = tol(be, 1e-6, 0.0);
+                let e = device_rel_err(&comb, &comb_c);
+                assert!(e <= t, "ensemble combined {what}: relative error {e:.3e} > {t:.1e}");
+                let e = device_rel_err(&conf, &conf_c);
+                assert!(e <= t, "ensemble confidence {what}: relative error {e:.3e} > {t:.1e}");
+                assert_eq!(class, class_c, "ensemble classes {what}");
+            }
+            let (dcomb, dconf) = (rng.vec32(d.combined_len()), rng.vec32(d.batch));
+            let dp = device_backward(device, &d, &p, &w, &dcomb, &dconf);
+            let mut dp_c = poisoned(d.p_len());
+            cpu::ensemble_backward(&d, &p, &w, &dcomb, &dconf, &mut dp_c);
+            let (e, t) = (device_rel_err(&dp, &dp_c), tol(be, 1e-5, 1e-6));
+            assert!(e <= t, "ensemble dp {d:?} on {device}: relative error {e:.3e} > {t:.1e}");
+        }
+    }
+}
+
+/// Inputs the GPU kernels cannot take are errors (the CPU kernel asserts instead): more classes than the WGSL
+/// kernel holds, and all-zero weights on CUDA.
+#[test]
+fn device_limits_are_errors() {
+    for be in devices("ensemble device_limits_are_errors") {
+        match be.device() {
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(n) => {
+                let g = crate::backend::wgpu::Gpu::get(n).unwrap();
+                let d = EnsembleDims { batch: 1, members: 1, classes: 17, hold_class: 0 };
+                assert!(super::wgpu::ensemble_forward(g, &d, &up(be, &[0.1; 17]), &up(be, &[1.0]), 0.0, 0.0).is_err());
+            }
+            #[cfg(feature = "cuda")]
+            Device::Cuda(n) => {
+                let g = crate::backend::cuda::backend(n).unwrap();
+                let d = EnsembleDims { batch: 300, members: 4, classes: 3, hold_class: 2 };
+                let p = up(be, &vec![1.0 / 3.0; d.p_len()]);
+                let zero = super::cuda::ensemble_forward(g, &d, &p, &[0.0; 4], 0.5, 0.5);
+                assert!(zero.is_err(), "zero weights are an error");
+            }
+            _ => {}
+        }
+    }
 }

@@ -5,6 +5,8 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod op;
+#[cfg(test)]
+mod tests;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 

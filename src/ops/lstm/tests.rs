@@ -1,5 +1,5 @@
-use super::{cpu, reference, LstmDims};
-use crate::ops::testing::{assert_close, gradcheck, poisoned, Rng};
+use super::{cpu, reference, LstmArgs, LstmDims};
+use crate::ops::testing::{assert_close, close, cpu_backend, devices, gradcheck, poisoned, tol, up, Rng};
 
 /// Inputs of one direction: x, h0, c0, w_ih, w_hh, b_ih, b_hh (PyTorch's init scale 1/√H for the parameters).
 fn inputs(d: &LstmDims, rng: &mut Rng) -> Vec<Vec<f64>> {
@@ -502,4 +502,58 @@ fn timing_batch1() {
             if single { 1 } else { threads }
         );
     }
+}
+
+/// Every device against the CPU backend: one direction over a sequence, forward (hs, cs, gates) and backward
+/// through time, both directions. (batch, t, input, hidden, input scale): the former wgpu suite's sizes, then
+/// the former CUDA suite's, where H = 8 takes CUDA's on-chip whole-sequence kernels and H = 128 (256 KiB of
+/// w_hh) its per-step kernels.
+#[test]
+fn sequence_forward_and_backward_match_cpu_on_every_device() {
+    let mut rng = Rng::new(100);
+    let cases = [(1, 1, 1, 1, 1.0), (2, 5, 3, 4, 1.0), (3, 9, 7, 16, 1.0), (1, 20, 5, 33, 1.0), (4, 3, 10, 64, 1.0)];
+    let cases = cases.into_iter().chain([(2, 6, 5, 8, 0.5), (1, 3, 4, 128, 0.5)]);
+    let cases: Vec<(usize, usize, usize, usize, f32)> = cases.collect();
+    for be in devices("lstm sequence_forward_and_backward_match_cpu_on_every_device") {
+        let c = cpu_backend();
+        for &(batch, t, input, hidden, scale) in &cases {
+            for reverse in [false, true] {
+                let d = LstmDims { batch, t, input, hidden, reverse };
+                let what = format!("{d:?}");
+                let mut s = |n: usize| rng.vec32(n).iter().map(|v| v * scale).collect::<Vec<f32>>();
+                let host_in = [
+                    s(d.x_len()),
+                    s(d.state_len()),
+                    s(d.state_len()),
+                    s(d.w_ih_len()),
+                    s(d.w_hh_len()),
+                    s(d.gates()),
+                    s(d.gates()),
+                ];
+                let dhs = rng.vec32(d.seq_len());
+                let ins_c: Vec<_> = host_in.iter().map(|v| up(c, v)).collect();
+                let ins_g: Vec<_> = host_in.iter().map(|v| up(be, v)).collect();
+                let (ac, ag) = (lstm_args(&ins_c), lstm_args(&ins_g));
+                let sc = c.lstm_seq(&d, &ac).unwrap();
+                let sg = be.lstm_seq(&d, &ag).unwrap();
+                close(&format!("lstm hs {what}"), &sg.hs, &sc.hs, 1e-5);
+                close(&format!("lstm cs {what}"), &sg.cs, &sc.cs, 1e-5);
+                close(&format!("lstm gates {what}"), &sg.gates, &sc.gates, 1e-5);
+                let gc = c.lstm_seq_backward(&d, &ac, &sc, &up(c, &dhs)).unwrap();
+                let gg = be.lstm_seq_backward(&d, &ag, &sg, &up(be, &dhs)).unwrap();
+                let t = tol(be, 1e-4, 1e-5);
+                close(&format!("lstm dx {what}"), &gg.dx, &gc.dx, t);
+                close(&format!("lstm dh0 {what}"), &gg.dh0, &gc.dh0, t);
+                close(&format!("lstm dc0 {what}"), &gg.dc0, &gc.dc0, t);
+                close(&format!("lstm dw_ih {what}"), &gg.dw_ih, &gc.dw_ih, t);
+                close(&format!("lstm dw_hh {what}"), &gg.dw_hh, &gc.dw_hh, t);
+                close(&format!("lstm db {what}"), &gg.db, &gc.db, t);
+            }
+        }
+    }
+}
+
+/// The LSTM arguments from `[x, h0, c0, w_ih, w_hh, b_ih, b_hh]`.
+fn lstm_args(i: &[crate::backend::Storage]) -> LstmArgs<'_> {
+    LstmArgs { x: &i[0], h0: &i[1], c0: &i[2], w_ih: &i[3], w_hh: &i[4], b_ih: &i[5], b_hh: &i[6] }
 }

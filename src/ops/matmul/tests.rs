@@ -2,7 +2,7 @@
 //! finite-difference check of the reference backward in f64.
 
 use super::{cpu, reference, MatmulDims};
-use crate::ops::testing::{assert_close, gradcheck, poisoned, to64, Rng};
+use crate::ops::testing::{assert_close, close, cpu_backend, devices, gradcheck, host, poisoned, to64, tol, up, Rng};
 
 const BATCHES: [(usize, usize); 5] = [(1, 1), (3, 3), (1, 3), (3, 1), (1, 5)];
 
@@ -114,4 +114,44 @@ fn reference_f32_agrees_with_f64() {
     reference::matmul_forward(&d, &to64(&a), &to64(&b), &mut c64);
     let c64: Vec<f32> = c64.iter().map(|&x| x as f32).collect();
     assert_close("matmul f32 vs f64", &c32, &c64, 1e-6);
+}
+
+/// Every device against the CPU backend: every transpose and broadcast combination, forward and backward.
+#[test]
+fn forward_and_backward_match_cpu_on_every_device() {
+    let mut rng = Rng::new(40);
+    for be in devices("matmul forward_and_backward_match_cpu_on_every_device") {
+        let c = cpu_backend();
+        let t = tol(be, 1e-4, 1e-5);
+        for d in all_dims(&[(1, 1, 1), (5, 7, 3), (4, 1, 6), (33, 17, 65), (70, 40, 90)]) {
+            let (a, b, dc) = (rng.vec32(d.a_len()), rng.vec32(d.b_len()), rng.vec32(d.c_len()));
+            let ((ac, ag), (bc, bg)) = ((up(c, &a), up(be, &a)), (up(c, &b), up(be, &b)));
+            close(&format!("matmul {d:?}"), &be.matmul(&d, &ag, &bg).unwrap(), &c.matmul(&d, &ac, &bc).unwrap(), t);
+            let (da_c, db_c) = c.matmul_backward(&d, &ac, &bc, &up(c, &dc)).unwrap();
+            let (da_g, db_g) = be.matmul_backward(&d, &ag, &bg, &up(be, &dc)).unwrap();
+            close(&format!("matmul da {d:?}"), &da_g, &da_c, t);
+            close(&format!("matmul db {d:?}"), &db_g, &db_c, t);
+        }
+    }
+}
+
+#[test]
+fn larger_product_spans_several_tiles_on_every_device() {
+    let mut rng = Rng::new(41);
+    for be in devices("matmul larger_product_spans_several_tiles_on_every_device") {
+        let c = cpu_backend();
+        let d = MatmulDims { batch_a: 2, batch_b: 1, m: 130, k: 200, n: 129, trans_a: false, trans_b: true };
+        let (a, b) = (rng.vec32(d.a_len()), rng.vec32(d.b_len()));
+        let want = c.matmul(&d, &up(c, &a), &up(c, &b)).unwrap();
+        close("matmul 130x200x129", &be.matmul(&d, &up(be, &a), &up(be, &b)).unwrap(), &want, 1e-4);
+    }
+}
+
+#[test]
+fn empty_inner_dimension_gives_zeros_on_every_device() {
+    for be in devices("matmul empty_inner_dimension_gives_zeros_on_every_device") {
+        let d = MatmulDims { batch_a: 2, batch_b: 1, m: 3, k: 0, n: 4, trans_a: false, trans_b: false };
+        let c = host(&be.matmul(&d, &up(be, &[]), &up(be, &[])).unwrap());
+        assert_eq!(c, vec![0.0; 24], "on {}", be.device());
+    }
 }

@@ -2,8 +2,9 @@
 //! parallel sizes, finite-difference checks of every reference backward in f64 (x, γ, β; both BatchNorm
 //! modes), and the running-statistics update against a direct computation.
 
-use super::{cpu, reference, BatchNormDims, LayerNormDims};
-use crate::ops::testing::{assert_close, gradcheck, poisoned, Rng};
+use super::{cpu, reference, BatchNormDims, BatchNormParams, BatchNormStats, LayerNormDims};
+use crate::device::Device;
+use crate::ops::testing::{assert_close, close, cpu_backend, devices, gradcheck, poisoned, range32, tol, up, Rng};
 
 /// Random values around a non-zero offset, so mean subtraction is exercised.
 fn shifted(rng: &mut Rng, n: usize, offset: f32) -> Vec<f32> {
@@ -216,4 +217,83 @@ fn batch_norm_constant_channel_is_finite() {
     let (mut rm, mut rv) = ([0.0f32], [1.0f32]);
     cpu::batch_norm_update_running(&d, &mean, &rstd, &mut rm, &mut rv, 0.1);
     assert!((rm[0] - 0.325).abs() < 1e-6 && (rv[0] - 0.9).abs() < 1e-6 && rv[0] >= 0.9 - 1e-6);
+}
+
+/// Every device against the CPU backend: LayerNorm forward (y, mean, rstd) and backward (the former wgpu and
+/// CUDA suites' shapes).
+#[test]
+fn layer_norm_matches_cpu_on_every_device() {
+    let mut rng = Rng::new(70);
+    for be in devices("layer_norm_matches_cpu_on_every_device") {
+        let c = cpu_backend();
+        for (rows, cols) in [(1, 1), (1, 7), (5, 32), (40, 100), (3, 700), (37, 64), (5, 300)] {
+            let d = LayerNormDims { rows, cols, eps: 1e-5 };
+            let x: Vec<f32> = rng.vec32(d.len()).iter().map(|v| v * 3.0 + 0.5).collect();
+            let (ga, beta, dy) = (rng.vec32(cols), rng.vec32(cols), rng.vec32(d.len()));
+            let ((xc, xg), (gc, gg), (bc, bg)) =
+                ((up(c, &x), up(be, &x)), (up(c, &ga), up(be, &ga)), (up(c, &beta), up(be, &beta)));
+            let (yc, mc, rc) = c.layer_norm(&d, &xc, &gc, &bc).unwrap();
+            let (yg, mg, rg) = be.layer_norm(&d, &xg, &gg, &bg).unwrap();
+            close(&format!("layer_norm y {d:?}"), &yg, &yc, 1e-5);
+            close(&format!("layer_norm mean {d:?}"), &mg, &mc, 1e-5);
+            close(&format!("layer_norm rstd {d:?}"), &rg, &rc, 1e-5);
+            let (dxc, dgc, dbc) = c.layer_norm_backward(&d, &xc, &gc, &mc, &rc, &up(c, &dy)).unwrap();
+            let (dxg, dgg, dbg) = be.layer_norm_backward(&d, &xg, &gg, &mg, &rg, &up(be, &dy)).unwrap();
+            let t = tol(be, 1e-4, 1e-5);
+            close(&format!("layer_norm dx {d:?}"), &dxg, &dxc, t);
+            close(&format!("layer_norm dgamma {d:?}"), &dgg, &dgc, t);
+            close(&format!("layer_norm dbeta {d:?}"), &dbg, &dbc, t);
+        }
+    }
+}
+
+/// Every device against the CPU backend: BatchNorm1d training (y, batch statistics, running statistics), eval,
+/// and the backward in both modes; training on one value per channel is an error.
+#[test]
+fn batch_norm_matches_cpu_on_every_device() {
+    let mut rng = Rng::new(71);
+    for be in devices("batch_norm_matches_cpu_on_every_device") {
+        let c = cpu_backend();
+        for (n, ch, l) in [(2, 1, 3), (4, 3, 1), (3, 5, 7), (16, 8, 30), (3, 5, 17)] {
+            let d = BatchNormDims { n, c: ch, l, eps: 1e-5 };
+            let x: Vec<f32> = rng.vec32(d.len()).iter().map(|v| v * 2.0 - 0.3).collect();
+            let (ga, beta, rm) = (rng.vec32(ch), rng.vec32(ch), rng.vec32(ch));
+            let rv = range32(&mut rng, ch, 0.5, 2.0);
+            let dy = rng.vec32(d.len());
+            let (xc, xg) = (up(c, &x), up(be, &x));
+            let ((gc, gg), (bc, bg)) = ((up(c, &ga), up(be, &ga)), (up(c, &beta), up(be, &beta)));
+            let ((rmc, rmg), (rvc, rvg)) = ((up(c, &rm), up(be, &rm)), (up(c, &rv), up(be, &rv)));
+            let pc = BatchNormParams { g: &gc, b: &bc, rm: &rmc, rv: &rvc };
+            let pg = BatchNormParams { g: &gg, b: &bg, rm: &rmg, rv: &rvg };
+            let (yc, mc, sc, rm2c, rv2c) = c.batch_norm_train(&d, &xc, &pc, 0.1).unwrap();
+            let (yg, mg, sg, rm2g, rv2g) = be.batch_norm_train(&d, &xg, &pg, 0.1).unwrap();
+            let what = format!("{d:?}");
+            close(&format!("batch_norm train y {what}"), &yg, &yc, 1e-5);
+            close(&format!("batch_norm mean {what}"), &mg, &mc, 1e-5);
+            close(&format!("batch_norm rstd {what}"), &sg, &sc, 1e-5);
+            close(&format!("batch_norm running mean {what}"), &rm2g, &rm2c, 1e-5);
+            close(&format!("batch_norm running var {what}"), &rv2g, &rv2c, 1e-5);
+            let want = c.batch_norm_eval(&d, &xc, &pc).unwrap();
+            close(&format!("batch_norm eval y {what}"), &be.batch_norm_eval(&d, &xg, &pg).unwrap(), &want, 1e-5);
+            let (dc, dg) = (up(c, &dy), up(be, &dy));
+            let t = tol(be, 1e-4, 1e-5);
+            for (train, (ac, ag), (bc2, bg2)) in [(true, (&mc, &mg), (&sc, &sg)), (false, (&rmc, &rmg), (&rvc, &rvg))] {
+                let (dxc, dgc, dbc) =
+                    c.batch_norm_backward(&d, &BatchNormStats { train, a: ac, b: bc2 }, &xc, &gc, &dc).unwrap();
+                let (dxg, dgg, dbg) =
+                    be.batch_norm_backward(&d, &BatchNormStats { train, a: ag, b: bg2 }, &xg, &gg, &dg).unwrap();
+                close(&format!("batch_norm dx train={train} {what}"), &dxg, &dxc, t);
+                close(&format!("batch_norm dgamma train={train} {what}"), &dgg, &dgc, t);
+                close(&format!("batch_norm dbeta train={train} {what}"), &dbg, &dbc, t);
+            }
+        }
+        // One value per channel cannot be trained on: on the GPUs an error, not a panic (the CPU kernel asserts).
+        if matches!(be.device(), Device::Cpu) {
+            continue;
+        }
+        let d = BatchNormDims { n: 1, c: 2, l: 1, eps: 1e-5 };
+        let x = up(be, &[1.0, 2.0]);
+        let p = BatchNormParams { g: &x, b: &x, rm: &x, rv: &x };
+        assert!(be.batch_norm_train(&d, &x, &p, 0.1).is_err(), "one value per channel on {}", be.device());
+    }
 }

@@ -1,6 +1,8 @@
 use super::{cpu, reference, ReduceDims};
 use crate::ops::elementwise::BroadcastDims;
-use crate::ops::testing::{assert_close, gradcheck, poisoned, Rng};
+use crate::ops::testing::{
+    assert_close, close, cpu_backend, devices, gradcheck, is_wgpu, poisoned, same, tol, up, Rng,
+};
 
 fn rd(outer: usize, axis: usize, inner: usize) -> ReduceDims {
     ReduceDims { outer, axis, inner }
@@ -240,5 +242,78 @@ fn row_argmax_edge_cases_match_reference() {
     assert_eq!(got_i, want_i);
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g.to_bits(), w.to_bits());
+    }
+}
+
+/// (outer, axis, inner) of the device tests (both kernel geometries): the former wgpu suite's, then the former
+/// CUDA suite's.
+const DEVICE_DIMS: [(usize, usize, usize); 11] = [
+    (1, 1, 1),
+    (1, 7, 1),
+    (5, 3, 4),
+    (1, 1000, 1),
+    (3, 300, 1),
+    (2, 100, 3),
+    (4, 10, 200),
+    (1, 5000, 2),
+    (6, 700, 1),
+    (3, 50, 7),
+    (1, 5, 200),
+];
+
+/// Every device against the CPU backend: sum and mean (relative 1e-4 on wgpu, 1e-6 elsewhere) and their backward.
+#[test]
+fn sum_and_mean_match_cpu_on_every_device() {
+    let mut rng = Rng::new(30);
+    for be in devices("sum_and_mean_match_cpu_on_every_device") {
+        let c = cpu_backend();
+        for (outer, axis, inner) in DEVICE_DIMS {
+            let d = ReduceDims { outer, axis, inner };
+            let (x, dy) = (rng.vec32(d.in_len()), rng.vec32(d.out_len()));
+            for mean in [false, true] {
+                let what = format!("{} {d:?}", if mean { "mean" } else { "sum" });
+                let want = c.sum(&d, &up(c, &x), mean).unwrap();
+                close(&what, &be.sum(&d, &up(be, &x), mean).unwrap(), &want, tol(be, 1e-4, 1e-6));
+                let want = c.sum_backward(&d, &up(c, &dy), mean).unwrap();
+                close(&format!("{what} backward"), &be.sum_backward(&d, &up(be, &dy), mean).unwrap(), &want, 1e-6);
+            }
+        }
+    }
+}
+
+/// Every device against the CPU backend, bit for bit: max, argmax and the max backward. Coarse values make ties
+/// common (the first index wins); a second input has explicit ties and (not on wgpu) a NaN, which wins and
+/// propagates.
+#[test]
+fn max_and_argmax_match_cpu_exactly_on_every_device() {
+    let mut rng = Rng::new(31);
+    for be in devices("max_and_argmax_match_cpu_exactly_on_every_device") {
+        let c = cpu_backend();
+        for (outer, axis, inner) in DEVICE_DIMS {
+            let d = ReduceDims { outer, axis, inner };
+            let coarse: Vec<f32> = rng.vec32(d.in_len()).iter().map(|v| (v * 4.0).round()).collect();
+            let mut x = rng.vec32(d.in_len());
+            if axis > 2 {
+                x[2 * inner] = x[inner].max(x[0]) + 1.0;
+                x[3 * inner] = x[2 * inner];
+            }
+            // WGSL lets an implementation assume there are no NaNs, and the wgpu max kernel does not propagate
+            // them (lavapipe returns the largest number); the NaN case runs on the CPU and CUDA only.
+            if axis > 4 && outer > 1 && !is_wgpu(be) {
+                x[d.axis * d.inner + 4 * inner] = f32::NAN;
+            }
+            for (kind, x) in [("coarse", coarse), ("ties and NaN", x)] {
+                let (yc, ic) = c.max(&d, &up(c, &x)).unwrap();
+                let (yg, ig) = be.max(&d, &up(be, &x)).unwrap();
+                same(&format!("max {kind} {d:?}"), &yg, &yc);
+                same(&format!("argmax {kind} {d:?}"), &ig, &ic);
+                let dy = rng.vec32(d.out_len());
+                same(
+                    &format!("max backward {kind} {d:?}"),
+                    &be.max_backward(&d, &ig, &up(be, &dy)).unwrap(),
+                    &c.max_backward(&d, &ic, &up(c, &dy)).unwrap(),
+                );
+            }
+        }
     }
 }

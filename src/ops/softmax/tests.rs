@@ -2,7 +2,7 @@
 //! on huge logits, and a finite-difference check of the reference backward in f64.
 
 use super::{cpu, reference, SoftmaxDims};
-use crate::ops::testing::{assert_close, gradcheck, poisoned, Rng};
+use crate::ops::testing::{assert_close, close, cpu_backend, devices, gradcheck, poisoned, tol, up, Rng};
 
 /// (rows, cols): single elements, a single row or column, odd sizes, and sizes split over rayon tasks.
 const SHAPES: [(usize, usize); 7] = [(1, 1), (1, 7), (5, 1), (13, 37), (300, 129), (2000, 33), (3, 10000)];
@@ -95,6 +95,29 @@ fn reference_backward_matches_finite_differences() {
                 continue;
             }
             gradcheck(&format!("softmax log={log} {d:?}"), &inputs, &dy, &[dx], fwd);
+        }
+    }
+}
+
+/// Every device against the CPU backend, forward and backward (the shapes of the former wgpu and CUDA suites).
+#[test]
+fn forward_and_backward_match_cpu_on_every_device() {
+    let mut rng = Rng::new(50);
+    for be in devices("softmax forward_and_backward_match_cpu_on_every_device") {
+        let c = cpu_backend();
+        for (rows, cols) in [(1, 1), (3, 5), (17, 64), (4, 1000), (300, 3), (9, 5), (4, 700)] {
+            let d = SoftmaxDims { rows, cols };
+            let x: Vec<f32> = rng.vec32(d.len()).iter().map(|v| v * 8.0).collect();
+            let dy = rng.vec32(d.len());
+            for log in [false, true] {
+                let what = format!("{}softmax {d:?}", if log { "log-" } else { "" });
+                let yc = c.softmax(&d, &up(c, &x), log).unwrap();
+                let yg = be.softmax(&d, &up(be, &x), log).unwrap();
+                close(&what, &yg, &yc, 1e-5);
+                let want = c.softmax_backward(&d, &yc, &up(c, &dy), log).unwrap();
+                let got = be.softmax_backward(&d, &yg, &up(be, &dy), log).unwrap();
+                close(&format!("{what} backward"), &got, &want, tol(be, 1e-4, 1e-5));
+            }
         }
     }
 }
