@@ -47,13 +47,13 @@ pub fn dropout_backward(d: &DropoutDims, seed: u64, dy: &[f32], dx: &mut [f32]) 
 impl DropoutKernel for CpuBackend {
     fn dropout(&self, x: &Storage, p: f32, seed: u64) -> Result<Storage> {
         let mut y = buf(x.len());
-        dropout_forward(&DropoutDims::new(x.len(), p), seed, host(x)?, &mut y);
+        dropout_forward(&DropoutDims::checked(x.len(), p)?, seed, host(x)?, &mut y);
         Ok(out(y))
     }
 
     fn dropout_backward(&self, dy: &Storage, p: f32, seed: u64) -> Result<Storage> {
         let mut dx = buf(dy.len());
-        dropout_backward(&DropoutDims::new(dy.len(), p), seed, host(dy)?, &mut dx);
+        dropout_backward(&DropoutDims::checked(dy.len(), p)?, seed, host(dy)?, &mut dx);
         Ok(out(dx))
     }
 }

@@ -5,19 +5,12 @@ use super::DropoutDims;
 use super::DropoutKernel;
 use crate::backend::cuda::{grid_1d, CudaBackend};
 use crate::backend::Storage;
-use crate::{Error, Result};
+use crate::Result;
 use cudarc::driver::PushKernelArg;
-
-fn check_p(p: f32) -> Result<DropoutDims> {
-    if !(0.0..1.0).contains(&p) {
-        return Err(Error::Invalid(format!("dropout: p = {p} is outside [0, 1)")));
-    }
-    Ok(DropoutDims { len: 0, p })
-}
 
 /// y = x·mask/(1 − p); the backward is the same call on dy with the same seed.
 pub fn mask_scale(be: &CudaBackend, x: &Storage, p: f32, seed: u64) -> Result<Storage> {
-    let d = check_p(p)?;
+    let d = DropoutDims::checked(0, p)?;
     let n = x.len();
     let xs = be.input(x, n, "x")?;
     let mut y = be.alloc(n)?;
@@ -32,7 +25,7 @@ pub fn mask_scale(be: &CudaBackend, x: &Storage, p: f32, seed: u64) -> Result<St
 
 /// The keep mask alone (1.0 kept, 0.0 dropped), for comparing with `dropout::keep` bit for bit.
 pub fn mask(be: &CudaBackend, n: usize, p: f32, seed: u64) -> Result<Storage> {
-    let d = check_p(p)?;
+    let d = DropoutDims::checked(0, p)?;
     let mut m = be.alloc(n)?;
     let (n64, t) = (n as i64, d.threshold());
     let mut l = be.kernel("dropout_mask")?;

@@ -53,6 +53,14 @@ impl DropoutDims {
         d
     }
 
+    /// The dims of a call, or an error unless 0 ≤ p < 1: the one check every device runs before drawing a mask.
+    pub fn checked(len: usize, p: f32) -> crate::Result<Self> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(crate::Error::Invalid(format!("dropout: p = {p} is outside [0, 1)")));
+        }
+        Ok(DropoutDims { len, p })
+    }
+
     /// Panics unless 0 ≤ p < 1.
     pub fn check(&self) {
         assert!((0.0..1.0).contains(&self.p), "dropout: p = {} is outside [0, 1)", self.p);

@@ -5,7 +5,7 @@ use super::DropoutDims;
 use super::DropoutKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::Storage;
-use crate::{Error, Result};
+use crate::Result;
 
 static SHADER: Shader = Shader::named("dropout");
 
@@ -13,9 +13,7 @@ impl DropoutKernel for Gpu {
     /// y = x·mask(seed)/(1 − p).
     fn dropout(&self, x: &Storage, p: f32, seed: u64) -> Result<Storage> {
         let gpu = self.handle()?;
-        if !(0.0..1.0).contains(&p) {
-            return Err(Error::Invalid(format!("dropout: p = {p} is outside [0, 1)")));
-        }
+        DropoutDims::checked(0, p)?;
         let xb = gpu.buf(x)?;
         let d = DropoutDims::new(xb.len(), p);
         let y = gpu.alloc(d.len)?;

@@ -395,6 +395,7 @@ impl NormKernel for CpuBackend {
         momentum: f32,
     ) -> Result<(Storage, Storage, Storage, Storage, Storage)> {
         let BatchNormParams { g, b, rm, rv } = *p;
+        d.check_train()?;
         let (mut y, mut mean, mut rstd) = (buf(x.len()), buf(d.c), buf(d.c));
         batch_norm_forward_train(d, host(x)?, host(g)?, host(b)?, &mut y, &mut mean, &mut rstd);
         let (mut rm, mut rv) = (host(rm)?.to_vec(), host(rv)?.to_vec());

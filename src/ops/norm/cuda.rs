@@ -4,7 +4,7 @@ use super::{BatchNormDims, LayerNormDims};
 use super::{BatchNormParams, BatchNormStats, NormKernel};
 use crate::backend::cuda::{grid_1d, grid_dim, int, rows_cfg, CudaBackend};
 use crate::backend::Storage;
-use crate::{Error, Result};
+use crate::Result;
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 fn channel_blocks(c: usize) -> Result<LaunchConfig> {
@@ -80,14 +80,7 @@ impl NormKernel for CudaBackend {
         momentum: f32,
     ) -> Result<(Storage, Storage, Storage, Storage, Storage)> {
         let BatchNormParams { g, b, rm, rv } = *p;
-        if d.count() < 2 {
-            return Err(Error::Invalid(format!(
-                "batch norm training needs more than one value per channel, found {} (n = {}, l = {})",
-                d.count(),
-                d.n,
-                d.l
-            )));
-        }
+        d.check_train()?;
         let xs = self.input(x, d.len(), "x")?;
         let (gs, bs) = (self.input(g, d.c, "gamma")?, self.input(b, d.c, "beta")?);
         let (rms, rvs) = (self.input(rm, d.c, "running_mean")?, self.input(rv, d.c, "running_var")?);

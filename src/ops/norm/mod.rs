@@ -62,6 +62,19 @@ pub struct BatchNormDims {
 }
 
 impl BatchNormDims {
+    /// Training needs more than one value per channel (the unbiased running variance divides by count − 1): the
+    /// one check every device runs before a training forward.
+    pub fn check_train(&self) -> Result<()> {
+        if self.count() < 2 {
+            return Err(crate::Error::Invalid(format!(
+                "batch norm training needs more than one value per channel, found {} (n = {}, l = {})",
+                self.count(),
+                self.n,
+                self.l
+            )));
+        }
+        Ok(())
+    }
     pub fn len(&self) -> usize {
         self.n * self.c * self.l
     }

@@ -5,7 +5,7 @@ use super::{BatchNormDims, LayerNormDims};
 use super::{BatchNormParams, BatchNormStats, NormKernel};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::{expect_len, Storage};
-use crate::{Error, Result};
+use crate::Result;
 
 static SHADER: Shader = Shader::named("norm");
 
@@ -89,12 +89,7 @@ impl NormKernel for Gpu {
             d,
             &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())],
         )?;
-        if d.count() < 2 {
-            return Err(Error::Invalid(format!(
-                "batch_norm: training needs more than one value per channel, got n·l = {}",
-                d.count()
-            )));
-        }
+        d.check_train()?;
         let (y, mean, rstd) = (gpu.alloc(d.len())?, gpu.alloc(d.c)?, gpu.alloc(d.c)?);
         let (rm_out, rv_out) = (gpu.alloc(d.c)?, gpu.alloc(d.c)?);
         let p = bn_params(d, momentum, false);
