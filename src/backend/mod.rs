@@ -75,6 +75,11 @@ pub fn expect_len(what: &str, got: usize, want: usize) -> Result<()> {
     }
 }
 
+/// Two output buffers of one kernel call (e.g. the gradients of a binary op's operands).
+pub type Pair = (Storage, Storage);
+/// Three output buffers of one kernel call (e.g. dq, dk, dv; or y, mean, rstd).
+pub type Triple = (Storage, Storage, Storage);
+
 /// What every device provides besides kernels: where it is, and copies in and out of it.
 pub trait DeviceOps: Send + Sync {
     fn device(&self) -> Device;

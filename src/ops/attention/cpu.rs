@@ -2,9 +2,9 @@
 //! it can see with the row softmax between them (see the module doc for the plan and its reasons).
 
 use super::{reference, AttentionDims};
-use super::{AttentionKernel, Qkv};
+use super::{AttentionKernel, AttentionOut, Qkv};
 use crate::backend::cpu::{buf, host, out, CpuBackend};
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage, Triple};
 use crate::ops::fastmath;
 use crate::ops::matmul::cpu::{sgemm, sgemm_serial_rows};
 use crate::Result;
@@ -353,7 +353,7 @@ pub fn attention_backward(
 }
 
 impl AttentionKernel for CpuBackend {
-    fn attention(&self, d: &AttentionDims, x: &Qkv) -> Result<(Storage, Storage)> {
+    fn attention(&self, d: &AttentionDims, x: &Qkv) -> Result<Pair> {
         let Qkv { q, k, v } = *x;
         let mut o = buf(d.bh * d.tq * d.dv);
         let mut lse = buf(d.bh * d.tq);
@@ -367,14 +367,8 @@ impl AttentionKernel for CpuBackend {
         Ok(out(w))
     }
 
-    fn attention_backward(
-        &self,
-        d: &AttentionDims,
-        x: &Qkv,
-        o: &Storage,
-        lse: &Storage,
-        dout: &Storage,
-    ) -> Result<(Storage, Storage, Storage)> {
+    fn attention_backward(&self, d: &AttentionDims, x: &Qkv, fwd: &AttentionOut, dout: &Storage) -> Result<Triple> {
+        let AttentionOut { o, lse } = *fwd;
         let Qkv { q, k, v } = *x;
         let (mut dq, mut dk, mut dv) = (buf(q.len()), buf(k.len()), buf(v.len()));
         attention_backward(

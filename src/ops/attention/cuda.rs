@@ -2,9 +2,9 @@
 //! tiles, scores and accumulators, rows padded by one float) fits the 48 KiB every device gives a block.
 
 use super::AttentionDims;
-use super::{AttentionKernel, Qkv};
+use super::{AttentionKernel, AttentionOut, Qkv};
 use crate::backend::cuda::{grid_1d, grid_dim, int, CudaBackend};
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage, Triple};
 use crate::{Error, Result};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
@@ -73,7 +73,7 @@ fn sizes(d: &AttentionDims) -> Result<Sizes> {
 }
 
 impl AttentionKernel for CudaBackend {
-    fn attention(&self, d: &AttentionDims, x: &Qkv) -> Result<(Storage, Storage)> {
+    fn attention(&self, d: &AttentionDims, x: &Qkv) -> Result<Pair> {
         let Qkv { q, k, v } = *x;
         let (qs, ks, vs) =
             (self.input(q, d.q_len(), "q")?, self.input(k, d.k_len(), "k")?, self.input(v, d.v_len(), "v")?);
@@ -109,14 +109,8 @@ impl AttentionKernel for CudaBackend {
         Ok(self.wrap(w, n))
     }
 
-    fn attention_backward(
-        &self,
-        d: &AttentionDims,
-        x: &Qkv,
-        o: &Storage,
-        lse: &Storage,
-        dout: &Storage,
-    ) -> Result<(Storage, Storage, Storage)> {
+    fn attention_backward(&self, d: &AttentionDims, x: &Qkv, fwd: &AttentionOut, dout: &Storage) -> Result<Triple> {
+        let AttentionOut { o, lse } = *fwd;
         let Qkv { q, k, v } = *x;
         let (qs, ks, vs) =
             (self.input(q, d.q_len(), "q")?, self.input(k, d.k_len(), "k")?, self.input(v, d.v_len(), "v")?);

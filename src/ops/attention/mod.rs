@@ -108,22 +108,22 @@ pub struct Qkv<'a> {
     pub v: &'a Storage,
 }
 
+/// What the attention forward returned and its backward reads: the output and the per-row log-sum-exp.
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionOut<'a> {
+    pub o: &'a Storage,
+    pub lse: &'a Storage,
+}
+
 /// Fused scaled-dot-product attention: forward (o, lse), the weights for explanations, backward.
 pub trait AttentionKernel {
     /// (o, lse).
-    fn attention(&self, d: &AttentionDims, x: &Qkv) -> Result<(Storage, Storage)>;
+    fn attention(&self, d: &AttentionDims, x: &Qkv) -> Result<Pair>;
     /// The softmax weights [bh, tq, tk], recomputed from the saved log-sum-exp.
     fn attention_weights(&self, d: &AttentionDims, q: &Storage, k: &Storage, lse: &Storage) -> Result<Storage>;
     /// (dq, dk, dv).
-    fn attention_backward(
-        &self,
-        d: &AttentionDims,
-        x: &Qkv,
-        o: &Storage,
-        lse: &Storage,
-        dout: &Storage,
-    ) -> Result<(Storage, Storage, Storage)>;
+    fn attention_backward(&self, d: &AttentionDims, x: &Qkv, fwd: &AttentionOut, dout: &Storage) -> Result<Triple>;
 }
 
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage, Triple};
 use crate::Result;

@@ -1,7 +1,7 @@
 //! Tensor-level fused scaled-dot-product attention and its backward rule (one fused backward kernel: the
 //! log-sum-exp saved by the forward replaces the T×T probability matrix).
 
-use super::{AttentionDims, Qkv};
+use super::{AttentionDims, AttentionOut, Qkv};
 use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -70,8 +70,7 @@ impl Tensor {
             let (dq, dk, dv) = be.attention_backward(
                 &d,
                 &Qkv { q: qs.storage(), k: ks.storage(), v: vs.storage() },
-                &os,
-                &lse,
+                &AttentionOut { o: &os, lse: &lse },
                 g.storage(),
             )?;
             Ok(vec![

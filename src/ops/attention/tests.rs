@@ -2,7 +2,7 @@
 //! with tq ≠ tk (including fully masked rows and single-query streaming), the reference against an explicit
 //! matmul → masked softmax → matmul composition, and finite-difference checks of dq, dk, dv in f64.
 
-use super::{cpu, reference, AttentionDims, Qkv};
+use super::{cpu, reference, AttentionDims, AttentionOut, Qkv};
 use crate::ops::matmul::{reference as mm, MatmulDims};
 use crate::ops::softmax::{reference as sm, SoftmaxDims};
 use crate::ops::testing::{assert_close, close, cpu_backend, devices, gradcheck, host, poisoned, tol, up, Rng};
@@ -256,10 +256,22 @@ fn forward_weights_and_backward_match_cpu_on_every_device() {
             }
             let wc = c.attention_weights(&d, &qc, &kc, &lc).unwrap();
             close(&format!("attention weights {what}"), &be.attention_weights(&d, &qg, &kg, &lg).unwrap(), &wc, t);
-            let (dqc, dkc, dvc) =
-                c.attention_backward(&d, &Qkv { q: &qc, k: &kc, v: &vc }, &oc, &lc, &up(c, &dout)).unwrap();
-            let (dqg, dkg, dvg) =
-                be.attention_backward(&d, &Qkv { q: &qg, k: &kg, v: &vg }, &og, &lg, &up(be, &dout)).unwrap();
+            let (dqc, dkc, dvc) = c
+                .attention_backward(
+                    &d,
+                    &Qkv { q: &qc, k: &kc, v: &vc },
+                    &AttentionOut { o: &oc, lse: &lc },
+                    &up(c, &dout),
+                )
+                .unwrap();
+            let (dqg, dkg, dvg) = be
+                .attention_backward(
+                    &d,
+                    &Qkv { q: &qg, k: &kg, v: &vg },
+                    &AttentionOut { o: &og, lse: &lg },
+                    &up(be, &dout),
+                )
+                .unwrap();
             close(&format!("attention dq {what}"), &dqg, &dqc, t);
             close(&format!("attention dk {what}"), &dkg, &dkc, t);
             close(&format!("attention dv {what}"), &dvg, &dvc, t);

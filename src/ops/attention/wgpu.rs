@@ -2,9 +2,9 @@
 //! (delta, then dq and dk/dv, in one submit).
 
 use super::AttentionDims;
-use super::{AttentionKernel, Qkv};
+use super::{AttentionKernel, AttentionOut, Qkv};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
-use crate::backend::{expect_len, Storage};
+use crate::backend::{expect_len, Pair, Storage, Triple};
 use crate::{Error, Result};
 
 static SHADER: Shader = Shader::named("attention");
@@ -37,7 +37,7 @@ fn heads_grid(d: &AttentionDims, rows: usize) -> [u32; 3] {
 
 impl AttentionKernel for Gpu {
     /// (o, lse).
-    fn attention(&self, d: &AttentionDims, x: &Qkv) -> Result<(Storage, Storage)> {
+    fn attention(&self, d: &AttentionDims, x: &Qkv) -> Result<Pair> {
         let Qkv { q, k, v } = *x;
         let gpu = self.handle()?;
         let (qb, kb, vb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(v)?);
@@ -60,14 +60,8 @@ impl AttentionKernel for Gpu {
     }
 
     /// (dq, dk, dv).
-    fn attention_backward(
-        &self,
-        d: &AttentionDims,
-        x: &Qkv,
-        o: &Storage,
-        lse: &Storage,
-        dout: &Storage,
-    ) -> Result<(Storage, Storage, Storage)> {
+    fn attention_backward(&self, d: &AttentionDims, x: &Qkv, fwd: &AttentionOut, dout: &Storage) -> Result<Triple> {
+        let AttentionOut { o, lse } = *fwd;
         let Qkv { q, k, v } = *x;
         let gpu = self.handle()?;
         let (qb, kb, vb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(v)?);

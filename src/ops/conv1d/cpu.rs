@@ -14,7 +14,7 @@
 
 use super::Conv1dKernel;
 use crate::backend::cpu::{buf, host, out, CpuBackend};
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage};
 use crate::Result;
 use std::ops::Range;
 
@@ -279,7 +279,7 @@ impl Conv1dKernel for CpuBackend {
         Ok(out(dx))
     }
 
-    fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<(Storage, Storage)> {
+    fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<Pair> {
         let mut dw = buf(d.c_out * d.c_in * d.kernel);
         let mut db = buf(d.c_out);
         conv1d_backward_weight(d, host(x)?, host(dy)?, &mut dw, Some(&mut db));

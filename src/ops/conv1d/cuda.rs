@@ -3,7 +3,7 @@
 use super::Conv1dDims;
 use super::Conv1dKernel;
 use crate::backend::cuda::{grid_1d, grid_dim, int, CudaBackend};
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage};
 use crate::{Error, Result};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
@@ -118,7 +118,7 @@ impl Conv1dKernel for CudaBackend {
         Ok(self.wrap(dx, n))
     }
 
-    fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<(Storage, Storage)> {
+    fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<Pair> {
         let (xs, gs) = (self.input(x, d.x_len(), "x")?, self.input(dy, d.y_len(), "dy")?);
         let (mut dw, mut db) = (self.alloc(d.w_len())?, self.alloc(d.c_out)?);
         if d.w_len() > 0 {

@@ -117,8 +117,8 @@ pub trait Conv1dKernel {
     fn conv1d(&self, d: &Conv1dDims, x: &Storage, w: &Storage, b: Option<&Storage>) -> Result<Storage>;
     fn conv1d_backward_input(&self, d: &Conv1dDims, w: &Storage, dy: &Storage) -> Result<Storage>;
     /// (dw, db).
-    fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<(Storage, Storage)>;
+    fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<Pair>;
 }
 
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage};
 use crate::Result;

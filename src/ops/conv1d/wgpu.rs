@@ -4,7 +4,7 @@
 use super::Conv1dDims;
 use super::Conv1dKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
-use crate::backend::{expect_len, Storage};
+use crate::backend::{expect_len, Pair, Storage};
 use crate::{Error, Result};
 
 static SHADER: Shader = Shader::named("conv1d");
@@ -60,7 +60,7 @@ impl Conv1dKernel for Gpu {
     }
 
     /// (dw [c_out, c_in, kernel], dbias [c_out]).
-    fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<(Storage, Storage)> {
+    fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<Pair> {
         let gpu = self.handle()?;
         let (xb, dyb) = (gpu.buf(x)?, gpu.buf(dy)?);
         expect_len("conv1d x", xb.len(), d.x_len())?;

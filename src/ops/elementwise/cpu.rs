@@ -6,7 +6,7 @@
 
 use super::ElementwiseKernel;
 use crate::backend::cpu::{buf, host, out, CpuBackend};
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage};
 use crate::Result;
 use rayon::prelude::*;
 
@@ -404,14 +404,7 @@ impl ElementwiseKernel for CpuBackend {
         Ok(out(y))
     }
 
-    fn binary_backward(
-        &self,
-        d: &BroadcastDims,
-        op: BinaryOp,
-        a: &Storage,
-        b: &Storage,
-        dy: &Storage,
-    ) -> Result<(Storage, Storage)> {
+    fn binary_backward(&self, d: &BroadcastDims, op: BinaryOp, a: &Storage, b: &Storage, dy: &Storage) -> Result<Pair> {
         let (mut da, mut db) = (buf(a.len()), buf(b.len()));
         binary_backward(d, op, host(a)?, host(b)?, host(dy)?, Some(&mut da), Some(&mut db));
         Ok((out(da), out(db)))

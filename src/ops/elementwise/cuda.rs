@@ -5,7 +5,7 @@
 use super::ElementwiseKernel;
 use super::{BinaryOp, BroadcastDims, Unary};
 use crate::backend::cuda::{grid_1d, CudaBackend};
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage};
 use crate::{Error, Result};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
@@ -146,14 +146,7 @@ impl ElementwiseKernel for CudaBackend {
         Ok(self.wrap(y, n))
     }
 
-    fn binary_backward(
-        &self,
-        d: &BroadcastDims,
-        op: BinaryOp,
-        a: &Storage,
-        b: &Storage,
-        dy: &Storage,
-    ) -> Result<(Storage, Storage)> {
+    fn binary_backward(&self, d: &BroadcastDims, op: BinaryOp, a: &Storage, b: &Storage, dy: &Storage) -> Result<Pair> {
         let read_ab = op.backward_needs_inputs();
         let as_ = self.input(a, if read_ab { d.a_len() } else { a.len() }, "a")?;
         let bs = self.input(b, if read_ab { d.b_len() } else { b.len() }, "b")?;

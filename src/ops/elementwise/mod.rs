@@ -176,15 +176,8 @@ pub trait ElementwiseKernel {
     fn scale_shift(&self, x: &Storage, a: f32, b: f32) -> Result<Storage>;
     fn binary(&self, d: &BroadcastDims, op: BinaryOp, a: &Storage, b: &Storage) -> Result<Storage>;
     /// (da, db), each reduced over the axes it was broadcast along.
-    fn binary_backward(
-        &self,
-        d: &BroadcastDims,
-        op: BinaryOp,
-        a: &Storage,
-        b: &Storage,
-        dy: &Storage,
-    ) -> Result<(Storage, Storage)>;
+    fn binary_backward(&self, d: &BroadcastDims, op: BinaryOp, a: &Storage, b: &Storage, dy: &Storage) -> Result<Pair>;
 }
 
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage};
 use crate::Result;

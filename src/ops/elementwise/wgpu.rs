@@ -3,7 +3,7 @@
 use super::ElementwiseKernel;
 use super::{BinaryOp, BroadcastDims, Unary};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
-use crate::backend::{expect_len, Storage};
+use crate::backend::{expect_len, Pair, Storage};
 use crate::Result;
 
 static SHADER: Shader = Shader::named("elementwise");
@@ -104,14 +104,7 @@ impl ElementwiseKernel for Gpu {
     /// (da, db), each summed over the dims its operand was broadcast along. An operand with the output's shape
     /// gets the one-thread-per-element kernel, a broadcast one the workgroup-per-element reduction; both are
     /// launched in one submit.
-    fn binary_backward(
-        &self,
-        d: &BroadcastDims,
-        op: BinaryOp,
-        a: &Storage,
-        b: &Storage,
-        dy: &Storage,
-    ) -> Result<(Storage, Storage)> {
+    fn binary_backward(&self, d: &BroadcastDims, op: BinaryOp, a: &Storage, b: &Storage, dy: &Storage) -> Result<Pair> {
         let gpu = self.handle()?;
         let (ab, bb, dyb) = (gpu.buf(a)?, gpu.buf(b)?, gpu.buf(dy)?);
         let reads = op.backward_needs_inputs();

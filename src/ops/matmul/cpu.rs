@@ -4,7 +4,7 @@
 use super::MatmulDims;
 use super::MatmulKernel;
 use crate::backend::cpu::{buf, host, out, CpuBackend};
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage};
 use crate::Result;
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -187,7 +187,7 @@ impl MatmulKernel for CpuBackend {
         Ok(out(c))
     }
 
-    fn matmul_backward(&self, d: &MatmulDims, a: &Storage, b: &Storage, dc: &Storage) -> Result<(Storage, Storage)> {
+    fn matmul_backward(&self, d: &MatmulDims, a: &Storage, b: &Storage, dc: &Storage) -> Result<Pair> {
         let mut da = buf(a.len());
         let mut db = buf(b.len());
         matmul_backward(d, host(a)?, host(b)?, host(dc)?, &mut da, &mut db);

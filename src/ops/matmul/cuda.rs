@@ -5,7 +5,7 @@
 use super::MatmulDims;
 use super::MatmulKernel;
 use crate::backend::cuda::{grid_1d, CudaBackend};
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage};
 use crate::{Error, Result};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use std::sync::Arc;
@@ -270,7 +270,7 @@ impl MatmulKernel for CudaBackend {
         Ok(self.wrap(c, c_len))
     }
 
-    fn matmul_backward(&self, d: &MatmulDims, a: &Storage, b: &Storage, dc: &Storage) -> Result<(Storage, Storage)> {
+    fn matmul_backward(&self, d: &MatmulDims, a: &Storage, b: &Storage, dc: &Storage) -> Result<Pair> {
         let batch = check_batches(d)?;
         let (m, n, k) = (d.m, d.n, d.k);
         let (as_, bs) = (self.input(a, d.a_len(), "a")?, self.input(b, d.b_len(), "b")?);

@@ -113,8 +113,8 @@ pub mod wgpu;
 pub trait MatmulKernel {
     fn matmul(&self, d: &MatmulDims, a: &Storage, b: &Storage) -> Result<Storage>;
     /// (da, db) from dc.
-    fn matmul_backward(&self, d: &MatmulDims, a: &Storage, b: &Storage, dc: &Storage) -> Result<(Storage, Storage)>;
+    fn matmul_backward(&self, d: &MatmulDims, a: &Storage, b: &Storage, dc: &Storage) -> Result<Pair>;
 }
 
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage};
 use crate::Result;

@@ -5,7 +5,7 @@
 use super::MatmulDims;
 use super::MatmulKernel;
 use crate::backend::wgpu::{store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage};
 use crate::{Error, Result};
 
 static SHADER: Shader = Shader::named("matmul");
@@ -99,7 +99,7 @@ impl MatmulKernel for Gpu {
     }
 
     /// (dA, dB) in A's and B's storage layouts; a broadcast operand receives the sum over the batch.
-    fn matmul_backward(&self, d: &MatmulDims, a: &Storage, b: &Storage, dc: &Storage) -> Result<(Storage, Storage)> {
+    fn matmul_backward(&self, d: &MatmulDims, a: &Storage, b: &Storage, dc: &Storage) -> Result<Pair> {
         let gpu = self.handle()?;
         let (ab, bb, dcb) = (gpu.buf(a)?, gpu.buf(b)?, gpu.buf(dc)?);
         let batch = check(d, ab, bb)?;

@@ -7,9 +7,9 @@
 //! `n·l` values in the hundreds of thousands.
 
 use super::{BatchNormDims, LayerNormDims};
-use super::{BatchNormParams, BatchNormStats, NormKernel};
+use super::{BatchNormParams, BatchNormSaved, LayerNormSaved, NormKernel};
 use crate::backend::cpu::{buf, host, out, CpuBackend};
-use crate::backend::Storage;
+use crate::backend::{Storage, Triple};
 use crate::ops::fastmath;
 use crate::Result;
 use rayon::prelude::*;
@@ -361,46 +361,27 @@ pub fn batch_norm_backward_eval(
 }
 
 impl NormKernel for CpuBackend {
-    fn layer_norm(
-        &self,
-        d: &LayerNormDims,
-        x: &Storage,
-        g: &Storage,
-        b: &Storage,
-    ) -> Result<(Storage, Storage, Storage)> {
+    fn layer_norm(&self, d: &LayerNormDims, x: &Storage, g: &Storage, b: &Storage) -> Result<Triple> {
         let (mut y, mut mean, mut rstd) = (buf(x.len()), buf(d.rows), buf(d.rows));
         layer_norm_forward(d, host(x)?, host(g)?, host(b)?, &mut y, &mut mean, &mut rstd);
         Ok((out(y), out(mean), out(rstd)))
     }
 
-    fn layer_norm_backward(
-        &self,
-        d: &LayerNormDims,
-        x: &Storage,
-        g: &Storage,
-        mean: &Storage,
-        rstd: &Storage,
-        dy: &Storage,
-    ) -> Result<(Storage, Storage, Storage)> {
+    fn layer_norm_backward(&self, d: &LayerNormDims, s: &LayerNormSaved, dy: &Storage) -> Result<Triple> {
+        let LayerNormSaved { x, g, mean, rstd } = *s;
         let (mut dx, mut dg, mut db) = (buf(x.len()), buf(d.cols), buf(d.cols));
         layer_norm_backward(d, host(x)?, host(g)?, host(mean)?, host(rstd)?, host(dy)?, &mut dx, &mut dg, &mut db);
         Ok((out(dx), out(dg), out(db)))
     }
 
-    fn batch_norm_train(
-        &self,
-        d: &BatchNormDims,
-        x: &Storage,
-        p: &BatchNormParams,
-        momentum: f32,
-    ) -> Result<(Storage, Storage, Storage, Storage, Storage)> {
+    fn batch_norm_train(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams, mom: f32) -> Result<[Storage; 5]> {
         let BatchNormParams { g, b, rm, rv } = *p;
         d.check_train()?;
         let (mut y, mut mean, mut rstd) = (buf(x.len()), buf(d.c), buf(d.c));
         batch_norm_forward_train(d, host(x)?, host(g)?, host(b)?, &mut y, &mut mean, &mut rstd);
         let (mut rm, mut rv) = (host(rm)?.to_vec(), host(rv)?.to_vec());
-        batch_norm_update_running(d, &mean, &rstd, &mut rm, &mut rv, momentum as f64);
-        Ok((out(y), out(mean), out(rstd), out(rm), out(rv)))
+        batch_norm_update_running(d, &mean, &rstd, &mut rm, &mut rv, mom as f64);
+        Ok([out(y), out(mean), out(rstd), out(rm), out(rv)])
     }
 
     fn batch_norm_eval(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams) -> Result<Storage> {
@@ -410,15 +391,8 @@ impl NormKernel for CpuBackend {
         Ok(out(y))
     }
 
-    fn batch_norm_backward(
-        &self,
-        d: &BatchNormDims,
-        stats: &BatchNormStats,
-        x: &Storage,
-        g: &Storage,
-        dy: &Storage,
-    ) -> Result<(Storage, Storage, Storage)> {
-        let BatchNormStats { train, a: stat_a, b: stat_b } = *stats;
+    fn batch_norm_backward(&self, d: &BatchNormDims, s: &BatchNormSaved, dy: &Storage) -> Result<Triple> {
+        let BatchNormSaved { train, x, g, a: stat_a, b: stat_b } = *s;
         let (mut dx, mut dg, mut db) = (buf(x.len()), buf(d.c), buf(d.c));
         if train {
             batch_norm_backward_train(

@@ -1,9 +1,9 @@
 //! Launches `kernels/norm.cu`: LayerNorm one block per row, BatchNorm one block per channel.
 
 use super::{BatchNormDims, LayerNormDims};
-use super::{BatchNormParams, BatchNormStats, NormKernel};
+use super::{BatchNormParams, BatchNormSaved, LayerNormSaved, NormKernel};
 use crate::backend::cuda::{grid_1d, grid_dim, int, rows_cfg, CudaBackend};
-use crate::backend::Storage;
+use crate::backend::{Storage, Triple};
 use crate::Result;
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
@@ -12,13 +12,7 @@ fn channel_blocks(c: usize) -> Result<LaunchConfig> {
 }
 
 impl NormKernel for CudaBackend {
-    fn layer_norm(
-        &self,
-        d: &LayerNormDims,
-        x: &Storage,
-        g: &Storage,
-        b: &Storage,
-    ) -> Result<(Storage, Storage, Storage)> {
+    fn layer_norm(&self, d: &LayerNormDims, x: &Storage, g: &Storage, b: &Storage) -> Result<Triple> {
         let xs = self.input(x, d.len(), "x")?;
         let (gs, bs) = (self.input(g, d.cols, "gamma")?, self.input(b, d.cols, "beta")?);
         let (mut y, mut mean, mut rstd) = (self.alloc(d.len())?, self.alloc(d.rows)?, self.alloc(d.rows)?);
@@ -34,15 +28,8 @@ impl NormKernel for CudaBackend {
         Ok((self.wrap(y, d.len()), self.wrap(mean, d.rows), self.wrap(rstd, d.rows)))
     }
 
-    fn layer_norm_backward(
-        &self,
-        d: &LayerNormDims,
-        x: &Storage,
-        g: &Storage,
-        mean: &Storage,
-        rstd: &Storage,
-        dy: &Storage,
-    ) -> Result<(Storage, Storage, Storage)> {
+    fn layer_norm_backward(&self, d: &LayerNormDims, s: &LayerNormSaved, dy: &Storage) -> Result<Triple> {
+        let LayerNormSaved { x, g, mean, rstd } = *s;
         let (xs, gs) = (self.input(x, d.len(), "x")?, self.input(g, d.cols, "gamma")?);
         let (ms, rs) = (self.input(mean, d.rows, "mean")?, self.input(rstd, d.rows, "rstd")?);
         let dys = self.input(dy, d.len(), "dy")?;
@@ -72,13 +59,7 @@ impl NormKernel for CudaBackend {
         Ok((self.wrap(dx, d.len()), self.wrap(dg, d.cols), self.wrap(db, d.cols)))
     }
 
-    fn batch_norm_train(
-        &self,
-        d: &BatchNormDims,
-        x: &Storage,
-        p: &BatchNormParams,
-        momentum: f32,
-    ) -> Result<(Storage, Storage, Storage, Storage, Storage)> {
+    fn batch_norm_train(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams, mom: f32) -> Result<[Storage; 5]> {
         let BatchNormParams { g, b, rm, rv } = *p;
         d.check_train()?;
         let xs = self.input(x, d.len(), "x")?;
@@ -91,25 +72,17 @@ impl NormKernel for CudaBackend {
         int(d.len(), "batch norm size")?;
         let mut l = self.kernel("batch_norm_forward_train")?;
         l.arg(xs.slice()).arg(gs.slice()).arg(bs.slice()).arg(rms.slice()).arg(rvs.slice()).arg(&mut y);
-        l.arg(&mut mean)
-            .arg(&mut rstd)
-            .arg(&mut rm_out)
-            .arg(&mut rv_out)
-            .arg(&n)
-            .arg(&c)
-            .arg(&l_)
-            .arg(&eps)
-            .arg(&momentum);
+        l.arg(&mut mean).arg(&mut rstd).arg(&mut rm_out).arg(&mut rv_out).arg(&n).arg(&c).arg(&l_).arg(&eps).arg(&mom);
         // SAFETY: batch_norm_forward_train(const float* x, gamma, beta, rm, rv, float* y, mean, rstd, rm_out, rv_out,
-        // int n, int c, int l, float eps, float momentum); one 256-thread block per channel; lengths checked above.
+        // int n, int c, int l, float eps, float mom); one 256-thread block per channel; lengths checked above.
         unsafe { self.launch(l, channel_blocks(d.c)?, "batch_norm_forward_train")? };
-        Ok((
+        Ok([
             self.wrap(y, d.len()),
             self.wrap(mean, d.c),
             self.wrap(rstd, d.c),
             self.wrap(rm_out, d.c),
             self.wrap(rv_out, d.c),
-        ))
+        ])
     }
 
     fn batch_norm_eval(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams) -> Result<Storage> {
@@ -128,15 +101,8 @@ impl NormKernel for CudaBackend {
         Ok(self.wrap(y, d.len()))
     }
 
-    fn batch_norm_backward(
-        &self,
-        d: &BatchNormDims,
-        stats: &BatchNormStats,
-        x: &Storage,
-        g: &Storage,
-        dy: &Storage,
-    ) -> Result<(Storage, Storage, Storage)> {
-        let BatchNormStats { train, a: stat_a, b: stat_b } = *stats;
+    fn batch_norm_backward(&self, d: &BatchNormDims, s: &BatchNormSaved, dy: &Storage) -> Result<Triple> {
+        let BatchNormSaved { train, x, g, a: stat_a, b: stat_b } = *s;
         let (xs, gs) = (self.input(x, d.len(), "x")?, self.input(g, d.c, "gamma")?);
         let (sa, sb) = (self.input(stat_a, d.c, "stat_a")?, self.input(stat_b, d.c, "stat_b")?);
         let dys = self.input(dy, d.len(), "dy")?;

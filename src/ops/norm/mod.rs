@@ -94,6 +94,15 @@ mod op;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
+/// What a layer-norm backward reads: the forward's input and scale, and the per-row statistics it saved.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerNormSaved<'a> {
+    pub x: &'a Storage,
+    pub g: &'a Storage,
+    pub mean: &'a Storage,
+    pub rstd: &'a Storage,
+}
+
 /// The per-channel tensors of a batch norm, [c] each: scale, shift, running mean and running variance.
 #[derive(Clone, Copy, Debug)]
 pub struct BatchNormParams<'a> {
@@ -103,11 +112,13 @@ pub struct BatchNormParams<'a> {
     pub rv: &'a Storage,
 }
 
-/// The statistics a batch-norm backward differentiates through: the batch mean and rstd in training (`train`),
-/// the running mean and variance in eval.
+/// What a batch-norm backward reads: the forward's input and scale, and the statistics it normalised with — the
+/// batch mean and rstd in training (`train`), the running mean and variance in eval.
 #[derive(Clone, Copy, Debug)]
-pub struct BatchNormStats<'a> {
+pub struct BatchNormSaved<'a> {
     pub train: bool,
+    pub x: &'a Storage,
+    pub g: &'a Storage,
     pub a: &'a Storage,
     pub b: &'a Storage,
 }
@@ -115,43 +126,16 @@ pub struct BatchNormStats<'a> {
 /// Layer norm and batch norm (training and eval), forward and backward.
 pub trait NormKernel {
     /// (y, mean, rstd).
-    fn layer_norm(
-        &self,
-        d: &LayerNormDims,
-        x: &Storage,
-        g: &Storage,
-        b: &Storage,
-    ) -> Result<(Storage, Storage, Storage)>;
+    fn layer_norm(&self, d: &LayerNormDims, x: &Storage, g: &Storage, b: &Storage) -> Result<Triple>;
     /// (dx, dgamma, dbeta).
-    fn layer_norm_backward(
-        &self,
-        d: &LayerNormDims,
-        x: &Storage,
-        g: &Storage,
-        mean: &Storage,
-        rstd: &Storage,
-        dy: &Storage,
-    ) -> Result<(Storage, Storage, Storage)>;
-    /// Training-mode batch norm: (y, batch mean, batch rstd, updated running mean, updated running var).
-    fn batch_norm_train(
-        &self,
-        d: &BatchNormDims,
-        x: &Storage,
-        p: &BatchNormParams,
-        momentum: f32,
-    ) -> Result<(Storage, Storage, Storage, Storage, Storage)>;
+    fn layer_norm_backward(&self, d: &LayerNormDims, s: &LayerNormSaved, dy: &Storage) -> Result<Triple>;
+    /// Training-mode batch norm with momentum `mom`: (y, batch mean, batch rstd, updated running mean, updated
+    /// running var).
+    fn batch_norm_train(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams, mom: f32) -> Result<[Storage; 5]>;
     fn batch_norm_eval(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams) -> Result<Storage>;
-    /// (dx, dgamma, dbeta). `stat_a`, `stat_b` are the batch mean and rstd in training, the running mean and
-    /// variance in eval.
-    fn batch_norm_backward(
-        &self,
-        d: &BatchNormDims,
-        stats: &BatchNormStats,
-        x: &Storage,
-        g: &Storage,
-        dy: &Storage,
-    ) -> Result<(Storage, Storage, Storage)>;
+    /// (dx, dgamma, dbeta).
+    fn batch_norm_backward(&self, d: &BatchNormDims, s: &BatchNormSaved, dy: &Storage) -> Result<Triple>;
 }
 
-use crate::backend::Storage;
+use crate::backend::{Storage, Triple};
 use crate::Result;

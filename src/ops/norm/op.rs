@@ -1,6 +1,6 @@
 //! Tensor-level layer norm and batch norm with their backward rules.
 
-use super::{BatchNormDims, BatchNormParams, BatchNormStats, LayerNormDims};
+use super::{BatchNormDims, BatchNormParams, BatchNormSaved, LayerNormDims, LayerNormSaved};
 use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -20,7 +20,11 @@ impl Tensor {
         let (x, g_s) = (self.clone(), gamma.clone());
         Ok(Tensor::from_op(y, self.shape().to_vec(), &[self, gamma, beta], move |g| {
             let be = backend(g.device())?;
-            let (dx, dg, db) = be.layer_norm_backward(&d, x.storage(), g_s.storage(), &mean, &rstd, g.storage())?;
+            let (dx, dg, db) = be.layer_norm_backward(
+                &d,
+                &LayerNormSaved { x: x.storage(), g: g_s.storage(), mean: &mean, rstd: &rstd },
+                g.storage(),
+            )?;
             Ok(vec![
                 Some(Tensor::from_storage(dx, x.shape().to_vec())),
                 Some(Tensor::from_storage(dg, vec![cols])),
@@ -67,7 +71,7 @@ impl Tensor {
             if n * l < 2 {
                 return Err(Error::Invalid("batch_norm in training needs more than one value per channel".into()));
             }
-            let (y, mean, rstd, rm, rv) = be.batch_norm_train(&d, self.storage(), &params, momentum)?;
+            let [y, mean, rstd, rm, rv] = be.batch_norm_train(&d, self.storage(), &params, momentum)?;
             let stats = (Tensor::from_storage(rm, vec![c]), Tensor::from_storage(rv, vec![c]));
             (y, mean, rstd, Some(stats))
         } else {
@@ -77,8 +81,8 @@ impl Tensor {
         let (x, g_s) = (self.clone(), gamma.clone());
         let out = Tensor::from_op(y, self.shape().to_vec(), &[self, gamma, beta], move |g| {
             let be = backend(g.device())?;
-            let stats = BatchNormStats { train, a: &stat_a, b: &stat_b };
-            let (dx, dg, db) = be.batch_norm_backward(&d, &stats, x.storage(), g_s.storage(), g.storage())?;
+            let saved = BatchNormSaved { train, x: x.storage(), g: g_s.storage(), a: &stat_a, b: &stat_b };
+            let (dx, dg, db) = be.batch_norm_backward(&d, &saved, g.storage())?;
             Ok(vec![
                 Some(Tensor::from_storage(dx, x.shape().to_vec())),
                 Some(Tensor::from_storage(dg, vec![c])),

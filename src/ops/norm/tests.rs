@@ -2,7 +2,7 @@
 //! parallel sizes, finite-difference checks of every reference backward in f64 (x, γ, β; both BatchNorm
 //! modes), and the running-statistics update against a direct computation.
 
-use super::{cpu, reference, BatchNormDims, BatchNormParams, BatchNormStats, LayerNormDims};
+use super::{cpu, reference, BatchNormDims, BatchNormParams, BatchNormSaved, LayerNormDims, LayerNormSaved};
 use crate::ops::testing::{assert_close, close, cpu_backend, devices, gradcheck, poisoned, range32, tol, up, Rng};
 
 /// Random values around a non-zero offset, so mean subtraction is exercised.
@@ -236,8 +236,12 @@ fn layer_norm_matches_cpu_on_every_device() {
             close(&format!("layer_norm y {d:?}"), &yg, &yc, 1e-5);
             close(&format!("layer_norm mean {d:?}"), &mg, &mc, 1e-5);
             close(&format!("layer_norm rstd {d:?}"), &rg, &rc, 1e-5);
-            let (dxc, dgc, dbc) = c.layer_norm_backward(&d, &xc, &gc, &mc, &rc, &up(c, &dy)).unwrap();
-            let (dxg, dgg, dbg) = be.layer_norm_backward(&d, &xg, &gg, &mg, &rg, &up(be, &dy)).unwrap();
+            let (dxc, dgc, dbc) = c
+                .layer_norm_backward(&d, &LayerNormSaved { x: &xc, g: &gc, mean: &mc, rstd: &rc }, &up(c, &dy))
+                .unwrap();
+            let (dxg, dgg, dbg) = be
+                .layer_norm_backward(&d, &LayerNormSaved { x: &xg, g: &gg, mean: &mg, rstd: &rg }, &up(be, &dy))
+                .unwrap();
             let t = tol(be, 1e-4, 1e-5);
             close(&format!("layer_norm dx {d:?}"), &dxg, &dxc, t);
             close(&format!("layer_norm dgamma {d:?}"), &dgg, &dgc, t);
@@ -264,8 +268,8 @@ fn batch_norm_matches_cpu_on_every_device() {
             let ((rmc, rmg), (rvc, rvg)) = ((up(c, &rm), up(be, &rm)), (up(c, &rv), up(be, &rv)));
             let pc = BatchNormParams { g: &gc, b: &bc, rm: &rmc, rv: &rvc };
             let pg = BatchNormParams { g: &gg, b: &bg, rm: &rmg, rv: &rvg };
-            let (yc, mc, sc, rm2c, rv2c) = c.batch_norm_train(&d, &xc, &pc, 0.1).unwrap();
-            let (yg, mg, sg, rm2g, rv2g) = be.batch_norm_train(&d, &xg, &pg, 0.1).unwrap();
+            let [yc, mc, sc, rm2c, rv2c] = c.batch_norm_train(&d, &xc, &pc, 0.1).unwrap();
+            let [yg, mg, sg, rm2g, rv2g] = be.batch_norm_train(&d, &xg, &pg, 0.1).unwrap();
             let what = format!("{d:?}");
             close(&format!("batch_norm train y {what}"), &yg, &yc, 1e-5);
             close(&format!("batch_norm mean {what}"), &mg, &mc, 1e-5);
@@ -278,9 +282,9 @@ fn batch_norm_matches_cpu_on_every_device() {
             let t = tol(be, 1e-4, 1e-5);
             for (train, (ac, ag), (bc2, bg2)) in [(true, (&mc, &mg), (&sc, &sg)), (false, (&rmc, &rmg), (&rvc, &rvg))] {
                 let (dxc, dgc, dbc) =
-                    c.batch_norm_backward(&d, &BatchNormStats { train, a: ac, b: bc2 }, &xc, &gc, &dc).unwrap();
+                    c.batch_norm_backward(&d, &BatchNormSaved { train, x: &xc, g: &gc, a: ac, b: bc2 }, &dc).unwrap();
                 let (dxg, dgg, dbg) =
-                    be.batch_norm_backward(&d, &BatchNormStats { train, a: ag, b: bg2 }, &xg, &gg, &dg).unwrap();
+                    be.batch_norm_backward(&d, &BatchNormSaved { train, x: &xg, g: &gg, a: ag, b: bg2 }, &dg).unwrap();
                 close(&format!("batch_norm dx train={train} {what}"), &dxg, &dxc, t);
                 close(&format!("batch_norm dgamma train={train} {what}"), &dgg, &dgc, t);
                 close(&format!("batch_norm dbeta train={train} {what}"), &dbg, &dbc, t);

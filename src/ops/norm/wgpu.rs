@@ -2,9 +2,9 @@
 //! is one submit; the per-row / per-channel statistics and the elementwise pass are separate launches in it.
 
 use super::{BatchNormDims, LayerNormDims};
-use super::{BatchNormParams, BatchNormStats, NormKernel};
+use super::{BatchNormParams, BatchNormSaved, LayerNormSaved, NormKernel};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
-use crate::backend::{expect_len, Storage};
+use crate::backend::{expect_len, Storage, Triple};
 use crate::Result;
 
 static SHADER: Shader = Shader::named("norm");
@@ -28,13 +28,7 @@ fn check_channels(d: &BatchNormDims, named: &[(&str, usize)]) -> Result<()> {
 
 impl NormKernel for Gpu {
     /// (y, mean, rstd).
-    fn layer_norm(
-        &self,
-        d: &LayerNormDims,
-        x: &Storage,
-        g: &Storage,
-        b: &Storage,
-    ) -> Result<(Storage, Storage, Storage)> {
+    fn layer_norm(&self, d: &LayerNormDims, x: &Storage, g: &Storage, b: &Storage) -> Result<Triple> {
         let gpu = self.handle()?;
         let (xb, gb, bb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?);
         expect_len("layer_norm x", xb.len(), d.len())?;
@@ -47,15 +41,8 @@ impl NormKernel for Gpu {
     }
 
     /// (dx, dgamma, dbeta).
-    fn layer_norm_backward(
-        &self,
-        d: &LayerNormDims,
-        x: &Storage,
-        g: &Storage,
-        mean: &Storage,
-        rstd: &Storage,
-        dy: &Storage,
-    ) -> Result<(Storage, Storage, Storage)> {
+    fn layer_norm_backward(&self, d: &LayerNormDims, s: &LayerNormSaved, dy: &Storage) -> Result<Triple> {
+        let LayerNormSaved { x, g, mean, rstd } = *s;
         let gpu = self.handle()?;
         let (xb, gb, mb, rb, dyb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(mean)?, gpu.buf(rstd)?, gpu.buf(dy)?);
         expect_len("layer_norm x", xb.len(), d.len())?;
@@ -74,13 +61,7 @@ impl NormKernel for Gpu {
     }
 
     /// (y, batch mean, batch rstd, updated running mean, updated running var).
-    fn batch_norm_train(
-        &self,
-        d: &BatchNormDims,
-        x: &Storage,
-        p: &BatchNormParams,
-        momentum: f32,
-    ) -> Result<(Storage, Storage, Storage, Storage, Storage)> {
+    fn batch_norm_train(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams, mom: f32) -> Result<[Storage; 5]> {
         let BatchNormParams { g, b, rm, rv } = *p;
         let gpu = self.handle()?;
         let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
@@ -92,7 +73,7 @@ impl NormKernel for Gpu {
         d.check_train()?;
         let (y, mean, rstd) = (gpu.alloc(d.len())?, gpu.alloc(d.c)?, gpu.alloc(d.c)?);
         let (rm_out, rv_out) = (gpu.alloc(d.c)?, gpu.alloc(d.c)?);
-        let p = bn_params(d, momentum, false);
+        let p = bn_params(d, mom, false);
         let stats_args =
             vec![Arg::R(xb), Arg::R(rmb), Arg::R(rvb), Arg::W(&mean), Arg::W(&rstd), Arg::W(&rm_out), Arg::W(&rv_out)];
         let apply_args = vec![Arg::R(xb), Arg::R(gb), Arg::R(bb), Arg::R(&mean), Arg::R(&rstd), Arg::W(&y)];
@@ -100,7 +81,7 @@ impl NormKernel for Gpu {
             Launch::new(&SHADER, "bn_stats", p.clone(), stats_args, grid(d.c, 1)),
             Launch::new(&SHADER, "bn_apply", p, apply_args, grid(d.len(), 256)),
         ])?;
-        Ok((store(y), store(mean), store(rstd), store(rm_out), store(rv_out)))
+        Ok([store(y), store(mean), store(rstd), store(rm_out), store(rv_out)])
     }
 
     fn batch_norm_eval(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams) -> Result<Storage> {
@@ -119,15 +100,8 @@ impl NormKernel for Gpu {
     }
 
     /// (dx, dgamma, dbeta); `stat_a`, `stat_b` are (batch mean, rstd) in training, (running mean, var) in eval.
-    fn batch_norm_backward(
-        &self,
-        d: &BatchNormDims,
-        stats: &BatchNormStats,
-        x: &Storage,
-        g: &Storage,
-        dy: &Storage,
-    ) -> Result<(Storage, Storage, Storage)> {
-        let BatchNormStats { train, a: stat_a, b: stat_b } = *stats;
+    fn batch_norm_backward(&self, d: &BatchNormDims, s: &BatchNormSaved, dy: &Storage) -> Result<Triple> {
+        let BatchNormSaved { train, x, g, a: stat_a, b: stat_b } = *s;
         let gpu = self.handle()?;
         let (xb, gb, sab, sbb, dyb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(stat_a)?, gpu.buf(stat_b)?, gpu.buf(dy)?);
         expect_len("batch_norm x", xb.len(), d.len())?;

@@ -3,7 +3,7 @@
 
 use super::ReduceKernel;
 use crate::backend::cpu::{buf, host, out, CpuBackend};
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage};
 use crate::Result;
 use rayon::prelude::*;
 
@@ -370,7 +370,7 @@ impl ReduceKernel for CpuBackend {
         Ok(out(dx))
     }
 
-    fn max(&self, d: &ReduceDims, x: &Storage) -> Result<(Storage, Storage)> {
+    fn max(&self, d: &ReduceDims, x: &Storage) -> Result<Pair> {
         let mut y = buf(d.outer * d.inner);
         let mut idx = vec![0u32; d.outer * d.inner];
         max_forward(d, host(x)?, &mut y, &mut idx);

@@ -3,7 +3,7 @@
 use super::ReduceDims;
 use super::ReduceKernel;
 use crate::backend::cuda::{grid_1d, int, CudaBackend};
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage};
 use crate::{Error, Result};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
@@ -54,7 +54,7 @@ impl ReduceKernel for CudaBackend {
         Ok(self.wrap(dx, n))
     }
 
-    fn max(&self, d: &ReduceDims, x: &Storage) -> Result<(Storage, Storage)> {
+    fn max(&self, d: &ReduceDims, x: &Storage) -> Result<Pair> {
         let xs = self.input(x, d.in_len(), "x")?;
         let n = d.out_len();
         if d.axis == 0 && n > 0 {

@@ -81,9 +81,9 @@ pub trait ReduceKernel {
     fn sum(&self, d: &ReduceDims, x: &Storage, mean: bool) -> Result<Storage>;
     fn sum_backward(&self, d: &ReduceDims, dy: &Storage, mean: bool) -> Result<Storage>;
     /// (values, argmax indices as f32).
-    fn max(&self, d: &ReduceDims, x: &Storage) -> Result<(Storage, Storage)>;
+    fn max(&self, d: &ReduceDims, x: &Storage) -> Result<Pair>;
     fn max_backward(&self, d: &ReduceDims, idx: &Storage, dy: &Storage) -> Result<Storage>;
 }
 
-use crate::backend::Storage;
+use crate::backend::{Pair, Storage};
 use crate::Result;

@@ -3,7 +3,7 @@
 use super::ReduceDims;
 use super::ReduceKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
-use crate::backend::{expect_len, Storage};
+use crate::backend::{expect_len, Pair, Storage};
 use crate::{Error, Result};
 
 static SHADER: Shader = Shader::named("reduce");
@@ -61,7 +61,7 @@ impl ReduceKernel for Gpu {
     }
 
     /// (max values, argmax as f32).
-    fn max(&self, d: &ReduceDims, x: &Storage) -> Result<(Storage, Storage)> {
+    fn max(&self, d: &ReduceDims, x: &Storage) -> Result<Pair> {
         let gpu = self.handle()?;
         let xb = gpu.buf(x)?;
         expect_len("max input", xb.len(), d.in_len())?;
