@@ -99,8 +99,12 @@ fn pooled_plans_allocate_at_most_a_queue_block_now_and_then() {
     for json in jsons {
         let mut p = StreamPredictor::with_threads(model(json), 64, 2).unwrap();
         assert_eq!(p.threads(), 2);
-        let n = allocs_per_push(&mut p, 126);
-        assert!(n <= 4, "{json}: {n} allocations in 126 bars on 2 threads");
+        // Rayon allocates an injector block per 63 jobs sent into the pool, and a worker's deque may reallocate its
+        // buffer when scheduling lets it fill up (more often on a loaded machine): a few allocations in 126 bars,
+        // never one per bar. The bound is "amortised, at most one per 16 bars"; a per-bar allocation gives >= 126.
+        let bars = 126;
+        let n = allocs_per_push(&mut p, bars);
+        assert!(n <= bars / 16, "{json}: {n} allocations in {bars} bars on 2 threads");
         println!("  {n} allocations in 126 bars on 2 threads: {json}");
     }
 }
