@@ -76,7 +76,7 @@ pub struct TradeArgs {
     /// Append-only journal of decisions and fills; an existing one is resumed.
     #[arg(long)]
     pub journal: Option<PathBuf>,
-    /// Serve Prometheus metrics here (e.g. 127.0.0.1:9100; port 0 picks one, printed to stderr).
+    /// Serve Prometheus metrics at /metrics here (e.g. 127.0.0.1:9100; port 0 picks one, printed to stderr).
     #[arg(long)]
     pub metrics_addr: Option<String>,
     /// Keep serving metrics this many seconds after the last bar.

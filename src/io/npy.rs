@@ -24,7 +24,7 @@ fn parse_npy(b: &[u8]) -> std::result::Result<NpyArray, String> {
     }
     let major = b[6];
     let (hlen, start) = match major {
-        1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10),
+        1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10usize),
         2 | 3 => {
             if b.len() < 12 {
                 return Err("truncated .npy header".into());
@@ -33,7 +33,8 @@ fn parse_npy(b: &[u8]) -> std::result::Result<NpyArray, String> {
         }
         v => return Err(format!("unsupported .npy version {v}")),
     };
-    let header = b.get(start..start + hlen).ok_or("truncated .npy header")?;
+    let body_start = start.checked_add(hlen).ok_or("truncated .npy header")?;
+    let header = b.get(start..body_start).ok_or("truncated .npy header")?;
     let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
     let descr = dict_value(header, "descr").ok_or("header has no 'descr'")?;
     let fortran = dict_value(header, "fortran_order").ok_or("header has no 'fortran_order'")?;
@@ -50,33 +51,38 @@ fn parse_npy(b: &[u8]) -> std::result::Result<NpyArray, String> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape entry {s:?}")))
         .collect::<std::result::Result<_, _>>()?;
-    let n: usize = shape.iter().product();
-    let body = &b[start + hlen..];
+    let body = &b[body_start..];
     let descr = descr.trim().trim_matches('\'').trim_matches('"');
-    let data = match descr {
-        "<f4" | "=f4" => {
-            if body.len() != n * 4 {
-                return Err(format!(
-                    "expected {} bytes of float32 data for shape {shape:?}, found {}",
-                    n * 4,
-                    body.len()
-                ));
-            }
-            body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-        }
-        "<f8" | "=f8" => {
-            if body.len() != n * 8 {
-                return Err(format!(
-                    "expected {} bytes of float64 data for shape {shape:?}, found {}",
-                    n * 8,
-                    body.len()
-                ));
-            }
-            body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")) as f32).collect()
-        }
+    let width = match descr {
+        "<f4" | "=f4" => 4,
+        "<f8" | "=f8" => 8,
         other => return Err(format!("dtype {other} is not supported: expected float32 ('<f4')")),
     };
+    // The header is untrusted: a shape whose byte size does not fit in usize must be an error, not a wrapped
+    // product that happens to match a short body and hands callers a shape their data cannot back.
+    let nbytes = data_bytes(&shape, width).ok_or_else(|| {
+        format!("shape {shape:?} is too large: its size in bytes overflows (found {} bytes of data)", body.len())
+    })?;
+    if body.len() != nbytes {
+        let kind = if width == 4 { "float32" } else { "float64" };
+        return Err(format!("expected {nbytes} bytes of {kind} data for shape {shape:?}, found {}", body.len()));
+    }
+    let data = match width {
+        4 => body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        _ => body
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
+            .collect(),
+    };
     Ok(NpyArray { shape, data })
+}
+
+/// Bytes of a `shape` array of `width`-byte elements, `None` on overflow. The non-zero extents must multiply out
+/// even when a zero one makes the array empty, so that callers taking the shape's product in any order (as
+/// `Tensor` does) cannot overflow either.
+fn data_bytes(shape: &[usize], width: usize) -> Option<usize> {
+    let nonzero = shape.iter().filter(|&&d| d != 0).try_fold(width, |acc, &d| acc.checked_mul(d))?;
+    Some(if shape.contains(&0) { 0 } else { nonzero })
 }
 
 /// Value text of `'key': value` in a numpy header dict (value ends at the next top-level comma or brace).
@@ -135,5 +141,45 @@ mod tests {
         assert_eq!(a.data, data);
         assert!(parse_npy(&b[..b.len() - 4]).unwrap_err().contains("expected 96 bytes"));
         assert!(parse_npy(b"hello world").unwrap_err().contains("magic"));
+    }
+
+    /// A `.npy` with `shape` in its header and `body` after it (the header is not padded; the reader needs not).
+    fn with_shape(shape: &str, descr: &str, body: &[u8]) -> Vec<u8> {
+        let header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}\n");
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        b.extend_from_slice(header.as_bytes());
+        b.extend_from_slice(body);
+        b
+    }
+
+    #[test]
+    fn hostile_shapes_are_clean_errors() {
+        // Products that overflow usize outright, and after the element width is applied: each would panic in a
+        // debug build and, in release, wrap to a size that an empty or short body could match.
+        for (shape, descr) in [
+            ("(18446744073709551615, 2)", "<f4"),
+            ("(4611686018427387904,)", "<f4"),
+            ("(2305843009213693952,)", "<f8"),
+            ("(4294967296, 4294967296)", "<f4"),
+            ("(8589934592, 2147483648)", "<f4"),
+        ] {
+            for body in [&[][..], &[0u8; 16][..]] {
+                let e = parse_npy(&with_shape(shape, descr, body)).unwrap_err();
+                assert!(e.contains("is too large: its size in bytes overflows"), "{shape}: {e}");
+            }
+        }
+        // Large but representable: refused by the length check before anything is allocated for it.
+        let e = parse_npy(&with_shape("(1000000000000, 1000)", "<f4", &[0u8; 8])).unwrap_err();
+        assert_eq!(e, "expected 4000000000000000 bytes of float32 data for shape [1000000000000, 1000], found 8");
+        // A zero extent makes an empty array, but the other extents must still multiply out.
+        let a = parse_npy(&with_shape("(1000, 0, 7)", "<f4", &[])).unwrap();
+        assert_eq!((a.shape, a.data.len()), (vec![1000, 0, 7], 0));
+        let e = parse_npy(&with_shape("(18446744073709551615, 2, 0)", "<f4", &[])).unwrap_err();
+        assert!(e.contains("overflows"), "{e}");
+        let e = parse_npy(&with_shape("(99999999999999999999999,)", "<f4", &[])).unwrap_err();
+        assert!(e.contains("bad shape entry"), "{e}");
+        let f8 = parse_npy(&with_shape("(2,)", "<f8", &[1.5f64.to_le_bytes(), (-2.0f64).to_le_bytes()].concat()));
+        assert_eq!(f8.unwrap().data, vec![1.5, -2.0]);
     }
 }

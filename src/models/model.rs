@@ -87,6 +87,23 @@ impl Model {
     }
 }
 
+#[cfg(feature = "ndarray")]
+impl Model {
+    /// [`Model::predict`] for a service holding its windows as `ndarray`: `x` is [batch, time, features] (any
+    /// layout; a non-contiguous view is copied), the answer is [batch, k] on the host. A wrong shape is an error
+    /// naming both shapes, as with tensors.
+    pub fn predict_array(&self, x: ndarray::ArrayView3<'_, f32>) -> Result<ndarray::Array2<f32>> {
+        let x = Tensor::from_ndarray(x, self.device())?;
+        let y = self.predict(&x)?;
+        let (b, k) = match y.shape() {
+            [b, k] => (*b, *k),
+            s => return Err(Error::shape("model output", "[batch, k]", s)),
+        };
+        ndarray::Array2::from_shape_vec((b, k), y.to_vec()?)
+            .map_err(|e| Error::Invalid(format!("model output [{b}, {k}] as an ndarray array: {e}")))
+    }
+}
+
 impl Module for Model {
     fn visit(&mut self, prefix: &str, f: &mut Visitor) -> Result<()> {
         match self {

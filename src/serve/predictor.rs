@@ -54,6 +54,9 @@ pub struct StreamPredictor {
     bars: u64,
     /// Threads for the recompute plan (see [`StreamPredictor::with_threads`]); `None`: the calling thread.
     pool: Option<Arc<rayon::ThreadPool>>,
+    /// [F]: where `push_array` copies a strided row, so that it needs no allocation per bar.
+    #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
+    scratch: Vec<f32>,
 }
 
 impl std::fmt::Debug for StreamPredictor {
@@ -123,6 +126,7 @@ impl StreamPredictor {
             out: vec![0.0; k],
             bars: 0,
             pool: None,
+            scratch: Vec::with_capacity(features),
         })
     }
 
@@ -218,6 +222,22 @@ impl StreamPredictor {
             return Ok(None);
         }
         Ok(Some(Prediction { bar: self.bars - 1, values: &self.out }))
+    }
+
+    /// [`StreamPredictor::push`] for a row held as an `ndarray` view. A contiguous row is used in place; a strided
+    /// one (a column of a [F, T] array, say) is copied into a buffer allocated with the predictor, so this path
+    /// allocates no more per bar than `push` does. Errors are `push`'s.
+    #[cfg(feature = "ndarray")]
+    pub fn push_array(&mut self, row: ndarray::ArrayView1<'_, f32>) -> Result<Option<Prediction<'_>>> {
+        if let Some(dense) = row.as_slice() {
+            return self.push(dense);
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend(row.iter().copied());
+        let bar = self.push(&scratch).map(|p| p.map(|p| p.bar));
+        self.scratch = scratch;
+        Ok(bar?.map(|bar| Prediction { bar, values: &self.out }))
     }
 
     /// The retained rows (up to W), oldest first, as one contiguous [filled, F] block in `self.input`.

@@ -179,3 +179,24 @@ impl Tensor {
         Ok(())
     }
 }
+
+/// Conversions for callers that hold their data as `ndarray` arrays (feature `ndarray`, on by default).
+#[cfg(feature = "ndarray")]
+impl Tensor {
+    /// A constant tensor with the view's shape and values on `device`. Any view is accepted: a transposed,
+    /// sliced or strided one is copied in logical (row-major) order, since tensors are always dense and
+    /// C-ordered and a caller should not have to call `as_standard_layout` first.
+    pub fn from_ndarray<D: ndarray::Dimension>(view: ndarray::ArrayView<'_, f32, D>, device: Device) -> Result<Tensor> {
+        let data = match view.as_slice() {
+            Some(dense) => dense.to_vec(),
+            None => view.iter().copied().collect(),
+        };
+        Tensor::from_vec(data, view.shape(), device)
+    }
+
+    /// A host copy as an owned `ndarray` array of the tensor's shape (a device readback for GPU tensors).
+    pub fn to_ndarray(&self) -> Result<ndarray::ArrayD<f32>> {
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(self.shape()), self.to_vec()?)
+            .map_err(|e| Error::Invalid(format!("tensor of shape {:?} as an ndarray array: {e}", self.shape())))
+    }
+}
