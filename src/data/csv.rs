@@ -22,14 +22,18 @@ pub const REQUIRED_COLUMNS: [&str; 6] = ["timestamp", "open", "high", "low", "cl
 pub fn load_csv(path: impl AsRef<Path>) -> Result<(Bars, GapReport)> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let name = path.display().to_string();
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
+    parse_csv_bytes(&path.display().to_string(), &bytes)
+}
+
+/// Parse the raw bytes of a CSV file (checked as UTF-8 first); `name` stands in for the file name in errors.
+pub fn parse_csv_bytes(name: &str, bytes: &[u8]) -> Result<(Bars, GapReport)> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
         let upto = &bytes[..e.valid_up_to()];
         let line = 1 + upto.iter().filter(|&&b| b == b'\n').count();
         let col = 1 + upto.iter().rev().take_while(|&&b| b != b'\n').filter(|&&b| b == b',').count();
         Error::parse(format!("{name}:{line}:{col}"), "expected UTF-8 text, found invalid bytes")
     })?;
-    parse_csv_str(&name, text)
+    parse_csv_str(name, text)
 }
 
 /// Parse CSV text already in memory; `name` stands in for the file name in error locations (tests, stdin).

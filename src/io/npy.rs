@@ -15,7 +15,12 @@ pub struct NpyArray {
 pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse_npy(&bytes).map_err(|m| Error::parse(path.display().to_string(), m))
+    decode_npy(&bytes, &path.display().to_string())
+}
+
+/// Decode `.npy` bytes already in memory; `name` stands in for the file name in errors.
+pub fn decode_npy(bytes: &[u8], name: &str) -> Result<NpyArray> {
+    parse_npy(bytes).map_err(|m| Error::parse(name, m))
 }
 
 fn parse_npy(b: &[u8]) -> std::result::Result<NpyArray, String> {
@@ -50,28 +55,22 @@ fn parse_npy(b: &[u8]) -> std::result::Result<NpyArray, String> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape entry {s:?}")))
         .collect::<std::result::Result<_, _>>()?;
-    let n: usize = shape.iter().product();
+    // Sizes come from the file: checked, so a huge shape is an error rather than an overflow.
+    let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
     let body = &b[start + hlen..];
+    let expect = |width: usize, dtype: &str| match n.and_then(|n| n.checked_mul(width)) {
+        Some(want) if want == body.len() => Ok(()),
+        Some(want) => Err(format!("expected {want} bytes of {dtype} data for shape {shape:?}, found {}", body.len())),
+        None => Err(format!("shape {shape:?} is too large: its byte count overflows")),
+    };
     let descr = descr.trim().trim_matches('\'').trim_matches('"');
     let data = match descr {
         "<f4" | "=f4" => {
-            if body.len() != n * 4 {
-                return Err(format!(
-                    "expected {} bytes of float32 data for shape {shape:?}, found {}",
-                    n * 4,
-                    body.len()
-                ));
-            }
+            expect(4, "float32")?;
             body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
         }
         "<f8" | "=f8" => {
-            if body.len() != n * 8 {
-                return Err(format!(
-                    "expected {} bytes of float64 data for shape {shape:?}, found {}",
-                    n * 8,
-                    body.len()
-                ));
-            }
+            expect(8, "float64")?;
             body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")) as f32).collect()
         }
         other => return Err(format!("dtype {other} is not supported: expected float32 ('<f4')")),
@@ -135,5 +134,12 @@ mod tests {
         assert_eq!(a.data, data);
         assert!(parse_npy(&b[..b.len() - 4]).unwrap_err().contains("expected 96 bytes"));
         assert!(parse_npy(b"hello world").unwrap_err().contains("magic"));
+        // Found by tests/fuzz_loaders.rs: a shape whose element count overflows was a multiply overflow.
+        let (from, to) = (format!("(2, 3, 4), }}{}", " ".repeat(19)), "(18446744073709551615, 3, 4), }");
+        let at = b.windows(from.len()).position(|w| w == from.as_bytes()).unwrap();
+        let mut huge = b.clone();
+        huge.splice(at..at + from.len(), to.bytes());
+        let e = parse_npy(&huge).unwrap_err();
+        assert!(e.contains("too large"), "{e}");
     }
 }
