@@ -309,7 +309,7 @@ impl Trader {
 /// has a gap every weekend; the counters have every one).
 fn worth_printing(n: u64) -> bool {
     let mut m = n;
-    while m >= 10 && m % 10 == 0 {
+    while m >= 10 && m.is_multiple_of(10) {
         m /= 10;
     }
     n <= 10 || m == 1
