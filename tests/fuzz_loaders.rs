@@ -9,7 +9,8 @@
 //!
 //! The allocator is global, so this binary has no test harness: `main` runs the loaders one after another.
 //! What the fuzzer found is fixed and kept as regression cases beside each loader's own tests: a `.npy` shape whose
-//! element count overflows (`src/io/npy.rs`), a checkpoint config far larger than its tensors, allocated before
+//! element count overflows (`src/io/npy.rs`), a CSV whose first row is blank or short reserving ~88× the file
+//! (`fuzz_csv` below), a checkpoint config far larger than its tensors, allocated before
 //! they were compared (`tests/checkpoint_errors.rs`).
 //! `TICKGRAD_FUZZ_CASES` overrides the number of cases per loader (default 10,000).
 
@@ -356,6 +357,17 @@ fn csv_seeds(rows: usize) -> Vec<Vec<u8>> {
 }
 
 fn fuzz_csv() {
+    // Caught by this target's allocation cap (with a seed this large): a blank or very short first row made the reader reserve ~8 bytes per column for every
+    // byte of the file (88× the input with 11 columns) before failing on that row.
+    let big = csv_seeds(3000).swap_remove(0);
+    let header_end = big.iter().position(|&c| c == b'\n').expect("header") + 1;
+    for first in [&b"\n"[..], b"1\n", b"1,2\n"] {
+        let mut b = big[..header_end].to_vec();
+        b.extend_from_slice(first);
+        b.extend_from_slice(&big[header_end..]);
+        let r = bounded(b.len(), "csv with a short first row", || parse_csv_bytes("short.csv", &b)).unwrap();
+        assert!(r.is_err());
+    }
     let seeds = csv_seeds(60);
     for s in &seeds {
         parse_csv_bytes("seed.csv", s).expect("seeds load");

@@ -51,8 +51,10 @@ pub fn parse_csv_str(name: &str, text: &str) -> Result<(Bars, GapReport)> {
     let ncols = header.len();
     let ctx = Ctx { name, header: &header };
 
-    // Rows are about as long as the first one; a close guess saves a pass over the whole file.
-    let first_row = lines.clone().next().map_or(1, str::len).max(1);
+    // Rows are about as long as the first one; a close guess saves a pass over the whole file. A valid row has at
+    // least a digit and a separator per column, so the guess never exceeds `body.len() / (2 · ncols)` rows: a
+    // short or blank first row cannot make the column vectors ask for ~8 bytes per column per byte of input.
+    let first_row = lines.clone().next().map_or(1, str::len).max(2 * ncols);
     let capacity = body.len() / first_row + 16;
     let mut timestamp: Vec<i64> = Vec::with_capacity(capacity);
     let mut values: Vec<Vec<f64>> = (1..ncols).map(|_| Vec::with_capacity(capacity)).collect();
