@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use tickgrad::device::Device;
 use tickgrad::models::{checkpoint, Model, ModelConfig};
+use tickgrad::nn::Module;
 
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tickgrad-test-{name}-{}", std::process::id()));
@@ -97,6 +98,49 @@ fn checkpoint_roundtrip_and_every_bad_file() {
         m.remove("tickgrad.config");
     });
     assert!(load_err(&no_cfg).contains("tickgrad.config"));
+
+    // Found by tests/fuzz_loaders.rs: a config far larger than the file's tensors was allocated before the
+    // tensors were compared (a 128 GiB allocation aborted the process). Now a clean error, before any allocation.
+    for cfg in [
+        r#"{"kind":"tcn","n_features":3,"channels":[4,4000000000000],"kernel_size":2}"#,
+        r#"{"kind":"transformer","n_features":3,"d_model":1000000000,"nhead":1}"#,
+        r#"{"kind":"transformer","n_features":3,"d_model":8,"nhead":1,"num_layers":1,"dim_feedforward":8,"max_len":100000000000}"#,
+        r#"{"kind":"lstm_attention","n_features":3,"hidden_size":100000000}"#,
+        r#"{"kind":"multitask","n_features":3,"channels":100000000}"#,
+    ] {
+        let huge = rewrite(&good, |_, m| {
+            m.insert("tickgrad.config".into(), cfg.into());
+        });
+        let e = load_err(&huge);
+        assert!(e.contains("tickgrad.config") && (e.contains("weights") || e.contains("positional")), "{e}");
+    }
+}
+
+/// `ModelConfig::weight_bounds` is a lower bound on the stored weights (so no real checkpoint is refused) and not
+/// a loose one (within 4×, so the allocation it lets through stays near the file's size).
+#[test]
+fn weight_bounds_are_tight_lower_bounds() {
+    for json in [
+        r#"{"kind":"tcn","n_features":3,"channels":[4,4],"kernel_size":2}"#,
+        r#"{"kind":"tcn","n_features":7,"channels":[16,8,32],"kernel_size":3,"n_outputs":3}"#,
+        r#"{"kind":"transformer","n_features":6,"d_model":16,"nhead":2,"num_layers":2,"dim_feedforward":24,"max_len":64}"#,
+        r#"{"kind":"transformer","n_features":30,"d_model":8,"nhead":2,"num_layers":1,"dim_feedforward":16,"max_len":32}"#,
+        r#"{"kind":"lstm_attention","n_features":4,"hidden_size":24,"num_layers":2,"bidirectional":true}"#,
+        r#"{"kind":"lstm_attention","n_features":9,"hidden_size":5,"num_layers":1,"bidirectional":false}"#,
+        r#"{"kind":"multitask","n_features":4,"channels":16,"n_blocks":2,"kernel_size":3,"head_hidden":10}"#,
+        r#"{"kind":"multitask","n_features":30,"channels":4,"n_blocks":1,"head_hidden":8}"#,
+    ] {
+        let cfg = ModelConfig::from_json(json, "test").unwrap();
+        let mut m = Model::new(&cfg, 0, Device::Cpu).unwrap();
+        let mut n = 0u128;
+        m.visit("", &mut |_, _, t| {
+            n += t.shape().iter().product::<usize>() as u128;
+            Ok(())
+        })
+        .unwrap();
+        let (stored, _) = cfg.weight_bounds();
+        assert!(stored <= n && 4 * stored >= n, "{json}: bound {stored}, model has {n}");
+    }
 }
 
 fn predict(ck: &Path, input: &Path, out: &Path) -> (bool, String) {

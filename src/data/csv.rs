@@ -27,14 +27,18 @@ pub const REQUIRED_COLUMNS: [&str; 6] = ["timestamp", "open", "high", "low", "cl
 pub fn load_csv(path: impl AsRef<Path>) -> Result<(Bars, GapReport)> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let name = path.display().to_string();
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
+    parse_csv_bytes(&path.display().to_string(), &bytes)
+}
+
+/// Parse the raw bytes of a CSV file (checked as UTF-8 first); `name` stands in for the file name in errors.
+pub fn parse_csv_bytes(name: &str, bytes: &[u8]) -> Result<(Bars, GapReport)> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
         let upto = &bytes[..e.valid_up_to()];
         let line = 1 + upto.iter().filter(|&&b| b == b'\n').count();
         let col = 1 + upto.iter().rev().take_while(|&&b| b != b'\n').filter(|&&b| b == b',').count();
         Error::parse(format!("{name}:{line}:{col}"), "expected UTF-8 text, found invalid bytes")
     })?;
-    parse_csv_str(&name, text)
+    parse_csv_str(name, text)
 }
 
 /// Parse CSV text already in memory; `name` stands in for the file name in error locations (tests, stdin).
@@ -52,8 +56,10 @@ pub fn parse_csv_str(name: &str, text: &str) -> Result<(Bars, GapReport)> {
     let ncols = header.len();
     let ctx = Ctx { name, header: &header };
 
-    // Rows are about as long as the first one; a close guess saves a pass over the whole file.
-    let first_row = lines.clone().next().map_or(1, str::len).max(1);
+    // Rows are about as long as the first one; a close guess saves a pass over the whole file. A valid row has at
+    // least a digit and a separator per column, so the guess never exceeds `body.len() / (2 · ncols)` rows: a
+    // short or blank first row cannot make the column vectors ask for ~8 bytes per column per byte of input.
+    let first_row = lines.clone().next().map_or(1, str::len).max(2 * ncols);
     let capacity = body.len() / first_row + 16;
     let mut timestamp: Vec<i64> = Vec::with_capacity(capacity);
     let mut values: Vec<Vec<f64>> = (1..ncols).map(|_| Vec::with_capacity(capacity)).collect();

@@ -18,7 +18,7 @@ pub mod scaler;
 pub mod splits;
 pub mod windows;
 
-pub use csv::{load_csv, parse_csv_str, REQUIRED_COLUMNS};
+pub use csv::{load_csv, parse_csv_bytes, parse_csv_str, REQUIRED_COLUMNS};
 pub use drift::{DriftReference, FeatureBins};
 pub use features::{compute_features, model_feature_names, FeatureConfig, FeatureFrame};
 pub use frame_csv::{read_features_csv, write_features_csv};

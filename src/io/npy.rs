@@ -15,7 +15,12 @@ pub struct NpyArray {
 pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse_npy(&bytes).map_err(|m| Error::parse(path.display().to_string(), m))
+    decode_npy(&bytes, &path.display().to_string())
+}
+
+/// Decode `.npy` bytes already in memory; `name` stands in for the file name in errors.
+pub fn decode_npy(bytes: &[u8], name: &str) -> Result<NpyArray> {
+    parse_npy(bytes).map_err(|m| Error::parse(name, m))
 }
 
 fn parse_npy(b: &[u8]) -> std::result::Result<NpyArray, String> {
@@ -141,6 +146,13 @@ mod tests {
         assert_eq!(a.data, data);
         assert!(parse_npy(&b[..b.len() - 4]).unwrap_err().contains("expected 96 bytes"));
         assert!(parse_npy(b"hello world").unwrap_err().contains("magic"));
+        // Found by tests/fuzz_loaders.rs: a shape whose element count overflows was a multiply overflow.
+        let (from, to) = (format!("(2, 3, 4), }}{}", " ".repeat(19)), "(18446744073709551615, 3, 4), }");
+        let at = b.windows(from.len()).position(|w| w == from.as_bytes()).unwrap();
+        let mut huge = b.clone();
+        huge.splice(at..at + from.len(), to.bytes());
+        let e = parse_npy(&huge).unwrap_err();
+        assert!(e.contains("too large"), "{e}");
     }
 
     /// A `.npy` with `shape` in its header and `body` after it (the header is not padded; the reader needs not).

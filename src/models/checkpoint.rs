@@ -40,6 +40,7 @@ pub fn load_bytes(bytes: &[u8], name: &str, device: Device) -> Result<Checkpoint
         Error::parse(name, format!("metadata key `{CONFIG_KEY}` is missing: not a tickgrad checkpoint"))
     })?;
     let cfg = ModelConfig::from_json(cfg_text, &format!("{name}: metadata {CONFIG_KEY}"))?;
+    check_size(&cfg, &st, name)?;
     let mut model = Model::new(&cfg, 0, device)?;
     let mut used = HashSet::new();
     model.visit("", &mut |tname, _, t| {
@@ -80,6 +81,28 @@ pub fn load_bytes(bytes: &[u8], name: &str, device: Device) -> Result<Checkpoint
         }
     }
     Ok(Checkpoint { model, metadata })
+}
+
+/// Refuse a config that the file's tensors cannot hold before `Model::new` allocates it: its weights must all be
+/// in the file, so a config needing more of them than the file's tensors have elements (a mutated or hostile
+/// `d_model: 10^12`) is an error, not an allocation of terabytes. Floats allocated besides the stored weights
+/// (the transformer's positional table) may be at most 4× the stored ones plus 64 Ki.
+fn check_size(cfg: &ModelConfig, st: &SafeTensors, name: &str) -> Result<()> {
+    let held: u128 = st.tensors().iter().map(|(_, v)| v.data().len() as u128 / 4).sum();
+    let (stored, extra) = cfg.weight_bounds();
+    if stored > held {
+        return Err(Error::parse(
+            format!("{name}: metadata {CONFIG_KEY}"),
+            format!("the config needs at least {stored} weights but the file's tensors hold {held}: config and tensors disagree"),
+        ));
+    }
+    if extra > 4 * held + (1 << 16) {
+        return Err(Error::parse(
+            format!("{name}: metadata {CONFIG_KEY}"),
+            format!("the config asks for a {extra}-float positional table (max_len × d_model), far more than the {held} stored weights"),
+        ));
+    }
+    Ok(())
 }
 
 /// Save `model` with its config and any extra metadata, atomically. BatchNorm layers get an int64

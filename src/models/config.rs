@@ -232,6 +232,54 @@ impl ModelConfig {
         }
     }
 
+    /// A lower bound on the number of stored weights a model of this config has (its largest matrices), and the
+    /// number of floats it allocates besides them (the transformer's positional table). Computed without
+    /// allocating and saturating, so a loader can refuse a config that a file's tensors cannot hold before
+    /// `Model::new` tries to allocate it (a checkpoint whose config says `d_model: 10^12`).
+    pub fn weight_bounds(&self) -> (u128, u128) {
+        let u = |v: usize| v as u128;
+        let sum = |it: &mut dyn Iterator<Item = u128>| it.fold(0u128, u128::saturating_add);
+        match self {
+            ModelConfig::Transformer(c) => {
+                let d = u(c.d_model);
+                let layer = (4 * d).saturating_mul(d).saturating_add((2 * d).saturating_mul(u(c.dim_feedforward)));
+                let stored = sum(&mut [
+                    u(c.n_features).saturating_mul(d),
+                    u(c.num_layers).saturating_mul(layer),
+                    d.saturating_mul(u(c.n_classes)),
+                ]
+                .into_iter());
+                (stored, u(c.max_len).saturating_mul(d))
+            }
+            ModelConfig::LstmAttention(c) => {
+                let (h, dirs) = (u(c.hidden_size), if c.bidirectional { 2 } else { 1 });
+                let first = (4 * h).saturating_mul(u(c.n_features).saturating_add(h));
+                let rest = u(c.num_layers.saturating_sub(1))
+                    .saturating_mul((4 * h).saturating_mul(h.saturating_mul(dirs) + h));
+                (sum(&mut [first, rest].into_iter()).saturating_mul(dirs), 0)
+            }
+            ModelConfig::Tcn(c) => {
+                let k = u(c.kernel_size);
+                let mut prev = u(c.n_features);
+                let mut total = 0u128;
+                for &ch in &c.channels {
+                    let ch = u(ch);
+                    let block = prev.saturating_mul(ch).saturating_add(ch.saturating_mul(ch)).saturating_mul(k);
+                    total = total.saturating_add(block);
+                    prev = ch;
+                }
+                (total.saturating_add(prev.saturating_mul(u(c.n_outputs))), 0)
+            }
+            ModelConfig::MultiTask(c) => {
+                let (ch, k) = (u(c.channels), u(c.kernel_size));
+                let stem = u(c.n_features).saturating_mul(ch).saturating_mul(k);
+                let blocks = u(c.n_blocks).saturating_mul(ch.saturating_mul(ch).saturating_mul(k));
+                let heads = (4 * ch).saturating_mul(u(c.head_hidden));
+                (sum(&mut [stem, blocks, heads].into_iter()), 0)
+            }
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         let pos = |field: &str, v: usize| if v == 0 { Err(Error::config(field, "must be positive")) } else { Ok(()) };
         let prob = |field: &str, p: f32| {

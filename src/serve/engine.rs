@@ -13,7 +13,7 @@
 //! scaling (`Scaler::transform_fill0`'s rule, the training centre).
 
 use super::predictor::{Prediction, StreamPredictor};
-use crate::data::incremental::{Bar, FeatureStream};
+use crate::data::incremental::{Bar, BarReject, FeatureStream};
 use crate::data::{model_feature_names, DriftReference, FeatureConfig, FeatureFrame, RegimeThresholds, Scaler};
 use crate::device::Device;
 use crate::models::checkpoint::{self, Checkpoint};
@@ -251,6 +251,17 @@ impl Engine {
     }
 
     /// Push one raw bar.
+    /// Whether `bar` may be pushed next (see `FeatureStream::validate`); changes nothing.
+    pub fn validate(&self, bar: &Bar) -> std::result::Result<(), (BarReject, String)> {
+        self.features.validate(bar)
+    }
+
+    /// The timestamp of the last bar pushed.
+    pub fn last_timestamp(&self) -> Option<i64> {
+        self.features.last_timestamp()
+    }
+
+    /// A bad bar (see `validate`) is an error and changes nothing.
     pub fn push(&mut self, bar: &Bar) -> Result<Option<Prediction<'_>>> {
         let row = self.features.push(bar)?;
         let width = row.len();

@@ -62,6 +62,10 @@ struct Drift {
     recent: VecDeque<f64>,
 }
 
+/// The reason label for a bar whose model outputs were not finite: its features were computed, but no decision is
+/// taken on it.
+pub const NON_FINITE_PREDICTION: &str = "non_finite_prediction";
+
 pub struct Monitor {
     cfg: MonitorConfig,
     names: Vec<String>,
@@ -76,6 +80,9 @@ pub struct Monitor {
     pub position: f64,
     pub equity: f64,
     latency: Ring,
+    /// Bars refused before reaching the models, by reason (`BarReject::reason`, or `non_finite_prediction`).
+    rejected: std::collections::BTreeMap<&'static str, u64>,
+    gaps: u64,
 }
 
 impl Monitor {
@@ -114,6 +121,8 @@ impl Monitor {
         Monitor {
             returns: Ring::new(cfg.window.max(2)),
             latency: Ring::new(1000),
+            rejected: std::collections::BTreeMap::new(),
+            gaps: 0,
             hits: VecDeque::with_capacity(cfg.window + 1),
             conf: VecDeque::with_capacity(cfg.window + 1),
             names,
@@ -185,6 +194,25 @@ impl Monitor {
                 }
             }
         }
+    }
+
+    /// A bar refused (`reason` as in `tickgrad_rejected_bars_total{reason=...}`).
+    pub fn on_rejected(&mut self, reason: &'static str) {
+        *self.rejected.entry(reason).or_insert(0) += 1;
+    }
+
+    /// A bar that arrived after a gap (accepted).
+    pub fn on_gap(&mut self) {
+        self.gaps += 1;
+    }
+
+    /// Bars refused for `reason` so far.
+    pub fn rejected(&self, reason: &str) -> u64 {
+        self.rejected.get(reason).copied().unwrap_or(0)
+    }
+
+    pub fn gaps(&self) -> u64 {
+        self.gaps
     }
 
     /// A decision made h bars ago is scored: its top class and probability, and whether the top class was right.
@@ -274,6 +302,18 @@ impl Monitor {
         let _ = writeln!(s, "tickgrad_bars_total {}", self.bars);
         let _ = writeln!(s, "# HELP tickgrad_scored_total Decisions scored against their realised direction.");
         let _ = writeln!(s, "# TYPE tickgrad_scored_total counter\ntickgrad_scored_total {}", self.scored);
+        let _ = writeln!(
+            s,
+            "# HELP tickgrad_rejected_bars_total Bars refused before reaching the models (no decision, no trade), by reason."
+        );
+        let _ = writeln!(s, "# TYPE tickgrad_rejected_bars_total counter");
+        let mut reasons: Vec<&str> = crate::data::incremental::BarReject::ALL.iter().map(|r| r.reason()).collect();
+        reasons.push(NON_FINITE_PREDICTION);
+        for r in reasons {
+            let _ = writeln!(s, "tickgrad_rejected_bars_total{{reason=\"{r}\"}} {}", self.rejected(r));
+        }
+        let _ = writeln!(s, "# HELP tickgrad_bar_gaps_total Bars accepted after a gap (more than 1.5 bar intervals).");
+        let _ = writeln!(s, "# TYPE tickgrad_bar_gaps_total counter\ntickgrad_bar_gaps_total {}", self.gaps);
         let reference = if self.training_reference {
             "the training rows".to_string()
         } else {

@@ -7,13 +7,32 @@
 //! journaled only rebuild the models', gate's and monitor's state (all deterministic in the bars), and trading
 //! resumes with the first bar past the journal. A bar's open phase (its fill) counts as done when any record is
 //! at or after it, its close phase (its decision) when a decision is, so a crash between the two is handled.
+//!
+//! Bad bars, as a live feed may deliver them, each by a stated rule ([`Trader::on_bar`]):
+//!
+//! | bar | rule | `tickgrad_rejected_bars_total{reason}` |
+//! |---|---|---|
+//! | a NaN or infinite price, volume, `trades` or taker volume | refused | `non_finite` |
+//! | a price <= 0 | refused | `non_positive_price` |
+//! | volume < 0 | refused | `negative_volume` |
+//! | high < low | refused | `high_below_low` |
+//! | open or close outside [low, high] | refused | `outside_range` |
+//! | the previous bar's timestamp again | refused | `duplicate` |
+//! | a timestamp before the previous bar's | refused | `out_of_order` |
+//! | `trades`/taker volume missing, or given to a stream built without them | refused | `fields` |
+//! | models' outputs not finite (the bar itself was good) | features kept, no decision, position held | `non_finite_prediction` |
+//! | a gap: more than 1.5× the smallest step seen so far | accepted, features run on as over a batch file's gaps | `tickgrad_bar_gaps_total` |
+//!
+//! A refused bar reaches nothing: no fill at its open, no model, no decision, no journal line, no monitor update;
+//! the stream goes on as if it had never come (a later good bar is judged against the last accepted one). Each is
+//! reported on stderr (the first ten of each kind, then the 100th, 1000th, …) and counted.
 
 use super::broker::PaperBroker;
 use super::gate::{Decision, Gate, GateConfig, MemberKind};
 use super::journal::{Journal, Record};
-use super::monitor::{Monitor, MonitorConfig};
+use super::monitor::{Monitor, MonitorConfig, NON_FINITE_PREDICTION};
 use super::risk::{Risk, RiskConfig};
-use crate::data::incremental::Bar;
+use crate::data::incremental::{Bar, BarReject};
 use crate::eval::classification::class_to_position;
 use crate::models::checkpoint::Checkpoint;
 use crate::serve::engine::{Engine, DRIFT_KEY};
@@ -39,8 +58,10 @@ pub struct TraderConfig {
 pub struct BarReport {
     pub decision: Option<Decision>,
     pub target: Option<f64>,
-    /// Whether this bar traded live (false while replaying bars already in the journal).
+    /// Whether this bar traded live (false while replaying bars already in the journal, or for a refused bar).
     pub live: bool,
+    /// Why the bar was refused (nothing else happened on it).
+    pub rejected: Option<BarReject>,
 }
 
 pub struct Trader {
@@ -60,6 +81,8 @@ pub struct Trader {
     position_signal: f64,
     /// The first member's scaled model inputs on the current bar (the monitor's drift input).
     raw: Vec<f64>,
+    /// The smallest step between accepted bars so far: the feed's interval, against which gaps are found.
+    min_step: Option<i64>,
 }
 
 impl Trader {
@@ -97,6 +120,7 @@ impl Trader {
             pending: VecDeque::with_capacity(cfg.horizon + 1),
             position_signal: 0.0,
             raw: Vec::new(),
+            min_step: None,
             engines,
             cfg,
         };
@@ -173,14 +197,42 @@ impl Trader {
         Ok(())
     }
 
+    /// One bar as the feed delivers it. A bad bar (module docs) is refused before anything sees it: the report says
+    /// why, stderr and `tickgrad_rejected_bars_total` record it, and no order fills or is placed on it.
     pub fn on_bar(&mut self, bar: &Bar) -> Result<BarReport> {
         let ts = bar.timestamp;
+        let mut report = BarReport { decision: None, target: None, live: false, rejected: None };
+        if let Some(e) = self.engines.first() {
+            if let Err((why, message)) = e.validate(bar) {
+                self.monitor.on_rejected(why.reason());
+                let n = self.monitor.rejected(why.reason());
+                if worth_printing(n) {
+                    eprintln!("stream: rejected {message} [{}, {n} so far]", why.reason());
+                }
+                report.rejected = Some(why);
+                return Ok(report);
+            }
+            if let Some(prev) = e.last_timestamp() {
+                let step = ts - prev;
+                if self.min_step.is_some_and(|m| step > m.saturating_add(m / 2)) {
+                    self.monitor.on_gap();
+                    let n = self.monitor.gaps();
+                    if worth_printing(n) {
+                        eprintln!(
+                            "stream: bar at {ts} follows a gap ({step} ms after the previous bar, the usual interval is {} ms); accepted [{n} gaps so far]",
+                            self.min_step.unwrap_or(step)
+                        );
+                    }
+                }
+                self.min_step = Some(self.min_step.map_or(step, |m| m.min(step)));
+            }
+        }
         if ts > self.last_record {
             if let Some(fill) = self.broker.on_open(ts, bar.open) {
                 self.append(fill)?;
             }
         }
-        let mut outputs = Vec::with_capacity(self.engines.len());
+        let mut outputs: Vec<Vec<f32>> = Vec::with_capacity(self.engines.len());
         for e in &mut self.engines {
             if let Some(a) = e.push(bar)? {
                 outputs.push(a.values.to_vec());
@@ -192,8 +244,18 @@ impl Trader {
             self.raw.extend(e.last_inputs_scaled());
         }
         let live = ts > self.last_decision;
-        let mut report = BarReport { decision: None, target: None, live };
-        if outputs.len() == self.engines.len() {
+        report.live = live;
+        if outputs.iter().flatten().any(|v| !v.is_finite()) {
+            self.monitor.on_rejected(NON_FINITE_PREDICTION);
+            let n = self.monitor.rejected(NON_FINITE_PREDICTION);
+            if worth_printing(n) {
+                eprintln!(
+                    "stream: bar at {ts}: a model output is not finite; no decision, the position is held [{n} so far]"
+                );
+            }
+            outputs.clear();
+        }
+        if !outputs.is_empty() && outputs.len() == self.engines.len() {
             let d = self.gate.decide(&outputs.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
             let top = (0..3).fold(0, |b, i| if d.combined[i] > d.combined[b] { i } else { b });
             self.pending.push_back((bar.close, outputs, d.combined[top], top));
@@ -241,4 +303,14 @@ impl Trader {
     pub fn on_latency(&mut self, us: f64) {
         self.monitor.on_latency(us);
     }
+}
+
+/// Stderr reports of refused bars and gaps: the first ten of each kind, then the 100th, 1000th, … (a daily feed
+/// has a gap every weekend; the counters have every one).
+fn worth_printing(n: u64) -> bool {
+    let mut m = n;
+    while m >= 10 && m.is_multiple_of(10) {
+        m /= 10;
+    }
+    n <= 10 || m == 1
 }

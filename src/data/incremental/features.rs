@@ -16,6 +16,51 @@ use super::window::{Extreme, MonoDeque, Ring, WindowMoments, WindowSum};
 use crate::data::{compute_features, regime, Bars, FeatureConfig};
 use crate::{Error, Result};
 
+/// Why a live bar is refused; [`BarReject::reason`] is its label in `tickgrad_rejected_bars_total{reason=...}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BarReject {
+    /// A NaN or infinite price, volume or optional column.
+    NonFinite,
+    /// A price <= 0.
+    NonPositivePrice,
+    NegativeVolume,
+    HighBelowLow,
+    /// Open or close outside [low, high].
+    OutsideRange,
+    /// A timestamp before the previous bar's.
+    OutOfOrder,
+    /// The previous bar's timestamp again.
+    Duplicate,
+    /// `trades` / `taker_buy_base_volume` missing, or given to a stream built without them.
+    Fields,
+}
+
+impl BarReject {
+    pub const ALL: [BarReject; 8] = [
+        BarReject::NonFinite,
+        BarReject::NonPositivePrice,
+        BarReject::NegativeVolume,
+        BarReject::HighBelowLow,
+        BarReject::OutsideRange,
+        BarReject::OutOfOrder,
+        BarReject::Duplicate,
+        BarReject::Fields,
+    ];
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            BarReject::NonFinite => "non_finite",
+            BarReject::NonPositivePrice => "non_positive_price",
+            BarReject::NegativeVolume => "negative_volume",
+            BarReject::HighBelowLow => "high_below_low",
+            BarReject::OutsideRange => "outside_range",
+            BarReject::OutOfOrder => "out_of_order",
+            BarReject::Duplicate => "duplicate",
+            BarReject::Fields => "fields",
+        }
+    }
+}
+
 /// One raw bar. `trades` and `taker_buy_base_volume` must be given on every bar when the stream was built with
 /// them and never otherwise.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -232,37 +277,69 @@ impl FeatureStream {
         self.bars
     }
 
-    fn check(&mut self, b: &Bar) -> Result<()> {
+    /// Whether `b` may follow the bars pushed so far, without changing anything: `Err((reason, message))` for a
+    /// bar the stream refuses (the rules are in the module docs of `trade::trader`). `push` refuses the same bars.
+    pub fn validate(&self, b: &Bar) -> std::result::Result<(), (BarReject, String)> {
         let at = format!("bar {} (timestamp {})", self.bars, b.timestamp);
+        let no = |why: BarReject, m: String| Err((why, format!("{at}: {m}")));
         for (name, v) in [("open", b.open), ("high", b.high), ("low", b.low), ("close", b.close)] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(Error::Invalid(format!("{at}: `{name}` must be a positive finite price, found {v}")));
+            if !v.is_finite() {
+                return no(BarReject::NonFinite, format!("`{name}` must be a positive finite price, found {v}"));
+            }
+            if v <= 0.0 {
+                return no(BarReject::NonPositivePrice, format!("`{name}` must be a positive finite price, found {v}"));
             }
         }
-        if !(b.volume.is_finite() && b.volume >= 0.0) {
-            return Err(Error::Invalid(format!("{at}: `volume` must be finite and >= 0, found {}", b.volume)));
+        if !b.volume.is_finite() {
+            return no(BarReject::NonFinite, format!("`volume` must be finite and >= 0, found {}", b.volume));
+        }
+        if b.volume < 0.0 {
+            return no(BarReject::NegativeVolume, format!("`volume` must be finite and >= 0, found {}", b.volume));
+        }
+        if b.high < b.low {
+            return no(BarReject::HighBelowLow, format!("high {} is below low {}", b.high, b.low));
+        }
+        if b.high < b.open.max(b.close) || b.low > b.open.min(b.close) {
+            return no(
+                BarReject::OutsideRange,
+                format!("open {} and close {} must lie within [low {}, high {}]", b.open, b.close, b.low, b.high),
+            );
         }
         for (name, want, got) in
             [("trades", self.has_trades, b.trades), ("taker_buy_base_volume", self.has_taker, b.taker_buy_base_volume)]
         {
             match (want, got) {
-                (true, None) => return Err(Error::Invalid(format!("{at}: `{name}` is missing; the stream has it"))),
+                (true, None) => return no(BarReject::Fields, format!("`{name}` is missing; the stream has it")),
                 (false, Some(_)) => {
-                    return Err(Error::Invalid(format!("{at}: `{name}` given, but the stream was built without it")))
+                    return no(BarReject::Fields, format!("`{name}` given, but the stream was built without it"))
                 }
                 (_, Some(v)) if !v.is_finite() => {
-                    return Err(Error::Invalid(format!("{at}: `{name}` must be finite, found {v}")))
+                    return no(BarReject::NonFinite, format!("`{name}` must be finite, found {v}"))
                 }
                 _ => {}
             }
         }
         if let Some(prev) = self.last_timestamp {
-            if b.timestamp <= prev {
-                return Err(Error::Invalid(format!(
-                    "{at}: timestamps must increase strictly, previous bar was at {prev}"
-                )));
+            if b.timestamp == prev {
+                return no(BarReject::Duplicate, format!("repeats the previous bar's timestamp {prev}"));
+            }
+            if b.timestamp < prev {
+                return no(
+                    BarReject::OutOfOrder,
+                    format!("timestamps must increase strictly, previous bar was at {prev}"),
+                );
             }
         }
+        Ok(())
+    }
+
+    /// The timestamp of the last bar pushed.
+    pub fn last_timestamp(&self) -> Option<i64> {
+        self.last_timestamp
+    }
+
+    fn check(&mut self, b: &Bar) -> Result<()> {
+        self.validate(b).map_err(|(_, m)| Error::Invalid(m))?;
         self.last_timestamp = Some(b.timestamp);
         Ok(())
     }

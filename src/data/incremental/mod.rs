@@ -10,4 +10,4 @@ pub mod features;
 pub mod indicators;
 pub mod window;
 
-pub use features::{Bar, FeatureStream};
+pub use features::{Bar, BarReject, FeatureStream};
