@@ -102,10 +102,14 @@ fn fixture_gradients_match_cpu() {
             let mut all = vec![("input".to_string(), grads.get(&xt).expect("input gradient").to_vec().unwrap())];
             ck.model
                 .visit("", &mut |pname, kind, t| {
-                    if kind == Kind::Param {
-                        if let Some(gt) = grads.get(t) {
-                            all.push((pname.to_string(), gt.to_vec()?));
-                        }
+                    // `log_vars` (multitask) weights the training loss only: the prediction does not depend on it.
+                    if kind == Kind::Param && !pname.ends_with("log_vars") {
+                        // Every parameter must get a gradient on every device: a missing one is a failure, not a skip.
+                        let gt = grads.get(t).unwrap_or_else(|| panic!("{name} on {device}: no gradient for {pname}"));
+                        let gv = gt.to_vec()?;
+                        assert!(gv.iter().all(|v| v.is_finite()), "{name} on {device}: non-finite gradient of {pname}");
+                        assert!(gv.iter().any(|&v| v != 0.0), "{name} on {device}: all-zero gradient of {pname}");
+                        all.push((pname.to_string(), gv));
                     }
                     Ok(())
                 })
