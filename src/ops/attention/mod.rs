@@ -38,9 +38,15 @@
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+mod op;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
+
+use crate::backend::{Pair, Storage, Triple};
+use crate::Result;
 
 /// Shape and mask of one attention call. See the module doc for the layouts.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -96,9 +102,6 @@ impl AttentionDims {
         }
     }
 }
-mod op;
-#[cfg(feature = "wgpu")]
-pub mod wgpu;
 
 /// The three inputs of attention, [bh, tq, d], [bh, tk, d] and [bh, tk, dv].
 #[derive(Clone, Copy, Debug)]
@@ -124,6 +127,3 @@ pub trait AttentionKernel {
     /// (dq, dk, dv).
     fn attention_backward(&self, d: &AttentionDims, x: &Qkv, fwd: &AttentionOut, dout: &Storage) -> Result<Triple>;
 }
-
-use crate::backend::{Pair, Storage, Triple};
-use crate::Result;

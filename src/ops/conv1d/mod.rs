@@ -38,10 +38,16 @@
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+mod op;
 pub mod reference;
 pub mod step;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
+
+use crate::backend::{Pair, Storage};
+use crate::Result;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Conv1dDims {
@@ -108,9 +114,6 @@ impl Conv1dDims {
         lo as usize..hi as usize
     }
 }
-mod op;
-#[cfg(feature = "wgpu")]
-pub mod wgpu;
 
 /// Dilated causal conv1d: forward, input gradient, weight and bias gradients.
 pub trait Conv1dKernel {
@@ -119,6 +122,3 @@ pub trait Conv1dKernel {
     /// (dw, db).
     fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<Pair>;
 }
-
-use crate::backend::{Pair, Storage};
-use crate::Result;

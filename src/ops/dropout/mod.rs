@@ -31,9 +31,18 @@
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+mod op;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
+
+use crate::backend::Storage;
+use crate::Result;
+
+/// SplitMix64's increment, 2^64/φ.
+pub use crate::rng::GOLDEN;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DropoutDims {
@@ -42,9 +51,6 @@ pub struct DropoutDims {
     /// Drop probability, in [0, 1).
     pub p: f32,
 }
-
-/// SplitMix64's increment, 2^64/φ.
-pub use crate::rng::GOLDEN;
 
 impl DropoutDims {
     pub fn new(len: usize, p: f32) -> Self {
@@ -86,9 +92,6 @@ pub fn mix(seed: u64, i: u64) -> u64 {
 pub fn keep(seed: u64, i: u64, threshold: u32) -> bool {
     (mix(seed, i) >> 40) as u32 >= threshold
 }
-mod op;
-#[cfg(feature = "wgpu")]
-pub mod wgpu;
 
 /// Inverted dropout with a counter-based mask, so every device draws the same mask.
 pub trait DropoutKernel {
@@ -99,6 +102,3 @@ pub trait DropoutKernel {
         self.dropout(dy, p, seed)
     }
 }
-
-use crate::backend::Storage;
-use crate::Result;

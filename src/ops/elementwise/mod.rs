@@ -29,9 +29,15 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod erf;
+mod op;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
+
+use crate::backend::{Pair, Storage};
+use crate::Result;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Unary {
@@ -164,9 +170,6 @@ pub fn broadcast_strides(shape: &[usize]) -> Vec<usize> {
     }
     strides
 }
-mod op;
-#[cfg(feature = "wgpu")]
-pub mod wgpu;
 
 /// Unary maps, `a·x + b`, and broadcasting binary ops, each with its backward.
 pub trait ElementwiseKernel {
@@ -178,6 +181,3 @@ pub trait ElementwiseKernel {
     /// (da, db), each reduced over the axes it was broadcast along.
     fn binary_backward(&self, d: &BroadcastDims, op: BinaryOp, a: &Storage, b: &Storage, dy: &Storage) -> Result<Pair>;
 }
-
-use crate::backend::{Pair, Storage};
-use crate::Result;

@@ -10,6 +10,9 @@ mod tests;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
+use crate::backend::Storage;
+use crate::Result;
+
 /// A slice `[outer, len, inner]` of `[outer, axis, inner]` starting at `start` along the middle axis.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NarrowDims {
@@ -30,6 +33,3 @@ pub trait LayoutKernel {
     /// Concatenate `[outer, len_i, inner]` parts along the middle axis.
     fn concat(&self, parts: &[&Storage], outer: usize, lens: &[usize], inner: usize) -> Result<Storage>;
 }
-
-use crate::backend::Storage;
-use crate::Result;

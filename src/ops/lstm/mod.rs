@@ -50,9 +50,17 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod matvec;
+mod op;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
+
+use crate::backend::Storage;
+use crate::Result;
+
+pub use op::LstmWeights;
 
 /// Shapes of one LSTM direction. The cell-step functions use `batch`, `input` and `hidden` only.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -116,10 +124,6 @@ impl LstmDims {
         self.gates() * self.hidden
     }
 }
-mod op;
-#[cfg(feature = "wgpu")]
-pub mod wgpu;
-pub use op::LstmWeights;
 
 /// Saved results of a fused LSTM sequence forward, needed by its backward.
 #[derive(Clone, Debug)]
@@ -160,6 +164,3 @@ pub trait LstmKernel {
     fn lstm_seq(&self, d: &LstmDims, a: &LstmArgs) -> Result<LstmSaved>;
     fn lstm_seq_backward(&self, d: &LstmDims, a: &LstmArgs, saved: &LstmSaved, dhs: &Storage) -> Result<LstmGrads>;
 }
-
-use crate::backend::Storage;
-use crate::Result;

@@ -23,10 +23,16 @@
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+mod op;
 pub mod packed;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
+
+use crate::backend::{Pair, Storage};
+use crate::Result;
 
 /// Shape of one batched product. See the module doc for the layouts.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -105,9 +111,6 @@ impl MatmulDims {
         self.b_offset(b) + if self.trans_b { j * self.k + p } else { p * self.n + j }
     }
 }
-mod op;
-#[cfg(feature = "wgpu")]
-pub mod wgpu;
 
 /// Batched products and their backward.
 pub trait MatmulKernel {
@@ -115,6 +118,3 @@ pub trait MatmulKernel {
     /// (da, db) from dc.
     fn matmul_backward(&self, d: &MatmulDims, a: &Storage, b: &Storage, dc: &Storage) -> Result<Pair>;
 }
-
-use crate::backend::{Pair, Storage};
-use crate::Result;

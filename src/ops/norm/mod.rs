@@ -31,9 +31,15 @@
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+mod op;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
+
+use crate::backend::{Storage, Triple};
+use crate::Result;
 
 /// LayerNorm over the last dimension of a `[rows, cols]` matrix.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -90,9 +96,6 @@ impl BatchNormDims {
         (i * self.c + ch) * self.l + t
     }
 }
-mod op;
-#[cfg(feature = "wgpu")]
-pub mod wgpu;
 
 /// What a layer-norm backward reads: the forward's input and scale, and the per-row statistics it saved.
 #[derive(Clone, Copy, Debug)]
@@ -136,6 +139,3 @@ pub trait NormKernel {
     /// (dx, dgamma, dbeta).
     fn batch_norm_backward(&self, d: &BatchNormDims, s: &BatchNormSaved, dy: &Storage) -> Result<Triple>;
 }
-
-use crate::backend::{Storage, Triple};
-use crate::Result;

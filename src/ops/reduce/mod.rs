@@ -31,9 +31,15 @@
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+mod op;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
+
+use crate::backend::{Pair, Storage};
+use crate::Result;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ReduceDims {
@@ -72,9 +78,6 @@ pub fn padded_target(from: &[usize], to: &[usize]) -> Vec<usize> {
     }
     t
 }
-mod op;
-#[cfg(feature = "wgpu")]
-pub mod wgpu;
 
 /// Sum, mean and max over the middle axis of `[outer, axis, inner]`.
 pub trait ReduceKernel {
@@ -84,6 +87,3 @@ pub trait ReduceKernel {
     fn max(&self, d: &ReduceDims, x: &Storage) -> Result<Pair>;
     fn max_backward(&self, d: &ReduceDims, idx: &Storage, dy: &Storage) -> Result<Storage>;
 }
-
-use crate::backend::{Pair, Storage};
-use crate::Result;

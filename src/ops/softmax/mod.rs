@@ -20,9 +20,15 @@
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+mod op;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
+
+use crate::backend::Storage;
+use crate::Result;
 
 /// `rows` independent rows of `cols` elements each, row-major.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -39,15 +45,9 @@ impl SoftmaxDims {
         self.len() == 0
     }
 }
-mod op;
-#[cfg(feature = "wgpu")]
-pub mod wgpu;
 
 /// Softmax and log-softmax along the last axis; the backward needs only the output.
 pub trait SoftmaxKernel {
     fn softmax(&self, d: &SoftmaxDims, x: &Storage, log: bool) -> Result<Storage>;
     fn softmax_backward(&self, d: &SoftmaxDims, y: &Storage, dy: &Storage, log: bool) -> Result<Storage>;
 }
-
-use crate::backend::Storage;
-use crate::Result;
