@@ -5,75 +5,19 @@
 //! (its journal is byte-identical to a clean run's). A gap is accepted and counted. Model outputs that are not
 //! finite never become a decision.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use tickgrad::data::incremental::{Bar, BarReject};
-use tickgrad::data::{load_csv, Bars};
-use tickgrad::device::Device;
-use tickgrad::models::{checkpoint, Model, ModelConfig};
-use tickgrad::nn::Module;
-use tickgrad::serve::Engine;
-use tickgrad::tensor::Tensor;
-use tickgrad::trade::gate::GateConfig;
-use tickgrad::trade::monitor::MonitorConfig;
-use tickgrad::trade::risk::RiskConfig;
-use tickgrad::trade::{Trader, TraderConfig};
+use tickgrad::data::Bars;
+use tickgrad::trade::Trader;
+
+mod trader_support;
+use trader_support::{config, engines, engines_scaled, spy_range};
 
 fn spy() -> Bars {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data").join("spy_1d_2008_2021.csv");
-    load_csv(p).unwrap().0.slice(0..160).unwrap()
+    spy_range(0..160)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tickgrad-bad-bars-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    let _ = std::fs::remove_file(&p);
-    p
-}
-
-/// Two members (a 3-class transformer and a regression TCN) on the plain-OHLCV model features; `scale` multiplies
-/// every weight (a huge one makes the outputs overflow).
-fn engines(scale: f32) -> Vec<Engine> {
-    let nf = 25;
-    let member = |json: String, seed: u64| {
-        let cfg = ModelConfig::from_json(&json, "test").unwrap();
-        let mut m = Model::new(&cfg, seed, Device::Cpu).unwrap();
-        if scale != 1.0 {
-            m.visit("", &mut |_, _, t| {
-                let v: Vec<f32> = t.to_vec()?.iter().map(|x| x * scale + scale).collect();
-                *t = Tensor::from_vec(v, t.shape(), Device::Cpu)?;
-                Ok(())
-            })
-            .unwrap();
-            let ck = checkpoint::Checkpoint { model: m, metadata: BTreeMap::new() };
-            return Engine::new(ck, false, false, Some(16)).unwrap().0;
-        }
-        let bytes = checkpoint::to_bytes(&mut m, &BTreeMap::new()).unwrap();
-        let ck = checkpoint::load_bytes(&bytes, "mem", Device::Cpu).unwrap();
-        Engine::new(ck, false, false, Some(16)).unwrap().0
-    };
-    vec![
-        member(
-            format!(
-                r#"{{"kind":"transformer","n_features":{nf},"d_model":8,"nhead":2,"num_layers":1,"dim_feedforward":8}}"#
-            ),
-            1,
-        ),
-        member(format!(r#"{{"kind":"tcn","n_features":{nf},"channels":[4,4],"kernel_size":2}}"#), 2),
-    ]
-}
-
-fn config() -> TraderConfig {
-    TraderConfig {
-        gate: GateConfig { conf_threshold: 0.34, agreement: 0.5, min_history: 10, ..GateConfig::default() },
-        risk: RiskConfig { max_position: 5.0, max_loss: 1e9, var_limit: 4.0, var_level: 0.95, var_window: 50 },
-        monitor: MonitorConfig { window: 100, min_scored: 50, psi_reference: 200, ..MonitorConfig::default() },
-        fee_bps: 5.0,
-        cash: 10_000.0,
-        size: 3.0,
-        horizon: 1,
-    }
+fn scratch(name: &str) -> std::path::PathBuf {
+    trader_support::scratch("bad-bars", name)
 }
 
 /// The bad variants of `good` (the bar that should come next after `prev`), each with the reason it must get.
@@ -104,7 +48,7 @@ fn bad_variants(good: &Bar, prev: &Bar) -> Vec<(Bar, BarReject)> {
 /// Feed bars `0..n`, with every bad variant of bar `i` delivered before it when `i` is in `bad_at`; checks that
 /// each bad bar was refused and changed nothing, and that no decision is ever non-finite.
 fn run(bars: &Bars, n: usize, bad_at: &[usize], skip: Option<usize>, journal: &std::path::Path) -> Trader {
-    let (mut t, _) = Trader::new(engines(1.0), config(), Some(journal)).unwrap();
+    let (mut t, _) = Trader::new(engines(), config(), Some(journal)).unwrap();
     let mut prev: Option<Bar> = None;
     for i in 0..n {
         if Some(i) == skip {
@@ -190,7 +134,7 @@ fn a_gap_is_accepted_and_counted() {
 fn non_finite_model_outputs_never_become_a_decision() {
     let bars = spy();
     let j = scratch("overflow.jsonl");
-    let (mut t, _) = Trader::new(engines(1e30), config(), Some(&j)).unwrap();
+    let (mut t, _) = Trader::new(engines_scaled(1e30), config(), Some(&j)).unwrap();
     let mut skipped = 0;
     for i in 0..60 {
         let r = t.on_bar(&Bar::from_bars(&bars, i)).unwrap();

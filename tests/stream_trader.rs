@@ -4,66 +4,20 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 use tickgrad::data::incremental::Bar;
-use tickgrad::data::{load_csv, Bars};
-use tickgrad::device::Device;
-use tickgrad::models::{checkpoint, Model, ModelConfig};
-use tickgrad::serve::Engine;
-use tickgrad::trade::gate::GateConfig;
+use tickgrad::data::Bars;
 use tickgrad::trade::journal::Record;
-use tickgrad::trade::monitor::MonitorConfig;
-use tickgrad::trade::risk::RiskConfig;
-use tickgrad::trade::{Trader, TraderConfig};
+use tickgrad::trade::Trader;
 
-/// SPY daily bars `range` (2008 starts at 0; the 2009 low is near bar 295).
-fn spy_range(range: std::ops::Range<usize>) -> Bars {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data").join("spy_1d_2008_2021.csv");
-    load_csv(p).unwrap().0.slice(range).unwrap()
-}
+mod trader_support;
+use trader_support::{config, engines, spy_range};
 
 fn spy() -> Bars {
     spy_range(0..700)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tickgrad-trader-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    let _ = std::fs::remove_file(&p);
-    p
-}
-
-/// Two members (a 3-class transformer and a regression TCN) on the model feature set of plain OHLCV bars.
-fn engines() -> Vec<Engine> {
-    let nf = 25; // model_feature_names of a bar file without trades/taker columns
-    let member = |json: String, seed: u64| {
-        let cfg = ModelConfig::from_json(&json, "test").unwrap();
-        let bytes = checkpoint::to_bytes(&mut Model::new(&cfg, seed, Device::Cpu).unwrap(), &BTreeMap::new()).unwrap();
-        let ck = checkpoint::load_bytes(&bytes, "mem", Device::Cpu).unwrap();
-        Engine::new(ck, false, false, Some(16)).unwrap().0
-    };
-    vec![
-        member(
-            format!(
-                r#"{{"kind":"transformer","n_features":{nf},"d_model":8,"nhead":2,"num_layers":1,"dim_feedforward":8}}"#
-            ),
-            1,
-        ),
-        member(format!(r#"{{"kind":"tcn","n_features":{nf},"channels":[4,4],"kernel_size":2}}"#), 2),
-    ]
-}
-
-fn config() -> TraderConfig {
-    TraderConfig {
-        gate: GateConfig { conf_threshold: 0.34, agreement: 0.5, min_history: 10, ..GateConfig::default() },
-        risk: RiskConfig { max_position: 5.0, max_loss: 1e9, var_limit: 4.0, var_level: 0.95, var_window: 50 },
-        monitor: MonitorConfig { window: 100, min_scored: 50, psi_reference: 200, ..MonitorConfig::default() },
-        fee_bps: 5.0,
-        cash: 10_000.0,
-        size: 3.0,
-        horizon: 1,
-    }
+fn scratch(name: &str) -> std::path::PathBuf {
+    trader_support::scratch("trader", name)
 }
 
 fn run(bars: &Bars, range: std::ops::Range<usize>, journal: &std::path::Path) -> Trader {
