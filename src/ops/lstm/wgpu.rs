@@ -5,7 +5,7 @@
 use super::LstmDims;
 use super::LstmKernel;
 use super::{LstmArgs, LstmGrads, LstmSaved};
-use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
+use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
 use crate::backend::{expect_len, Storage};
 use crate::ops::matmul::wgpu::gemm;
 use crate::ops::reduce::{wgpu::sum_launch, ReduceDims};
@@ -25,22 +25,26 @@ fn step_params(d: &LstmDims, t: usize, t_other: usize, edge: bool, t_prev: usize
     Params::new().u(d.batch).u(d.t).u(d.hidden).u(t).u(t_other).flag(edge).u(t_prev).flag(first)
 }
 
+/// The buffers both directions of the pass read (x, h0, c0, w_ih, w_hh), checked against `d`.
+fn sequence_inputs<'a>(gpu: &Gpu, d: &LstmDims, a: &LstmArgs<'a>) -> Result<[&'a WgpuBuffer; 5]> {
+    let (xb, h0b, c0b, wib, whb) = (gpu.buf(a.x)?, gpu.buf(a.h0)?, gpu.buf(a.c0)?, gpu.buf(a.w_ih)?, gpu.buf(a.w_hh)?);
+    check(&[
+        ("x", xb.len(), d.x_len()),
+        ("h0", h0b.len(), d.state_len()),
+        ("c0", c0b.len(), d.state_len()),
+        ("w_ih", wib.len(), d.w_ih_len()),
+        ("w_hh", whb.len(), d.w_hh_len()),
+    ])?;
+    Ok([xb, h0b, c0b, wib, whb])
+}
+
 impl LstmKernel for Gpu {
     /// hs, cs [B, T, H] and the gates [B, T, 4H].
     fn lstm_seq(&self, d: &LstmDims, a: &LstmArgs) -> Result<LstmSaved> {
-        let LstmArgs { x, h0, c0, w_ih, w_hh, b_ih, b_hh } = *a;
         let gpu = self.handle()?;
-        let (xb, h0b, c0b) = (gpu.buf(x)?, gpu.buf(h0)?, gpu.buf(c0)?);
-        let (wib, whb, bib, bhb) = (gpu.buf(w_ih)?, gpu.buf(w_hh)?, gpu.buf(b_ih)?, gpu.buf(b_hh)?);
-        check(&[
-            ("x", xb.len(), d.x_len()),
-            ("h0", h0b.len(), d.state_len()),
-            ("c0", c0b.len(), d.state_len()),
-            ("w_ih", wib.len(), d.w_ih_len()),
-            ("w_hh", whb.len(), d.w_hh_len()),
-            ("b_ih", bib.len(), d.gates()),
-            ("b_hh", bhb.len(), d.gates()),
-        ])?;
+        let [xb, h0b, c0b, wib, whb] = sequence_inputs(gpu, d, a)?;
+        let (bib, bhb) = (gpu.buf(a.b_ih)?, gpu.buf(a.b_hh)?);
+        check(&[("b_ih", bib.len(), d.gates()), ("b_hh", bhb.len(), d.gates())])?;
         let (hs, cs, gates) = (gpu.alloc(d.seq_len())?, gpu.alloc(d.seq_len())?, gpu.alloc(d.seq_gates_len())?);
         let rows = d.batch * d.t;
         // gates ← x·w_ihᵀ for every step at once; each step then adds the biases and its recurrent product.
@@ -68,16 +72,10 @@ impl LstmKernel for Gpu {
     /// Backpropagation through time from `dhs` [B, T, H] (the final state's own gradients are not an input here,
     /// as on the CPU backend).
     fn lstm_seq_backward(&self, d: &LstmDims, a: &LstmArgs, saved: &LstmSaved, dhs: &Storage) -> Result<LstmGrads> {
-        let LstmArgs { x, h0, c0, w_ih, w_hh, .. } = *a;
         let gpu = self.handle()?;
-        let (xb, h0b, c0b, wib, whb) = (gpu.buf(x)?, gpu.buf(h0)?, gpu.buf(c0)?, gpu.buf(w_ih)?, gpu.buf(w_hh)?);
+        let [xb, h0b, c0b, wib, whb] = sequence_inputs(gpu, d, a)?;
         let (hsb, csb, gb, dhb) = (gpu.buf(&saved.hs)?, gpu.buf(&saved.cs)?, gpu.buf(&saved.gates)?, gpu.buf(dhs)?);
         check(&[
-            ("x", xb.len(), d.x_len()),
-            ("h0", h0b.len(), d.state_len()),
-            ("c0", c0b.len(), d.state_len()),
-            ("w_ih", wib.len(), d.w_ih_len()),
-            ("w_hh", whb.len(), d.w_hh_len()),
             ("saved hs", hsb.len(), d.seq_len()),
             ("saved cs", csb.len(), d.seq_len()),
             ("saved gates", gb.len(), d.seq_gates_len()),

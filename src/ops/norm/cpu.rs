@@ -394,31 +394,8 @@ impl NormKernel for CpuBackend {
     fn batch_norm_backward(&self, d: &BatchNormDims, s: &BatchNormSaved, dy: &Storage) -> Result<Triple> {
         let BatchNormSaved { train, x, g, a: stat_a, b: stat_b } = *s;
         let (mut dx, mut dg, mut db) = (buf(x.len()), buf(d.c), buf(d.c));
-        if train {
-            batch_norm_backward_train(
-                d,
-                host(x)?,
-                host(g)?,
-                host(stat_a)?,
-                host(stat_b)?,
-                host(dy)?,
-                &mut dx,
-                &mut dg,
-                &mut db,
-            );
-        } else {
-            batch_norm_backward_eval(
-                d,
-                host(x)?,
-                host(g)?,
-                host(stat_a)?,
-                host(stat_b)?,
-                host(dy)?,
-                &mut dx,
-                &mut dg,
-                &mut db,
-            );
-        }
+        let backward = if train { batch_norm_backward_train } else { batch_norm_backward_eval };
+        backward(d, host(x)?, host(g)?, host(stat_a)?, host(stat_b)?, host(dy)?, &mut dx, &mut dg, &mut db);
         Ok((out(dx), out(dg), out(db)))
     }
 }

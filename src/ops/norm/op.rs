@@ -68,9 +68,7 @@ impl Tensor {
             rv: running_var.storage(),
         };
         let (y, stat_a, stat_b, updated) = if train {
-            if n * l < 2 {
-                return Err(Error::Invalid("batch_norm in training needs more than one value per channel".into()));
-            }
+            d.check_train()?;
             let [y, mean, rstd, rm, rv] = be.batch_norm_train(&d, self.storage(), &params, momentum)?;
             let stats = (Tensor::from_storage(rm, vec![c]), Tensor::from_storage(rv, vec![c]));
             (y, mean, rstd, Some(stats))

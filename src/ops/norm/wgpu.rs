@@ -3,7 +3,7 @@
 
 use super::{BatchNormDims, LayerNormDims};
 use super::{BatchNormParams, BatchNormSaved, LayerNormSaved, NormKernel};
-use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
+use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
 use crate::backend::{expect_len, Storage, Triple};
 use crate::Result;
 
@@ -24,6 +24,18 @@ fn check_channels(d: &BatchNormDims, named: &[(&str, usize)]) -> Result<()> {
         expect_len(&format!("batch_norm {what}"), len, d.c)?;
     }
     Ok(())
+}
+
+/// The buffers of a batch-norm forward (x, gamma, beta, running mean, running var), checked against `d`.
+fn bn_inputs<'a>(gpu: &Gpu, d: &BatchNormDims, x: &'a Storage, p: &BatchNormParams<'a>) -> Result<[&'a WgpuBuffer; 5]> {
+    let BatchNormParams { g, b, rm, rv } = *p;
+    let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
+    expect_len("batch_norm x", xb.len(), d.len())?;
+    check_channels(
+        d,
+        &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())],
+    )?;
+    Ok([xb, gb, bb, rmb, rvb])
 }
 
 impl NormKernel for Gpu {
@@ -62,14 +74,8 @@ impl NormKernel for Gpu {
 
     /// (y, batch mean, batch rstd, updated running mean, updated running var).
     fn batch_norm_train(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams, mom: f32) -> Result<[Storage; 5]> {
-        let BatchNormParams { g, b, rm, rv } = *p;
         let gpu = self.handle()?;
-        let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
-        expect_len("batch_norm x", xb.len(), d.len())?;
-        check_channels(
-            d,
-            &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())],
-        )?;
+        let [xb, gb, bb, rmb, rvb] = bn_inputs(gpu, d, x, p)?;
         d.check_train()?;
         let (y, mean, rstd) = (gpu.alloc(d.len())?, gpu.alloc(d.c)?, gpu.alloc(d.c)?);
         let (rm_out, rv_out) = (gpu.alloc(d.c)?, gpu.alloc(d.c)?);
@@ -85,14 +91,8 @@ impl NormKernel for Gpu {
     }
 
     fn batch_norm_eval(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams) -> Result<Storage> {
-        let BatchNormParams { g, b, rm, rv } = *p;
         let gpu = self.handle()?;
-        let (xb, gb, bb, rmb, rvb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?, gpu.buf(rm)?, gpu.buf(rv)?);
-        expect_len("batch_norm x", xb.len(), d.len())?;
-        check_channels(
-            d,
-            &[("gamma", gb.len()), ("beta", bb.len()), ("running_mean", rmb.len()), ("running_var", rvb.len())],
-        )?;
+        let [xb, gb, bb, rmb, rvb] = bn_inputs(gpu, d, x, p)?;
         let y = gpu.alloc(d.len())?;
         let args = vec![Arg::R(xb), Arg::R(gb), Arg::R(bb), Arg::R(rmb), Arg::R(rvb), Arg::W(&y)];
         gpu.run(&[Launch::new(&SHADER, "bn_apply", bn_params(d, 0.0, true), args, grid(d.len(), 256))])?;
