@@ -296,8 +296,9 @@ fn cases() -> u32 {
     std::env::var("TICKGRAD_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000)
 }
 
-/// Run `cases()` mutated variants of the seeds through `check`; returns the number of cases that loaded.
-fn fuzz(what: &str, seeds: &[Vec<u8>], check: impl Fn(&[u8]) -> Result<bool, TestCaseError>) -> u32 {
+/// Run `cases()` values of `strategy` through `case` (deterministic seed, no persistence files); a panic or an
+/// `Err` fails the target with its shrunk input. Returns the number of cases that loaded.
+fn run_cases<S: Strategy>(what: &str, strategy: &S, case: impl Fn(S::Value) -> Result<bool, TestCaseError>) -> u32 {
     let config = Config { cases: cases(), failure_persistence: None, ..Config::default() };
     let mut runner = TestRunner::new_with_rng(
         config,
@@ -305,13 +306,8 @@ fn fuzz(what: &str, seeds: &[Vec<u8>], check: impl Fn(&[u8]) -> Result<bool, Tes
     );
     let ok = std::cell::Cell::new(0u32);
     let start = Instant::now();
-    let strategy = (0..seeds.len(), mutations());
-    let result = runner.run(&strategy, |(seed, muts)| {
-        let mut b = seeds[seed].clone();
-        for m in &muts {
-            apply(&mut b, m);
-        }
-        if check(&b)? {
+    let result = runner.run(strategy, |v| {
+        if case(v)? {
             ok.set(ok.get() + 1);
         }
         Ok(())
@@ -326,6 +322,17 @@ fn fuzz(what: &str, seeds: &[Vec<u8>], check: impl Fn(&[u8]) -> Result<bool, Tes
         start.elapsed().as_secs_f64()
     );
     ok.get()
+}
+
+/// Run `cases()` mutated variants of the seeds through `check`; returns the number of cases that loaded.
+fn fuzz(what: &str, seeds: &[Vec<u8>], check: impl Fn(&[u8]) -> Result<bool, TestCaseError>) -> u32 {
+    run_cases(what, &(0..seeds.len(), mutations()), |(seed, muts)| {
+        let mut b = seeds[seed].clone();
+        for m in &muts {
+            apply(&mut b, m);
+        }
+        check(&b)
+    })
 }
 
 /// A scratch directory, in memory where the machine has one (the ensemble cases write a file twice each; on a
@@ -452,16 +459,9 @@ fn fuzz_checkpoint(ckpt: &[u8]) {
         assert!(keys.iter().any(|x| x == k), "the seed checkpoint has `{k}`");
     }
     let names: Vec<String> = tensors.keys().cloned().collect();
-    let config = Config { cases: cases(), failure_persistence: None, ..Config::default() };
-    let mut runner = TestRunner::new_with_rng(
-        config,
-        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
-    );
-    let ok = std::cell::Cell::new(0u32);
-    let start = Instant::now();
     // 0: raw bytes; 1: a metadata value; 2: drop a metadata key; 3: a tensor's shape or dtype.
     let strategy = (0..4usize, 0..keys.len(), 0..names.len(), mutations(), 0..6usize, 0..64usize);
-    let result = runner.run(&strategy, |(how, key, tensor, muts, dim, size)| {
+    let ok = run_cases("checkpoint", &strategy, |(how, key, tensor, muts, dim, size)| {
         let bytes = match how {
             0 => {
                 let mut b = ckpt.to_vec();
@@ -499,25 +499,13 @@ fn fuzz_checkpoint(ckpt: &[u8]) {
                 }
                 match join_checkpoint(&t, meta.clone()) {
                     Some(b) => b,
-                    None => return Ok(()),
+                    None => return Ok(false),
                 }
             }
         };
-        if bounded(bytes.len(), "checkpoint", || load_checkpoint(&bytes))? {
-            ok.set(ok.get() + 1);
-        }
-        Ok(())
+        bounded(bytes.len(), "checkpoint", || load_checkpoint(&bytes))
     });
-    if let Err(e) = result {
-        panic!("checkpoint: {e}");
-    }
-    println!(
-        "fuzz checkpoint: {} cases, {} loaded, the rest a clean error, {:.1} s",
-        cases(),
-        ok.get(),
-        start.elapsed().as_secs_f64()
-    );
-    assert!(ok.get() > 0);
+    assert!(ok > 0);
 }
 
 /// Ensemble-directory cases: one of its files (the manifest, the trees' JSON or the network's checkpoint) is
@@ -527,14 +515,7 @@ fn fuzz_ensemble(ens: &Path) {
     let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(ens.join(f)).expect("ensemble file")).collect();
     let total: usize = originals.iter().map(Vec::len).sum();
     EnsembleBundle::load(&ens.join("ensemble.json"), Device::Cpu).expect("the seed ensemble loads");
-    let config = Config { cases: cases(), failure_persistence: None, ..Config::default() };
-    let mut runner = TestRunner::new_with_rng(
-        config,
-        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
-    );
-    let ok = std::cell::Cell::new(0u32);
-    let start = Instant::now();
-    let result = runner.run(&(0..files.len(), mutations()), |(file, muts)| {
+    let ok = run_cases("ensemble directory", &(0..files.len(), mutations()), |(file, muts)| {
         let mut b = originals[file].clone();
         muts.iter().for_each(|m| apply(&mut b, m));
         let path = ens.join(files[file]);
@@ -542,21 +523,9 @@ fn fuzz_ensemble(ens: &Path) {
         let input = total - originals[file].len() + b.len();
         let loaded = bounded(input, "ensemble", || EnsembleBundle::load(&ens.join("ensemble.json"), Device::Cpu));
         std::fs::write(&path, &originals[file]).expect("restore");
-        if loaded?.is_ok() {
-            ok.set(ok.get() + 1);
-        }
-        Ok(())
+        Ok(loaded?.is_ok())
     });
-    if let Err(e) = result {
-        panic!("ensemble directory: {e}");
-    }
-    println!(
-        "fuzz ensemble directory: {} cases, {} loaded, the rest a clean error, {:.1} s",
-        cases(),
-        ok.get(),
-        start.elapsed().as_secs_f64()
-    );
-    assert!(ok.get() > 0);
+    assert!(ok > 0);
 }
 
 fn main() {
