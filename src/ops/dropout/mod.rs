@@ -67,9 +67,11 @@ impl DropoutDims {
         Ok(DropoutDims { len, p })
     }
 
-    /// Panics unless 0 ≤ p < 1.
+    /// Panics unless 0 ≤ p < 1 (the kernels' own guard; the device entry points return `checked`'s error instead).
     pub fn check(&self) {
-        assert!((0.0..1.0).contains(&self.p), "dropout: p = {} is outside [0, 1)", self.p);
+        if let Err(e) = Self::checked(self.len, self.p) {
+            panic!("{e}");
+        }
     }
 
     /// t = ⌈p·2^24⌉: element i is kept iff `mix(seed, i) >> 40 ≥ t`. Exact: p·2^24 has at most 24 significant bits.
