@@ -30,15 +30,19 @@ impl Gpu {
             ))),
         }
     }
-}
 
-impl Gpu {
     /// The device buffer behind `s`, checked to live on this device and to hold `len` values (`what` names it),
     /// as the CUDA launchers' `input` does.
     pub fn input<'a>(&self, s: &'a Storage, len: usize, what: &str) -> Result<&'a WgpuBuffer> {
         let b = self.buf(s)?;
         super::expect_len(&format!("kernel input {what}"), b.len(), len)?;
         Ok(b)
+    }
+
+    /// The `'static` handle of this context: launchers allocate buffers that keep a reference to their device,
+    /// and `Gpu` values only exist as leaked statics (see `Gpu::get`), so re-borrowing as `'static` is sound.
+    pub fn handle(&self) -> Result<&'static Gpu> {
+        Gpu::get(self.index)
     }
 }
 
@@ -56,13 +60,5 @@ impl DeviceOps for Gpu {
     }
     fn download(&self, s: &Storage) -> Result<Vec<f32>> {
         self.read_buffer(self.buf(s)?)
-    }
-}
-
-impl Gpu {
-    /// The `'static` handle of this context: launchers allocate buffers that keep a reference to their device,
-    /// and `Gpu` values only exist as leaked statics (see `Gpu::get`), so re-borrowing as `'static` is sound.
-    pub fn handle(&self) -> Result<&'static Gpu> {
-        Gpu::get(self.index)
     }
 }
