@@ -11,6 +11,7 @@ pub use super::layout::LayoutKernel;
 pub use super::lstm::LstmKernel;
 pub use super::matmul::MatmulKernel;
 pub use super::norm::NormKernel;
+pub use super::optim::OptimKernel;
 pub use super::reduce::ReduceKernel;
 pub use super::softmax::SoftmaxKernel;
 use crate::backend::{cpu::CpuBackend, DeviceOps};
@@ -30,6 +31,7 @@ pub trait Backend:
     + ElementwiseKernel
     + ReduceKernel
     + DropoutKernel
+    + OptimKernel
 {
 }
 

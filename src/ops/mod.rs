@@ -14,6 +14,7 @@ pub mod layout;
 pub mod lstm;
 pub mod matmul;
 pub mod norm;
+pub mod optim;
 pub mod real;
 pub mod reduce;
 pub mod softmax;
