@@ -52,4 +52,18 @@ impl Error {
     pub fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Config { field: field.into(), message: message.into() }
     }
+    /// The same error with `during` (what was being done, e.g. "adam update of `w`") in front of its message, so
+    /// a caller can still match on the kind.
+    pub fn context(self, during: &str) -> Self {
+        match self {
+            Error::Shape { what, expected, found } => {
+                Error::Shape { what: format!("{during}: {what}"), expected, found }
+            }
+            Error::Device(m) => Error::Device(format!("{during}: {m}")),
+            Error::Io { path, message } => Error::Io { path, message: format!("{during}: {message}") },
+            Error::Parse { location, message } => Error::Parse { location, message: format!("{during}: {message}") },
+            Error::Config { field, message } => Error::Config { field, message: format!("{during}: {message}") },
+            Error::Invalid(m) => Error::Invalid(format!("{during}: {m}")),
+        }
+    }
 }

@@ -169,7 +169,7 @@ fn losses(cfg_json: &str, window: usize, batch: usize, device: Device) -> Vec<f3
         let l = training_loss(&model, &cfg, &x, &Ctx::train(100 + step));
         out.push(l.item().unwrap());
         let grads = l.backward().unwrap();
-        opt.step(&mut model, &grads, 1.0).unwrap();
+        opt.step(&mut model, &grads, None).unwrap();
     }
     out
 }

@@ -8,7 +8,7 @@ use crate::data::WindowSampler;
 use crate::device::Device;
 use crate::models::Model;
 use crate::nn::{self, Ctx, Module};
-use crate::optim::{clip_scale, grad_norm, Adam, Optimizer};
+use crate::optim::{clip_factor, Adam, Optimizer};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -230,8 +230,8 @@ pub fn train(
                 )));
             }
             let grads = loss.backward()?;
-            let norm = grad_norm(model, &grads)?;
-            opt.step(model, &grads, clip_scale(norm, cfg.clip_norm))?;
+            let clip = clip_factor(model, &grads, cfg.clip_norm)?;
+            opt.step(model, &grads, clip.as_ref())?;
             sum += l * chunk.len() as f64;
             seen += chunk.len();
             let secs = start.elapsed().as_secs_f64().max(1e-9);
