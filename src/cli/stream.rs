@@ -321,6 +321,8 @@ fn run_trading(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let exposition = Exposition::default();
+    // A scrape before the first bar gets the zero counters, not an empty page.
+    exposition.set(trader.monitor().prometheus());
     if let Some(addr) = &t.metrics_addr {
         let bound = serve(addr, exposition.clone())?;
         eprintln!("metrics listening on {bound}");

@@ -1,18 +1,15 @@
 //! A minimal HTTP endpoint for Prometheus scrapes: `GET /metrics` answers the latest exposition text, which the
 //! serving loop replaces after every bar. One request per connection, not a general web server.
 //!
-//! Connections are served by a pool of worker threads with read and write timeouts, at most [`MAX_CONNECTIONS`]
-//! at once: a client that connects and sends nothing (or reads nothing) holds one worker for at most the timeout
-//! instead of stalling every later scrape, and a flood of connections waits in the kernel's accept queue instead
-//! of spawning unbounded threads. Workers are started as the concurrency needs them and then kept, so a steady
-//! scrape load creates no thread per request: a thread's start and exit map and unmap its stack, and every such
-//! change to the address space interrupts the serving loop's core too (a TLB shootdown), which showed in the
-//! per-bar p99 under 50 scrapers (`tests/stream_load.rs`).
+//! Each connection gets its own short-lived thread with read and write timeouts, and at most [`MAX_CONNECTIONS`]
+//! run at once: a client that connects and sends nothing (or reads nothing) holds one slot for at most the
+//! timeout instead of stalling every later scrape, and a flood of connections waits in the kernel's accept queue
+//! instead of spawning unbounded threads.
 
 use crate::{Error, Result};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// Connections served at once; a scraper needs one, so this only bounds the damage of misbehaving clients.
@@ -38,48 +35,35 @@ impl Exposition {
     }
 }
 
-/// Connections accepted and not yet answered (queued or being served), and the worker threads started.
+/// Counts live connection threads so the accept loop can wait for a free slot.
 #[derive(Default)]
-struct Pool {
-    state: Mutex<PoolState>,
+struct Slots {
+    live: Mutex<usize>,
     freed: Condvar,
 }
 
-#[derive(Default)]
-struct PoolState {
-    busy: usize,
-    workers: usize,
-}
-
-impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Wait for room for one more connection and count it; true when no worker is free to take it (start one).
-    fn acquire(&self) -> bool {
-        let mut s = self.lock();
-        while s.busy >= MAX_CONNECTIONS {
-            s = self.freed.wait(s).unwrap_or_else(|p| p.into_inner());
+impl Slots {
+    fn acquire(&self) {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        while *live >= MAX_CONNECTIONS {
+            live = self.freed.wait(live).unwrap_or_else(|p| p.into_inner());
         }
-        s.busy += 1;
-        let start = s.busy > s.workers;
-        if start {
-            s.workers += 1;
-        }
-        start
-    }
-
-    /// A worker could not be started; false when there is no worker at all to take the queued connection.
-    fn worker_failed(&self) -> bool {
-        let mut s = self.lock();
-        s.workers -= 1;
-        s.workers > 0
+        *live += 1;
     }
 
     fn release(&self) {
-        self.lock().busy -= 1;
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        *live -= 1;
         self.freed.notify_one();
+    }
+}
+
+/// Releases its slot however the connection's thread ends (a panic included), so slots never leak.
+struct SlotGuard(Arc<Slots>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 
@@ -88,45 +72,26 @@ pub fn serve(addr: &str, text: Exposition) -> Result<SocketAddr> {
     let listener =
         TcpListener::bind(addr).map_err(|e| Error::config("metrics-addr", format!("cannot listen on {addr}: {e}")))?;
     let bound = listener.local_addr().map_err(|e| Error::config("metrics-addr", e.to_string()))?;
-    let pool = Arc::new(Pool::default());
-    let (tx, rx) = mpsc::channel::<TcpStream>();
-    let rx = Arc::new(Mutex::new(rx));
+    let slots = Arc::new(Slots::default());
     std::thread::Builder::new()
         .name("tickgrad-metrics".into())
         .spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
-                if pool.acquire() {
-                    let (p, r, t) = (pool.clone(), rx.clone(), text.clone());
-                    let started = std::thread::Builder::new()
-                        .name("tickgrad-metrics-conn".into())
-                        .spawn(move || worker(&p, &r, &t));
-                    // Out of threads: a busy worker takes the connection when it is done; with none at all it
-                    // is closed, and the scraper retries on its next interval.
-                    if started.is_err() && !pool.worker_failed() {
-                        drop(conn);
-                        pool.release();
-                        continue;
-                    }
-                }
-                if tx.send(conn).is_err() {
-                    return;
-                }
+                slots.acquire();
+                let guard = SlotGuard(slots.clone());
+                let text = text.clone();
+                let spawned = std::thread::Builder::new().name("tickgrad-metrics-conn".into()).spawn(move || {
+                    let _guard = guard;
+                    handle(conn, &text);
+                });
+                // Out of threads: the closure (and with it the guard and the connection) was dropped, which
+                // frees the slot and closes the socket; the scraper retries on its next interval.
+                drop(spawned);
             }
         })
         .map_err(|e| Error::Invalid(format!("starting the metrics thread: {e}")))?;
     Ok(bound)
-}
-
-/// Serve queued connections one after another for as long as the endpoint lives.
-fn worker(pool: &Pool, rx: &Mutex<mpsc::Receiver<TcpStream>>, text: &Exposition) {
-    loop {
-        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        let Ok(conn) = next else { return };
-        // A panic in one connection must not take the worker (and its share of the pool) with it.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(conn, text)));
-        pool.release();
-    }
 }
 
 /// Read one request head and answer it; every failure just drops the connection, since there is nobody to tell.
