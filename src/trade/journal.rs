@@ -192,6 +192,24 @@ mod tests {
         assert!(warn.is_empty());
     }
 
+    /// A write that fails (here: a handle that cannot write; on a full disk, `tests/full_disk.rs`) is an error
+    /// naming the file, leaves the file as it was, and every later append is refused.
+    #[test]
+    fn a_failed_append_is_an_error_and_the_journal_takes_nothing_more() {
+        let p = scratch("fails.jsonl");
+        let (mut j, _, _) = Journal::open(&p).unwrap();
+        j.append(&fill(1)).unwrap();
+        let before = std::fs::read(&p).unwrap();
+        j.file = File::open(&p).unwrap(); // read-only: the next write fails
+        let err = j.append(&fill(2)).unwrap_err().to_string();
+        assert!(err.contains("fails.jsonl") && err.contains("appending a"), "{err}");
+        assert!(j.failure().is_some());
+        j.file = OpenOptions::new().append(true).open(&p).unwrap(); // writable again: still refused
+        let err = j.append(&fill(3)).unwrap_err().to_string();
+        assert!(err.contains("an earlier append failed"), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), before);
+    }
+
     #[test]
     fn corruption_before_the_end_is_an_error() {
         let p = scratch("bad.jsonl");
