@@ -1,4 +1,5 @@
-//! A full disk: checkpoints (`train --out`), reports (`backtest --out-dir`) and the stream's journal written into
+//! A full disk: checkpoints (`train --out`), reports (`backtest --out-dir`), the main job's output (`run
+//! --out-dir`: an ensemble directory and a report) and the stream's journal written into
 //! a small tmpfs that a filler file has nearly filled. Each must end in a clear error naming the file (never a
 //! panic), the previous file at that path intact, no temporary file left behind, and the stream must stop trading
 //! (exit with an error naming the journal, its journal a whole-line prefix of an unhindered run's) rather than
@@ -44,7 +45,10 @@ impl Tmpfs {
             })
             .flatten();
         if uid.as_deref() != Some("0") {
-            return Err(format!("not running as root (uid {uid:?}): cannot mount a tmpfs"));
+            return Err(format!(
+                "not running as root (uid {}): cannot mount a tmpfs",
+                uid.as_deref().unwrap_or("unknown")
+            ));
         }
         let dir = scratch(&format!("mnt-{name}"));
         let out = Command::new("mount")
@@ -211,6 +215,35 @@ fn reports_on_a_full_disk_leave_the_previous_set() {
     let mut want: Vec<String> = names.iter().map(|n| format!("report/{n}")).collect();
     want.sort();
     assert_eq!(fs.names(), want, "a temporary file was left");
+}
+
+/// `run` (the whole job: an ensemble directory and a report) over a previous run's output, on a disk with no room
+/// left: the error names the first file it could not write, and every previous file is as it was.
+#[test]
+fn the_main_job_on_a_full_disk_leaves_the_previous_output() {
+    let Some(fs) = mount_or_skip("run", 1024) else { return };
+    let dir = scratch("run");
+    let text = std::fs::read_to_string(BTC).unwrap();
+    let data = dir.join("slice.csv");
+    std::fs::write(&data, text.lines().take(1501).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    let out = fs.dir.join("out");
+    let (d, o) = (data.display().to_string(), out.display().to_string());
+    let run = |seed: &str| tickgrad(&["run", "--data", &d, "--out-dir", &o, "--epochs", "1", "--seed", seed]);
+    let (ok, _, err) = run("0");
+    assert!(ok, "run with room: {err}");
+    let before = fs.names();
+    assert!(before.len() >= 9, "an ensemble and a report: {before:?}");
+    let old: Vec<Vec<u8>> = before.iter().map(|n| std::fs::read(fs.dir.join(n)).unwrap()).collect();
+    fs.fill_leaving(0);
+    let result = run("1");
+    let file = before.iter().map(|n| fs.dir.join(n)).find(|p| result.2.contains(&format!("{}: ", p.display())));
+    let file = file.unwrap_or_else(|| panic!("no output file named in {}", result.2));
+    assert_clean_failure("run --out-dir", &result, &file);
+    eprintln!("run on a full disk: {}", result.2.lines().last().unwrap_or_default());
+    for (n, want) in before.iter().zip(&old) {
+        assert!(&std::fs::read(fs.dir.join(n)).unwrap() == want, "{n} changed");
+    }
+    assert_eq!(fs.names(), before, "a temporary file was left");
 }
 
 fn save_model(json: &str, path: &Path, seed: u64) {
