@@ -158,3 +158,14 @@ fn a_torn_last_line_is_cut_off_and_the_resume_matches() {
         assert!(got == want, "{name}: {}", first_difference(&got, want));
     }
 }
+
+#[test]
+fn a_bar_interval_that_is_not_a_duration_is_refused() {
+    let j = scratch("never.jsonl");
+    let mut argv = args(&j);
+    argv.truncate(argv.len() - 2);
+    argv.push("--bar-interval-ms=-5".into());
+    let (ok, _, stderr) = tickgrad(&argv);
+    assert!(!ok && stderr.contains("bar-interval-ms") && stderr.contains("-5"), "{stderr}");
+    assert_eq!(lines(&j), 0, "nothing was journaled");
+}
