@@ -7,6 +7,7 @@
 //!   members' gated decision, risk limits, fills at the next open, a crash-safe journal that a rerun resumes, and
 //!   the monitor's metrics as Prometheus text on `--metrics-addr`.
 //!
+//! - `--bar-interval-ms MS`: bars are delivered at most one per MS (a recorded feed replayed at a live pace).
 //! - `--reload-checkpoint`: the checkpoint file is watched and a replacement (written atomically over it) is
 //!   swapped in between two bars ([`crate::serve::reload`]); one stderr line per swap or refusal. In trading
 //!   mode only `--checkpoint` (member 0) is watched.
@@ -63,6 +64,10 @@ pub struct StreamArgs {
     /// With --reload-checkpoint: check the file every this many bars (one stat call, outside the timed bar).
     #[arg(long, default_value_t = 1)]
     pub reload_every: usize,
+    /// Deliver bar i no earlier than i × this many milliseconds after the start: a recorded feed replayed at a
+    /// live feed's pace (0: as fast as the bars are processed). The wait is outside the timed bar.
+    #[arg(long, default_value_t = 0.0)]
+    pub bar_interval_ms: f64,
     #[command(flatten)]
     pub trade: TradeArgs,
 }
@@ -154,6 +159,30 @@ impl TradeArgs {
     }
 }
 
+/// Paces the bars for --bar-interval-ms: bar i waits until `i × interval` after the first bar.
+struct Pacer {
+    start: Instant,
+    interval: std::time::Duration,
+}
+
+impl Pacer {
+    fn new(interval_ms: f64) -> Result<Pacer> {
+        let interval = std::time::Duration::try_from_secs_f64(interval_ms / 1e3)
+            .map_err(|e| Error::config("bar-interval-ms", format!("{interval_ms} is not a duration: {e}")))?;
+        Ok(Pacer { start: Instant::now(), interval })
+    }
+
+    fn wait(&self, bar: usize) {
+        if self.interval.is_zero() {
+            return;
+        }
+        let due = self.start + self.interval.saturating_mul(bar.try_into().unwrap_or(u32::MAX));
+        if let Some(left) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(left);
+        }
+    }
+}
+
 /// The watch on --checkpoint, stamped before it is loaded (so a replacement written in between is seen).
 fn watch(a: &StreamArgs) -> Result<Option<CheckpointWatch>> {
     a.reload_checkpoint.then(|| CheckpointWatch::new(&a.checkpoint, a.reload_every)).transpose()
@@ -198,7 +227,9 @@ fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
     let k = p.output_width();
     let mut y = Vec::with_capacity((t - w + 1) * k);
     let mut lat = Latency::with_capacity(t - w + 1);
+    let pacer = Pacer::new(a.bar_interval_ms)?;
     for (i, row) in x.data.chunks_exact(f).enumerate() {
+        pacer.wait(i);
         if let Some(w) = &mut watch {
             if let Some(line) = w.between_bars(i as u64, device, |ck| swap_predictor(&mut p, &contract, ck)) {
                 eprintln!("{line}");
@@ -238,7 +269,9 @@ fn run_csv(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
     }
     let mut y = Vec::with_capacity((n - w + 1) * k);
     let mut lat = Latency::with_capacity(n - w + 1);
+    let pacer = Pacer::new(a.bar_interval_ms)?;
     for i in 0..n {
+        pacer.wait(i);
         if let Some(w) = &mut watch {
             if let Some(line) = w.between_bars(i as u64, device, |ck| engine.swap_same_inputs(ck)) {
                 eprintln!("{line}");
@@ -288,13 +321,17 @@ fn run_trading(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let exposition = Exposition::default();
+    // A scrape before the first bar gets the zero counters, not an empty page.
+    exposition.set(trader.monitor().prometheus());
     if let Some(addr) = &t.metrics_addr {
         let bound = serve(addr, exposition.clone())?;
         eprintln!("metrics listening on {bound}");
     }
     let mut lat = Latency::with_capacity(bars.len());
     let (mut decisions, mut degraded) = (0usize, false);
+    let pacer = Pacer::new(a.bar_interval_ms)?;
     for i in 0..bars.len() {
+        pacer.wait(i);
         if let Some(w) = &mut watch {
             if let Some(line) = w.between_bars(i as u64, device, |ck| trader.swap_member(0, ck)) {
                 eprintln!("{line}");

@@ -9,7 +9,7 @@ use super::evaluate::Evaluation;
 use super::json::opt_f64_or_null;
 use super::regression::RegressionMetrics;
 use super::trading::TradingMetrics;
-use crate::io::atomic::write_atomic;
+use crate::io::atomic::write_atomic_all;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -243,12 +243,12 @@ pub fn returns_csv(eval: &Evaluation) -> String {
     out
 }
 
-/// Writes `report.json`, `returns.csv` and `report.html` into `dir` (created if missing), each atomically.
+/// Writes `report.json`, `returns.csv` and `report.html` into `dir` (created if missing), atomically as a set:
+/// a failure (a full disk) leaves the previous three files ([`write_atomic_all`]).
 pub fn write_report(dir: impl AsRef<Path>, eval: &Evaluation) -> Result<()> {
     let dir = dir.as_ref();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    write_atomic(dir.join("report.json"), eval.report.to_json()?.as_bytes())?;
-    write_atomic(dir.join("returns.csv"), returns_csv(eval).as_bytes())?;
-    write_atomic(dir.join("report.html"), super::html::render(eval).as_bytes())?;
-    Ok(())
+    let (json, csv, html) = (eval.report.to_json()?, returns_csv(eval), super::html::render(eval));
+    let (pj, pc, ph) = (dir.join("report.json"), dir.join("returns.csv"), dir.join("report.html"));
+    write_atomic_all(&[(&pj, json.as_bytes()), (&pc, csv.as_bytes()), (&ph, html.as_bytes())])
 }

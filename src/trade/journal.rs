@@ -6,6 +6,11 @@
 //! final line without its newline, or one that does not parse, is a torn write and is cut off (with a warning
 //! returned to the caller). A bad line anywhere else is corruption and an error naming the file and line.
 //!
+//! A failed append (a full disk, an I/O error, a failed `fsync`) is an error naming the file, and the journal cuts
+//! back whatever part of the line reached it, so the file stays whole records; the journal then refuses every
+//! later append, and the trader stops trading on that error ([`crate::trade::Trader::on_bar`]): a trade that
+//! cannot be journaled is not made.
+//!
 //! Resumption: [`Journal::open`] returns every record, so a restarted trader rebuilds its position, cash, pending
 //! order and the last bar it processed by replaying them (`trader.rs`).
 
@@ -41,6 +46,10 @@ impl Record {
 pub struct Journal {
     file: File,
     path: PathBuf,
+    /// Bytes of whole records in the file: where a failed append is cut back to.
+    len: u64,
+    /// Why an earlier append failed; every later one is refused with it.
+    failed: Option<String>,
 }
 
 impl Journal {
@@ -84,19 +93,47 @@ impl Journal {
             file.set_len(good_len as u64).map_err(|e| Error::io(&path, format!("cutting a torn write: {e}")))?;
             file.sync_data().map_err(|e| Error::io(&path, e))?;
         }
-        Ok((Journal { file, path }, records, warnings))
+        Ok((Journal { file, path, len: good_len as u64, failed: None }, records, warnings))
     }
 
-    /// Append one record and fsync before returning.
+    /// Append one record and fsync before returning. On failure the part of the line that was written is cut
+    /// off again and the journal refuses every later append (module docs).
     pub fn append(&mut self, r: &Record) -> Result<()> {
+        if let Some(why) = &self.failed {
+            return Err(Error::io(&self.path, format!("an earlier append failed ({why}); nothing more is journaled")));
+        }
         let mut line = serde_json::to_string(r).map_err(|e| Error::Invalid(format!("journal record: {e}")))?;
         line.push('\n');
-        self.file.write_all(line.as_bytes()).map_err(|e| Error::io(&self.path, e))?;
-        self.file.sync_data().map_err(|e| Error::io(&self.path, format!("fsync: {e}")))
+        let written = self
+            .file
+            .write_all(line.as_bytes())
+            .map_err(|e| format!("appending a {}-byte record: {e}", line.len()))
+            .and_then(|_| self.file.sync_data().map_err(|e| format!("fsync: {e}")));
+        match written {
+            Ok(()) => {
+                self.len += line.len() as u64;
+                Ok(())
+            }
+            Err(why) => {
+                // Cut back a partial line; if even that fails, the next open finds it torn and cuts it then.
+                let cut = self.file.set_len(self.len).and_then(|_| self.file.sync_data());
+                let why = match cut {
+                    Ok(()) => why,
+                    Err(e) => format!("{why}; cutting the partial line back failed too ({e})"),
+                };
+                self.failed = Some(why.clone());
+                Err(Error::io(&self.path, why))
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Why an append failed, once one has: the journal takes no more records.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
     }
 }
 
@@ -153,6 +190,24 @@ mod tests {
         let (_, recs, warn) = Journal::open(&p).unwrap();
         assert_eq!(recs, vec![d, fill(2), fill(3)]);
         assert!(warn.is_empty());
+    }
+
+    /// A write that fails (here: a handle that cannot write; on a full disk, `tests/full_disk.rs`) is an error
+    /// naming the file, leaves the file as it was, and every later append is refused.
+    #[test]
+    fn a_failed_append_is_an_error_and_the_journal_takes_nothing_more() {
+        let p = scratch("fails.jsonl");
+        let (mut j, _, _) = Journal::open(&p).unwrap();
+        j.append(&fill(1)).unwrap();
+        let before = std::fs::read(&p).unwrap();
+        j.file = File::open(&p).unwrap(); // read-only: the next write fails
+        let err = j.append(&fill(2)).unwrap_err().to_string();
+        assert!(err.contains("fails.jsonl") && err.contains("appending a"), "{err}");
+        assert!(j.failure().is_some());
+        j.file = OpenOptions::new().append(true).open(&p).unwrap(); // writable again: still refused
+        let err = j.append(&fill(3)).unwrap_err().to_string();
+        assert!(err.contains("an earlier append failed"), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), before);
     }
 
     #[test]

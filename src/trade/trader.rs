@@ -8,6 +8,12 @@
 //! resumes with the first bar past the journal. A bar's open phase (its fill) counts as done when any record is
 //! at or after it, its close phase (its decision) when a decision is, so a crash between the two is handled.
 //!
+//! No trade without a journal: a journal append that fails (a full disk, an I/O error, a failed fsync) is returned
+//! by [`Trader::on_bar`] as an error naming the journal, before the order of that bar is placed, and every later
+//! bar is refused with an error too; `tickgrad stream` exits on it. A fill that the broker made but could not
+//! journal is replayed on the restart (its decision is in the journal), so the restarted stream ends where an
+//! uninterrupted one would.
+//!
 //! Bad bars, as a live feed may deliver them, each by a stated rule ([`Trader::on_bar`]):
 //!
 //! | bar | rule | `tickgrad_rejected_bars_total{reason}` |
@@ -200,6 +206,11 @@ impl Trader {
     /// One bar as the feed delivers it. A bad bar (module docs) is refused before anything sees it: the report says
     /// why, stderr and `tickgrad_rejected_bars_total` record it, and no order fills or is placed on it.
     pub fn on_bar(&mut self, bar: &Bar) -> Result<BarReport> {
+        if let Some(j) = &self.journal {
+            if let Some(why) = j.failure() {
+                return Err(Error::io(j.path(), format!("trading stopped: a journal append failed ({why})")));
+            }
+        }
         let ts = bar.timestamp;
         let mut report = BarReport { decision: None, target: None, live: false, rejected: None };
         if let Some(e) = self.engines.first() {
