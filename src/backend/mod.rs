@@ -88,6 +88,47 @@ pub trait DeviceOps: Send + Sync {
 }
 
 /// Ok when `device` can run kernels in this process (a GPU device is created and warmed up on first use).
+/// The device a command was asked for, checked to be available. `auto` picks the best present: a CUDA device,
+/// else a wgpu adapter that is a real GPU (never a software one such as lavapipe), else the CPU; the choice and
+/// its reason go to stderr, so a log says where the work ran.
+pub fn select(spec: &str) -> Result<Device> {
+    if spec != "auto" {
+        let device = Device::parse(spec)?;
+        ensure_available(device)?;
+        return Ok(device);
+    }
+    let (device, why) = auto_device();
+    eprintln!("device: {device} (auto: {why})");
+    Ok(device)
+}
+
+/// The best device present and why it was chosen (see `select`).
+pub fn auto_device() -> (Device, String) {
+    #[allow(unused_mut)]
+    let mut passed = Vec::new();
+    #[cfg(feature = "cuda")]
+    match cuda::absent() {
+        None => match cuda::warm_up(0) {
+            Ok(info) => return (Device::Cuda(0), format!("{} ({})", info.name, info.arch)),
+            Err(e) => passed.push(format!("cuda:0 failed to start: {e}")),
+        },
+        Some(why) => passed.push(why),
+    }
+    #[cfg(not(feature = "cuda"))]
+    passed.push("no CUDA backend in this build".to_string());
+    #[cfg(feature = "wgpu")]
+    match wgpu::context::hardware_adapter() {
+        Some((i, name)) => match ensure_available(Device::Wgpu(i)) {
+            Ok(()) => return (Device::Wgpu(i), name),
+            Err(e) => passed.push(format!("wgpu:{i} failed to start: {e}")),
+        },
+        None => passed.push("no hardware wgpu adapter (software adapters are not chosen automatically)".into()),
+    }
+    #[cfg(not(feature = "wgpu"))]
+    passed.push("no wgpu backend in this build".to_string());
+    (Device::Cpu, passed.join("; "))
+}
+
 pub fn ensure_available(device: Device) -> Result<()> {
     match device {
         Device::Cpu => Ok(()),

@@ -34,6 +34,7 @@ pub struct EvalArgs {
     /// Walk-forward: learning rate of the refits (a warm start should move the weights, not replace them).
     #[arg(long, default_value_t = REFIT_LR)]
     pub refit_lr: f32,
+    /// cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter that is a real GPU, else the CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
@@ -63,8 +64,7 @@ pub fn backtest_file(
 }
 
 pub fn evaluate_args(args: &EvalArgs) -> Result<BacktestOutcome> {
-    let device = Device::parse(&args.device)?;
-    crate::backend::ensure_available(device)?;
+    let device = crate::backend::select(&args.device)?;
     let mut pred = BacktestPredictor::load(&args.checkpoint, device)?;
     backtest_file(&mut pred, &args.data, args, device)
 }

@@ -12,7 +12,6 @@
 //! - `attention_layer<l>.csv/.png` (transformer, [query, key]) or `attention.csv/.png` (lstm_attention, [time]).
 
 use crate::data::{compute_features, load_csv, make_labels, Labels};
-use crate::device::Device;
 use crate::explain::permutation::{accuracy, neg_mse};
 use crate::explain::png::{heatmap, Palette};
 use crate::explain::{
@@ -66,6 +65,7 @@ pub struct Args {
     pub repeats: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter that is a real GPU, else the CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
@@ -128,8 +128,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
 }
 
 pub fn run(a: &Args) -> Result<()> {
-    let device = Device::parse(&a.device)?;
-    crate::backend::ensure_available(device)?;
+    let device = crate::backend::select(&a.device)?;
     let (bars, _) = load_csv(&a.data)?;
     let ck = checkpoint::load(&a.checkpoint, device)?;
     let frame = compute_features(&bars, &feature_config(&ck.metadata)?)?;

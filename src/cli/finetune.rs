@@ -3,7 +3,6 @@
 
 use crate::cli::train::Progress;
 use crate::data::{load_csv, SplitFractions};
-use crate::device::Device;
 use crate::pipeline::{finetune_model, Dataset, NetMember};
 use crate::train::TrainConfig;
 use crate::Result;
@@ -28,6 +27,7 @@ pub struct FinetuneArgs {
     pub patience: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter that is a real GPU, else the CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     #[arg(long)]
@@ -35,8 +35,7 @@ pub struct FinetuneArgs {
 }
 
 pub fn run(a: &FinetuneArgs) -> Result<()> {
-    let device = Device::parse(&a.device)?;
-    crate::backend::ensure_available(device)?;
+    let device = crate::backend::select(&a.device)?;
     let tc = TrainConfig {
         epochs: a.epochs,
         batch: a.batch,

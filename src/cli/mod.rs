@@ -12,7 +12,6 @@ pub mod run;
 pub mod stream;
 pub mod train;
 
-use crate::device::Device;
 use crate::{Error, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -49,6 +48,7 @@ enum Cmd {
         input: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter that is a real GPU, else the CPU).
         #[arg(long, default_value = "cpu")]
         device: String,
     },
@@ -64,6 +64,7 @@ enum Cmd {
         iters: usize,
         #[arg(long)]
         window: Option<usize>,
+        /// cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter that is a real GPU, else the CPU).
         #[arg(long, default_value = "cpu")]
         device: String,
         /// Time one bar of the streaming predictor (O(1) TCN step or batch-1 window recompute) per sample.
@@ -122,16 +123,16 @@ pub fn main() -> Result<()> {
         Cmd::Eval(a) => eval::run(&a),
         Cmd::Run(a) => run::run(&a),
         Cmd::Predict { checkpoint, input, out, device } => {
-            predict::run(&checkpoint, &input, &out, Device::parse(&device)?)
+            predict::run(&checkpoint, &input, &out, crate::backend::select(&device)?)
         }
         Cmd::Bench { checkpoint, per_bar: true, batch, window, device, bars, threads, .. } => {
             if batch != 1 {
                 return Err(Error::config("batch", format!("--per-bar streams one series (batch 1), found {batch}")));
             }
-            bench::run_per_bar(&checkpoint, bars, window, threads, Device::parse(&device)?)
+            bench::run_per_bar(&checkpoint, bars, window, threads, crate::backend::select(&device)?)
         }
         Cmd::Bench { checkpoint, batch, iters, window, device, .. } => {
-            bench::run(&checkpoint, batch, iters, window, Device::parse(&device)?)
+            bench::run(&checkpoint, batch, iters, window, crate::backend::select(&device)?)
         }
         Cmd::Features { data, out } => features::run(&data, &out),
         Cmd::Stream(a) => stream::run(&a),

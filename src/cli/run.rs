@@ -47,12 +47,21 @@ pub struct RunArgs {
     pub refit_epochs: usize,
     #[arg(long, default_value_t = REFIT_LR)]
     pub refit_lr: f32,
+    /// Where the networks train and predict: cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter
+    /// that is a real GPU, else the CPU). The boosted trees always run on the CPU.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
     let started = Instant::now();
     let theta = args.costs.costs().round_trip_theta()?;
+    let device = crate::backend::select(&args.device)?;
+    if device != Device::Cpu {
+        eprintln!("networks on {device}; the boosted trees train and predict on the CPU");
+    }
     let tc = TrainConfig {
+        device,
         epochs: args.epochs,
         batch: args.batch,
         lr: args.lr,
@@ -76,7 +85,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     );
     drop(bundle);
     // Reload from disk, so what is scored is exactly what was written.
-    let mut pred = BacktestPredictor::load(&dir, Device::Cpu)?;
+    let mut pred = BacktestPredictor::load(&dir, device)?;
     let eval_args = EvalArgs {
         checkpoint: dir.clone(),
         data: args.data.clone(),
@@ -85,9 +94,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
         retrain_every: args.retrain_every,
         refit_epochs: args.refit_epochs,
         refit_lr: args.refit_lr,
-        device: "cpu".into(),
+        device: device.to_string(),
     };
-    let o = backtest_file(&mut pred, &args.data, &eval_args, Device::Cpu)?;
+    let o = backtest_file(&mut pred, &args.data, &eval_args, device)?;
     write_report(&args.out_dir, &o.eval)?;
     println!("{}", headline(&o, &args.costs));
     print!("{}", format_table(&o.eval.report));

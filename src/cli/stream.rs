@@ -50,6 +50,7 @@ pub struct StreamArgs {
     /// Answers [bars − window + 1, k] of --checkpoint as float32 .npy; row i is the answer after bar window − 1 + i.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter that is a real GPU, else the CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Threads of each model's batch-1 recompute (1: the calling thread, no allocation per bar; more: a pool of
@@ -189,8 +190,7 @@ fn watch(a: &StreamArgs) -> Result<Option<CheckpointWatch>> {
 }
 
 pub fn run(a: &StreamArgs) -> Result<()> {
-    let device = Device::parse(&a.device)?;
-    crate::backend::ensure_available(device)?;
+    let device = crate::backend::select(&a.device)?;
     match (&a.input, &a.data) {
         (Some(input), None) if !a.trade.enabled() => run_npy(a, input, device),
         (Some(_), None) => {

@@ -1,7 +1,6 @@
 //! `tickgrad train`: one network on one CSV, the best checkpoint written atomically at every improvement.
 
 use crate::data::{load_csv, SplitFractions};
-use crate::device::Device;
 use crate::models::ModelConfig;
 use crate::pipeline::member::config_kind;
 use crate::pipeline::{resolve_config, train_model, Costs, Dataset, DatasetSpec};
@@ -63,6 +62,7 @@ pub struct TrainArgs {
     pub patience: usize,
     #[command(flatten)]
     pub costs: CostArgs,
+    /// cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter that is a real GPU, else the CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Where the best checkpoint goes (safetensors).
@@ -79,11 +79,10 @@ impl TrainArgs {
             weight_decay: self.weight_decay,
             patience: self.patience,
             seed: self.seed,
-            device: Device::parse(&self.device)?,
+            device: crate::backend::select(&self.device)?,
             ..TrainConfig::default()
         };
         tc.validate()?;
-        crate::backend::ensure_available(tc.device)?;
         Ok(tc)
     }
 }

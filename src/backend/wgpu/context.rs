@@ -45,6 +45,19 @@ fn adapters() -> &'static [wgpu::Adapter] {
     })
 }
 
+/// The first adapter (`wgpu:N` index and description) that is a GPU: never a software rasteriser such as Mesa's
+/// lavapipe (device type `Cpu`), which is right for tests but slower than the CPU backend for real work.
+pub fn hardware_adapter() -> Option<(usize, String)> {
+    adapters().iter().enumerate().find_map(|(i, a)| {
+        let info = a.get_info();
+        let gpu = matches!(
+            info.device_type,
+            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
+        );
+        gpu.then(|| (i, describe(&info)))
+    })
+}
+
 /// Names of the adapters wgpu can see, in `wgpu:N` order (for `tickgrad info` and error messages).
 pub fn adapter_names() -> Vec<String> {
     adapters().iter().map(|a| describe(&a.get_info())).collect()
