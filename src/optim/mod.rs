@@ -3,11 +3,15 @@
 //! State is keyed by parameter name, so it survives the optimizer replacing parameter tensors each step. The update
 //! runs on host copies: parameters are small next to activations, and it keeps one implementation for every device.
 
+mod state;
+
 use crate::autodiff::Grads;
 use crate::nn::{Kind, Module};
 use crate::tensor::Tensor;
-use crate::Result;
+use crate::{Error, Result};
 use std::collections::HashMap;
+
+pub use state::OptimizerState;
 
 /// √(Σ‖g‖²) over every parameter's gradient.
 pub fn grad_norm(model: &mut dyn Module, grads: &Grads) -> Result<f64> {
@@ -37,6 +41,15 @@ pub trait Optimizer {
     fn step(&mut self, model: &mut dyn Module, grads: &Grads, grad_scale: f32) -> Result<()>;
     fn lr(&self) -> f32;
     fn set_lr(&mut self, lr: f32);
+    /// The step count and per-parameter buffers, named after `model`'s parameters (see [`OptimizerState`]).
+    fn export_state(&self, model: &mut dyn Module) -> Result<OptimizerState>;
+    /// Replace the state with `state`, checked against `model`'s parameters (names, shapes, finite values), so
+    /// the next `step` continues exactly as the exporting optimizer would have.
+    fn import_state(&mut self, model: &mut dyn Module, state: &OptimizerState) -> Result<()>;
+}
+
+fn step_i32(step: u64) -> Result<i32> {
+    i32::try_from(step).map_err(|_| Error::parse("optimizer state", format!("step {step} is out of range")))
 }
 
 /// Adam (L2 weight decay added to the gradient) or AdamW (decoupled decay), PyTorch's update rule.
@@ -96,6 +109,25 @@ impl Optimizer for Adam {
     fn set_lr(&mut self, lr: f32) {
         self.lr = lr;
     }
+    fn export_state(&self, model: &mut dyn Module) -> Result<OptimizerState> {
+        let slots = self.state.iter().flat_map(|(name, (m, v))| {
+            [(name.as_str(), "exp_avg", m.as_slice()), (name.as_str(), "exp_avg_sq", v.as_slice())]
+        });
+        Ok(OptimizerState { step: self.t as u64, tensors: state::export(model, slots)? })
+    }
+    fn import_state(&mut self, model: &mut dyn Module, s: &OptimizerState) -> Result<()> {
+        let t = step_i32(s.step)?;
+        let mut by_param = state::import(model, s, &["exp_avg", "exp_avg_sq"])?;
+        let mut next = HashMap::new();
+        for (name, slots) in by_param.iter_mut() {
+            let m = slots.remove("exp_avg").unwrap_or_default();
+            let v = slots.remove("exp_avg_sq").unwrap_or_default();
+            next.insert(name.clone(), (m, v));
+        }
+        self.t = t;
+        self.state = next;
+        Ok(())
+    }
 }
 
 /// SGD with momentum (PyTorch's form: buf = μ·buf + g; p −= lr·buf) and optional L2 weight decay.
@@ -139,5 +171,15 @@ impl Optimizer for Sgd {
     }
     fn set_lr(&mut self, lr: f32) {
         self.lr = lr;
+    }
+    fn export_state(&self, model: &mut dyn Module) -> Result<OptimizerState> {
+        let slots = self.state.iter().map(|(name, b)| (name.as_str(), "momentum_buffer", b.as_slice()));
+        Ok(OptimizerState { step: 0, tensors: state::export(model, slots)? })
+    }
+    fn import_state(&mut self, model: &mut dyn Module, s: &OptimizerState) -> Result<()> {
+        let by_param = state::import(model, s, &["momentum_buffer"])?;
+        self.state =
+            by_param.into_iter().map(|(k, mut v)| (k, v.remove("momentum_buffer").unwrap_or_default())).collect();
+        Ok(())
     }
 }
