@@ -165,6 +165,52 @@ fn a_state_from_another_run_or_a_torn_one_is_refused() {
     assert!(e.to_string().contains("tensor weights.") && e.to_string().contains("shape"), "{e}");
 }
 
+#[test]
+fn training_gives_the_same_bits_on_any_thread_count() {
+    // A run resumed on a machine with another core count must still end bit-identical: the CPU kernels split
+    // their reductions (conv1d's weight gradient, bias sums) into a fixed number of parts, not one per thread.
+    // Sizes are chosen so those parallel paths run: batch 64 × 32 bars × 16 channels = 2^15 elements.
+    let ds = dataset(32, 1);
+    let scale = TargetScale::fit(&ds).unwrap();
+    let train_ex = scale.examples(&ds, ds.split.train.clone()).unwrap();
+    let val_ex = scale.examples(&ds, ds.split.val.clone()).unwrap();
+    let sampler = ds.sampler(32).unwrap();
+    let tc = train::TrainConfig { batch: 64, ..train_config(1, 2) };
+    let configs = [
+        ("tcn", serde_json::json!({"channels": [16, 16], "kernel_size": 3, "dropout": 0.1})),
+        ("multitask", serde_json::json!({"channels": 16, "n_blocks": 2, "kernel_size": 3, "head_hidden": 32})),
+        (
+            "transformer",
+            serde_json::json!({"d_model": 16, "nhead": 2, "num_layers": 1, "dim_feedforward": 32,
+                                           "max_len": 32, "dropout": 0.1}),
+        ),
+    ];
+    for (kind, mut args) in configs {
+        args["n_features"] = ds.n_features().into();
+        let cfg = tickgrad::models::ModelConfig::from_kind_value(kind, args, "test").unwrap();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut model = Model::new(&cfg, tc.seed, Device::Cpu).unwrap();
+                let o = train::train(
+                    &mut model,
+                    Objective::for_config(&cfg),
+                    &sampler,
+                    &train_ex,
+                    &val_ex,
+                    &tc,
+                    &mut |_, _| Ok(()),
+                    &mut |_| {},
+                )
+                .unwrap();
+                (history(&o), weight_bits(&mut model))
+            })
+        };
+        let one = run(1);
+        assert!(run(3) == one, "{kind}: 3 threads trained other bits than 1 thread");
+    }
+}
+
 // ---------- the binary, killed ----------
 
 const BIN: &str = env!("CARGO_BIN_EXE_tickgrad");

@@ -129,7 +129,8 @@ fn hash_examples(ex: &Examples) -> String {
 
 /// The trainer's part of a run's fingerprint: the model config (which with the seed fixes the initial
 /// weights), the training config and device, the objective, the scaled input matrix and window, and the
-/// training and validation windows with their targets.
+/// training and validation windows with their targets. Not the thread count: the CPU kernels split their
+/// reductions into a fixed number of parts, so training gives the same bits on any number of threads.
 pub fn fingerprint(
     model: &Model,
     objective: super::Objective,
