@@ -184,7 +184,7 @@ pub fn conv1d_backward_weight(d: &Conv1dDims, x: &[f32], dy: &[f32], dw: &mut [f
     let y_stride = d.c_out * t_out;
     // A fixed number of chunks, not one per thread: the chunking fixes the order in which the partials are
     // added, and training must not change in its last bits with the machine's core count (`train --resume`).
-    let chunks = d.batch.min(WEIGHT_GRAD_CHUNKS).max(1);
+    let chunks = d.batch.clamp(1, WEIGHT_GRAD_CHUNKS);
     let per_chunk = d.batch.div_ceil(chunks);
     let cols = max_cols(d, chunks > 1);
     let partial = |c: usize| {
