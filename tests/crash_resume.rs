@@ -493,7 +493,7 @@ fn kills_at_random_moments_never_leave_a_torn_file() {
 
     let out = got.display().to_string();
     let mut rng = Rng::new(20261207);
-    let (mut kills, mut finished, mut resumed_epochs) = (0, 0, Vec::new());
+    let (mut kills, mut finished, mut temporaries, mut resumed_epochs) = (0, 0, 0, Vec::new());
     // Delays spread over the first 40% of an uninterrupted run (start-up included): most restarts get a few
     // epochs further, and the kills fall at every phase (start-up, mid-epoch, mid-write, after a state).
     for _ in 0..60 {
@@ -511,6 +511,9 @@ fn kills_at_random_moments_never_leave_a_torn_file() {
         }
         if got.parent().unwrap().exists() {
             assert_all_whole(got.parent().unwrap());
+            let hidden = std::fs::read_dir(got.parent().unwrap()).unwrap();
+            temporaries +=
+                hidden.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count();
         }
         if let Ok(b) = std::fs::read(resume_path(&got)) {
             resumed_epochs.push(ResumeFile::parse(&b, "state").unwrap().meta.epoch);
@@ -523,8 +526,8 @@ fn kills_at_random_moments_never_leave_a_torn_file() {
     let left: Vec<_> = std::fs::read_dir(got.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("m.safetensors")], "temporaries are cleaned up: {err}");
     eprintln!(
-        "20 kills ({finished} runs finished first); resume states found after kills at epochs {resumed_epochs:?}; \
-         uninterrupted run {:.2}s",
+        "20 kills ({finished} runs finished first, {temporaries} temporaries of killed writes seen); resume states \
+         found after kills at epochs {resumed_epochs:?}; uninterrupted run {:.2}s",
         whole.as_secs_f64()
     );
     let _ = std::fs::remove_dir_all(dir);
