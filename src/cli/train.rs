@@ -197,12 +197,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         train_model_resumable(&ds, &cfg, window, &tc, Some(&args.out), Some(&opts), &mut |e| progress.event(kind, e))?;
     let o = trained.outcome().ok_or_else(|| Error::Invalid("training left no history".into()))?;
     println!(
-        "{}: best epoch {} of {} (val loss {:.5}){}; wrote {} in {:.1}s",
+        "{}: best epoch {} of {} (val loss {:.5}){}; {} {} in {:.1}s",
         kind,
         o.best_epoch,
         o.epochs.len(),
         o.best_val_loss,
         if o.stopped_early { ", stopped early" } else { "" },
+        if trained.already_trained { "kept (already trained)" } else { "wrote" },
         args.out.display(),
         started.elapsed().as_secs_f64()
     );

@@ -84,6 +84,8 @@ pub fn config_kind(kind: Option<&str>, text: Option<&str>, source: &str) -> Resu
 pub struct TrainedModel {
     pub model: Model,
     pub meta: ModelMeta,
+    /// True when a resumed run found this run's finished checkpoint and trained nothing.
+    pub already_trained: bool,
 }
 
 impl TrainedModel {
@@ -238,7 +240,7 @@ fn fit(
             Begin::Resume(state) => Some(state),
             Begin::Finished(ck) => {
                 let meta = ModelMeta::from_map(&ck.metadata, &sf.checkpoint.display().to_string())?;
-                return Ok(TrainedModel { model: ck.model, meta });
+                return Ok(TrainedModel { model: ck.model, meta, already_trained: true });
             }
         },
         None => None,
@@ -282,5 +284,5 @@ fn fit(
     if let Some((sf, _)) = &state_file {
         sf.finish()?;
     }
-    Ok(TrainedModel { model, meta })
+    Ok(TrainedModel { model, meta, already_trained: false })
 }

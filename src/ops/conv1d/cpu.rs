@@ -23,8 +23,9 @@ use rayon::prelude::*;
 use super::Conv1dDims;
 use crate::ops::matmul::cpu::sgemm;
 
-/// Most partials of the weight gradient (see `conv1d_backward_weight`).
-const WEIGHT_GRAD_CHUNKS: usize = 8;
+/// Most partials of the weight gradient (see `conv1d_backward_weight`): a constant so that training does not
+/// depend on the thread count; 2, the split the 2-core machines always made (see `reduce::cpu::PARTS`).
+const WEIGHT_GRAD_CHUNKS: usize = 2;
 
 /// Mirrors `matmul::cpu`'s threshold: gemm threads a product of at least this many multiply-adds by itself.
 const GEMM_THREADS_AT: usize = 1 << 18;
