@@ -13,7 +13,8 @@ pub fn mix(z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-#[derive(Clone, Debug)]
+/// Serialisable so that a resumed training run continues the same shuffles (`train::resume`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rng {
     state: u64,
     spare_normal: Option<f64>,

@@ -4,12 +4,14 @@
 //! metrics table with the baselines.
 
 use super::backtest::{backtest_file, headline, EvalArgs};
-use super::train::{CostArgs, Progress};
+use super::train::{data_identity, CostArgs, Progress};
 use crate::data::load_csv;
 use crate::device::Device;
 use crate::eval::{format_table, write_report};
+use crate::io::atomic::remove_stale_temps;
 use crate::pipeline::backtest::{REFIT_EPOCHS, REFIT_LR};
-use crate::pipeline::{train_ensemble, BacktestPredictor, EnsembleRecipe};
+use crate::pipeline::ensemble::MANIFEST_NAME;
+use crate::pipeline::{train_ensemble_resumable, BacktestPredictor, EnsembleRecipe, ResumeOptions};
 use crate::train::TrainConfig;
 use crate::Result;
 use std::path::PathBuf;
@@ -51,6 +53,10 @@ pub struct RunArgs {
     /// that is a real GPU, else the CPU). The boosted trees always run on the CPU.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Continue a killed run in the same `--out-dir`: networks already trained are kept, the one in progress
+    /// continues after its last completed epoch, then the rest runs as usual (same arguments and data needed).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
@@ -75,7 +81,19 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let recipe = EnsembleRecipe::small(args.horizon, theta, args.seed);
     let dir = args.out_dir.join("ensemble");
     let mut progress = Progress::default();
-    let bundle = train_ensemble(bars, &recipe, &tc, &dir, &mut |name, e| progress.event(name, e))?;
+    if args.resume {
+        // The networks' checkpoints are cleaned by their own resume (pipeline::resume); these are the rest.
+        let ensemble = [MANIFEST_NAME, "gbdt.json"].map(|f| dir.join(f));
+        let report = ["report.json", "returns.csv", "report.html"].map(|f| args.out_dir.join(f));
+        for p in ensemble.iter().chain(&report) {
+            for t in remove_stale_temps(p)? {
+                eprintln!("removed {}, left by a writer that was killed", t.display());
+            }
+        }
+    }
+    let opts = ResumeOptions { resume: args.resume, identity: data_identity(&args.data)? };
+    let bundle =
+        train_ensemble_resumable(bars, &recipe, &tc, &dir, Some(&opts), &mut |name, e| progress.event(name, e))?;
     eprintln!(
         "ensemble written to {} (confidence threshold {:.4}, agreement {}); trained in {:.1}s",
         dir.display(),

@@ -1,11 +1,13 @@
 //! `tickgrad train`: one network on one CSV, the best checkpoint written atomically at every improvement.
 
 use crate::data::{load_csv, SplitFractions};
+use crate::io::hash::describe_bytes;
 use crate::models::ModelConfig;
 use crate::pipeline::member::config_kind;
-use crate::pipeline::{resolve_config, train_model, Costs, Dataset, DatasetSpec};
+use crate::pipeline::{resolve_config, train_model_resumable, Costs, Dataset, DatasetSpec, ResumeOptions};
 use crate::train::{Event, TrainConfig};
 use crate::{Error, Result};
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -65,9 +67,13 @@ pub struct TrainArgs {
     /// cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter that is a real GPU, else the CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Where the best checkpoint goes (safetensors).
+    /// Where the best checkpoint goes (safetensors). The resume state is kept beside it as `<out>.resume`.
     #[arg(long)]
     pub out: PathBuf,
+    /// Continue from the resume state beside `--out` (left by a run that was killed) after its last completed
+    /// epoch; it must come from the same command line and data. Without it a stale state is replaced.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 impl TrainArgs {
@@ -117,6 +123,12 @@ impl Progress {
                 );
                 let _ = err.flush();
             }
+            Event::Note(text) => {
+                if self.tty {
+                    let _ = write!(err, "\r\x1b[2K");
+                }
+                let _ = writeln!(err, "[{name}] {text}");
+            }
             Event::Epoch { stats, epochs, improved } => {
                 if self.tty {
                     let _ = write!(err, "\r\x1b[2K");
@@ -134,6 +146,12 @@ impl Progress {
             }
         }
     }
+}
+
+/// The data file's part of a resume fingerprint: its size and hash (a resumed run must read the same bytes).
+pub fn data_identity(path: &Path) -> Result<BTreeMap<String, String>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    Ok(BTreeMap::from([("data".to_string(), describe_bytes(&bytes))]))
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -173,15 +191,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let mut progress = Progress::default();
     let kind = cfg.kind();
-    let trained = train_model(&ds, &cfg, window, &tc, Some(&args.out), &mut |e| progress.event(kind, e))?;
+    let opts = ResumeOptions { resume: args.resume, identity: data_identity(&args.data)? };
+    let trained =
+        train_model_resumable(&ds, &cfg, window, &tc, Some(&args.out), Some(&opts), &mut |e| progress.event(kind, e))?;
     let o = trained.outcome().ok_or_else(|| Error::Invalid("training left no history".into()))?;
     println!(
-        "{}: best epoch {} of {} (val loss {:.5}){}; wrote {} in {:.1}s",
+        "{}: best epoch {} of {} (val loss {:.5}){}; {} {} in {:.1}s",
         kind,
         o.best_epoch,
         o.epochs.len(),
         o.best_val_loss,
         if o.stopped_early { ", stopped early" } else { "" },
+        if trained.already_trained { "kept (already trained)" } else { "wrote" },
         args.out.display(),
         started.elapsed().as_secs_f64()
     );

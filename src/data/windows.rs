@@ -39,6 +39,11 @@ impl<'a> WindowSampler<'a> {
         Ok(WindowSampler { data, rows: data.len() / features, features, window })
     }
 
+    /// The whole row-major `[rows, features]` matrix the windows are cut from.
+    pub fn data(&self) -> &'a [f32] {
+        self.data
+    }
+
     pub fn rows(&self) -> usize {
         self.rows
     }

@@ -75,3 +75,63 @@ mod tests {
         assert_eq!(std::fs::read(&b).unwrap(), b"new b");
     }
 }
+
+/// Remove the temporary siblings `write_atomic` left beside `path` when a writer was killed mid-write (names
+/// `.<file>.tmp<pid>` whose process no longer runs), and return them. They are never read, only clutter. A
+/// process is judged by `/proc/<pid>`; where `/proc` is absent nothing is removed.
+pub fn remove_stale_temps(path: impl AsRef<Path>) -> Result<Vec<std::path::PathBuf>> {
+    let path = path.as_ref();
+    let proc = Path::new("/proc");
+    let (Some(name), true) = (path.file_name(), proc.join("self").exists()) else { return Ok(Vec::new()) };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let prefix = format!(".{}.tmp", name.to_string_lossy());
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&dir, e)),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file.strip_prefix(&prefix) else { continue };
+        let dead = !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && pid != std::process::id().to_string()
+            && !proc.join(pid).exists();
+        if dead {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            removed.push(entry.path());
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_temps_of_dead_writers_are_removed_and_live_ones_kept() {
+        let dir = std::env::temp_dir().join(format!("tickgrad-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("m.safetensors");
+        write_atomic(&target, b"whole").unwrap();
+        // pid 2^22 + 1 is above Linux's pid_max limit, so no process has it.
+        let dead = dir.join(".m.safetensors.tmp4194305");
+        let live = dir.join(format!(".m.safetensors.tmp{}", std::process::id()));
+        let other = dir.join(".n.safetensors.tmp4194305");
+        for p in [&dead, &live, &other] {
+            std::fs::write(p, b"torn").unwrap();
+        }
+        let removed = remove_stale_temps(&target).unwrap();
+        let has_proc = Path::new("/proc/self").exists();
+        assert_eq!(removed, if has_proc { vec![dead.clone()] } else { vec![] });
+        assert_eq!(dead.exists(), !has_proc);
+        assert!(live.exists() && other.exists() && target.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

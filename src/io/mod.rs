@@ -1,4 +1,5 @@
 //! Files in and out: atomic writes, `.npy` arrays.
 
 pub mod atomic;
+pub mod hash;
 pub mod npy;

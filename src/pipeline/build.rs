@@ -6,8 +6,9 @@
 use super::bundle::{EnsembleBundle, NetMember};
 use super::dataset::{Dataset, DatasetSpec};
 use super::ensemble::{combine, threshold_for_coverage, Manifest, MemberEntry, RollingSpec, Rule, FORMAT};
-use super::member::{resolve_config, train_model};
+use super::member::{resolve_config, train_model_resumable};
 use super::predict::{predict_gbdt, predict_model};
+use super::resume::ResumeOptions;
 use super::tabular;
 use crate::data::{Bars, SplitFractions};
 use crate::io::atomic::write_atomic;
@@ -99,6 +100,21 @@ pub fn train_ensemble(
     dir: &Path,
     on_event: &mut dyn FnMut(&str, Event<'_>),
 ) -> Result<EnsembleBundle> {
+    train_ensemble_resumable(bars, recipe, tc, dir, None, on_event)
+}
+
+/// [`train_ensemble`] with a resume state kept beside each network's checkpoint (`pipeline::resume`): with
+/// `resume.resume`, networks whose checkpoint is a finished training of this run are not trained again and the
+/// one in progress continues from its last completed epoch. The boosted trees (seeded, seconds) and the
+/// threshold are always redone.
+pub fn train_ensemble_resumable(
+    bars: Bars,
+    recipe: &EnsembleRecipe,
+    tc: &TrainConfig,
+    dir: &Path,
+    resume: Option<&ResumeOptions>,
+    on_event: &mut dyn FnMut(&str, Event<'_>),
+) -> Result<EnsembleBundle> {
     if recipe.members.is_empty() {
         return Err(Error::config("members", "an ensemble needs at least one network"));
     }
@@ -117,7 +133,9 @@ pub fn train_ensemble(
         let cfg =
             resolve_config(Some(&m.kind), Some(&text), &format!("ensemble member `{}`", m.name), ds.n_features())?;
         let file = format!("{}.safetensors", m.name);
-        let trained = train_model(&ds, &cfg, m.window, tc, Some(&dir.join(&file)), &mut |e| on_event(&m.name, e))?;
+        let out = dir.join(&file);
+        let trained =
+            train_model_resumable(&ds, &cfg, m.window, tc, Some(&out), resume, &mut |e| on_event(&m.name, e))?;
         members.push(NetMember { name: m.name.clone(), model: trained.model, meta: trained.meta });
         entries.push(MemberEntry { name: m.name.clone(), checkpoint: file });
     }

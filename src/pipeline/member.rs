@@ -5,12 +5,14 @@ use super::bundle::NetMember;
 use super::dataset::Dataset;
 use super::meta::ModelMeta;
 use super::predict::{predict_model, residual_rms};
+use super::resume::{json_identity, Begin, ResumeOptions, StateFile};
 use super::targets::TargetScale;
 use crate::data::DriftReference;
 use crate::models::checkpoint;
 use crate::models::config::KINDS;
 use crate::models::{Model, ModelConfig};
-use crate::train::{self, Event, Objective, TrainConfig, TrainOutcome};
+use crate::train::resume::FINGERPRINT_KEY;
+use crate::train::{self, Event, Objective, TrainConfig, TrainOutcome, TrainState};
 use crate::{Error, Result};
 use std::ops::Range;
 use std::path::Path;
@@ -82,6 +84,8 @@ pub fn config_kind(kind: Option<&str>, text: Option<&str>, source: &str) -> Resu
 pub struct TrainedModel {
     pub model: Model,
     pub meta: ModelMeta,
+    /// True when a resumed run found this run's finished checkpoint and trained nothing.
+    pub already_trained: bool,
 }
 
 impl TrainedModel {
@@ -101,6 +105,21 @@ pub fn train_model(
     out: Option<&Path>,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainedModel> {
+    train_model_resumable(ds, cfg, window, tc, out, None, on_event)
+}
+
+/// [`train_model`] that, with `out` and `resume`, also keeps a resume state beside the checkpoint after every
+/// epoch and starts as `resume` says (see `pipeline::resume`): fresh, from the state, or not at all when the
+/// checkpoint is a finished training of this run.
+pub fn train_model_resumable(
+    ds: &Dataset,
+    cfg: &ModelConfig,
+    window: usize,
+    tc: &TrainConfig,
+    out: Option<&Path>,
+    resume: Option<&ResumeOptions>,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainedModel> {
     if cfg.n_features() != ds.n_features() {
         return Err(Error::shape("config n_features (feature columns)", [ds.n_features()], [cfg.n_features()]));
     }
@@ -118,7 +137,7 @@ pub fn train_model(
         train_info: None,
         drift: Some(training_drift(ds)?),
     };
-    fit(ds, model, meta, &train_ex, &val_ex, tc, out, on_event)
+    fit(ds, model, meta, &train_ex, &val_ex, tc, out, resume, on_event)
 }
 
 /// Warm-start `member` on `ds` (built with the member's own preprocessing, so its scaler, features and target
@@ -145,7 +164,7 @@ pub fn finetune_model(
     // The reference follows the rows the weights were last fitted on: a fine-tuned model is judged against the
     // recent training rows, in the scaled space of its kept scaler.
     meta.drift = Some(training_drift(ds)?);
-    fit(ds, model, meta, &train_ex, &val_ex, tc, out, on_event)
+    fit(ds, model, meta, &train_ex, &val_ex, tc, out, None, on_event)
 }
 
 /// Warm-start `member` in place on the samples `train` (its own preprocessing kept), early-stopping on `val`,
@@ -186,6 +205,8 @@ fn training_drift(ds: &Dataset) -> Result<DriftReference> {
 }
 
 /// The training loop shared by fresh training and fine-tuning, plus the checkpoint writes and residual spread.
+/// With `out` and `resume`, the resume state is kept beside `out` and the final checkpoint carries the run's
+/// fingerprint (`pipeline::resume`).
 #[allow(clippy::too_many_arguments)]
 fn fit(
     ds: &Dataset,
@@ -195,10 +216,35 @@ fn fit(
     val_ex: &train::Examples,
     tc: &TrainConfig,
     out: Option<&Path>,
+    resume: Option<&ResumeOptions>,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainedModel> {
     let objective = meta.objective;
     let sampler = ds.sampler(meta.window)?;
+    let state_file = match (out, resume) {
+        (Some(path), Some(opts)) => {
+            let mut fp = train::resume::fingerprint(&model, objective, &sampler, train_ex, val_ex, tc)?;
+            for (k, v) in &opts.identity {
+                fp.insert(k, v.clone());
+            }
+            fp.insert("window", meta.window.to_string());
+            fp.insert("preprocessing", json_identity(&meta.prep, "preprocessing")?);
+            fp.insert("target_scale", json_identity(&meta.target_scale, "target scale")?);
+            Some((StateFile::new(path, fp), opts))
+        }
+        _ => None,
+    };
+    let start = match &state_file {
+        Some((sf, opts)) => match sf.begin(opts, &mut model, train_ex.len(), tc, on_event)? {
+            Begin::Fresh => None,
+            Begin::Resume(state) => Some(state),
+            Begin::Finished(ck) => {
+                let meta = ModelMeta::from_map(&ck.metadata, &sf.checkpoint.display().to_string())?;
+                return Ok(TrainedModel { model: ck.model, meta, already_trained: true });
+            }
+        },
+        None => None,
+    };
     let mut on_best = |m: &mut Model, outcome: &TrainOutcome| -> Result<()> {
         if let Some(path) = out {
             let snapshot = ModelMeta { train_info: Some(outcome.clone()), ..meta.clone() };
@@ -206,7 +252,22 @@ fn fit(
         }
         Ok(())
     };
-    let outcome = train::train(&mut model, objective, &sampler, train_ex, val_ex, tc, &mut on_best, on_event)?;
+    let mut on_epoch = |state: &TrainState| match &state_file {
+        Some((sf, _)) => sf.write(state),
+        None => Ok(()),
+    };
+    let outcome = train::train_resumable(
+        &mut model,
+        objective,
+        &sampler,
+        train_ex,
+        val_ex,
+        tc,
+        start,
+        &mut on_epoch,
+        &mut on_best,
+        on_event,
+    )?;
     meta.train_info = Some(outcome);
     if objective != Objective::Direction {
         let p = predict_model(&model, &meta, ds, ds.split.val.clone(), tc.device)?;
@@ -214,7 +275,14 @@ fn fit(
         meta.residual_std = Some(residual_rms(&forecast, &ds.returns(ds.split.val.clone()))?);
     }
     if let Some(path) = out {
-        checkpoint::save(path, &mut model, &meta.to_map()?)?;
+        let mut map = meta.to_map()?;
+        if let Some((sf, _)) = &state_file {
+            map.insert(FINGERPRINT_KEY.into(), sf.fingerprint.to_json()?);
+        }
+        checkpoint::save(path, &mut model, &map)?;
     }
-    Ok(TrainedModel { model, meta })
+    if let Some((sf, _)) = &state_file {
+        sf.finish()?;
+    }
+    Ok(TrainedModel { model, meta, already_trained: false })
 }

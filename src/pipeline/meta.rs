@@ -14,6 +14,7 @@
 //! | `tickgrad.residual_std` | RMS error of the return forecast on the validation windows (regression models) |
 //! | `tickgrad.train_info` | the training history (`train::TrainOutcome` JSON: losses per epoch, …) |
 //! | `tickgrad.drift` | per input, deciles of the scaled training rows and their shares (`data::DriftReference`) |
+//! | `tickgrad.fingerprint` | only in the final checkpoint of `train`/`run`: what a resumed run must match (`pipeline::resume`) |
 
 use super::dataset::Preprocessing;
 use super::targets::TargetScale;

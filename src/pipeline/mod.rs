@@ -16,6 +16,7 @@ pub mod ensemble;
 pub mod member;
 pub mod meta;
 pub mod predict;
+pub mod resume;
 pub mod tabular;
 pub mod targets;
 
@@ -23,11 +24,12 @@ pub use backtest::{
     evaluate_calls, periods_per_year, run_backtest, test_calls, walk_forward_folds, BacktestOutcome, Costs,
     MemberSummary, TestCalls, WalkForwardRecipe,
 };
-pub use build::{train_ensemble, EnsembleRecipe, MemberRecipe};
+pub use build::{train_ensemble, train_ensemble_resumable, EnsembleRecipe, MemberRecipe};
 pub use bundle::{BacktestPredictor, EnsembleBundle, NetMember};
 pub use dataset::{Dataset, DatasetSpec, Preprocessing};
 pub use ensemble::{combine, Combined, Manifest, RollingSpec, Rule};
-pub use member::{finetune_model, refit_member, resolve_config, train_model, TrainedModel};
+pub use member::{finetune_model, refit_member, resolve_config, train_model, train_model_resumable, TrainedModel};
 pub use meta::ModelMeta;
 pub use predict::MemberPredictions;
+pub use resume::{resume_path, ResumeOptions};
 pub use targets::TargetScale;

@@ -7,12 +7,17 @@
 //! from the seed alone, and the CPU kernels reduce in a fixed order, so the same seed gives the same losses bit
 //! for bit (`tests/pipeline_train.rs` checks it).
 //!
+//! Resumable: after every epoch the whole training state can be taken ([`TrainState`]) and a run started
+//! from it continues bit for bit as the uninterrupted run would have ([`resume`]; `train --resume`).
+//!
 //! What each model learns ([`Objective`]): the transformer classifies the direction (cross-entropy), the LSTM
 //! and the TCN regress the return scaled by its training standard deviation (MSE, so the loss starts near 1),
 //! and the multi-task model fits all four targets under the learned uncertainty weights of docs/MODELS.md.
 
 mod objective;
+pub mod resume;
 mod trainer;
 
 pub use objective::{Examples, Objective};
-pub use trainer::{train, validation_loss, EpochStats, Event, TrainConfig, TrainOutcome};
+pub use resume::{Fingerprint, ResumeFile, TrainState};
+pub use trainer::{train, train_resumable, validation_loss, EpochStats, Event, TrainConfig, TrainOutcome};

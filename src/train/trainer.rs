@@ -3,6 +3,7 @@
 //! decides early stopping; the weights of the best epoch are restored at the end.
 
 use super::objective::{Examples, Objective};
+use super::resume::TrainState;
 use crate::autodiff::no_grad;
 use crate::data::WindowSampler;
 use crate::device::Device;
@@ -95,6 +96,8 @@ pub struct TrainOutcome {
     pub epochs: Vec<EpochStats>,
     /// Epoch (1-based) whose weights were kept.
     pub best_epoch: usize,
+    /// `null` in JSON while no epoch had a finite validation loss (a resume state can be taken then).
+    #[serde(with = "crate::eval::json::f64_or_null")]
     pub best_val_loss: f64,
     /// True when patience ran out before the last epoch.
     pub stopped_early: bool,
@@ -106,8 +109,21 @@ pub struct TrainOutcome {
 /// Progress reports for a display; the trainer itself prints nothing.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
-    Batch { epoch: usize, epochs: usize, done: usize, total: usize, mean_loss: f64, windows_per_s: f64 },
-    Epoch { stats: &'a EpochStats, epochs: usize, improved: bool },
+    Batch {
+        epoch: usize,
+        epochs: usize,
+        done: usize,
+        total: usize,
+        mean_loss: f64,
+        windows_per_s: f64,
+    },
+    Epoch {
+        stats: &'a EpochStats,
+        epochs: usize,
+        improved: bool,
+    },
+    /// A one-line message from the caller's side of training (a resume state found, absent or replaced).
+    Note(&'a str),
 }
 
 /// A distinct seed per (epoch, batch) for the dropout masks, derived from the run's seed.
@@ -148,20 +164,23 @@ pub fn validation_loss(
     Ok(total / ex.len() as f64)
 }
 
-fn snapshot(model: &mut Model) -> Result<Vec<Tensor>> {
+/// Every tensor `visit` sees (parameters and buffers), with its name, in visit order.
+fn snapshot(model: &mut Model) -> Result<Vec<(String, Tensor)>> {
     let mut out = Vec::new();
-    model.visit("", &mut |_, _, t| {
-        out.push(t.clone());
+    model.visit("", &mut |name, _, t| {
+        out.push((name.to_string(), t.clone()));
         Ok(())
     })?;
     Ok(out)
 }
 
-fn restore(model: &mut Model, saved: &[Tensor]) -> Result<()> {
+fn restore(model: &mut Model, saved: &[(String, Tensor)], what: &str) -> Result<()> {
     let mut i = 0;
     model.visit("", &mut |name, _, t| {
-        let s = saved.get(i).ok_or_else(|| Error::Invalid(format!("restoring best weights: no saved `{name}`")))?;
-        *t = s.clone();
+        match saved.get(i) {
+            Some((n, s)) if n == name && s.shape() == t.shape() => *t = s.clone(),
+            _ => return Err(Error::Invalid(format!("restoring {what}: no saved `{name}` of shape {:?}", t.shape()))),
+        }
         i += 1;
         Ok(())
     })
@@ -178,6 +197,26 @@ pub fn train(
     train: &Examples,
     val: &Examples,
     cfg: &TrainConfig,
+    on_best: &mut dyn FnMut(&mut Model, &TrainOutcome) -> Result<()>,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainOutcome> {
+    train_resumable(model, objective, sampler, train, val, cfg, None, &mut |_| Ok(()), on_best, on_event)
+}
+
+/// [`train`], started from `start` (a state taken after an epoch of the same run, see `train::resume`; `None`
+/// starts fresh) and calling `on_epoch` with the state after every completed epoch, after `on_best`. A run
+/// resumed from the state of epoch N ends with the same weights and history (timings aside) as the
+/// uninterrupted run.
+#[allow(clippy::too_many_arguments)]
+pub fn train_resumable(
+    model: &mut Model,
+    objective: Objective,
+    sampler: &WindowSampler<'_>,
+    train: &Examples,
+    val: &Examples,
+    cfg: &TrainConfig,
+    start: Option<TrainState>,
+    on_epoch: &mut dyn FnMut(&TrainState) -> Result<()>,
     on_best: &mut dyn FnMut(&mut Model, &TrainOutcome) -> Result<()>,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainOutcome> {
@@ -210,9 +249,29 @@ pub fn train(
         val_windows: val.len(),
         config: cfg.clone(),
     };
-    let mut best: Option<Vec<Tensor>> = None;
+    let mut best: Option<Vec<(String, Tensor)>> = None;
     let mut since_best = 0;
-    for epoch in 1..=cfg.epochs {
+    let mut first_epoch = 1;
+    if let Some(s) = start {
+        if s.order.len() != train.len() || s.epoch > cfg.epochs {
+            return Err(Error::Invalid(format!(
+                "resume state of epoch {} over {} windows does not fit a run of {} epochs over {} windows",
+                s.epoch,
+                s.order.len(),
+                cfg.epochs,
+                train.len()
+            )));
+        }
+        restore(model, &s.weights, "the resume state's weights")?;
+        nn::track_parameters(model)?;
+        opt.import_state(model, &s.optimizer)?;
+        (rng, order, since_best, best) = (s.rng, s.order, s.since_best, s.best);
+        outcome = TrainOutcome { config: cfg.clone(), ..s.outcome };
+        first_epoch = s.epoch + 1;
+    }
+    // A state taken when patience ran out has nothing left to run.
+    let last_epoch = if outcome.stopped_early { 0 } else { cfg.epochs };
+    for epoch in first_epoch..=last_epoch {
         rng.shuffle(&mut order);
         let start = Instant::now();
         let (mut sum, mut seen) = (0.0f64, 0usize);
@@ -264,14 +323,24 @@ pub fn train(
             on_best(model, &outcome)?;
         } else {
             since_best += 1;
-            if since_best >= cfg.patience && epoch < cfg.epochs {
-                outcome.stopped_early = true;
-                break;
-            }
+            outcome.stopped_early = since_best >= cfg.patience && epoch < cfg.epochs;
+        }
+        on_epoch(&TrainState {
+            epoch,
+            weights: snapshot(model)?,
+            best: best.clone(),
+            optimizer: opt.export_state(model)?,
+            rng: rng.clone(),
+            order: order.clone(),
+            since_best,
+            outcome: outcome.clone(),
+        })?;
+        if outcome.stopped_early {
+            break;
         }
     }
     match best {
-        Some(saved) => restore(model, &saved)?,
+        Some(saved) => restore(model, &saved, "the best weights")?,
         None => {
             return Err(Error::Invalid(format!(
                 "validation loss was never finite in {} epochs; nothing to keep",

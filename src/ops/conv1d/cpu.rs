@@ -23,6 +23,10 @@ use rayon::prelude::*;
 use super::Conv1dDims;
 use crate::ops::matmul::cpu::sgemm;
 
+/// Most partials of the weight gradient (see `conv1d_backward_weight`): a constant so that training does not
+/// depend on the thread count; 2, the split the 2-core machines always made (see `reduce::cpu::PARTS`).
+const WEIGHT_GRAD_CHUNKS: usize = 2;
+
 /// Mirrors `matmul::cpu`'s threshold: gemm threads a product of at least this many multiply-adds by itself.
 const GEMM_THREADS_AT: usize = 1 << 18;
 
@@ -168,8 +172,9 @@ pub fn conv1d_backward_input(d: &Conv1dDims, w: &[f32], dy: &[f32], dx: &mut [f3
 
 /// dw [c_out, c_in, kernel] and, when asked, dbias [c_out] from x and dy.
 ///
-/// dW_k [c_out, c_in] = Σ_b dy_b window [c_out, n] · x_b windowᵀ [n, c_in]. The batch is cut into one chunk per
-/// thread; each chunk accumulates into its own [kernel, c_out, c_in] partial, and the partials are summed.
+/// dW_k [c_out, c_in] = Σ_b dy_b window [c_out, n] · x_b windowᵀ [n, c_in]. The batch is cut into up to
+/// `WEIGHT_GRAD_CHUNKS` chunks run in parallel; each accumulates into its own [kernel, c_out, c_in] partial, and
+/// the partials are summed in order.
 pub fn conv1d_backward_weight(d: &Conv1dDims, x: &[f32], dy: &[f32], dw: &mut [f32], dbias: Option<&mut [f32]>) {
     check(d);
     assert_eq!(x.len(), d.x_len(), "conv1d: x length");
@@ -178,7 +183,9 @@ pub fn conv1d_backward_weight(d: &Conv1dDims, x: &[f32], dy: &[f32], dw: &mut [f
     let (t_out, tap) = (d.t_out(), d.c_out * d.c_in);
     let x_stride = d.c_in * d.t_in;
     let y_stride = d.c_out * t_out;
-    let chunks = d.batch.min(rayon::current_num_threads()).max(1);
+    // A fixed number of chunks, not one per thread: the chunking fixes the order in which the partials are
+    // added, and training must not change in its last bits with the machine's core count (`train --resume`).
+    let chunks = d.batch.clamp(1, WEIGHT_GRAD_CHUNKS);
     let per_chunk = d.batch.div_ceil(chunks);
     let cols = max_cols(d, chunks > 1);
     let partial = |c: usize| {

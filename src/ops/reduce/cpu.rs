@@ -17,6 +17,13 @@ const TASK: usize = 1 << 14;
 const COLS: usize = 512;
 /// Row-sum block: summed in 8 independent f32 lanes, then added to an f64 total.
 const BLOCK: usize = 1024;
+/// Parts a few long planes are split into. A constant, not the thread count: every split fixes an order of
+/// additions, and a split that followed the threads made the sums (and so training) differ in the last bits
+/// between machines with other core counts, which a resumed run (`train --resume`) must not see. 2 is the split
+/// the 2-core machines always made, so every model trained and every figure published there stays the same;
+/// 8 parts would scale further on many-core CPUs but moves every trained model's bits (the main job's seed-0
+/// Sharpe went from 4.80 to 4.11 with 8). `conv1d::cpu::WEIGHT_GRAD_CHUNKS` is the same choice.
+const PARTS: usize = 2;
 
 fn check(d: &ReduceDims, x_len: usize, y_len: usize) {
     assert_eq!(x_len, d.in_len(), "reduce: x length");
@@ -45,7 +52,9 @@ fn sum_contig(x: &[f32]) -> f64 {
 
 fn par_sum(x: &[f32]) -> f64 {
     if x.len() >= PAR_MIN {
-        x.par_chunks(TASK).map(sum_contig).sum()
+        // Collected, then added in order: rayon's own `sum` combines in a tree shaped by work stealing.
+        let parts: Vec<f64> = x.par_chunks(TASK).map(sum_contig).collect();
+        parts.iter().sum()
     } else {
         sum_contig(x)
     }
@@ -65,7 +74,7 @@ fn sum_into(d: &ReduceDims, x: &[f32], y: &mut [f32], mean: bool) {
             for (o, yv) in y.iter_mut().enumerate() {
                 *yv = finish(sum_contig(&x[o * a..(o + 1) * a]));
             }
-        } else if d.outer >= rayon::current_num_threads() {
+        } else if d.outer >= PARTS {
             let min_len = (TASK / a.max(1)).max(1);
             y.par_iter_mut().with_min_len(min_len).enumerate().for_each(|(o, yv)| {
                 *yv = finish(sum_contig(&x[o * a..(o + 1) * a]));
@@ -91,13 +100,12 @@ fn sum_into(d: &ReduceDims, x: &[f32], y: &mut [f32], mean: bool) {
             yc.iter_mut().for_each(|v| *v /= m);
         }
     };
-    let threads = rayon::current_num_threads();
-    if big && d.outer < threads && a >= 2 * threads {
-        // Few planes (the bias-gradient shape [rows, n] → [n]): each thread sums a contiguous run of rows into
-        // a private row, so memory streams front to back; the per-thread rows are added at the end.
-        let per = a.div_ceil(threads);
+    if big && d.outer < PARTS && a >= 2 * PARTS {
+        // Few planes (the bias-gradient shape [rows, n] → [n]): each of PARTS tasks sums a contiguous run of
+        // rows into a private row, so memory streams front to back; the rows are added in order at the end.
+        let per = a.div_ceil(PARTS);
         for (o, yo) in y.chunks_mut(n).enumerate() {
-            let parts: Vec<Vec<f32>> = (0..threads)
+            let parts: Vec<Vec<f32>> = (0..PARTS)
                 .into_par_iter()
                 .map(|c| {
                     let mut acc = vec![0.0f32; n];
