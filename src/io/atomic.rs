@@ -51,31 +51,6 @@ fn write_synced(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failed_set_leaves_the_old_files_and_no_temporaries() {
-        let dir = std::env::temp_dir().join(format!("tickgrad-atomic-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let (a, b) = (dir.join("a.json"), dir.join("b.csv"));
-        write_atomic_all(&[(&a, b"old a"), (&b, b"old b")]).unwrap();
-        // the second target's temporary cannot be created: its directory does not exist
-        let missing = dir.join("no_such_dir").join("c.html");
-        let err = write_atomic_all(&[(&a, b"new a"), (&missing, b"new c")]).unwrap_err().to_string();
-        assert!(err.contains("c.html"), "{err}");
-        assert_eq!(std::fs::read(&a).unwrap(), b"old a", "the first file of the set was not replaced");
-        let mut names: Vec<String> =
-            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-        names.sort();
-        assert_eq!(names, ["a.json", "b.csv"], "no temporary file is left");
-        write_atomic(&b, b"new b").unwrap();
-        assert_eq!(std::fs::read(&b).unwrap(), b"new b");
-    }
-}
-
 /// Remove the temporary siblings `write_atomic` left beside `path` when a writer was killed mid-write (names
 /// `.<file>.tmp<pid>` whose process no longer runs), and return them. They are never read, only clutter. A
 /// process is judged by `/proc/<pid>`; where `/proc` is absent nothing is removed.
@@ -115,8 +90,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stale_temps_of_dead_writers_are_removed_and_live_ones_kept() {
+    fn a_failed_set_leaves_the_old_files_and_no_temporaries() {
         let dir = std::env::temp_dir().join(format!("tickgrad-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.json"), dir.join("b.csv"));
+        write_atomic_all(&[(&a, b"old a"), (&b, b"old b")]).unwrap();
+        // the second target's temporary cannot be created: its directory does not exist
+        let missing = dir.join("no_such_dir").join("c.html");
+        let err = write_atomic_all(&[(&a, b"new a"), (&missing, b"new c")]).unwrap_err().to_string();
+        assert!(err.contains("c.html"), "{err}");
+        assert_eq!(std::fs::read(&a).unwrap(), b"old a", "the first file of the set was not replaced");
+        let mut names: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["a.json", "b.csv"], "no temporary file is left");
+        write_atomic(&b, b"new b").unwrap();
+        assert_eq!(std::fs::read(&b).unwrap(), b"new b");
+    }
+
+    #[test]
+    fn stale_temps_of_dead_writers_are_removed_and_live_ones_kept() {
+        let dir = std::env::temp_dir().join(format!("tickgrad-atomic-stale-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let target = dir.join("m.safetensors");
         write_atomic(&target, b"whole").unwrap();
