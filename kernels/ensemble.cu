@@ -1,7 +1,8 @@
 // Ensemble combiner: one launch turns the members' class probabilities into the ensemble's probabilities,
 // confidence and class (docs/MODELS.md "Ensemble"; src/ops/ensemble/mod.rs has the formulas).
 //
-//   c_m = max_k p_m[k],  S = Σ_m w_m c_m,  W = Σ_m w_m
+//   weights are per row ([batch, members]: each backtest bar has its own rolling weights)
+//   c_m = max_k p_m[k],  S = Σ_m w_m c_m,  W = Σ_m w_m   (W summed here, in member order, as the CPU does)
 //   combined[k] = Σ_m w_m c_m p_m[k] / S,  confidence = S / W,  top = argmax combined (ties: lowest index)
 //   share = Σ_{m: argmax p_m = top} w_m / W,  class = top if confidence ≥ conf_threshold and share ≥ agreement
 //                                             else hold_class (a NaN fails both tests)
@@ -22,6 +23,13 @@ __device__ __forceinline__ int argmax_row(const float* v, int n) {
     return best;
 }
 
+// W = Σ_m w_m of one row, in member order.
+__device__ __forceinline__ float row_total(const float* w, int nm) {
+    float total = 0.0f;
+    for (int m = 0; m < nm; ++m) total = __fadd_rn(total, w[m]);
+    return total;
+}
+
 // combined row and S = Σ w_m c_m for batch row b.
 __device__ __forceinline__ float combine_row(const float* pr, const float* weights, int nm, int nc, float* out) {
     for (int k = 0; k < nc; ++k) out[k] = 0.0f;
@@ -36,31 +44,35 @@ __device__ __forceinline__ float combine_row(const float* pr, const float* weigh
     return sum_wc;
 }
 
-extern "C" __global__ void ensemble_forward(const float* __restrict__ p, const float* __restrict__ weights,
+extern "C" __global__ void ensemble_forward(const float* __restrict__ p, const float* __restrict__ weights_all,
                                             float* __restrict__ combined, float* __restrict__ confidence,
-                                            unsigned int* __restrict__ cls, int batch, int nm, int nc, int hold_class,
-                                            float total_w, float conf_threshold, float agreement) {
+                                            float* __restrict__ cls, int batch, int nm, int nc, int hold_class,
+                                            float conf_threshold, float agreement) {
     for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < batch; b += gridDim.x * blockDim.x) {
         const float* pr = p + (long long)b * nm * nc;
+        const float* weights = weights_all + (long long)b * nm;
+        float total_w = row_total(weights, nm);
         float* out = combined + (long long)b * nc;
         float sum_wc = combine_row(pr, weights, nm, nc, out);
         int top = argmax_row(out, nc);
         float agreeing = 0.0f;
         for (int m = 0; m < nm; ++m)
-            if (argmax_row(pr + (long long)m * nc, nc) == top) agreeing += weights[m];
+            if (argmax_row(pr + (long long)m * nc, nc) == top) agreeing = __fadd_rn(agreeing, weights[m]);
         float conf = sum_wc / total_w;
         confidence[b] = conf;
         bool passes = conf >= conf_threshold && agreeing / total_w >= agreement;
-        cls[b] = passes ? (unsigned int)top : (unsigned int)hold_class;
+        cls[b] = (float)(passes ? top : hold_class);
     }
 }
 
-extern "C" __global__ void ensemble_backward(const float* __restrict__ p, const float* __restrict__ weights,
+extern "C" __global__ void ensemble_backward(const float* __restrict__ p, const float* __restrict__ weights_all,
                                              const float* __restrict__ dcombined, const float* __restrict__ dconfidence,
                                              float* __restrict__ dp, float* __restrict__ scratch, int batch, int nm,
-                                             int nc, float total_w) {
+                                             int nc) {
     for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < batch; b += gridDim.x * blockDim.x) {
         const float* pr = p + (long long)b * nm * nc;
+        const float* weights = weights_all + (long long)b * nm;
+        float total_w = row_total(weights, nm);
         float* comb = scratch + (long long)b * nc;
         float sum_wc = combine_row(pr, weights, nm, nc, comb);
         const float* dcomb = dcombined + (long long)b * nc;

@@ -1,5 +1,6 @@
 // ensemble.wgsl — the fused ensemble combiner (src/ops/ensemble; formulas in its mod.rs). For batch row b,
-// member probabilities p_m [classes], weights w_m, confidence c_m = max_k p_m[k]:
+// member probabilities p_m [classes], the row's weights w_m (weights are [batch, members]; W is summed here, in
+// member order, as the CPU does), confidence c_m = max_k p_m[k]:
 //
 //   ens_fwd:  combined[k] = Σ_m w_m c_m p_m[k] / S,  S = Σ_m w_m c_m;  confidence = S / W,  W = Σ_m w_m;
 //             top = argmax combined (lowest index on ties); share = Σ_{m: argmax p_m = top} w_m / W;
@@ -50,7 +51,7 @@ fn ens_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let nc = fp.classes;
     var total_w = 0.0;
     for (var m = 0u; m < nm; m++) {
-        total_w += fw[m];
+        total_w += fw[b * nm + m];
     }
     var out: array<f32, 16>;
     for (var k = 0u; k < nc; k++) {
@@ -59,7 +60,7 @@ fn ens_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     var sum_wc = 0.0;
     for (var m = 0u; m < nm; m++) {
         let base = (b * nm + m) * nc;
-        let wc = fw[m] * fpr[base + member_argmax(base, nc)];
+        let wc = fw[b * nm + m] * fpr[base + member_argmax(base, nc)];
         sum_wc += wc;
         for (var k = 0u; k < nc; k++) {
             out[k] += wc * fpr[base + k];
@@ -76,7 +77,7 @@ fn ens_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     var agreeing_w = 0.0;
     for (var m = 0u; m < nm; m++) {
         if (member_argmax((b * nm + m) * nc, nc) == top) {
-            agreeing_w += fw[m];
+            agreeing_w += fw[b * nm + m];
         }
     }
     let conf = sum_wc / total_w;
@@ -112,7 +113,7 @@ fn ens_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let nc = bp.classes;
     var total_w = 0.0;
     for (var m = 0u; m < nm; m++) {
-        total_w += bw[m];
+        total_w += bw[b * nm + m];
     }
     // The row's combined probabilities, recomputed (as the CPU kernel does) rather than saved.
     var comb: array<f32, 16>;
@@ -122,7 +123,7 @@ fn ens_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     var sum_wc = 0.0;
     for (var m = 0u; m < nm; m++) {
         let base = (b * nm + m) * nc;
-        let wc = bw[m] * bpr[base + bwd_argmax(base, nc)];
+        let wc = bw[b * nm + m] * bpr[base + bwd_argmax(base, nc)];
         sum_wc += wc;
         for (var k = 0u; k < nc; k++) {
             comb[k] += wc * bpr[base + k];
@@ -134,7 +135,7 @@ fn ens_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     for (var m = 0u; m < nm; m++) {
         let base = (b * nm + m) * nc;
         let top_m = bwd_argmax(base, nc);
-        let w = bw[m];
+        let w = bw[b * nm + m];
         let wc = w * bpr[base + top_m];
         var dot = 0.0;
         for (var k = 0u; k < nc; k++) {

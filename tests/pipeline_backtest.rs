@@ -182,7 +182,7 @@ fn ensemble_weights_use_only_realised_labels() {
         confidence_threshold: 0.0,
         agreement: 0.0,
     };
-    let c = combine(&[right.clone(), wrong.clone()], &labels, 100..140, 100..140, &rule).unwrap();
+    let c = combine(&[right.clone(), wrong.clone()], &labels, 100..140, 100..140, &rule, Device::Cpu).unwrap();
     // At sample t, the hits of samples <= t − 3 are known: 5 of them first at t = 107 (index 7).
     for i in 0..7 {
         assert_eq!(c.weights[i], vec![0.5, 0.5], "equal weights before min_history realised labels (i = {i})");
@@ -194,6 +194,52 @@ fn ensemble_weights_use_only_realised_labels() {
     for l in &mut late[37..] {
         *l = 2;
     }
-    let c2 = combine(&[right, wrong], &late, 100..140, 100..140, &rule).unwrap();
+    let c2 = combine(&[right, wrong], &late, 100..140, 100..140, &rule, Device::Cpu).unwrap();
     assert_eq!(c2.weights, c.weights);
+}
+
+/// `combine` on wgpu (lavapipe on CI) against the CPU for a backtest-sized input: 5 members over 3000 samples, 2000
+/// decided in one call with per-bar rolling weights (the default spec: window 500, 50 scored bars first). The
+/// classes must agree exactly and the probabilities and confidences to f32 rounding; the weights are host
+/// bookkeeping and equal. Members are right with different rates, so the weights move and all classes occur.
+#[cfg(feature = "wgpu")]
+#[test]
+fn combine_on_wgpu_matches_the_cpu() {
+    let mut rng = tickgrad::rng::Rng::new(41);
+    let n = 3000;
+    let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
+    let members: Vec<MemberPredictions> = [0.7, 0.55, 0.45, 0.4, 0.35]
+        .iter()
+        .map(|&skill| MemberPredictions {
+            probs: labels
+                .iter()
+                .map(|&l| {
+                    let mut logits = [rng.normal(), rng.normal(), rng.normal()];
+                    if rng.f64() < skill {
+                        logits[l] += 2.0;
+                    }
+                    let e = logits.map(f64::exp);
+                    let s: f64 = e.iter().sum();
+                    e.map(|v| v / s)
+                })
+                .collect(),
+            ret: None,
+        })
+        .collect();
+    let rule = Rule { horizon: 3, rolling: RollingSpec::default(), confidence_threshold: 0.55, agreement: 0.7 };
+    let (covered, decide) = (5000..5000 + n, 6000..5000 + n);
+    let cpu = combine(&members, &labels, covered.clone(), decide.clone(), &rule, Device::Cpu).unwrap();
+    let gpu = combine(&members, &labels, covered, decide, &rule, Device::Wgpu(0)).unwrap();
+    assert_eq!(gpu.class.len(), 2000);
+    assert_eq!(gpu.class, cpu.class, "classes on wgpu vs the CPU");
+    assert_eq!(gpu.weights, cpu.weights);
+    for (i, ((g, c), (gc, cc))) in gpu.probs.iter().zip(&cpu.probs).zip(gpu.confidence.iter().zip(&cpu.confidence)).enumerate()
+    {
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1e-6);
+        assert!(g.iter().zip(c).all(|(a, b)| close(*a, *b)) && close(*gc, *cc), "sample {i}: {g:?} {gc} vs {c:?} {cc}");
+    }
+    let count = |k: usize| cpu.class.iter().filter(|&&c| c == k).count();
+    assert!((0..3).all(|k| count(k) > 20), "every class occurs: {:?}", [count(0), count(1), count(2)]);
+    let first = &cpu.weights[0];
+    assert!(cpu.weights.iter().any(|w| w != first), "the rolling weights move over the test bars");
 }

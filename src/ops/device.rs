@@ -7,6 +7,7 @@ pub use super::attention::AttentionKernel;
 pub use super::conv1d::Conv1dKernel;
 pub use super::dropout::DropoutKernel;
 pub use super::elementwise::ElementwiseKernel;
+pub use super::ensemble::EnsembleKernel;
 pub use super::layout::LayoutKernel;
 pub use super::lstm::LstmKernel;
 pub use super::matmul::MatmulKernel;
@@ -32,6 +33,7 @@ pub trait Backend:
     + ReduceKernel
     + DropoutKernel
     + OptimKernel
+    + EnsembleKernel
 {
 }
 

@@ -270,7 +270,7 @@ pub fn test_calls(
             trees.probs.extend(gbdt.probs.iter().copied());
             preds.push(trees);
             let labels = ds.directions(covered.clone())?;
-            let c = combine(&preds, &labels, covered.clone(), test.clone(), &e.manifest.rule())?;
+            let c = combine(&preds, &labels, covered.clone(), test.clone(), &e.manifest.rule(), device)?;
             let skip = test.start - covered.start;
             let names = e.members.iter().map(|m| m.name.as_str()).chain(["gbdt"]);
             let last_weights = c.weights.last().cloned().unwrap_or_default();

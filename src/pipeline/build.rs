@@ -156,7 +156,7 @@ pub fn train_ensemble_resumable(
         agreement: recipe.agreement,
     };
     let labels = ds.directions(val.clone())?;
-    let c = combine(&preds, &labels, val.clone(), val, &rule)?;
+    let c = combine(&preds, &labels, val.clone(), val, &rule, tc.device)?;
     rule.confidence_threshold = threshold_for_coverage(&c.confidence, recipe.target_coverage)?;
 
     let manifest = Manifest {

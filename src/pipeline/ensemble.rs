@@ -1,5 +1,7 @@
-//! The ensemble of docs/MODELS.md: the trained networks plus a boosted-trees member, combined per bar by the fused
-//! ensemble op (`ops::ensemble::cpu::ensemble_forward`) with member weights from rolling accuracy.
+//! The ensemble of docs/MODELS.md: the trained networks plus a boosted-trees member, combined by the fused
+//! ensemble op (`EnsembleKernel::ensemble` on the run's device) with member weights from rolling accuracy. The
+//! weights are host bookkeeping (cheap); every decided sample gets its own weight row, and all of them are combined
+//! in one call: one upload of p and the weights, one launch, one download.
 //!
 //! Causality of the weights: at the close of sample `t` the label of sample `s` is known once `s + h <= t`
 //! (it reads the close of row `s + h`). The weights used at `t` are therefore computed from the hits of samples
@@ -15,8 +17,9 @@
 
 use super::dataset::Preprocessing;
 use super::predict::{argmax3, MemberPredictions};
-use crate::ops::ensemble::cpu::{ensemble_forward, rolling_weights};
-use crate::ops::ensemble::EnsembleDims;
+use crate::device::Device;
+use crate::ops::ensemble::cpu::rolling_weights;
+use crate::ops::ensemble::{EnsembleDims, EnsembleRule};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -134,13 +137,14 @@ impl Manifest {
 
 /// Combine members' predictions. `members[m]` and `labels` cover the consecutive samples `covered`; the
 /// samples in `decide` (inside `covered`) get a call, with weights from the hits of covered samples at least
-/// `horizon` samples earlier (see the module docs).
+/// `horizon` samples earlier (see the module docs). The combiner runs on `device`, one call for all of `decide`.
 pub fn combine(
     members: &[MemberPredictions],
     labels: &[usize],
     covered: Range<usize>,
     decide: Range<usize>,
     rule: &Rule,
+    device: Device,
 ) -> Result<Combined> {
     let Rule { horizon, ref rolling, confidence_threshold: conf_threshold, agreement } = *rule;
     rolling.validate()?;
@@ -162,27 +166,34 @@ pub fn combine(
     let hits: Vec<Vec<bool>> =
         members.iter().map(|p| p.probs.iter().zip(labels).map(|(q, &l)| argmax3(q) == l).collect()).collect();
     let nm = members.len();
-    let d = EnsembleDims { batch: 1, members: nm, classes: 3, hold_class: HOLD };
-    let mut out = Combined { class: vec![], probs: vec![], confidence: vec![], weights: vec![] };
-    let (mut p, mut combined, mut conf, mut cls) = (vec![0f32; nm * 3], [0f32; 3], [0f32; 1], [0u32; 1]);
+    let batch = decide.len();
+    // Host bookkeeping: each decided sample's rolling weights and its members' probabilities, row by row.
+    let (mut p, mut wf, mut weights) =
+        (Vec::with_capacity(batch * nm * 3), Vec::with_capacity(batch * nm), Vec::with_capacity(batch));
     for t in decide {
         let i = t - covered.start;
         let known = (i + 1).saturating_sub(horizon);
         let from = known.saturating_sub(rolling.window);
         let history: Vec<Vec<bool>> = hits.iter().map(|h| h[from..known].to_vec()).collect();
         let w = rolling_weights(&history, rolling.window, rolling.temperature, rolling.min_history);
-        for (m, member) in members.iter().enumerate() {
-            for k in 0..3 {
-                p[m * 3 + k] = member.probs[i][k] as f32;
-            }
+        for member in members {
+            p.extend(member.probs[i].iter().map(|&v| v as f32));
         }
-        let wf: Vec<f32> = w.iter().map(|&x| x as f32).collect();
-        ensemble_forward(&d, &p, &wf, conf_threshold as f32, agreement as f32, &mut combined, &mut conf, &mut cls);
-        out.class.push(cls[0] as usize);
-        out.probs.push([combined[0] as f64, combined[1] as f64, combined[2] as f64]);
-        out.confidence.push(conf[0] as f64);
-        out.weights.push(w);
+        wf.extend(w.iter().map(|&x| x as f32));
+        weights.push(w);
     }
+    let mut out = Combined { class: vec![], probs: vec![], confidence: vec![], weights };
+    if batch == 0 {
+        return Ok(out);
+    }
+    let be = crate::ops::backend(device)?;
+    let d = EnsembleDims { batch, members: nm, classes: 3, hold_class: HOLD };
+    let thresholds = EnsembleRule { conf_threshold: conf_threshold as f32, agreement: agreement as f32 };
+    let (combined, conf, cls) = be.ensemble(&d, &be.upload(p)?, &be.upload(wf)?, thresholds)?;
+    let (combined, conf, cls) = (be.download(&combined)?, be.download(&conf)?, be.download(&cls)?);
+    out.class = cls.iter().map(|&c| c as usize).collect();
+    out.probs = combined.chunks_exact(3).map(|c| [c[0] as f64, c[1] as f64, c[2] as f64]).collect();
+    out.confidence = conf.iter().map(|&c| c as f64).collect();
     Ok(out)
 }
 

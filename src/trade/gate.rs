@@ -1,6 +1,7 @@
 //! The ensemble's confidence and agreement gate over the served members (docs/MODELS.md, Ensemble), one bar at a
-//! time: member outputs → class probabilities [up, down, hold] → the fused combiner
-//! (`ops::ensemble::cpu::ensemble_forward` at batch 1) with rolling-performance weights → a class that is `hold`
+//! time: member outputs → class probabilities [up, down, hold] → the fused combiner (`EnsembleKernel::ensemble`
+//! at batch 1, on the backend of the stream's device: the CPU when the stream runs there) with rolling-performance
+//! weights → a class that is `hold`
 //! unless the confidence passes the threshold and the agreeing members carry the agreement share of the weight.
 //!
 //! Member outputs: a classifier (transformer) gives logits → softmax; the multi-task model's direction logits
@@ -14,8 +15,9 @@
 use crate::data::incremental::window::Ring;
 use crate::data::labels::direction_of;
 use crate::models::ModelConfig;
-use crate::ops::ensemble::cpu::{ensemble_forward, regression_to_probs, rolling_weights};
-use crate::ops::ensemble::EnsembleDims;
+use crate::device::Device;
+use crate::ops::ensemble::cpu::{regression_to_probs, rolling_weights};
+use crate::ops::ensemble::{EnsembleDims, EnsembleRule};
 use crate::{Error, Result};
 
 pub const HOLD: usize = 2;
@@ -83,6 +85,8 @@ pub struct Gate {
     residuals: Vec<Ring>,
     p: Vec<f32>,
     weights: Vec<f32>,
+    /// Where the combiner runs (the members' device).
+    device: Device,
 }
 
 fn softmax3(x: &[f32]) -> [f32; 3] {
@@ -97,19 +101,22 @@ fn top(p: &[f32]) -> usize {
 }
 
 impl Gate {
-    pub fn new(cfg: GateConfig, kinds: Vec<MemberKind>) -> Result<Gate> {
+    /// A gate over members of `kinds` whose combiner runs on `device` (its backend is checked to exist here).
+    pub fn new(cfg: GateConfig, kinds: Vec<MemberKind>, device: Device) -> Result<Gate> {
         if kinds.is_empty() {
             return Err(Error::config("gate", "needs at least one member"));
         }
         if !(cfg.temperature > 0.0 && cfg.temperature.is_finite()) {
             return Err(Error::config("temperature", format!("must be positive, found {}", cfg.temperature)));
         }
+        crate::ops::backend(device)?;
         let m = kinds.len();
         Ok(Gate {
             hits: vec![Vec::with_capacity(2 * cfg.weight_window + 1); m],
             residuals: vec![Ring::new(cfg.weight_window.max(2)); m],
             p: vec![0.0; m * 3],
             weights: vec![1.0 / m as f32; m],
+            device,
             kinds,
             cfg,
         })
@@ -152,18 +159,16 @@ impl Gate {
             self.p[m * 3..m * 3 + 3].copy_from_slice(&p);
         }
         let d = EnsembleDims { batch: 1, members: self.kinds.len(), classes: 3, hold_class: HOLD };
-        let (mut combined, mut confidence, mut class) = ([0.0f32; 3], [0.0f32], [0u32]);
-        ensemble_forward(
-            &d,
-            &self.p,
-            &self.weights,
-            self.cfg.conf_threshold,
-            self.cfg.agreement,
-            &mut combined,
-            &mut confidence,
-            &mut class,
-        );
-        Ok(Decision { class: class[0] as usize, confidence: confidence[0], combined })
+        let rule = EnsembleRule { conf_threshold: self.cfg.conf_threshold, agreement: self.cfg.agreement };
+        let be = crate::ops::backend(self.device)?;
+        let (p, w) = (be.upload(self.p.clone())?, be.upload(self.weights.clone())?);
+        let (combined, confidence, class) = be.ensemble(&d, &p, &w, rule)?;
+        let (combined, confidence, class) = (be.download(&combined)?, be.download(&confidence)?, be.download(&class)?);
+        Ok(Decision {
+            class: class[0] as usize,
+            confidence: confidence[0],
+            combined: [combined[0], combined[1], combined[2]],
+        })
     }
 
     /// Score the member outputs of a bar whose h-bar log return `realised` is now known, and update the weights.
@@ -196,7 +201,7 @@ mod tests {
 
     fn gate(kinds: Vec<MemberKind>, conf: f32) -> Gate {
         let cfg = GateConfig { conf_threshold: conf, min_history: 3, weight_window: 5, ..GateConfig::default() };
-        Gate::new(cfg, kinds).unwrap()
+        Gate::new(cfg, kinds, Device::Cpu).unwrap()
     }
 
     #[test]

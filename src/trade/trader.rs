@@ -39,6 +39,7 @@ use super::journal::{Journal, Record};
 use super::monitor::{Monitor, MonitorConfig, NON_FINITE_PREDICTION};
 use super::risk::{Risk, RiskConfig};
 use crate::data::incremental::{Bar, BarReject};
+use crate::device::Device;
 use crate::eval::classification::class_to_position;
 use crate::models::checkpoint::Checkpoint;
 use crate::serve::engine::{Engine, DRIFT_KEY};
@@ -99,6 +100,8 @@ impl Trader {
         if cfg.horizon == 0 {
             return Err(Error::config("horizon", "must be at least 1 bar"));
         }
+        // The combiner runs where the members do (the CPU when the stream runs there).
+        let device = engines.first().map_or(Device::Cpu, |e| e.predictor().model().device());
         let mut warnings = Vec::new();
         let monitor = match engines.first() {
             Some(e) => match e.drift() {
@@ -115,7 +118,7 @@ impl Trader {
             None => Monitor::new(cfg.monitor.clone(), Vec::new()),
         };
         let mut t = Trader {
-            gate: Gate::new(cfg.gate.clone(), kinds)?,
+            gate: Gate::new(cfg.gate.clone(), kinds, device)?,
             risk: Risk::new(cfg.risk.clone(), cfg.cash),
             broker: PaperBroker::new(cfg.cash, cfg.fee_bps),
             monitor,

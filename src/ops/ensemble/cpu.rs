@@ -1,25 +1,32 @@
 //! Fast CPU ensemble combiner (f32): the reference's arithmetic, in the same order, with batch rows spread over
-//! the cores when there are enough of them; plus the host-side helpers that produce the kernel's inputs
+//! the cores when there are enough of them; the `EnsembleKernel` impl of the CPU backend; plus the host-side helpers that produce the kernel's inputs
 //! (`rolling_weights`, `regression_to_probs`).
 
 use rayon::prelude::*;
 
 use super::reference::argmax;
-use super::EnsembleDims;
+use super::{check_grads, check_weights, EnsembleDims, EnsembleKernel, EnsembleRule};
+use crate::backend::cpu::{buf, host, out, CpuBackend};
+use crate::backend::{Storage, Triple};
+use crate::Result;
 
 /// Rows × members × classes at which the batch is split over rayon tasks.
 const PAR_MIN_ELEMS: usize = 1 << 15;
 
-fn check(d: &EnsembleDims, p: &[f32], weights: &[f32]) -> f32 {
+fn check(d: &EnsembleDims, p: &[f32], weights: &[f32]) {
     assert_eq!(p.len(), d.p_len(), "ensemble: p length");
-    assert_eq!(weights.len(), d.members, "ensemble: weights length");
+    assert_eq!(weights.len(), d.weights_len(), "ensemble: weights length");
     assert!(
         d.classes > 0 && d.hold_class < d.classes,
         "ensemble: hold_class {} of {} classes",
         d.hold_class,
         d.classes
     );
-    let total: f32 = weights.iter().sum();
+}
+
+/// W = Σ_m w_m of one row (member order); asserts it is positive.
+fn row_total(w: &[f32]) -> f32 {
+    let total: f32 = w.iter().sum();
     assert!(total > 0.0, "ensemble: member weights must have a positive sum");
     total
 }
@@ -42,7 +49,7 @@ fn combine_row(p_row: &[f32], weights: &[f32], out: &mut [f32]) -> f32 {
     sum_wc
 }
 
-/// See `reference::ensemble_forward`.
+/// See `reference::ensemble_forward` (weights [batch, members]).
 #[allow(clippy::too_many_arguments)]
 pub fn ensemble_forward(
     d: &EnsembleDims,
@@ -54,7 +61,7 @@ pub fn ensemble_forward(
     confidence: &mut [f32],
     class: &mut [u32],
 ) {
-    let total_w = check(d, p, weights);
+    check(d, p, weights);
     assert_eq!(combined.len(), d.combined_len(), "ensemble: combined length");
     assert_eq!(confidence.len(), d.batch, "ensemble: confidence length");
     assert_eq!(class.len(), d.batch, "ensemble: class length");
@@ -64,10 +71,12 @@ pub fn ensemble_forward(
     let (nm, nc) = (d.members, d.classes);
     let row = |(b, ((out, conf), cls)): (usize, ((&mut [f32], &mut f32), &mut u32))| {
         let p_row = &p[b * nm * nc..(b + 1) * nm * nc];
-        let sum_wc = combine_row(p_row, weights, out);
+        let w_row = &weights[b * nm..(b + 1) * nm];
+        let total_w = row_total(w_row);
+        let sum_wc = combine_row(p_row, w_row, out);
         let top = argmax(out);
         let mut agreeing_w = 0.0f32;
-        for (pm, &w) in p_row.chunks_exact(nc).zip(weights) {
+        for (pm, &w) in p_row.chunks_exact(nc).zip(w_row) {
             if argmax(pm) == top {
                 agreeing_w += w;
             }
@@ -83,7 +92,7 @@ pub fn ensemble_forward(
     }
 }
 
-/// See `reference::ensemble_backward`.
+/// See `reference::ensemble_backward` (weights [batch, members]).
 pub fn ensemble_backward(
     d: &EnsembleDims,
     p: &[f32],
@@ -92,7 +101,7 @@ pub fn ensemble_backward(
     dconfidence: &[f32],
     dp: &mut [f32],
 ) {
-    let total_w = check(d, p, weights);
+    check(d, p, weights);
     assert_eq!(dcombined.len(), d.combined_len(), "ensemble backward: dcombined length");
     assert_eq!(dconfidence.len(), d.batch, "ensemble backward: dconfidence length");
     assert_eq!(dp.len(), d.p_len(), "ensemble backward: dp length");
@@ -104,9 +113,11 @@ pub fn ensemble_backward(
     let mut combined = vec![0.0f32; d.combined_len()];
     let row = |(b, (dp_row, comb)): (usize, (&mut [f32], &mut [f32]))| {
         let p_row = &p[b * nm * nc..(b + 1) * nm * nc];
-        let sum_wc = combine_row(p_row, weights, comb);
+        let w_row = &weights[b * nm..(b + 1) * nm];
+        let total_w = row_total(w_row);
+        let sum_wc = combine_row(p_row, w_row, comb);
         let dcomb = &dcombined[b * nc..(b + 1) * nc];
-        for ((pm, dpm), &w) in p_row.chunks_exact(nc).zip(dp_row.chunks_exact_mut(nc)).zip(weights) {
+        for ((pm, dpm), &w) in p_row.chunks_exact(nc).zip(dp_row.chunks_exact_mut(nc)).zip(w_row) {
             let top_m = argmax(pm);
             let wc = w * pm[top_m];
             let mut dot = 0.0f32;
@@ -124,6 +135,34 @@ pub fn ensemble_backward(
         dp.par_chunks_mut(nm * nc).zip(combined.par_chunks_mut(nc)).enumerate().for_each(row);
     } else {
         dp.chunks_mut(nm * nc).zip(combined.chunks_mut(nc)).enumerate().for_each(row);
+    }
+}
+
+impl EnsembleKernel for CpuBackend {
+    fn ensemble(&self, d: &EnsembleDims, p: &Storage, weights: &Storage, rule: EnsembleRule) -> Result<Triple> {
+        d.check(p, weights)?;
+        let (ps, ws) = (host(p)?, host(weights)?);
+        check_weights(d, ws)?;
+        let (mut comb, mut conf, mut cls) = (buf(d.combined_len()), buf(d.batch), vec![0u32; d.batch]);
+        ensemble_forward(d, ps, ws, rule.conf_threshold, rule.agreement, &mut comb, &mut conf, &mut cls);
+        Ok((out(comb), out(conf), out(cls.iter().map(|&c| c as f32).collect())))
+    }
+
+    fn ensemble_backward(
+        &self,
+        d: &EnsembleDims,
+        p: &Storage,
+        weights: &Storage,
+        dcombined: &Storage,
+        dconfidence: &Storage,
+    ) -> Result<Storage> {
+        d.check(p, weights)?;
+        check_grads(d, dcombined, dconfidence)?;
+        let (ps, ws) = (host(p)?, host(weights)?);
+        check_weights(d, ws)?;
+        let mut dp = buf(d.p_len());
+        ensemble_backward(d, ps, ws, host(dcombined)?, host(dconfidence)?, &mut dp);
+        Ok(out(dp))
     }
 }
 

@@ -1,87 +1,62 @@
-//! Launches `kernels/ensemble.cu`: the combiner in one launch over the batch. The member weights are a small
-//! host slice (from `cpu::rolling_weights`), uploaded per call; the classes come back to the host, since the
-//! next step (risk limits, execution) runs there.
+//! Launches `kernels/ensemble.cu`: the combiner in one launch over the batch, its gradient in another. The weights
+//! [batch, members] are a device buffer like p; the launcher reads them back once to check each row's sum (a few
+//! KB), so a bad sum is the same error as on the CPU rather than a NaN row. The class comes back as f32 indices in
+//! device memory, as on every device.
 
-use super::EnsembleDims;
+use super::{check_grads, check_weights, EnsembleDims, EnsembleKernel, EnsembleRule};
 use crate::backend::cuda::{grid_1d, int, CudaBackend};
-use crate::backend::Storage;
-use crate::{Error, Result};
+use crate::backend::{Storage, Triple};
+use crate::Result;
 use cudarc::driver::PushKernelArg;
 
-fn check(d: &EnsembleDims, weights: &[f32]) -> Result<f32> {
-    if weights.len() != d.members {
-        return Err(Error::shape("ensemble weights", d.members, weights.len()));
-    }
-    if d.classes == 0 || d.hold_class >= d.classes {
-        return Err(Error::Invalid(format!("ensemble: hold_class {} of {} classes", d.hold_class, d.classes)));
-    }
-    // Summed in the CPU kernel's order, so the confidence divides by the same f32.
-    let total: f32 = weights.iter().sum();
-    if total.is_nan() || total <= 0.0 {
-        return Err(Error::Invalid(format!("ensemble: member weights must have a positive sum, found {total}")));
-    }
-    Ok(total)
+/// The checks of every device (dims, lengths, weight sums), then the launch sizes as i32.
+fn checked(be: &CudaBackend, d: &EnsembleDims, p: &Storage, weights: &Storage) -> Result<[i32; 4]> {
+    d.check(p, weights)?;
+    check_weights(d, &be.download_storage(be.view(weights)?)?)?;
+    int(d.p_len(), "ensemble size")?;
+    Ok([int(d.batch, "batch")?, int(d.members, "members")?, int(d.classes, "classes")?, int(d.hold_class, "hold")?])
 }
 
-/// (combined [batch, classes], confidence [batch], class [batch]) from p [batch, members, classes].
-pub fn ensemble_forward(
-    be: &CudaBackend,
-    d: &EnsembleDims,
-    p: &Storage,
-    weights: &[f32],
-    conf_threshold: f32,
-    agreement: f32,
-) -> Result<(Storage, Storage, Vec<u32>)> {
-    let total = check(d, weights)?;
-    let ps = be.input(p, d.p_len(), "p")?;
-    let w = be.upload_slice(weights)?;
-    let ws = be.view(&w)?;
-    let (mut comb, mut conf) = (be.alloc(d.combined_len())?, be.alloc(d.batch)?);
-    let mut cls = be.stream().alloc_zeros::<u32>(d.batch.max(1)).map_err(|e| be.err("alloc", e))?;
-    let (b32, m32, c32, h32) = (
-        int(d.batch, "batch")?,
-        int(d.members, "members")?,
-        int(d.classes, "classes")?,
-        int(d.hold_class, "hold_class")?,
-    );
-    int(d.p_len(), "ensemble size")?;
-    let mut l = be.kernel("ensemble_forward")?;
-    l.arg(ps.slice()).arg(ws.slice()).arg(&mut comb).arg(&mut conf).arg(&mut cls);
-    l.arg(&b32).arg(&m32).arg(&c32).arg(&h32).arg(&total).arg(&conf_threshold).arg(&agreement);
-    // SAFETY: ensemble_forward(const float* p, const float* weights, float* combined, float* confidence,
-    // unsigned int* cls, int batch, nm, nc, hold_class, float total_w, conf_threshold, agreement); p holds
-    // batch·nm·nc, weights nm, combined batch·nc, confidence and cls batch values.
-    unsafe { be.launch(l, grid_1d(d.batch), "ensemble_forward")? };
-    let mut class = be.stream().clone_dtoh(&cls).map_err(|e| be.err("copy to host", e))?;
-    be.synchronize()?;
-    class.truncate(d.batch);
-    Ok((be.wrap(comb, d.combined_len()), be.wrap(conf, d.batch), class))
-}
+impl EnsembleKernel for CudaBackend {
+    fn ensemble(&self, d: &EnsembleDims, p: &Storage, weights: &Storage, rule: EnsembleRule) -> Result<Triple> {
+        let [b32, m32, c32, h32] = checked(self, d, p, weights)?;
+        let (ps, ws) = (self.input(p, d.p_len(), "p")?, self.input(weights, d.weights_len(), "weights")?);
+        let (mut comb, mut conf, mut cls) = (self.alloc(d.combined_len())?, self.alloc(d.batch)?, self.alloc(d.batch)?);
+        if d.batch > 0 {
+            let mut l = self.kernel("ensemble_forward")?;
+            l.arg(ps.slice()).arg(ws.slice()).arg(&mut comb).arg(&mut conf).arg(&mut cls);
+            l.arg(&b32).arg(&m32).arg(&c32).arg(&h32).arg(&rule.conf_threshold).arg(&rule.agreement);
+            // SAFETY: ensemble_forward(const float* p, const float* weights_all, float* combined, float* confidence,
+            // float* cls, int batch, nm, nc, hold_class, float conf_threshold, agreement); p holds batch·nm·nc,
+            // weights batch·nm, combined batch·nc, confidence and cls batch values (checked above).
+            unsafe { self.launch(l, grid_1d(d.batch), "ensemble_forward")? };
+        }
+        Ok((self.wrap(comb, d.combined_len()), self.wrap(conf, d.batch), self.wrap(cls, d.batch)))
+    }
 
-/// dp [batch, members, classes] from dcombined [batch, classes] and dconfidence [batch].
-pub fn ensemble_backward(
-    be: &CudaBackend,
-    d: &EnsembleDims,
-    p: &Storage,
-    weights: &[f32],
-    dcombined: &Storage,
-    dconfidence: &Storage,
-) -> Result<Storage> {
-    let total = check(d, weights)?;
-    let ps = be.input(p, d.p_len(), "p")?;
-    let gcs = be.input(dcombined, d.combined_len(), "dcombined")?;
-    let gfs = be.input(dconfidence, d.batch, "dconfidence")?;
-    let w = be.upload_slice(weights)?;
-    let ws = be.view(&w)?;
-    let mut dp = be.alloc(d.p_len())?;
-    let mut scratch = be.alloc(d.combined_len())?;
-    let (b32, m32, c32) = (int(d.batch, "batch")?, int(d.members, "members")?, int(d.classes, "classes")?);
-    int(d.p_len(), "ensemble size")?;
-    let mut l = be.kernel("ensemble_backward")?;
-    l.arg(ps.slice()).arg(ws.slice()).arg(gcs.slice()).arg(gfs.slice()).arg(&mut dp).arg(&mut scratch);
-    l.arg(&b32).arg(&m32).arg(&c32).arg(&total);
-    // SAFETY: ensemble_backward(const float* p, weights, dcombined, dconfidence, float* dp, float* scratch, int
-    // batch, nm, nc, float total_w); scratch holds batch·nc values, the rest as in the forward.
-    unsafe { be.launch(l, grid_1d(d.batch), "ensemble_backward")? };
-    Ok(be.wrap(dp, d.p_len()))
+    fn ensemble_backward(
+        &self,
+        d: &EnsembleDims,
+        p: &Storage,
+        weights: &Storage,
+        dcombined: &Storage,
+        dconfidence: &Storage,
+    ) -> Result<Storage> {
+        check_grads(d, dcombined, dconfidence)?;
+        let [b32, m32, c32, _] = checked(self, d, p, weights)?;
+        let (ps, ws) = (self.input(p, d.p_len(), "p")?, self.input(weights, d.weights_len(), "weights")?);
+        let gcs = self.input(dcombined, d.combined_len(), "dcombined")?;
+        let gfs = self.input(dconfidence, d.batch, "dconfidence")?;
+        let mut dp = self.alloc(d.p_len())?;
+        if d.batch > 0 && d.members > 0 {
+            let mut scratch = self.alloc(d.combined_len())?;
+            let mut l = self.kernel("ensemble_backward")?;
+            l.arg(ps.slice()).arg(ws.slice()).arg(gcs.slice()).arg(gfs.slice()).arg(&mut dp).arg(&mut scratch);
+            l.arg(&b32).arg(&m32).arg(&c32);
+            // SAFETY: ensemble_backward(const float* p, weights_all, dcombined, dconfidence, float* dp, float*
+            // scratch, int batch, nm, nc); scratch holds batch·nc values, the rest as in the forward (checked above).
+            unsafe { self.launch(l, grid_1d(d.batch), "ensemble_backward")? };
+        }
+        Ok(self.wrap(dp, d.p_len()))
+    }
 }

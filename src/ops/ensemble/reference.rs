@@ -17,21 +17,29 @@ pub(crate) fn argmax<T: Real>(v: &[T]) -> usize {
     best
 }
 
-fn check<T: Real>(d: &EnsembleDims, p: &[T], weights: &[T]) -> T {
+fn check<T: Real>(d: &EnsembleDims, p: &[T], weights: &[T]) {
     assert_eq!(p.len(), d.p_len(), "ensemble: p length");
-    assert_eq!(weights.len(), d.members, "ensemble: weights length");
+    assert_eq!(weights.len(), d.weights_len(), "ensemble: weights length");
     assert!(
         d.classes > 0 && d.hold_class < d.classes,
         "ensemble: hold_class {} of {} classes",
         d.hold_class,
         d.classes
     );
-    let total: T = weights.iter().copied().sum();
+}
+
+/// W = Σ_m w_m of one row, in member order; asserts it is positive.
+fn row_total<T: Real>(w: &[T]) -> T {
+    let mut total = T::zero();
+    for m in 0..w.len() {
+        total = total + w[m];
+    }
     assert!(total > T::zero(), "ensemble: member weights must have a positive sum");
     total
 }
 
-/// combined [batch, classes], confidence [batch], class [batch] from p [batch, members, classes].
+/// combined [batch, classes], confidence [batch], class [batch] from p [batch, members, classes] and weights
+/// [batch, members].
 #[allow(clippy::too_many_arguments)]
 pub fn ensemble_forward<T: Real>(
     d: &EnsembleDims,
@@ -43,13 +51,15 @@ pub fn ensemble_forward<T: Real>(
     confidence: &mut [T],
     class: &mut [u32],
 ) {
-    let total_w = check(d, p, weights);
+    check(d, p, weights);
     assert_eq!(combined.len(), d.combined_len(), "ensemble: combined length");
     assert_eq!(confidence.len(), d.batch, "ensemble: confidence length");
     assert_eq!(class.len(), d.batch, "ensemble: class length");
     let (nm, nc) = (d.members, d.classes);
     for b in 0..d.batch {
         let member = |m: usize| &p[(b * nm + m) * nc..(b * nm + m + 1) * nc];
+        let weights = &weights[b * nm..(b + 1) * nm];
+        let total_w = row_total(weights);
         let out = &mut combined[b * nc..(b + 1) * nc];
         out.fill(T::zero());
         let mut sum_wc = T::zero();
@@ -79,7 +89,7 @@ pub fn ensemble_forward<T: Real>(
     }
 }
 
-/// dp [batch, members, classes] from dcombined [batch, classes] and dconfidence [batch].
+/// dp [batch, members, classes] from dcombined [batch, classes] and dconfidence [batch] (weights [batch, members]).
 pub fn ensemble_backward<T: Real>(
     d: &EnsembleDims,
     p: &[T],
@@ -88,7 +98,7 @@ pub fn ensemble_backward<T: Real>(
     dconfidence: &[T],
     dp: &mut [T],
 ) {
-    let total_w = check(d, p, weights);
+    check(d, p, weights);
     assert_eq!(dcombined.len(), d.combined_len(), "ensemble backward: dcombined length");
     assert_eq!(dconfidence.len(), d.batch, "ensemble backward: dconfidence length");
     assert_eq!(dp.len(), d.p_len(), "ensemble backward: dp length");
@@ -96,6 +106,8 @@ pub fn ensemble_backward<T: Real>(
     let mut combined = vec![T::zero(); nc];
     for b in 0..d.batch {
         let member = |m: usize| &p[(b * nm + m) * nc..(b * nm + m + 1) * nc];
+        let weights = &weights[b * nm..(b + 1) * nm];
+        let total_w = row_total(weights);
         // Recompute S and combined (cheap; saves a buffer between forward and backward).
         combined.fill(T::zero());
         let mut sum_wc = T::zero();

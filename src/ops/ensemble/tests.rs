@@ -1,9 +1,10 @@
 use super::cpu::{normal_cdf, regression_to_probs, rolling_weights};
-use super::{cpu, reference, EnsembleDims};
-use crate::device::Device;
-use crate::ops::testing::{assert_close, device_rel_err, devices, gradcheck, poisoned, range32, tol, Rng};
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-use crate::ops::testing::{host, up};
+use super::{cpu, reference, EnsembleDims, EnsembleRule};
+use crate::ops::prelude::*;
+use crate::ops::testing::{
+    assert_close, cpu_backend, device_rel_err, devices, gradcheck, host, poisoned, range32, tol, up, Rng,
+};
+use crate::Error;
 
 /// Forward in f64 through the reference: (combined, confidence, class).
 fn forward64(d: &EnsembleDims, p: &[f64], w: &[f64], thr: f64, agree: f64) -> (Vec<f64>, Vec<f64>, Vec<u32>) {
@@ -101,7 +102,7 @@ fn cpu_matches_reference() {
     for &(batch, members, classes) in &[(1, 1, 3), (7, 3, 3), (5, 4, 1), (3, 2, 11), (4000, 5, 3), (1, 6, 7)] {
         let d = EnsembleDims { batch, members, classes, hold_class: classes - 1 };
         let p: Vec<f32> = random_probs(&d, &mut rng).iter().map(|&v| v as f32).collect();
-        let w: Vec<f32> = (0..members).map(|_| rng.uniform(0.05, 1.0) as f32).collect();
+        let w: Vec<f32> = (0..d.weights_len()).map(|_| rng.uniform(0.05, 1.0) as f32).collect();
         for (thr, agree) in [(0.3f32, 0.5f32), (0.6, 0.7), (0.75, 0.7), (0.0, 0.0)] {
             let (c_r, f_r, k_r) = forward32(&d, &p, &w, thr, agree, false);
             let (c, f, k) = forward32(&d, &p, &w, thr, agree, true);
@@ -124,7 +125,7 @@ fn gradcheck_reference() {
     for &(batch, members, classes) in &[(2, 3, 3), (3, 1, 4), (1, 4, 2)] {
         let d = EnsembleDims { batch, members, classes, hold_class: 0 };
         let p = random_probs(&d, &mut rng);
-        let w: Vec<f64> = (0..members).map(|_| rng.uniform(0.1, 1.0)).collect();
+        let w: Vec<f64> = (0..d.weights_len()).map(|_| rng.uniform(0.1, 1.0)).collect();
         // Output: combined then confidence.
         let f = |xs: &[Vec<f64>]| -> Vec<f64> {
             let (comb, conf, _) = forward64(&d, &xs[0], &w, 0.5, 0.5);
@@ -212,71 +213,71 @@ fn regression_member_probabilities() {
     assert_eq!(class, [UP]);
 }
 
-/// The combiner on one device, from host data to host data. The ensemble is not part of the `Backend` op set:
-/// each device has its own entry point (the CPU kernel on slices, wgpu taking the weights as a buffer, CUDA as a
-/// slice and returning the classes on the host).
-fn device_forward(device: Device, d: &EnsembleDims, p: &[f32], w: &[f32], thr: f32, agree: f32) -> Forward32 {
-    match device {
-        Device::Cpu => forward32(d, p, w, thr, agree, true),
-        #[cfg(feature = "wgpu")]
-        Device::Wgpu(n) => {
-            let (g, be) = (crate::backend::wgpu::Gpu::get(n).unwrap(), crate::ops::backend(device).unwrap());
-            let (comb, conf, class) = super::wgpu::ensemble_forward(g, d, &up(be, p), &up(be, w), thr, agree).unwrap();
-            (host(&comb), host(&conf), host(&class).iter().map(|&c| c as u32).collect())
-        }
-        #[cfg(feature = "cuda")]
-        Device::Cuda(n) => {
-            let (g, be) = (crate::backend::cuda::backend(n).unwrap(), crate::ops::backend(device).unwrap());
-            let (comb, conf, class) = super::cuda::ensemble_forward(g, d, &up(be, p), w, thr, agree).unwrap();
-            (host(&comb), host(&conf), class)
-        }
-        #[allow(unreachable_patterns)]
-        other => panic!("{other}: backend not built"),
+/// Per-row weights: a batch combines exactly as its rows one at a time (batch 1, that row's weights), so a
+/// backtest's one launch over all bars equals the per-bar calls it replaces.
+#[test]
+fn batch_rows_use_their_own_weights() {
+    let mut rng = Rng::new(23);
+    let d = EnsembleDims { batch: 40, members: 4, classes: 3, hold_class: 2 };
+    let p: Vec<f32> = random_probs(&d, &mut rng).iter().map(|&v| v as f32).collect();
+    // Every row its own weights, a few with one member weighted out.
+    let mut w = range32(&mut rng, d.weights_len(), 0.05, 1.0);
+    for b in (0..d.batch).step_by(7) {
+        w[b * d.members + b % d.members] = 0.0;
     }
+    let (comb, conf, class) = forward32(&d, &p, &w, 0.5, 0.6, true);
+    let one = EnsembleDims { batch: 1, ..d };
+    let (nm, nc) = (d.members, d.classes);
+    for b in 0..d.batch {
+        let (pr, wr) = (&p[b * nm * nc..(b + 1) * nm * nc], &w[b * nm..(b + 1) * nm]);
+        let (c1, f1, k1) = forward32(&one, pr, wr, 0.5, 0.6, true);
+        assert_eq!((&comb[b * nc..(b + 1) * nc], conf[b], class[b]), (&c1[..], f1[0], k1[0]), "row {b}");
+    }
+    // And the weights matter: the same p with the first row's weights everywhere gives other confidences.
+    let w0: Vec<f32> = (0..d.batch).flat_map(|_| w[..nm].to_vec()).collect();
+    let (_, conf0, _) = forward32(&d, &p, &w0, 0.5, 0.6, true);
+    assert!(conf0.iter().zip(&conf).skip(1).any(|(a, b)| a != b), "per-row weights were ignored");
+}
+
+/// The combiner on one device through its `EnsembleKernel`, from host data to host data (classes as indices).
+fn device_forward(be: &dyn Backend, d: &EnsembleDims, p: &[f32], w: &[f32], thr: f32, agree: f32) -> Forward32 {
+    let rule = EnsembleRule { conf_threshold: thr, agreement: agree };
+    let (comb, conf, class) = be
+        .ensemble(d, &up(be, p), &up(be, w), rule)
+        .unwrap_or_else(|e| panic!("ensemble {d:?} on {}: {e}", be.device()));
+    let class = host(&class);
+    assert!(class.iter().all(|&c| c.fract() == 0.0 && c >= 0.0), "class indices on {}: {class:?}", be.device());
+    (host(&comb), host(&conf), class.iter().map(|&c| c as u32).collect())
 }
 
 /// The combiner's gradient dp on one device (see `device_forward`).
-fn device_backward(device: Device, d: &EnsembleDims, p: &[f32], w: &[f32], dcomb: &[f32], dconf: &[f32]) -> Vec<f32> {
-    match device {
-        Device::Cpu => {
-            let mut dp = poisoned(d.p_len());
-            cpu::ensemble_backward(d, p, w, dcomb, dconf, &mut dp);
-            dp
-        }
-        #[cfg(feature = "wgpu")]
-        Device::Wgpu(n) => {
-            let (g, be) = (crate::backend::wgpu::Gpu::get(n).unwrap(), crate::ops::backend(device).unwrap());
-            let (p, w, dcomb, dconf) = (up(be, p), up(be, w), up(be, dcomb), up(be, dconf));
-            host(&super::wgpu::ensemble_backward(g, d, &p, &w, &dcomb, &dconf).unwrap())
-        }
-        #[cfg(feature = "cuda")]
-        Device::Cuda(n) => {
-            let (g, be) = (crate::backend::cuda::backend(n).unwrap(), crate::ops::backend(device).unwrap());
-            let (p, dcomb, dconf) = (up(be, p), up(be, dcomb), up(be, dconf));
-            host(&super::cuda::ensemble_backward(g, d, &p, w, &dcomb, &dconf).unwrap())
-        }
-        #[allow(unreachable_patterns)]
-        other => panic!("{other}: backend not built"),
-    }
+fn device_backward(be: &dyn Backend, d: &EnsembleDims, p: &[f32], w: &[f32], dcomb: &[f32], dconf: &[f32]) -> Vec<f32> {
+    let (p, w, dcomb, dconf) = (up(be, p), up(be, w), up(be, dcomb), up(be, dconf));
+    host(
+        &be.ensemble_backward(d, &p, &w, &dcomb, &dconf)
+            .unwrap_or_else(|e| panic!("ensemble backward {d:?} on {}: {e}", be.device())),
+    )
 }
 
 /// Dims, probabilities, weights and the (confidence, agreement) thresholds of one device case.
 type DeviceCase = (EnsembleDims, Vec<f32>, Vec<f32>, Vec<(f32, f32)>);
 
-/// Every device against the CPU kernel: combined probabilities and confidence (relative 1e-6 on wgpu, exact
-/// elsewhere), classes exactly, and the gradient dp (1e-5 on wgpu, 1e-6 elsewhere). The former wgpu suite's
-/// cases (random weights, softmax rows so members disagree often), then the former CUDA suite's (fixed weights,
-/// normalised uniform rows with an exact tie between classes).
+/// Every device against the CPU backend (the same trait call): combined probabilities and confidence (relative
+/// 1e-6 on wgpu, exact elsewhere), classes exactly, and the gradient dp (1e-5 on wgpu, 1e-6 elsewhere). Cases:
+/// random per-row weights with softmax rows (members disagree often), including a batch 0; then fixed weights
+/// repeated on every row with normalised uniform rows and an exact tie between classes. The CPU backend's own
+/// answer is checked against the plain-slice kernel too.
 #[test]
 fn forward_and_backward_match_cpu_on_every_device() {
     let mut rng = Rng::new(110);
+    let cpu = cpu_backend();
     for be in devices("ensemble forward_and_backward_match_cpu_on_every_device") {
         let device = be.device();
         let mut cases: Vec<DeviceCase> = Vec::new();
-        for (batch, members, classes) in [(1, 1, 3), (7, 3, 3), (300, 5, 3), (20, 4, 7)] {
+        for (batch, members, classes) in [(1, 1, 3), (7, 3, 3), (300, 5, 3), (20, 4, 7), (0, 3, 3)] {
             let d = EnsembleDims { batch, members, classes, hold_class: classes - 1 };
             let p = random_probs(&d, &mut rng).iter().map(|&v| v as f32).collect();
-            let w = range32(&mut rng, members, 0.1, 1.0);
+            let w = range32(&mut rng, d.weights_len(), 0.1, 1.0);
             cases.push((d, p, w, vec![(0.0, 0.0), (0.5, 0.5), (0.75, 0.7)]));
         }
         let d = EnsembleDims { batch: 300, members: 4, classes: 3, hold_class: 2 };
@@ -286,12 +287,16 @@ fn forward_and_backward_match_cpu_on_every_device() {
             row.iter_mut().for_each(|v| *v /= s);
         }
         p[0] = p[1];
-        cases.push((d, p, vec![0.4, 0.3, 0.2, 0.1], vec![(0.5, 0.5), (0.45, 0.7), (0.0, 0.0)]));
+        let w = [0.4, 0.3, 0.2, 0.1].repeat(d.batch);
+        cases.push((d, p, w, vec![(0.5, 0.5), (0.45, 0.7), (0.0, 0.0)]));
         for (d, p, w, thresholds) in cases {
             for (thr, agree) in thresholds {
                 let what = format!("{d:?} thr {thr} agree {agree} on {device}");
-                let (comb, conf, class) = device_forward(device, &d, &p, &w, thr, agree);
-                let (comb_c, conf_c, class_c) = forward32(&d, &p, &w, thr, agree, true);
+                let (comb, conf, class) = device_forward(be, &d, &p, &w, thr, agree);
+                let (comb_c, conf_c, class_c) = device_forward(cpu, &d, &p, &w, thr, agree);
+                let fast = forward32(&d, &p, &w, thr, agree, true);
+                assert_eq!(bits(&comb_c), bits(&fast.0), "CPU backend vs slice kernel, combined {what}");
+                assert_eq!((bits(&conf_c), &class_c), (bits(&fast.1), &fast.2), "CPU backend vs slice kernel {what}");
                 let t = tol(be, 1e-6, 0.0);
                 let e = device_rel_err(&comb, &comb_c);
                 assert!(e <= t, "ensemble combined {what}: relative error {e:.3e} > {t:.1e}");
@@ -300,36 +305,62 @@ fn forward_and_backward_match_cpu_on_every_device() {
                 assert_eq!(class, class_c, "ensemble classes {what}");
             }
             let (dcomb, dconf) = (rng.vec32(d.combined_len()), rng.vec32(d.batch));
-            let dp = device_backward(device, &d, &p, &w, &dcomb, &dconf);
-            let mut dp_c = poisoned(d.p_len());
-            cpu::ensemble_backward(&d, &p, &w, &dcomb, &dconf, &mut dp_c);
+            let dp = device_backward(be, &d, &p, &w, &dcomb, &dconf);
+            let dp_c = device_backward(cpu, &d, &p, &w, &dcomb, &dconf);
             let (e, t) = (device_rel_err(&dp, &dp_c), tol(be, 1e-5, 1e-6));
             assert!(e <= t, "ensemble dp {d:?} on {device}: relative error {e:.3e} > {t:.1e}");
         }
     }
 }
 
-/// Inputs the GPU kernels cannot take are errors (the CPU kernel asserts instead): more classes than the WGSL
-/// kernel holds, and all-zero weights on CUDA.
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Bad input is the same error on every device, before any launch: a wrong p or weights length (`Error::Shape`,
+/// e.g. the old one-row-of-weights layout), a row whose weights do not sum to a positive number (named by row),
+/// more classes than any device holds, a hold class outside the classes, and wrong gradient lengths.
 #[test]
-fn device_limits_are_errors() {
-    for be in devices("ensemble device_limits_are_errors") {
-        match be.device() {
-            #[cfg(feature = "wgpu")]
-            Device::Wgpu(n) => {
-                let g = crate::backend::wgpu::Gpu::get(n).unwrap();
-                let d = EnsembleDims { batch: 1, members: 1, classes: 17, hold_class: 0 };
-                assert!(super::wgpu::ensemble_forward(g, &d, &up(be, &[0.1; 17]), &up(be, &[1.0]), 0.0, 0.0).is_err());
-            }
-            #[cfg(feature = "cuda")]
-            Device::Cuda(n) => {
-                let g = crate::backend::cuda::backend(n).unwrap();
-                let d = EnsembleDims { batch: 300, members: 4, classes: 3, hold_class: 2 };
-                let p = up(be, &vec![1.0 / 3.0; d.p_len()]);
-                let zero = super::cuda::ensemble_forward(g, &d, &p, &[0.0; 4], 0.5, 0.5);
-                assert!(zero.is_err(), "zero weights are an error");
-            }
-            _ => {}
+fn bad_input_is_the_same_error_on_every_device() {
+    let d = EnsembleDims { batch: 3, members: 2, classes: 3, hold_class: 2 };
+    let p = vec![1.0 / 3.0; d.p_len()];
+    let w = vec![0.5; d.weights_len()];
+    let rule = EnsembleRule { conf_threshold: 0.5, agreement: 0.5 };
+    for be in devices("ensemble bad_input_is_the_same_error_on_every_device") {
+        let on = be.device();
+        let fwd = |d: &EnsembleDims, p: &[f32], w: &[f32]| be.ensemble(d, &up(be, p), &up(be, w), rule).err();
+        match fwd(&d, &p, &w[..d.members]) {
+            Some(Error::Shape { what, .. }) => assert!(what.contains("weights"), "{what} on {on}"),
+            other => panic!("one row of weights for 3 rows on {on}: {other:?}"),
         }
+        match fwd(&d, &p[1..], &w) {
+            Some(Error::Shape { what, .. }) => assert!(what.contains("ensemble: p"), "{what} on {on}"),
+            other => panic!("short p on {on}: {other:?}"),
+        }
+        let mut zero_row = w.clone();
+        zero_row[2..4].fill(0.0);
+        let e = fwd(&d, &p, &zero_row).map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("row 1: member weights must have a positive sum, found 0"), "zero row on {on}: {e}");
+        let mut nan_row = w.clone();
+        nan_row[5] = f32::NAN;
+        let e = fwd(&d, &p, &nan_row).map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("row 2: member weights must have a positive sum, found NaN"), "NaN row on {on}: {e}");
+        let wide = EnsembleDims { batch: 1, members: 1, classes: 17, hold_class: 0 };
+        let e = fwd(&wide, &[0.1; 17], &[1.0]).map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("17 classes (1..=16)"), "17 classes on {on}: {e}");
+        let bad_hold = EnsembleDims { hold_class: 3, ..d };
+        assert!(matches!(fwd(&bad_hold, &p, &w), Some(Error::Invalid(_))), "hold class 3 of 3 on {on}");
+        if on != crate::device::Device::Cpu {
+            let host_p = crate::backend::Storage::cpu(p.clone());
+            let e = be.ensemble(&d, &host_p, &up(be, &w), rule).err();
+            assert!(matches!(e, Some(Error::Device(_))), "p on the host given to {on}: {e:?}");
+        }
+        let (pu, wu) = (up(be, &p), up(be, &w));
+        let bwd = |dc: &[f32], df: &[f32]| be.ensemble_backward(&d, &pu, &wu, &up(be, dc), &up(be, df)).err();
+        assert!(matches!(bwd(&[0.0; 8], &[0.0; 3]), Some(Error::Shape { .. })), "short dcombined on {on}");
+        assert!(matches!(bwd(&[0.0; 9], &[0.0; 2]), Some(Error::Shape { .. })), "short dconfidence on {on}");
+        let zu = up(be, &zero_row);
+        let e = be.ensemble_backward(&d, &pu, &zu, &up(be, &[0.0; 9]), &up(be, &[0.0; 3])).err();
+        assert!(e.map(|e| e.to_string()).unwrap_or_default().contains("row 1"), "zero row backward on {on}");
     }
 }
