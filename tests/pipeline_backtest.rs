@@ -233,7 +233,8 @@ fn combine_on_wgpu_matches_the_cpu() {
     assert_eq!(gpu.class.len(), 2000);
     assert_eq!(gpu.class, cpu.class, "classes on wgpu vs the CPU");
     assert_eq!(gpu.weights, cpu.weights);
-    for (i, ((g, c), (gc, cc))) in gpu.probs.iter().zip(&cpu.probs).zip(gpu.confidence.iter().zip(&cpu.confidence)).enumerate()
+    for (i, ((g, c), (gc, cc))) in
+        gpu.probs.iter().zip(&cpu.probs).zip(gpu.confidence.iter().zip(&cpu.confidence)).enumerate()
     {
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1e-6);
         assert!(g.iter().zip(c).all(|(a, b)| close(*a, *b)) && close(*gc, *cc), "sample {i}: {g:?} {gc} vs {c:?} {cc}");

@@ -14,8 +14,8 @@
 
 use crate::data::incremental::window::Ring;
 use crate::data::labels::direction_of;
-use crate::models::ModelConfig;
 use crate::device::Device;
+use crate::models::ModelConfig;
 use crate::ops::ensemble::cpu::{regression_to_probs, rolling_weights};
 use crate::ops::ensemble::{EnsembleDims, EnsembleRule};
 use crate::{Error, Result};
@@ -229,5 +229,33 @@ mod tests {
         let p = g.member_probs(1, &[-0.01]);
         assert!(p[1] > 0.5 && (p.iter().sum::<f32>() - 1.0).abs() < 1e-6, "residual spread now known: {p:?}");
         assert!(g.decide(&[&[1.0, 0.0, 0.0]]).is_err(), "wrong member count");
+    }
+
+    /// The gate on wgpu (lavapipe on CI) decides as on the CPU, bar for bar, while scoring moves the weights.
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn the_gate_on_wgpu_decides_as_on_the_cpu() {
+        let kinds = vec![MemberKind::Logits(0), MemberKind::Logits(0), MemberKind::Regression];
+        let cfg = GateConfig { conf_threshold: 0.4, min_history: 3, weight_window: 5, ..GateConfig::default() };
+        let mut cpu = Gate::new(cfg.clone(), kinds.clone(), Device::Cpu).unwrap();
+        let mut gpu = Gate::new(cfg, kinds, Device::Wgpu(0)).unwrap();
+        let mut rng = crate::rng::Rng::new(5);
+        let mut classes = std::collections::BTreeSet::new();
+        for _ in 0..40 {
+            let outs: Vec<Vec<f32>> = vec![
+                (0..3).map(|_| 2.0 * rng.normal() as f32).collect(),
+                (0..3).map(|_| 2.0 * rng.normal() as f32).collect(),
+                vec![0.01 * rng.normal() as f32],
+            ];
+            let rows: Vec<&[f32]> = outs.iter().map(Vec::as_slice).collect();
+            let (a, b) = (cpu.decide(&rows).unwrap(), gpu.decide(&rows).unwrap());
+            assert_eq!(a.class, b.class, "{a:?} vs {b:?}");
+            assert!((a.confidence - b.confidence).abs() <= 1e-6, "{a:?} vs {b:?}");
+            classes.insert(a.class);
+            let realised = 0.01 * rng.normal();
+            cpu.score(&outs, realised).unwrap();
+            gpu.score(&outs, realised).unwrap();
+        }
+        assert!(classes.len() > 1, "the decisions vary: {classes:?}");
     }
 }

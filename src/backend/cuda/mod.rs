@@ -204,10 +204,6 @@ impl CudaBackend {
         driver_err(self.ordinal, what, e)
     }
 
-    pub(crate) fn stream(&self) -> &Arc<CudaStream> {
-        &self.stream
-    }
-
     /// The device's architecture (what the kernels were compiled for).
     pub fn arch(&self) -> &Arch {
         &self.arch
