@@ -1,7 +1,8 @@
 //! The ensemble of docs/MODELS.md: the trained networks plus a boosted-trees member, combined by the fused
 //! ensemble op (`EnsembleKernel::ensemble` on the run's device) with member weights from rolling accuracy. The
 //! weights are host bookkeeping (cheap); every decided sample gets its own weight row, and all of them are combined
-//! in one call: one upload of p and the weights, one launch, one download.
+//! in one call: one upload each of p and the weights, one launch, one download of each output (and, on a GPU, the
+//! op's read back of the weights to check their sums).
 //!
 //! Causality of the weights: at the close of sample `t` the label of sample `s` is known once `s + h <= t`
 //! (it reads the close of row `s + h`). The weights used at `t` are therefore computed from the hits of samples

@@ -1,8 +1,8 @@
 //! The ensemble's confidence and agreement gate over the served members (docs/MODELS.md, Ensemble), one bar at a
 //! time: member outputs → class probabilities [up, down, hold] → the fused combiner (`EnsembleKernel::ensemble`
 //! at batch 1, on the backend of the stream's device: the CPU when the stream runs there) with rolling-performance
-//! weights → a class that is `hold`
-//! unless the confidence passes the threshold and the agreeing members carry the agreement share of the weight.
+//! weights → a class that is `hold` unless the confidence passes the threshold and the agreeing members carry the
+//! agreement share of the weight.
 //!
 //! Member outputs: a classifier (transformer) gives logits → softmax; the multi-task model's direction logits
 //! (columns 1..4) → softmax; a single regression output (lstm_attention, tcn) is a predicted h-bar log return,

@@ -1,6 +1,6 @@
 //! Fast CPU ensemble combiner (f32): the reference's arithmetic, in the same order, with batch rows spread over
-//! the cores when there are enough of them; the `EnsembleKernel` impl of the CPU backend; plus the host-side helpers that produce the kernel's inputs
-//! (`rolling_weights`, `regression_to_probs`).
+//! the cores when there are enough of them; the `EnsembleKernel` impl of the CPU backend; plus the host-side
+//! helpers that produce the kernel's inputs (`rolling_weights`, `regression_to_probs`).
 
 use rayon::prelude::*;
 

@@ -28,10 +28,10 @@
 //! ```
 //!
 //! Memory traffic: one read of p [batch, members, classes] and of the weights [batch, members] forward (two
-//! backward), writes of batch·(classes+2) values; nothing worth tiling. The CPU kernel exists only to spread large batches (backtests over many bars)
-//! over the cores; it does the same arithmetic in the same order as the reference, so the classes agree
-//! exactly. `cpu.rs` also holds the host-side bookkeeping around the kernel: the rolling member weights and
-//! the mapping of a regression member's prediction to class probabilities.
+//! backward), writes of batch·(classes+2) values; nothing worth tiling. The CPU kernel exists only to spread large
+//! batches (backtests over many bars) over the cores; it does the same arithmetic in the same order as the
+//! reference, so the classes agree exactly. `cpu.rs` also holds the host-side bookkeeping around the kernel: the
+//! rolling member weights and the mapping of a regression member's prediction to class probabilities.
 
 pub mod cpu;
 #[cfg(feature = "cuda")]
