@@ -256,6 +256,12 @@ impl<K: Copy + Eq + Hash, B> Pool<K, B> {
         drop(released);
     }
 
+    /// Start a new peak from the bytes in use now.
+    pub(crate) fn reset_peak(&self) {
+        let mut s = self.lock();
+        s.peak = s.in_use;
+    }
+
     pub(crate) fn stats(&self) -> MemoryStats {
         let s = self.lock();
         MemoryStats { in_use: s.in_use, cached: s.cached, peak: s.peak, budget: s.budget }

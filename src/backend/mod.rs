@@ -174,3 +174,23 @@ pub fn trim_memory(device: Device) -> Result<()> {
         other => ensure_available(other),
     }
 }
+
+/// Start `device`'s peak of bytes in use ([`MemoryStats::peak`]) again from the bytes in use now, to measure the
+/// peak of one piece of work.
+pub fn reset_memory_peak(device: Device) -> Result<()> {
+    match device {
+        Device::Cpu => Ok(()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(n) => {
+            cuda::backend(n)?.reset_memory_peak();
+            Ok(())
+        }
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(n) => {
+            wgpu::Gpu::get(n)?.reset_memory_peak();
+            Ok(())
+        }
+        #[allow(unreachable_patterns)]
+        other => ensure_available(other),
+    }
+}

@@ -63,6 +63,11 @@ pub struct StreamArgs {
     /// With --reload-checkpoint: check the file every this many bars (one stat call, outside the timed bar).
     #[arg(long, default_value_t = 1)]
     pub reload_every: usize,
+    /// When the device fails (a device error from a kernel, an upload or the memory budget), reload the model on
+    /// the CPU and continue from the same bar, with one warning on stderr. Without it the error ends the stream.
+    /// Applies to --input and --data without trading.
+    #[arg(long)]
+    pub fallback_cpu: bool,
     #[command(flatten)]
     pub trade: TradeArgs,
 }
@@ -167,15 +172,25 @@ pub fn run(a: &StreamArgs) -> Result<()> {
         (Some(_), None) => {
             Err(Error::Invalid("stream: trading (--journal/--member/--metrics-addr) needs --data".into()))
         }
+        (None, Some(data)) if a.trade.enabled() && a.fallback_cpu => Err(Error::Invalid(
+            "stream: --fallback-cpu is not implemented with trading (--journal/--member/--metrics-addr) yet".into(),
+        )),
         (None, Some(data)) if a.trade.enabled() => run_trading(a, data, device),
         (None, Some(data)) => run_csv(a, data, device),
         _ => Err(Error::Invalid("stream: give exactly one of --input and --data".into())),
     }
 }
 
-fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
+fn run_npy(a: &StreamArgs, input: &Path, mut device: Device) -> Result<()> {
     let mut watch = watch(a)?;
-    let ck = checkpoint::load(&a.checkpoint, device)?;
+    let ck = match checkpoint::load(&a.checkpoint, device) {
+        Ok(ck) => ck,
+        Err(e) => {
+            fall_back_or_fail(a, device, "loading the checkpoint", e)?;
+            device = Device::Cpu;
+            checkpoint::load(&a.checkpoint, device)?
+        }
+    };
     let cfg = ck.model.config();
     let nf = cfg.n_features();
     let contract = RowContract::of(&ck.metadata, nf).map_err(|e| in_file(e, &a.checkpoint))?;
@@ -205,7 +220,14 @@ fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
             }
         }
         let t0 = Instant::now();
-        let ans = p.push(row)?;
+        let ans = match p.push(row) {
+            Ok(ans) => ans,
+            Err(e) => {
+                fall_back_or_fail(a, device, &format!("bar {i}"), e)?;
+                device = Device::Cpu;
+                p.fall_back(Arc::new(checkpoint::load(&a.checkpoint, device)?.model))?
+            }
+        };
         let dt = t0.elapsed();
         if let Some(ans) = ans {
             y.extend_from_slice(ans.values);
@@ -219,13 +241,20 @@ fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
     Ok(())
 }
 
-fn run_csv(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
+fn run_csv(a: &StreamArgs, data: &Path, mut device: Device) -> Result<()> {
     let (bars, gaps) = load_csv(data)?;
     eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
     let has_trades = bars.column("trades").is_some();
     let has_taker = bars.column("taker_buy_base_volume").is_some();
     let mut watch = watch(a)?;
-    let (mut engine, warnings) = Engine::load(&a.checkpoint, device, has_trades, has_taker, a.window)?;
+    let (mut engine, warnings) = match Engine::load(&a.checkpoint, device, has_trades, has_taker, a.window) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            fall_back_or_fail(a, device, "loading the checkpoint", e)?;
+            device = Device::Cpu;
+            Engine::load(&a.checkpoint, device, has_trades, has_taker, a.window)?
+        }
+    };
     engine.set_threads(a.threads)?;
     for w in warnings {
         eprintln!("warning: {w}");
@@ -246,7 +275,14 @@ fn run_csv(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
         }
         let bar = Bar::from_bars(&bars, i);
         let t0 = Instant::now();
-        let ans = engine.push(&bar)?;
+        let ans = match engine.push(&bar) {
+            Ok(ans) => ans,
+            Err(e) => {
+                fall_back_or_fail(a, device, &format!("bar {i}"), e)?;
+                device = Device::Cpu;
+                engine.fall_back(checkpoint::load(&a.checkpoint, device)?)?
+            }
+        };
         let dt = t0.elapsed();
         if let Some(ans) = ans {
             y.extend_from_slice(ans.values);
@@ -258,6 +294,21 @@ fn run_csv(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
     }
     eprintln!("inputs: {}", engine.inputs().names.join(","));
     summary(engine.predictor(), n, &lat, watch.as_ref());
+    Ok(())
+}
+
+/// What a failure `at` a point of the stream ("bar 41", "loading the checkpoint") leads to: an error that is not a
+/// GPU device's is returned as it is; a device error without --fallback-cpu is returned naming that point; with
+/// the flag, one warning on stderr, after which the caller reloads the model on the CPU and goes on.
+fn fall_back_or_fail(a: &StreamArgs, device: Device, at: &str, e: Error) -> Result<()> {
+    let why = match e {
+        Error::Device(why) if device != Device::Cpu => why,
+        other => return Err(other),
+    };
+    if !a.fallback_cpu {
+        return Err(Error::Device(format!("stream: {at}: {why} (--fallback-cpu continues on the CPU)")));
+    }
+    eprintln!("warning: stream: {at}: {device} failed ({why}); reloading the model on the CPU and continuing");
     Ok(())
 }
 

@@ -411,6 +411,11 @@ impl CudaBackend {
     pub fn trim_memory(&self) {
         self.pool.trim();
     }
+
+    /// Start a new peak of the bytes in use from the bytes in use now.
+    pub fn reset_memory_peak(&self) {
+        self.pool.reset_peak();
+    }
 }
 
 impl DeviceOps for CudaBackend {

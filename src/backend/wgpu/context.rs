@@ -135,6 +135,11 @@ impl Gpu {
         self.pool.trim();
     }
 
+    /// Start a new peak of the bytes in use from the bytes in use now.
+    pub fn reset_memory_peak(&self) {
+        self.pool.reset_peak();
+    }
+
     pub fn name(&self) -> String {
         format!("wgpu:{} {}", self.index, describe(&self.info))
     }
