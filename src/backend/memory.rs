@@ -231,7 +231,7 @@ impl<K: Copy + Eq + Hash, B> Pool<K, B> {
     pub(crate) fn give(&self, kind: K, class: u64, buf: B) {
         let mut s = self.lock();
         s.in_use = s.in_use.saturating_sub(class);
-        let room = s.budget.map_or(true, |b| s.in_use + s.cached + class <= b);
+        let room = s.budget.is_none_or(|b| s.in_use + s.cached + class <= b);
         if room && s.cached + class <= MAX_CACHED_BYTES {
             s.cached += class;
             s.free.entry((kind, class)).or_default().push(buf);
