@@ -12,6 +12,9 @@
 //! and the budget. The budget comes from `TICKGRAD_GPU_MEMORY_BUDGET` (read when the device is created) and can be
 //! changed at any time with [`super::set_memory_budget`].
 
+// A build without GPU backends keeps the public counters and parsing but has no pool to use.
+#![cfg_attr(not(any(feature = "cuda", feature = "wgpu")), allow(dead_code))]
+
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::fmt;
