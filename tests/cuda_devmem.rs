@@ -32,3 +32,10 @@ fn budget_too_small_is_a_clear_error() {
         devmem_support::budget_too_small_is_a_clear_error(CUDA);
     }
 }
+
+#[test]
+fn warm_training_step_allocates_nothing() {
+    if cuda_common::cuda("warm_training_step_allocates_nothing").is_some() {
+        devmem_support::warm_training_step_allocates_nothing(CUDA);
+    }
+}

@@ -32,3 +32,9 @@ fn budget_too_small_is_a_clear_error() {
     require_wgpu();
     devmem_support::budget_too_small_is_a_clear_error(WGPU);
 }
+
+#[test]
+fn warm_training_step_allocates_nothing() {
+    require_wgpu();
+    devmem_support::warm_training_step_allocates_nothing(WGPU);
+}

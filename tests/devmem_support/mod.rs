@@ -12,7 +12,10 @@ use tickgrad::backend::{counters, memory_stats, set_memory_budget, DriverCounter
 use tickgrad::device::Device;
 use tickgrad::io::npy::read_npy;
 use tickgrad::models::checkpoint;
+use tickgrad::nn::{self, Ctx};
+use tickgrad::optim::{clip_scale, grad_norm, Adam, Optimizer};
 use tickgrad::tensor::Tensor;
+use tickgrad::train::{Examples, Objective};
 
 pub const PREFIXES: [&str; 4] = ["transformer", "lstm_attention", "tcn", "multitask"];
 const FAMILIES: [&str; 10] =
@@ -147,5 +150,46 @@ pub fn budget_too_small_is_a_clear_error(device: Device) {
         let after = ck.model.predict(&xt).unwrap().to_vec().unwrap();
         let e = rel_err(&after, &want);
         assert!(e == 0.0, "{device} {name}: predict after the budget error differs by {e:.3e}");
+    }
+}
+
+/// After one warm-up training step of each model (forward in training mode, its objective, backward, global norm,
+/// clipping, AdamW — the trainer's sequence), the next steps ask the driver for no memory and make the same calls
+/// as each other. (The optimizer still works on host copies, so a step downloads and uploads every parameter.)
+pub fn warm_training_step_allocates_nothing(device: Device) {
+    let _g = serial();
+    for prefix in PREFIXES {
+        let name = &model_fixtures(prefix)[0];
+        let dir = fixtures();
+        let x = read_npy(dir.join(format!("{name}_input.npy"))).unwrap();
+        let mut ck = checkpoint::load(dir.join(format!("{name}.safetensors")), device).unwrap();
+        nn::track_parameters(&mut ck.model).unwrap();
+        let b = x.shape[0];
+        let ex = Examples {
+            ends: (0..b).collect(),
+            class: (0..b).map(|i| i % 3).collect(),
+            ret: vec![0.5; b],
+            volatility: vec![-0.5; b],
+            volume: vec![0.25; b],
+        };
+        let idx: Vec<usize> = (0..b).collect();
+        let objective = Objective::for_config(&ck.model.config());
+        let mut opt = Adam::adamw(1e-3, 1e-2);
+        let mut step = |seed: u64| {
+            let xt = Tensor::from_vec(x.data.clone(), &x.shape, device).unwrap();
+            let pred = ck.model.forward(&xt, &Ctx::train(seed), false).unwrap().pred;
+            let loss = objective.loss(&ck.model, &pred, &ex, &idx).unwrap();
+            assert!(loss.item().unwrap().is_finite(), "{device} {name}: loss");
+            let grads = loss.backward().unwrap();
+            let norm = grad_norm(&mut ck.model, &grads).unwrap();
+            opt.step(&mut ck.model, &grads, clip_scale(norm, 1.0)).unwrap();
+        };
+        step(0);
+        let (_, c1) = count(device, || step(1));
+        let (_, c2) = count(device, || step(2));
+        println!("{device} {name}: warm training step: {c1}");
+        assert_eq!(c1.allocs, 0, "{device} {name}: a warm training step asked the driver for memory: {c1}");
+        assert!(c1.launches > 0, "{device} {name}: no kernel launched: {c1}");
+        assert_eq!(c1, c2, "{device} {name}: two warm training steps differ in driver calls");
     }
 }
