@@ -366,6 +366,8 @@ fn run_trading(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
     let (mut decisions, mut degraded) = (0usize, false);
     for i in 0..bars.len() {
         if let Some(w) = &mut watch {
+            // Member 0's device now: the CPU once it has fallen back.
+            let device = trader.engines().first().map_or(device, |e| e.predictor().model().device());
             if let Some(line) = w.between_bars(i as u64, device, |ck| trader.swap_member(0, ck)) {
                 eprintln!("{line}");
             }
