@@ -4,6 +4,7 @@
 
 use super::EnsembleDims;
 use crate::backend::cuda::{grid_1d, int, CudaBackend};
+use crate::backend::For;
 use crate::backend::Storage;
 use crate::{Error, Result};
 use cudarc::driver::PushKernelArg;
@@ -36,8 +37,9 @@ pub fn ensemble_forward(
     let ps = be.input(p, d.p_len(), "p")?;
     let w = be.upload_slice(weights)?;
     let ws = be.view(&w)?;
-    let (mut comb, mut conf) = (be.alloc(d.combined_len())?, be.alloc(d.batch)?);
-    let mut cls = be.stream().alloc_zeros::<u32>(d.batch.max(1)).map_err(|e| be.err("alloc", e))?;
+    let (mut comb, mut conf) =
+        (be.alloc(d.combined_len(), For("ensemble", d))?, be.alloc(d.batch, For("ensemble", d))?);
+    let mut cls = be.zeros_u32(d.batch, For("ensemble", d))?;
     let (b32, m32, c32, h32) = (
         int(d.batch, "batch")?,
         int(d.members, "members")?,
@@ -46,15 +48,13 @@ pub fn ensemble_forward(
     );
     int(d.p_len(), "ensemble size")?;
     let mut l = be.kernel("ensemble_forward")?;
-    l.arg(ps.slice()).arg(ws.slice()).arg(&mut comb).arg(&mut conf).arg(&mut cls);
+    l.arg(ps.slice()).arg(ws.slice()).arg(&mut *comb).arg(&mut *conf).arg(&mut *cls);
     l.arg(&b32).arg(&m32).arg(&c32).arg(&h32).arg(&total).arg(&conf_threshold).arg(&agreement);
     // SAFETY: ensemble_forward(const float* p, const float* weights, float* combined, float* confidence,
     // unsigned int* cls, int batch, nm, nc, hold_class, float total_w, conf_threshold, agreement); p holds
     // batch·nm·nc, weights nm, combined batch·nc, confidence and cls batch values.
     unsafe { be.launch(l, grid_1d(d.batch), "ensemble_forward")? };
-    let mut class = be.stream().clone_dtoh(&cls).map_err(|e| be.err("copy to host", e))?;
-    be.synchronize()?;
-    class.truncate(d.batch);
+    let class = be.download_u32(&cls, d.batch)?;
     Ok((be.wrap(comb, d.combined_len()), be.wrap(conf, d.batch), class))
 }
 
@@ -73,12 +73,12 @@ pub fn ensemble_backward(
     let gfs = be.input(dconfidence, d.batch, "dconfidence")?;
     let w = be.upload_slice(weights)?;
     let ws = be.view(&w)?;
-    let mut dp = be.alloc(d.p_len())?;
-    let mut scratch = be.alloc(d.combined_len())?;
+    let mut dp = be.alloc(d.p_len(), For("ensemble", d))?;
+    let mut scratch = be.alloc(d.combined_len(), For("ensemble", d))?;
     let (b32, m32, c32) = (int(d.batch, "batch")?, int(d.members, "members")?, int(d.classes, "classes")?);
     int(d.p_len(), "ensemble size")?;
     let mut l = be.kernel("ensemble_backward")?;
-    l.arg(ps.slice()).arg(ws.slice()).arg(gcs.slice()).arg(gfs.slice()).arg(&mut dp).arg(&mut scratch);
+    l.arg(ps.slice()).arg(ws.slice()).arg(gcs.slice()).arg(gfs.slice()).arg(&mut *dp).arg(&mut *scratch);
     l.arg(&b32).arg(&m32).arg(&c32).arg(&total);
     // SAFETY: ensemble_backward(const float* p, weights, dcombined, dconfidence, float* dp, float* scratch, int
     // batch, nm, nc, float total_w); scratch holds batch·nc values, the rest as in the forward.

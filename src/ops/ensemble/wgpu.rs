@@ -4,6 +4,7 @@
 
 use super::EnsembleDims;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
+use crate::backend::For;
 use crate::backend::Storage;
 use crate::{Error, Result};
 
@@ -40,7 +41,11 @@ pub fn ensemble_forward(
 ) -> Result<(Storage, Storage, Storage)> {
     let (pb, wb) = (gpu.buf(p)?, gpu.buf(weights)?);
     let params = params(d, conf_threshold, agreement, pb.len(), wb.len())?;
-    let (comb, conf, class) = (gpu.alloc(d.combined_len())?, gpu.alloc(d.batch)?, gpu.alloc(d.batch)?);
+    let (comb, conf, class) = (
+        gpu.alloc(d.combined_len(), For("ensemble", d))?,
+        gpu.alloc(d.batch, For("ensemble", d))?,
+        gpu.alloc(d.batch, For("ensemble", d))?,
+    );
     let args = vec![Arg::R(pb), Arg::R(wb), Arg::W(&comb), Arg::W(&conf), Arg::W(&class)];
     gpu.run(&[Launch::new(&SHADER, "ens_fwd", params, args, grid(d.batch, 256))])?;
     Ok((store(comb), store(conf), store(class)))
@@ -63,7 +68,7 @@ pub fn ensemble_backward(
     if dfb.len() != d.batch {
         return Err(Error::shape("ensemble dconfidence", d.batch, dfb.len()));
     }
-    let dp = gpu.alloc(d.p_len())?;
+    let dp = gpu.alloc(d.p_len(), For("ensemble", d))?;
     let args = vec![Arg::R(pb), Arg::R(wb), Arg::R(dcb), Arg::R(dfb), Arg::W(&dp)];
     gpu.run(&[Launch::new(&SHADER, "ens_bwd", params, args, grid(d.batch, 256))])?;
     Ok(store(dp))
