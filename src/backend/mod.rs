@@ -6,12 +6,15 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod kernel_sources;
+pub mod memory;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
 use crate::device::Device;
 use crate::{Error, Result};
 use std::sync::Arc;
+
+pub use memory::{DriverCounters, For, MemoryStats};
 
 /// A device buffer of f32.
 #[derive(Clone, Debug)]
@@ -103,7 +106,7 @@ pub fn select(spec: &str) -> Result<Device> {
 }
 
 /// The best device present and why it was chosen (see `select`).
-// Which pushes exist depends on the build's features (without either GPU backend they follow the creation).
+// Each backend's reason is pushed under its own cfg, so a build without GPU features pushes right after creating.
 #[allow(clippy::vec_init_then_push)]
 pub fn auto_device() -> (Device, String) {
     #[allow(unused_mut)]
@@ -146,5 +149,94 @@ pub fn ensure_available(device: Device) -> Result<()> {
         Device::Wgpu(n) => Err(Error::Device(format!(
             "wgpu:{n} is not available: this build has no wgpu backend (build with --features wgpu)"
         ))),
+    }
+}
+
+/// What `device`'s backend has asked of its driver so far (all zero on the CPU, which has no driver). Take two
+/// snapshots and [`DriverCounters::since`] to count the calls of one piece of work.
+pub fn counters(device: Device) -> Result<DriverCounters> {
+    match device {
+        Device::Cpu => Ok(DriverCounters::default()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(n) => Ok(cuda::backend(n)?.counters()),
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(n) => Ok(wgpu::Gpu::get(n)?.counters()),
+        #[allow(unreachable_patterns)]
+        other => ensure_available(other).map(|_| DriverCounters::default()),
+    }
+}
+
+/// The bytes `device`'s allocator holds: in use, cached for reuse, the peak, and the budget.
+pub fn memory_stats(device: Device) -> Result<MemoryStats> {
+    match device {
+        Device::Cpu => Ok(MemoryStats::default()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(n) => Ok(cuda::backend(n)?.memory_stats()),
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(n) => Ok(wgpu::Gpu::get(n)?.memory_stats()),
+        #[allow(unreachable_patterns)]
+        other => ensure_available(other).map(|_| MemoryStats::default()),
+    }
+}
+
+/// Set (or with None clear) the byte budget of `device`'s memory; it replaces `TICKGRAD_GPU_MEMORY_BUDGET`. Cached
+/// free blocks that no longer fit are released. The CPU has no device memory to budget: asking is an error.
+pub fn set_memory_budget(device: Device, budget: Option<u64>) -> Result<()> {
+    match device {
+        Device::Cpu => Err(Error::Invalid("cpu: host memory has no device memory budget".into())),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(n) => {
+            cuda::backend(n)?.set_memory_budget(budget);
+            Ok(())
+        }
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(n) => {
+            wgpu::Gpu::get(n)?.set_memory_budget(budget);
+            Ok(())
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = budget; // only a GPU backend has a budget; a build without one reports why `other` is missing
+            ensure_available(other)
+        }
+    }
+}
+
+/// Release `device`'s cached free blocks to the driver (memory in use is untouched).
+pub fn trim_memory(device: Device) -> Result<()> {
+    match device {
+        Device::Cpu => Ok(()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(n) => {
+            cuda::backend(n)?.trim_memory();
+            Ok(())
+        }
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(n) => {
+            wgpu::Gpu::get(n)?.trim_memory();
+            Ok(())
+        }
+        #[allow(unreachable_patterns)]
+        other => ensure_available(other),
+    }
+}
+
+/// Start `device`'s peak of bytes in use ([`MemoryStats::peak`]) again from the bytes in use now, to measure the
+/// peak of one piece of work.
+pub fn reset_memory_peak(device: Device) -> Result<()> {
+    match device {
+        Device::Cpu => Ok(()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(n) => {
+            cuda::backend(n)?.reset_memory_peak();
+            Ok(())
+        }
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(n) => {
+            wgpu::Gpu::get(n)?.reset_memory_peak();
+            Ok(())
+        }
+        #[allow(unreachable_patterns)]
+        other => ensure_available(other),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod backtest;
 pub mod bench;
+pub mod bench_train;
 pub mod eval;
 pub mod explain;
 pub mod features;
@@ -58,8 +59,9 @@ enum Cmd {
     Bench {
         #[arg(long)]
         checkpoint: PathBuf,
-        #[arg(long, default_value_t = 1)]
-        batch: usize,
+        /// Windows per call (default 1; with --train 64).
+        #[arg(long)]
+        batch: Option<usize>,
         #[arg(long, default_value_t = 100)]
         iters: usize,
         #[arg(long)]
@@ -77,6 +79,13 @@ enum Cmd {
         /// bar; more: its own pool, products split by rows).
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// Time full training steps instead (forward, loss, backward, clipping, AdamW) on random windows; ends with
+        /// `train_windows_per_s=<x>`, after the mean driver calls per step on a GPU device.
+        #[arg(long)]
+        train: bool,
+        /// With --train: steps timed after a short warm-up.
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
     },
     /// Feed bars one at a time through the streaming engine (optionally trading on paper with a journal and
     /// serving Prometheus metrics); ends with `per_bar_us p50=<x> p99=<y> max=<z>`.
@@ -125,14 +134,21 @@ pub fn main() -> Result<()> {
         Cmd::Predict { checkpoint, input, out, device } => {
             predict::run(&checkpoint, &input, &out, crate::backend::select(&device)?)
         }
+        Cmd::Bench { per_bar: true, train: true, .. } => {
+            Err(Error::Invalid("bench: --per-bar and --train time different things; give one".into()))
+        }
+        Cmd::Bench { checkpoint, train: true, batch, steps, window, device, .. } => {
+            bench_train::run(&checkpoint, batch.unwrap_or(64), steps, window, crate::backend::select(&device)?)
+        }
         Cmd::Bench { checkpoint, per_bar: true, batch, window, device, bars, threads, .. } => {
+            let batch = batch.unwrap_or(1);
             if batch != 1 {
                 return Err(Error::config("batch", format!("--per-bar streams one series (batch 1), found {batch}")));
             }
             bench::run_per_bar(&checkpoint, bars, window, threads, crate::backend::select(&device)?)
         }
         Cmd::Bench { checkpoint, batch, iters, window, device, .. } => {
-            bench::run(&checkpoint, batch, iters, window, crate::backend::select(&device)?)
+            bench::run(&checkpoint, batch.unwrap_or(1), iters, window, crate::backend::select(&device)?)
         }
         Cmd::Features { data, out } => features::run(&data, &out),
         Cmd::Stream(a) => stream::run(&a),

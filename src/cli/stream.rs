@@ -69,6 +69,11 @@ pub struct StreamArgs {
     /// live feed's pace (0: as fast as the bars are processed). The wait is outside the timed bar.
     #[arg(long, default_value_t = 0.0)]
     pub bar_interval_ms: f64,
+    /// When the device fails (a device error from a kernel, an upload or the memory budget), reload the model on
+    /// the CPU and continue from the same bar, with one warning on stderr (and, when trading, a count in
+    /// `tickgrad_device_fallbacks_total`). Without it the error ends the stream.
+    #[arg(long)]
+    pub fallback_cpu: bool,
     #[command(flatten)]
     pub trade: TradeArgs,
 }
@@ -202,9 +207,16 @@ pub fn run(a: &StreamArgs) -> Result<()> {
     }
 }
 
-fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
+fn run_npy(a: &StreamArgs, input: &Path, mut device: Device) -> Result<()> {
     let mut watch = watch(a)?;
-    let ck = checkpoint::load(&a.checkpoint, device)?;
+    let ck = match checkpoint::load(&a.checkpoint, device) {
+        Ok(ck) => ck,
+        Err(e) => {
+            fall_back_or_fail(a.fallback_cpu, device, "loading the checkpoint", e)?;
+            device = Device::Cpu;
+            checkpoint::load(&a.checkpoint, device)?
+        }
+    };
     let cfg = ck.model.config();
     let nf = cfg.n_features();
     let contract = RowContract::of(&ck.metadata, nf).map_err(|e| in_file(e, &a.checkpoint))?;
@@ -236,7 +248,14 @@ fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
             }
         }
         let t0 = Instant::now();
-        let ans = p.push(row)?;
+        let ans = match p.push(row) {
+            Ok(ans) => ans,
+            Err(e) => {
+                fall_back_or_fail(a.fallback_cpu, device, &format!("bar {i}"), e)?;
+                device = Device::Cpu;
+                p.fall_back(Arc::new(checkpoint::load(&a.checkpoint, device)?.model))?
+            }
+        };
         let dt = t0.elapsed();
         if let Some(ans) = ans {
             y.extend_from_slice(ans.values);
@@ -250,13 +269,20 @@ fn run_npy(a: &StreamArgs, input: &Path, device: Device) -> Result<()> {
     Ok(())
 }
 
-fn run_csv(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
+fn run_csv(a: &StreamArgs, data: &Path, mut device: Device) -> Result<()> {
     let (bars, gaps) = load_csv(data)?;
     eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
     let has_trades = bars.column("trades").is_some();
     let has_taker = bars.column("taker_buy_base_volume").is_some();
     let mut watch = watch(a)?;
-    let (mut engine, warnings) = Engine::load(&a.checkpoint, device, has_trades, has_taker, a.window)?;
+    let (mut engine, warnings) = match Engine::load(&a.checkpoint, device, has_trades, has_taker, a.window) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            fall_back_or_fail(a.fallback_cpu, device, "loading the checkpoint", e)?;
+            device = Device::Cpu;
+            Engine::load(&a.checkpoint, device, has_trades, has_taker, a.window)?
+        }
+    };
     engine.set_threads(a.threads)?;
     for w in warnings {
         eprintln!("warning: {w}");
@@ -279,7 +305,14 @@ fn run_csv(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
         }
         let bar = Bar::from_bars(&bars, i);
         let t0 = Instant::now();
-        let ans = engine.push(&bar)?;
+        let ans = match engine.push(&bar) {
+            Ok(ans) => ans,
+            Err(e) => {
+                fall_back_or_fail(a.fallback_cpu, device, &format!("bar {i}"), e)?;
+                device = Device::Cpu;
+                engine.fall_back(checkpoint::load(&a.checkpoint, device)?)?
+            }
+        };
         let dt = t0.elapsed();
         if let Some(ans) = ans {
             y.extend_from_slice(ans.values);
@@ -294,21 +327,46 @@ fn run_csv(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
     Ok(())
 }
 
-/// Engines for --checkpoint and every --member, each with its own feature state.
-fn engines(a: &StreamArgs, bars: &Bars, device: Device) -> Result<Vec<Engine>> {
+/// What a failure `at` a point of the stream ("bar 41", "loading the checkpoint") leads to: an error that is not a
+/// GPU device's is returned as it is; a device error without --fallback-cpu is returned naming that point; with
+/// the flag, one warning on stderr, after which the caller reloads the model on the CPU and goes on.
+fn fall_back_or_fail(fallback_cpu: bool, device: Device, at: &str, e: Error) -> Result<()> {
+    let why = match e {
+        Error::Device(why) if device != Device::Cpu => why,
+        other => return Err(other),
+    };
+    if !fallback_cpu {
+        return Err(Error::Device(format!("stream: {at}: {why} (--fallback-cpu continues on the CPU)")));
+    }
+    eprintln!("warning: stream: {at}: {device} failed ({why}); reloading the model on the CPU and continuing");
+    Ok(())
+}
+
+/// Engines for --checkpoint and every --member, each with its own feature state, and how many of them moved to the
+/// CPU because the device failed while loading them (--fallback-cpu).
+fn engines(a: &StreamArgs, bars: &Bars, device: Device) -> Result<(Vec<Engine>, u64)> {
     let has_trades = bars.column("trades").is_some();
     let has_taker = bars.column("taker_buy_base_volume").is_some();
-    std::iter::once(&a.checkpoint)
+    let mut fallbacks = 0;
+    let engines = std::iter::once(&a.checkpoint)
         .chain(&a.trade.members)
         .map(|path| {
-            let (mut e, warnings) = Engine::load(path, device, has_trades, has_taker, a.window)?;
+            let (mut e, warnings) = match Engine::load(path, device, has_trades, has_taker, a.window) {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    fall_back_or_fail(a.fallback_cpu, device, &format!("loading {}", path.display()), e)?;
+                    fallbacks += 1;
+                    Engine::load(path, Device::Cpu, has_trades, has_taker, a.window)?
+                }
+            };
             e.set_threads(a.threads)?;
             for w in warnings {
                 eprintln!("warning: {}: {w}", path.display());
             }
             Ok(e)
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok((engines, fallbacks))
 }
 
 fn run_trading(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
@@ -316,10 +374,22 @@ fn run_trading(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
     eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
     let t = &a.trade;
     let mut watch = watch(a)?;
-    let (mut trader, warnings) = Trader::new(engines(a, &bars, device)?, t.config(), t.journal.as_deref())?;
+    let (engines, load_fallbacks) = engines(a, &bars, device)?;
+    let mut devices: Vec<Device> = engines.iter().map(|e| e.predictor().model().device()).collect();
+    let (mut trader, warnings) = Trader::new(engines, t.config(), t.journal.as_deref())?;
     for w in warnings {
         eprintln!("warning: {w}");
     }
+    for _ in 0..load_fallbacks {
+        trader.note_device_fallback();
+    }
+    let (fallback_cpu, paths) =
+        (a.fallback_cpu, std::iter::once(&a.checkpoint).chain(&t.members).cloned().collect::<Vec<_>>());
+    trader.set_device_fallback(Box::new(move |i, e| {
+        fall_back_or_fail(fallback_cpu, devices[i], &format!("member {i} ({})", paths[i].display()), e)?;
+        devices[i] = Device::Cpu;
+        checkpoint::load(&paths[i], Device::Cpu)
+    }));
     let exposition = Exposition::default();
     // A scrape before the first bar gets the zero counters, not an empty page.
     exposition.set(trader.monitor().prometheus());
@@ -333,6 +403,8 @@ fn run_trading(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
     for i in 0..bars.len() {
         pacer.wait(i);
         if let Some(w) = &mut watch {
+            // Member 0's device now: the CPU once it has fallen back.
+            let device = trader.engines().first().map_or(device, |e| e.predictor().model().device());
             if let Some(line) = w.between_bars(i as u64, device, |ck| trader.swap_member(0, ck)) {
                 eprintln!("{line}");
             }

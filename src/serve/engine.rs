@@ -273,6 +273,17 @@ impl Engine {
         self.predictor.push(&self.scaled)
     }
 
+    /// Continue on `ck` (the running checkpoint loaded on another device: the CPU after a device failure) from
+    /// the bar whose `push` just failed with a device error: the features, scaler and retained rows are kept and
+    /// that bar is answered by the new model ([`StreamPredictor::fall_back`]).
+    pub fn fall_back(&mut self, ck: Checkpoint) -> Result<Option<Prediction<'_>>> {
+        let n_features = ck.model.config().n_features();
+        if n_features != self.predictor.features() {
+            return Err(Error::shape("the fallback checkpoint's n_features", self.predictor.features(), n_features));
+        }
+        self.predictor.fall_back(Arc::new(ck.model))
+    }
+
     /// [`Engine::swap`], refused unless `ck` reads the same model inputs (names, in order) and gives answers of
     /// the same width as the running model:
     /// the check of a checkpoint reloaded while serving ([`super::reload`]), where a changed input list means

@@ -259,6 +259,20 @@ impl StreamPredictor {
         self.swap_with_history(model, &history)
     }
 
+    /// Continue on `model` — the same weights on another device, e.g. the CPU after the GPU failed — and answer
+    /// the bar whose `push` just failed: that row is already retained, so it is answered, not pushed twice.
+    pub fn fall_back(&mut self, model: Arc<Model>) -> Result<Option<Prediction<'_>>> {
+        let (n, f, bars) = (self.gather_window(), self.features, self.bars);
+        if n == 0 {
+            self.swap_model(model)?;
+            return Ok(None);
+        }
+        let history = self.input[..n * f].to_vec();
+        self.swap_with_history(model, &history[..(n - 1) * f])?;
+        self.bars = bars - 1;
+        self.push(&history[(n - 1) * f..])
+    }
+
     /// Replace the model and the retained rows (oldest first, at most W of them): for a swap that also changes
     /// how rows are made (a new scaler), the caller passes the last rows re-made the new way.
     pub fn swap_with_history(&mut self, model: Arc<Model>, history: &[f32]) -> Result<()> {

@@ -83,6 +83,7 @@ pub struct Monitor {
     /// Bars refused before reaching the models, by reason (`BarReject::reason`, or `non_finite_prediction`).
     rejected: std::collections::BTreeMap<&'static str, u64>,
     gaps: u64,
+    device_fallbacks: u64,
 }
 
 impl Monitor {
@@ -123,6 +124,7 @@ impl Monitor {
             latency: Ring::new(1000),
             rejected: std::collections::BTreeMap::new(),
             gaps: 0,
+            device_fallbacks: 0,
             hits: VecDeque::with_capacity(cfg.window + 1),
             conf: VecDeque::with_capacity(cfg.window + 1),
             names,
@@ -213,6 +215,15 @@ impl Monitor {
 
     pub fn gaps(&self) -> u64 {
         self.gaps
+    }
+
+    /// A member's device failed and it continues on the CPU (`stream --fallback-cpu`).
+    pub fn on_device_fallback(&mut self) {
+        self.device_fallbacks += 1;
+    }
+
+    pub fn device_fallbacks(&self) -> u64 {
+        self.device_fallbacks
     }
 
     /// A decision made h bars ago is scored: its top class and probability, and whether the top class was right.
@@ -314,6 +325,13 @@ impl Monitor {
         }
         let _ = writeln!(s, "# HELP tickgrad_bar_gaps_total Bars accepted after a gap (more than 1.5 bar intervals).");
         let _ = writeln!(s, "# TYPE tickgrad_bar_gaps_total counter\ntickgrad_bar_gaps_total {}", self.gaps);
+        let _ =
+            writeln!(s, "# HELP tickgrad_device_fallbacks_total Members moved to the CPU after their device failed.");
+        let _ = writeln!(
+            s,
+            "# TYPE tickgrad_device_fallbacks_total counter\ntickgrad_device_fallbacks_total {}",
+            self.device_fallbacks
+        );
         let reference = if self.training_reference {
             "the training rows".to_string()
         } else {

@@ -90,7 +90,13 @@ pub struct Trader {
     raw: Vec<f64>,
     /// The smallest step between accepted bars so far: the feed's interval, against which gaps are found.
     min_step: Option<i64>,
+    /// What a member whose push fails turns to (see [`Trader::set_device_fallback`]).
+    fallback: Option<DeviceFallback>,
 }
+
+/// Given a member's index and the error of its push, the checkpoint it continues with (the same file on the CPU),
+/// or the error that ends the stream.
+pub type DeviceFallback = Box<dyn FnMut(usize, Error) -> Result<Checkpoint> + Send>;
 
 impl Trader {
     /// Members' engines in order; the journal (if any) is opened and replayed. Returns warnings to print.
@@ -130,6 +136,7 @@ impl Trader {
             position_signal: 0.0,
             raw: Vec::new(),
             min_step: None,
+            fallback: None,
             engines,
             cfg,
         };
@@ -206,6 +213,18 @@ impl Trader {
         Ok(())
     }
 
+    /// On a member's failed push, ask `f` for the checkpoint to continue with (the CLI's `--fallback-cpu`: the
+    /// same file on the CPU after a device error) and answer the bar with it; each counts in
+    /// `tickgrad_device_fallbacks_total`. Without it the error ends `on_bar`.
+    pub fn set_device_fallback(&mut self, f: DeviceFallback) {
+        self.fallback = Some(f);
+    }
+
+    /// A member that moved to the CPU before the stream began (its device failed while loading), for the count.
+    pub fn note_device_fallback(&mut self) {
+        self.monitor.on_device_fallback();
+    }
+
     /// One bar as the feed delivers it. A bad bar (module docs) is refused before anything sees it: the report says
     /// why, stderr and `tickgrad_rejected_bars_total` record it, and no order fills or is placed on it.
     pub fn on_bar(&mut self, bar: &Bar) -> Result<BarReport> {
@@ -247,8 +266,17 @@ impl Trader {
             }
         }
         let mut outputs: Vec<Vec<f32>> = Vec::with_capacity(self.engines.len());
-        for e in &mut self.engines {
-            if let Some(a) = e.push(bar)? {
+        for (i, e) in self.engines.iter_mut().enumerate() {
+            let answer = match (e.push(bar), self.fallback.as_mut()) {
+                (Ok(a), _) => a,
+                (Err(err), None) => return Err(err),
+                (Err(err), Some(fall_back)) => {
+                    let ck = fall_back(i, err)?;
+                    self.monitor.on_device_fallback();
+                    e.fall_back(ck)?
+                }
+            };
+            if let Some(a) = answer {
                 outputs.push(a.values.to_vec());
             }
         }

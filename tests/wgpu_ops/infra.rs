@@ -24,7 +24,7 @@ fn fresh_buffers_are_poisoned_in_test_builds() {
     let g = Gpu::get(0).unwrap();
     // Free a buffer full of finite values, then take one of the same size class: it must come back as NaN.
     drop(g.buffer_from(&[1.0; 1000]).unwrap());
-    let b = g.alloc(1000).unwrap();
+    let b = g.alloc(1000, tickgrad::backend::For("test buffer", &1000)).unwrap();
     let v = g.read_buffer(&b).unwrap();
     assert!(v.iter().all(|x| x.is_nan()), "alloc must poison its buffer in debug builds");
 }

@@ -7,17 +7,21 @@
 //! request compiles anything. A failure at any step is an `Error::Device` saying what is missing.
 //!
 //! Memory: all work of a device goes to one stream, in order, so no event tracking is needed (it is switched off,
-//! saving two events per buffer). Buffers come from the driver's stream-ordered allocator (`cuMemAllocAsync`),
-//! whose default pool is told to keep freed memory (release threshold = max): after the first steps of a loop
-//! every allocation is a reuse, which is the buffer pool. `download` copies to the host and synchronises.
+//! saving two events per buffer). Buffers come from tickgrad's caching allocator (`pool`): a free buffer of the
+//! size class when one is cached, else the driver (`cuMemAllocAsync` where the driver has stream-ordered pools,
+//! whose default pool is also told to keep freed memory, else `cuMemAlloc`). After the first steps of a loop every
+//! allocation is a reuse, and the driver-call counters show it. `download` copies to the host and synchronises.
 
 pub mod compile;
+pub mod pool;
 pub mod sources;
 
+use crate::backend::memory::{self, Counters, DriverCounters, For, Grant, MemoryStats};
 use crate::backend::{DeviceOps, Storage};
 use crate::device::Device;
 use crate::{Error, Result};
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchArgs, LaunchConfig};
+use pool::{Pool, PoolElem, Pooled};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fmt;
@@ -30,7 +34,7 @@ pub use compile::Arch;
 /// zero-byte allocations.
 #[derive(Clone)]
 pub struct CudaStorage {
-    pub(crate) buf: Arc<CudaSlice<f32>>,
+    pub(crate) buf: Arc<Pooled<f32>>,
     pub(crate) len: usize,
     pub(crate) ordinal: usize,
 }
@@ -67,6 +71,8 @@ pub struct CudaBackend {
     /// Shared memory one block may opt in to (bytes); kernels that keep more than 48 KiB on chip check it.
     smem_optin: usize,
     warm_up_time: Duration,
+    pool: Arc<Pool>,
+    counters: Counters,
 }
 
 /// What `tickgrad info` prints about a ready device.
@@ -151,6 +157,7 @@ impl CudaBackend {
     fn new(ordinal: usize) -> Result<CudaBackend> {
         require_driver(ordinal)?;
         compile::require_nvrtc()?;
+        let budget = memory::budget_from_env()?;
         let start = Instant::now();
         let ctx =
             CudaContext::new(ordinal).map_err(|e| Error::Device(format!("cuda:{ordinal} is not available: {e:?}")))?;
@@ -181,7 +188,18 @@ impl CudaBackend {
                 functions.insert(entry, f);
             }
         }
-        Ok(CudaBackend { ordinal, ctx, stream, functions, name, arch, smem_optin, warm_up_time: start.elapsed() })
+        Ok(CudaBackend {
+            ordinal,
+            ctx,
+            stream,
+            functions,
+            name,
+            arch,
+            smem_optin,
+            warm_up_time: start.elapsed(),
+            pool: Arc::new(Pool::new(budget)),
+            counters: Counters::default(),
+        })
     }
 
     pub fn ordinal(&self) -> usize {
@@ -229,6 +247,7 @@ impl CudaBackend {
     /// The pushed arguments must match the kernel's C signature in `kernels/*.cu` (count, order, types), and every
     /// buffer must hold at least the elements the kernel indexes for the given sizes and launch geometry.
     pub(crate) unsafe fn launch(&self, mut args: LaunchArgs<'_>, cfg: LaunchConfig, what: &str) -> Result<()> {
+        self.counters.launches(1);
         // SAFETY: the caller guarantees the argument list matches the kernel and the buffers are large enough.
         unsafe { args.launch(cfg) }.map(|_| ()).map_err(|e| self.err(what, e))
     }
@@ -252,27 +271,59 @@ impl CudaBackend {
         }
     }
 
-    /// A fresh device buffer of `n` f32. In debug builds (tests) it is filled with NaN, so a kernel that forgets
-    /// to write an element fails the comparison with the CPU.
-    pub(crate) fn alloc(&self, n: usize) -> Result<CudaSlice<f32>> {
-        // SAFETY: the buffer is uninitialised; every caller hands it to a kernel that writes all `n` elements
-        // before anything reads it (and debug builds poison it first).
-        let buf = unsafe { self.stream.alloc::<f32>(n.max(1)) }.map_err(|e| self.err("alloc", e))?;
+    /// A device buffer of at least `n` f32 (at least one) from the caching allocator, for a kernel to write. In
+    /// debug builds (tests) it is filled with NaN, so a kernel that forgets to write an element fails the
+    /// comparison with the CPU. `what` names the op and its dims in the error of a request beyond the budget.
+    pub(crate) fn alloc(&self, n: usize, what: For) -> Result<Pooled<f32>> {
+        let buf = self.take::<f32>(n, what)?;
         if cfg!(debug_assertions) {
             self.fill_u32(&buf, 0x7FC0_0000)?;
         }
         Ok(buf)
     }
 
-    /// A fresh device buffer of `n` u16 (f16/bf16 bits), for the half-precision inference kernels.
-    pub(crate) fn alloc_u16(&self, n: usize) -> Result<CudaSlice<u16>> {
-        // SAFETY: as `alloc`: the conversion kernel that receives it writes every element.
-        unsafe { self.stream.alloc::<u16>(n.max(1)) }.map_err(|e| self.err("alloc", e))
+    /// A device buffer of at least `n` u16 (f16/bf16 bits), for the half-precision inference kernels.
+    pub(crate) fn alloc_u16(&self, n: usize, what: For) -> Result<Pooled<u16>> {
+        self.take::<u16>(n, what)
     }
 
-    /// A fresh device buffer of `n` zeros.
-    pub(crate) fn zeros(&self, n: usize) -> Result<CudaSlice<f32>> {
-        self.stream.alloc_zeros::<f32>(n.max(1)).map_err(|e| self.err("alloc", e))
+    /// A device buffer of `n` zeros (and zeros up to its size class).
+    pub(crate) fn zeros(&self, n: usize, what: For) -> Result<Pooled<f32>> {
+        let mut buf = self.take::<f32>(n, what)?;
+        self.stream.memset_zeros(&mut *buf).map_err(|e| self.err("memset", e))?;
+        Ok(buf)
+    }
+
+    /// An uninitialised buffer of the size class of `n` elements: a cached one, or one from the driver (counted).
+    fn take<T: PoolElem>(&self, n: usize, what: For) -> Result<Pooled<T>> {
+        let (class, elems) = pool::class_of::<T>(n);
+        let bytes = (n as u64).saturating_mul(std::mem::size_of::<T>() as u64);
+        let over = |in_use, budget| memory::over_budget(&format!("cuda:{}", self.ordinal), what, bytes, in_use, budget);
+        let slice = match self.pool.take(T::ELEM, class, over)? {
+            Grant::Reused(block) => T::from_block(block)
+                .ok_or_else(|| self.err("allocator", format!("a cached block of the wrong type for {what}")))?,
+            Grant::Fresh => {
+                // SAFETY: the buffer is uninitialised; every caller hands it to a kernel (or a memset) that writes
+                // every element it later reads (and debug builds poison f32 buffers first).
+                let fresh = || unsafe { self.stream.alloc::<T>(elems) };
+                // A driver that is out of memory may succeed once the cached blocks are released.
+                let created = fresh().or_else(|_| {
+                    self.pool.trim();
+                    fresh()
+                });
+                match created {
+                    Ok(s) => {
+                        self.counters.alloc();
+                        s
+                    }
+                    Err(e) => {
+                        self.pool.not_created(class);
+                        return Err(self.err(&format!("alloc of {bytes} bytes for {what}"), e));
+                    }
+                }
+            }
+        };
+        Ok(Pooled::new(slice, class, self.pool.clone()))
     }
 
     fn fill_u32(&self, buf: &CudaSlice<f32>, bits: u32) -> Result<()> {
@@ -285,17 +336,24 @@ impl CudaBackend {
     }
 
     /// Wrap a kernel's output buffer holding `len` values.
-    pub(crate) fn wrap(&self, buf: CudaSlice<f32>, len: usize) -> Storage {
+    pub(crate) fn wrap(&self, buf: Pooled<f32>, len: usize) -> Storage {
         Storage::Cuda(CudaStorage { buf: Arc::new(buf), len, ordinal: self.ordinal })
     }
 
+    /// Explicit host → device copy into a pooled buffer (counted: its bytes).
     pub(crate) fn upload_slice(&self, data: &[f32]) -> Result<Storage> {
-        let buf = if data.is_empty() {
-            self.zeros(1)?
+        let n = data.len();
+        let mut buf = if data.is_empty() {
+            self.zeros(1, pool::upload_label(&n))?
         } else {
-            self.stream.clone_htod(data).map_err(|e| self.err("copy to device", e))?
+            self.take(n, pool::upload_label(&n))?
         };
-        Ok(self.wrap(buf, data.len()))
+        if n > 0 {
+            let mut view = buf.slice_mut(0..n);
+            self.stream.memcpy_htod(data, &mut view).map_err(|e| self.err("copy to device", e))?;
+            self.counters.htod(n as u64 * 4);
+        }
+        Ok(self.wrap(buf, n))
     }
 
     pub(crate) fn download_storage(&self, s: &CudaStorage) -> Result<Vec<f32>> {
@@ -303,14 +361,41 @@ impl CudaBackend {
         if s.len > 0 {
             let view = s.buf.slice(0..s.len);
             self.stream.memcpy_dtoh(&view, &mut host).map_err(|e| self.err("copy to host", e))?;
+            self.counters.dtoh(s.len as u64 * 4);
         }
-        self.stream.synchronize().map_err(|e| self.err("synchronize", e))?;
+        self.synchronize()?;
         Ok(host)
     }
 
     /// Wait for every queued kernel (benchmarks time with this inside the loop).
     pub fn synchronize(&self) -> Result<()> {
+        self.counters.sync();
         self.stream.synchronize().map_err(|e| self.err("synchronize", e))
+    }
+
+    /// What this device has asked of the driver so far (see `backend::counters`).
+    pub fn counters(&self) -> DriverCounters {
+        self.counters.snapshot()
+    }
+
+    /// Bytes held by this device's caching allocator.
+    pub fn memory_stats(&self) -> MemoryStats {
+        self.pool.stats()
+    }
+
+    /// Set or clear this device's memory budget (see `backend::set_memory_budget`).
+    pub fn set_memory_budget(&self, budget: Option<u64>) {
+        self.pool.set_budget(budget);
+    }
+
+    /// Release the cached free buffers to the driver.
+    pub fn trim_memory(&self) {
+        self.pool.trim();
+    }
+
+    /// Start a new peak of the bytes in use from the bytes in use now.
+    pub fn reset_memory_peak(&self) {
+        self.pool.reset_peak();
     }
 }
 

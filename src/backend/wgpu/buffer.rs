@@ -1,29 +1,17 @@
 //! Device buffers: a pool that recycles freed buffers by size class, the f32 buffer type held by
 //! `Storage::Wgpu`, and the two explicit transfers (upload = `queue.write_buffer`, download = copy into a
-//! mappable staging buffer, then map). Only `download` waits for the device.
+//! mappable staging buffer, then map). Only `download` waits for the device. The pool is the device's caching
+//! allocator (`backend::memory`): it counts what it creates, and refuses requests beyond the device's budget.
 //!
 //! Reuse is safe without fences: every kernel goes through the one queue, so a freed buffer handed out again
 //! is only written by commands submitted after the last command that read it.
 
 use super::context::Gpu;
+use crate::backend::memory::{self, For, Grant};
 use crate::{Error, Result};
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
 
-/// Pooled bytes above this are released to the driver instead of kept.
-const POOL_MAX_BYTES: u64 = 1 << 30;
-
-/// Byte size a request is rounded up to: at least 256, then steps of an eighth of the next power of two, so a
-/// reused buffer wastes under 25 % while similar shapes (a growing batch) still share a class.
-pub fn size_class(bytes: u64) -> u64 {
-    if bytes <= 256 {
-        return 256;
-    }
-    let p = bytes.next_power_of_two();
-    let step = (p / 8).max(256);
-    bytes.div_ceil(step) * step
-}
+pub use crate::backend::memory::size_class;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(super) enum Kind {
@@ -46,59 +34,65 @@ impl Kind {
     }
 }
 
-/// Free buffers by (kind, size class), and their total bytes.
-#[derive(Default)]
-struct FreeList(HashMap<(Kind, u64), Vec<wgpu::Buffer>>, u64);
-
-#[derive(Default)]
-pub(super) struct Pool {
-    free: Mutex<FreeList>,
-}
+/// The caching allocator of one device: free buffers by (kind, size class) and the budget's accounting.
+pub(super) type Pool = memory::Pool<Kind, wgpu::Buffer>;
 
 impl Gpu {
-    /// A buffer of at least `bytes` of `kind`, from the pool when one of the size class is free.
-    pub(super) fn take(&self, kind: Kind, bytes: u64) -> Result<wgpu::Buffer> {
+    /// A buffer of at least `bytes` of `kind`, from the pool when one of the size class is free, else created by
+    /// the driver (counted). Beyond the device's budget it is an error naming `what`.
+    pub(super) fn take(&self, kind: Kind, bytes: u64, what: For) -> Result<wgpu::Buffer> {
         let class = size_class(bytes);
-        if let Ok(mut free) = self.pool.free.lock() {
-            if let Some(b) = free.0.get_mut(&(kind, class)).and_then(|v| v.pop()) {
-                free.1 -= class;
-                return Ok(b);
-            }
-        }
         if class > self.limits.max_buffer_size {
             return Err(Error::Device(format!(
-                "{}: a buffer of {bytes} bytes exceeds the adapter's max_buffer_size {}",
+                "{}: {what}: a buffer of {bytes} bytes exceeds the adapter's max_buffer_size {}",
                 self.name(),
                 self.limits.max_buffer_size
             )));
         }
-        self.scoped("create_buffer", || {
-            Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: None,
-                size: class,
-                usage: kind.usage(),
-                mapped_at_creation: false,
-            }))
-        })
+        let over = |in_use, budget| memory::over_budget(&self.name(), what, bytes, in_use, budget);
+        if let Grant::Reused(b) = self.pool.take(kind, class, over)? {
+            return Ok(b);
+        }
+        let create = || {
+            self.scoped(&format!("create_buffer for {what}"), || {
+                Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: None,
+                    size: class,
+                    usage: kind.usage(),
+                    mapped_at_creation: false,
+                }))
+            })
+        };
+        // A driver that is out of memory may succeed once the cached blocks are released.
+        let created = create().or_else(|_| {
+            self.pool.trim();
+            create()
+        });
+        match created {
+            Ok(b) => {
+                self.counters.alloc();
+                Ok(b)
+            }
+            Err(e) => {
+                self.pool.not_created(class);
+                Err(e)
+            }
+        }
     }
 
     /// Return a buffer to the pool (or free it when the pool is full).
     pub(super) fn give(&self, kind: Kind, buf: wgpu::Buffer) {
-        let class = buf.size();
-        if let Ok(mut free) = self.pool.free.lock() {
-            if free.1 + class <= POOL_MAX_BYTES {
-                free.1 += class;
-                free.0.entry((kind, class)).or_default().push(buf);
-            }
-        }
+        self.pool.give(kind, buf.size(), buf);
     }
 
     /// An uninitialised f32 buffer of `len` elements for a kernel to write. In debug builds (and with
     /// `TICKGRAD_WGPU_POISON=1`) it is filled with NaN first, so a kernel that skips an element fails its test
     /// instead of passing on a recycled buffer's old contents.
-    pub fn alloc(&'static self, len: usize) -> Result<WgpuBuffer> {
-        let bytes = (len as u64).checked_mul(4).ok_or_else(|| Error::Device("wgpu: buffer size overflow".into()))?;
-        let buf = self.take(Kind::Storage, bytes)?;
+    pub fn alloc(&'static self, len: usize, what: For) -> Result<WgpuBuffer> {
+        let bytes = (len as u64)
+            .checked_mul(4)
+            .ok_or_else(|| Error::Device(format!("{}: {what}: {len} f32 overflow a buffer size", self.name())))?;
+        let buf = self.take(Kind::Storage, bytes, what)?;
         if poison() && len > 0 {
             let nan: Vec<f32> = vec![f32::NAN; len];
             self.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&nan));
@@ -109,9 +103,10 @@ impl Gpu {
     /// Explicit host → device copy (queued; it lands before the next submitted kernel).
     pub fn buffer_from(&'static self, data: &[f32]) -> Result<WgpuBuffer> {
         let bytes = (data.len() as u64) * 4;
-        let buf = self.take(Kind::Storage, bytes)?;
+        let buf = self.take(Kind::Storage, bytes, For("upload of f32 values", &data.len()))?;
         if !data.is_empty() {
             self.queue.write_buffer(&buf, 0, bytemuck::cast_slice(data));
+            self.counters.htod(bytes);
         }
         Ok(WgpuBuffer { gpu: self, buf: Some(buf), len: data.len() })
     }
@@ -122,7 +117,7 @@ impl Gpu {
             return Ok(Vec::new());
         }
         let bytes = x.len as u64 * 4;
-        let staging = self.take(Kind::Staging, bytes)?;
+        let staging = self.take(Kind::Staging, bytes, For("download staging of f32 values", &x.len))?;
         self.scoped("download", || {
             let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
             enc.copy_buffer_to_buffer(x.raw(), 0, &staging, 0, bytes);
@@ -146,6 +141,7 @@ impl Gpu {
         };
         staging.unmap();
         self.give(Kind::Staging, staging);
+        self.counters.dtoh(bytes);
         Ok(out)
     }
 }

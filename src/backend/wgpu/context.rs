@@ -3,6 +3,7 @@
 
 use super::buffer::Pool;
 use super::launch::PipelineCache;
+use crate::backend::memory::{self, Counters, DriverCounters, MemoryStats};
 use crate::{Error, Result};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -17,6 +18,7 @@ pub struct Gpu {
     pub(super) limits: wgpu::Limits,
     pub(super) pipelines: PipelineCache,
     pub(super) pool: Pool,
+    pub(super) counters: Counters,
     /// Errors wgpu raised outside an error scope (there should be none); reported by the next call.
     uncaptured: Arc<Mutex<Option<String>>>,
 }
@@ -81,6 +83,7 @@ impl Gpu {
             Error::Device(format!("wgpu:{index} is not available: {seen}"))
         })?;
         let info = adapter.get_info();
+        let budget = memory::budget_from_env()?;
         // Ask for everything the adapter offers (large storage buffers, big workgroups); the kernels check the
         // few limits they depend on and report an error when a shape needs more.
         let limits = adapter.limits();
@@ -106,7 +109,8 @@ impl Gpu {
             queue,
             limits,
             pipelines: PipelineCache::default(),
-            pool: Pool::default(),
+            pool: Pool::new(budget),
+            counters: Counters::default(),
             uncaptured,
         })
     }
@@ -122,6 +126,31 @@ impl Gpu {
         let r = Gpu::open(index).map(|g| &*Box::leak(Box::new(g)));
         gpus.push((index, r.clone()));
         r
+    }
+
+    /// What this device has asked of the driver so far (see `backend::counters`).
+    pub fn counters(&self) -> DriverCounters {
+        self.counters.snapshot()
+    }
+
+    /// Bytes held by this device's buffer pool.
+    pub fn memory_stats(&self) -> MemoryStats {
+        self.pool.stats()
+    }
+
+    /// Set or clear this device's memory budget (see `backend::set_memory_budget`).
+    pub fn set_memory_budget(&self, budget: Option<u64>) {
+        self.pool.set_budget(budget);
+    }
+
+    /// Release the cached free buffers to the driver.
+    pub fn trim_memory(&self) {
+        self.pool.trim();
+    }
+
+    /// Start a new peak of the bytes in use from the bytes in use now.
+    pub fn reset_memory_peak(&self) {
+        self.pool.reset_peak();
     }
 
     pub fn name(&self) -> String {
@@ -153,6 +182,7 @@ impl Gpu {
 
     /// Blocks until every submitted command has finished (benches time with this).
     pub fn sync(&self) -> Result<()> {
+        self.counters.sync();
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())

@@ -8,6 +8,7 @@
 use super::buffer::{Kind, WgpuBuffer};
 use super::context::Gpu;
 use crate::backend::kernel_sources::{WGSL_COMMON, WGSL_SOURCES};
+use crate::backend::memory::For;
 use crate::{Error, Result};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -313,7 +314,8 @@ impl Gpu {
             bytes.extend(l.params.bytes());
             pipes.push(self.pipeline(l)?);
         }
-        let ubuf = self.take(Kind::Uniform, bytes.len() as u64)?;
+        let what = For("kernel parameters of the launches from", &launches[0].entry);
+        let ubuf = self.take(Kind::Uniform, bytes.len() as u64, what)?;
         self.queue.write_buffer(&ubuf, 0, &bytes);
         let names: Vec<&str> = launches.iter().map(|l| l.entry).collect();
         self.scoped(&format!("running {}", names.join(", ")), || {
@@ -352,6 +354,7 @@ impl Gpu {
                 }
             }
             self.queue.submit([enc.finish()]);
+            self.counters.launches(launches.len() as u64);
             Ok(())
         })?;
         self.give(Kind::Uniform, ubuf);

@@ -4,6 +4,7 @@
 use super::AttentionDims;
 use super::{AttentionKernel, AttentionOut, Qkv};
 use crate::backend::cuda::{grid_1d, grid_dim, int, CudaBackend};
+use crate::backend::For;
 use crate::backend::{Pair, Storage, Triple};
 use crate::{Error, Result};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
@@ -77,13 +78,14 @@ impl AttentionKernel for CudaBackend {
         let Qkv { q, k, v } = *x;
         let (qs, ks, vs) =
             (self.input(q, d.q_len(), "q")?, self.input(k, d.k_len(), "k")?, self.input(v, d.v_len(), "v")?);
-        let (mut o, mut lse) = (self.alloc(d.o_len())?, self.alloc(d.lse_len())?);
+        let (mut o, mut lse) =
+            (self.alloc(d.o_len(), For("attention", d))?, self.alloc(d.lse_len(), For("attention", d))?);
         if d.bh > 0 && d.tq > 0 {
             let s = sizes(d)?;
             let (t, smem) = pick_tile(d, forward_floats)?;
             let t32 = t as i32;
             let mut l = self.kernel("attention_forward")?;
-            l.arg(qs.slice()).arg(ks.slice()).arg(vs.slice()).arg(&mut o).arg(&mut lse);
+            l.arg(qs.slice()).arg(ks.slice()).arg(vs.slice()).arg(&mut *o).arg(&mut *lse);
             l.arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.dv).arg(&s.causal).arg(&s.scale).arg(&t32).arg(&t32);
             // SAFETY: attention_forward(const float* q, k, v, float* o, lse, int bh, tq, tk, d, dv, causal, float scale,
             // int bq, int bk); 128 threads (a multiple of bq ≤ 32), dynamic shared memory sized by forward_floats as
@@ -97,11 +99,11 @@ impl AttentionKernel for CudaBackend {
         let (qs, ks, ls) =
             (self.input(q, d.q_len(), "q")?, self.input(k, d.k_len(), "k")?, self.input(lse, d.lse_len(), "lse")?);
         let n = d.weights_len();
-        let mut w = self.alloc(n)?;
+        let mut w = self.alloc(n, For("attention", d))?;
         if n > 0 {
             let s = sizes(d)?;
             let mut l = self.kernel("attention_weights")?;
-            l.arg(qs.slice()).arg(ks.slice()).arg(ls.slice()).arg(&mut w);
+            l.arg(qs.slice()).arg(ks.slice()).arg(ls.slice()).arg(&mut *w);
             l.arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.causal).arg(&s.scale);
             // SAFETY: attention_weights(const float* q, k, lse, float* w, int bh, tq, tk, d, causal, float scale).
             unsafe { self.launch(l, grid_1d(n), "attention_weights")? };
@@ -119,17 +121,21 @@ impl AttentionKernel for CudaBackend {
             self.input(lse, d.lse_len(), "lse")?,
             self.input(dout, d.o_len(), "dout")?,
         );
-        let (mut dq, mut dk, mut dv) = (self.alloc(d.q_len())?, self.alloc(d.k_len())?, self.alloc(d.v_len())?);
+        let (mut dq, mut dk, mut dv) = (
+            self.alloc(d.q_len(), For("attention", d))?,
+            self.alloc(d.k_len(), For("attention", d))?,
+            self.alloc(d.v_len(), For("attention", d))?,
+        );
         if d.bh == 0 || (d.tq == 0 && d.tk == 0) {
             return Ok((self.wrap(dq, d.q_len()), self.wrap(dk, d.k_len()), self.wrap(dv, d.v_len())));
         }
         let s = sizes(d)?;
         let rows = d.bh * d.tq;
-        let mut delta = self.alloc(rows)?;
+        let mut delta = self.alloc(rows, For("attention", d))?;
         {
             let (rows64, dv32) = (rows as i64, s.dv);
             let mut l = self.kernel("attention_backward_delta")?;
-            l.arg(os.slice()).arg(gs.slice()).arg(&mut delta).arg(&rows64).arg(&dv32);
+            l.arg(os.slice()).arg(gs.slice()).arg(&mut *delta).arg(&rows64).arg(&dv32);
             // SAFETY: attention_backward_delta(const float* o, const float* dout, float* delta, long long rows, int dv);
             // o and dout hold rows·dv, delta rows values.
             unsafe { self.launch(l, grid_1d(rows), "attention_backward_delta")? };
@@ -138,8 +144,14 @@ impl AttentionKernel for CudaBackend {
             let (t, smem) = pick_tile(d, dkdv_floats)?;
             let t32 = t as i32;
             let mut l = self.kernel("attention_backward_dkdv")?;
-            l.arg(qs.slice()).arg(ks.slice()).arg(vs.slice()).arg(gs.slice()).arg(ls.slice()).arg(&delta).arg(&mut dk);
-            l.arg(&mut dv).arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.dv).arg(&s.causal).arg(&s.scale);
+            l.arg(qs.slice())
+                .arg(ks.slice())
+                .arg(vs.slice())
+                .arg(gs.slice())
+                .arg(ls.slice())
+                .arg(&*delta)
+                .arg(&mut *dk);
+            l.arg(&mut *dv).arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.dv).arg(&s.causal).arg(&s.scale);
             l.arg(&t32).arg(&t32);
             // SAFETY: attention_backward_dkdv(const float* q, k, v, dout, lse, delta, float* dk, float* dv_out, int bh,
             // tq, tk, d, dv, causal, float scale, int bq, int bk); shared memory sized by dkdv_floats as carved.
@@ -149,7 +161,13 @@ impl AttentionKernel for CudaBackend {
             let (t, smem) = pick_tile(d, dq_floats)?;
             let t32 = t as i32;
             let mut l = self.kernel("attention_backward_dq")?;
-            l.arg(qs.slice()).arg(ks.slice()).arg(vs.slice()).arg(gs.slice()).arg(ls.slice()).arg(&delta).arg(&mut dq);
+            l.arg(qs.slice())
+                .arg(ks.slice())
+                .arg(vs.slice())
+                .arg(gs.slice())
+                .arg(ls.slice())
+                .arg(&*delta)
+                .arg(&mut *dq);
             l.arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.dv).arg(&s.causal).arg(&s.scale).arg(&t32).arg(&t32);
             // SAFETY: attention_backward_dq(const float* q, k, v, dout, lse, delta, float* dq, int bh, tq, tk, d, dv,
             // causal, float scale, int bq, int bk); shared memory sized by dq_floats as carved.

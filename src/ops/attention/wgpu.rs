@@ -4,6 +4,7 @@
 use super::AttentionDims;
 use super::{AttentionKernel, AttentionOut, Qkv};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
+use crate::backend::For;
 use crate::backend::{expect_len, Pair, Storage, Triple};
 use crate::{Error, Result};
 
@@ -42,7 +43,7 @@ impl AttentionKernel for Gpu {
         let gpu = self.handle()?;
         let (qb, kb, vb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(v)?);
         let p = check(d, &[("q", qb.len(), d.q_len()), ("k", kb.len(), d.k_len()), ("v", vb.len(), d.v_len())])?;
-        let (o, lse) = (gpu.alloc(d.o_len())?, gpu.alloc(d.lse_len())?);
+        let (o, lse) = (gpu.alloc(d.o_len(), For("attention", d))?, gpu.alloc(d.lse_len(), For("attention", d))?);
         let args = vec![Arg::R(qb), Arg::R(kb), Arg::R(vb), Arg::W(&o), Arg::W(&lse)];
         gpu.run(&[Launch::new(&SHADER, "attn_fwd", p, args, heads_grid(d, d.tq))])?;
         Ok((store(o), store(lse)))
@@ -53,7 +54,7 @@ impl AttentionKernel for Gpu {
         let gpu = self.handle()?;
         let (qb, kb, lb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(lse)?);
         let p = check(d, &[("q", qb.len(), d.q_len()), ("k", kb.len(), d.k_len()), ("lse", lb.len(), d.lse_len())])?;
-        let w = gpu.alloc(d.weights_len())?;
+        let w = gpu.alloc(d.weights_len(), For("attention", d))?;
         let args = vec![Arg::R(qb), Arg::R(kb), Arg::R(lb), Arg::W(&w)];
         gpu.run(&[Launch::new(&SHADER, "attn_weights", p, args, grid(d.weights_len(), 256))])?;
         Ok(store(w))
@@ -77,8 +78,12 @@ impl AttentionKernel for Gpu {
                 ("dout", gb.len(), d.o_len()),
             ],
         )?;
-        let delta = gpu.alloc(d.lse_len())?;
-        let (dq, dk, dv) = (gpu.alloc(d.q_len())?, gpu.alloc(d.k_len())?, gpu.alloc(d.v_len())?);
+        let delta = gpu.alloc(d.lse_len(), For("attention", d))?;
+        let (dq, dk, dv) = (
+            gpu.alloc(d.q_len(), For("attention", d))?,
+            gpu.alloc(d.k_len(), For("attention", d))?,
+            gpu.alloc(d.v_len(), For("attention", d))?,
+        );
         gpu.run(&[
             Launch::new(
                 &SHADER,

@@ -3,6 +3,7 @@
 use super::Conv1dDims;
 use super::Conv1dKernel;
 use crate::backend::cuda::{grid_1d, grid_dim, int, CudaBackend};
+use crate::backend::For;
 use crate::backend::{Pair, Storage};
 use crate::{Error, Result};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
@@ -44,7 +45,7 @@ impl Conv1dKernel for CudaBackend {
             None => None,
         };
         let n = d.y_len();
-        let mut y = self.alloc(n)?;
+        let mut y = self.alloc(n, For("conv1d", d))?;
         if n == 0 {
             return Ok(self.wrap(y, 0));
         }
@@ -69,7 +70,7 @@ impl Conv1dKernel for CudaBackend {
                 };
                 let ic32 = ic as i32;
                 let mut l = self.kernel("conv1d_forward_tiled")?;
-                l.arg(xs.slice()).arg(ws.slice()).arg(bias).arg(&mut y);
+                l.arg(xs.slice()).arg(ws.slice()).arg(bias).arg(&mut *y);
                 l.arg(&s[1])
                     .arg(&s[2])
                     .arg(&s[3])
@@ -86,7 +87,7 @@ impl Conv1dKernel for CudaBackend {
             }
             None => {
                 let mut l = self.kernel("conv1d_forward_direct")?;
-                l.arg(xs.slice()).arg(ws.slice()).arg(bias).arg(&mut y);
+                l.arg(xs.slice()).arg(ws.slice()).arg(bias).arg(&mut *y);
                 for v in &s {
                     l.arg(v);
                 }
@@ -102,13 +103,13 @@ impl Conv1dKernel for CudaBackend {
     fn conv1d_backward_input(&self, d: &Conv1dDims, w: &Storage, dy: &Storage) -> Result<Storage> {
         let (ws, gs) = (self.input(w, d.w_len(), "w")?, self.input(dy, d.y_len(), "dy")?);
         let n = d.x_len();
-        let mut dx = self.alloc(n)?;
+        let mut dx = self.alloc(n, For("conv1d", d))?;
         if n == 0 {
             return Ok(self.wrap(dx, 0));
         }
         let s = sizes(d)?.0;
         let mut l = self.kernel("conv1d_backward_input")?;
-        l.arg(ws.slice()).arg(gs.slice()).arg(&mut dx);
+        l.arg(ws.slice()).arg(gs.slice()).arg(&mut *dx);
         for v in &s {
             l.arg(v);
         }
@@ -120,13 +121,13 @@ impl Conv1dKernel for CudaBackend {
 
     fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<Pair> {
         let (xs, gs) = (self.input(x, d.x_len(), "x")?, self.input(dy, d.y_len(), "dy")?);
-        let (mut dw, mut db) = (self.alloc(d.w_len())?, self.alloc(d.c_out)?);
+        let (mut dw, mut db) = (self.alloc(d.w_len(), For("conv1d", d))?, self.alloc(d.c_out, For("conv1d", d))?);
         if d.w_len() > 0 {
             let s = sizes(d)?.0;
             let cfg =
                 LaunchConfig { grid_dim: (grid_dim(d.w_len())?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
             let mut l = self.kernel("conv1d_backward_weight")?;
-            l.arg(xs.slice()).arg(gs.slice()).arg(&mut dw);
+            l.arg(xs.slice()).arg(gs.slice()).arg(&mut *dw);
             for v in &s {
                 l.arg(v);
             }
@@ -139,7 +140,7 @@ impl Conv1dKernel for CudaBackend {
             let cfg =
                 LaunchConfig { grid_dim: (grid_dim(d.c_out)?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
             let mut l = self.kernel("conv1d_backward_bias")?;
-            l.arg(gs.slice()).arg(&mut db).arg(&b32).arg(&c32).arg(&t32);
+            l.arg(gs.slice()).arg(&mut *db).arg(&b32).arg(&c32).arg(&t32);
             // SAFETY: conv1d_backward_bias(const float* dy, float* db, int batch, int c_out, int t_out).
             unsafe { self.launch(l, cfg, "conv1d_backward_bias")? };
         }

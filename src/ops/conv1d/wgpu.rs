@@ -4,6 +4,7 @@
 use super::Conv1dDims;
 use super::Conv1dKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
+use crate::backend::For;
 use crate::backend::{expect_len, Pair, Storage};
 use crate::{Error, Result};
 
@@ -41,7 +42,7 @@ impl Conv1dKernel for Gpu {
             }
             None => wb,
         };
-        let y = gpu.alloc(d.y_len())?;
+        let y = gpu.alloc(d.y_len(), For("conv1d", d))?;
         let args = vec![Arg::R(xb), Arg::R(wb), Arg::R(bb), Arg::W(&y)];
         gpu.run(&[Launch::new(&SHADER, "conv_fwd", params(d, b.is_some())?, args, grid(d.y_len(), 256))])?;
         Ok(store(y))
@@ -53,7 +54,7 @@ impl Conv1dKernel for Gpu {
         let (wb, dyb) = (gpu.buf(w)?, gpu.buf(dy)?);
         expect_len("conv1d w", wb.len(), d.w_len())?;
         expect_len("conv1d dy", dyb.len(), d.y_len())?;
-        let dx = gpu.alloc(d.x_len())?;
+        let dx = gpu.alloc(d.x_len(), For("conv1d", d))?;
         let args = vec![Arg::R(wb), Arg::R(dyb), Arg::W(&dx)];
         gpu.run(&[Launch::new(&SHADER, "conv_bwd_x", params(d, false)?, args, grid(d.x_len(), 256))])?;
         Ok(store(dx))
@@ -65,7 +66,7 @@ impl Conv1dKernel for Gpu {
         let (xb, dyb) = (gpu.buf(x)?, gpu.buf(dy)?);
         expect_len("conv1d x", xb.len(), d.x_len())?;
         expect_len("conv1d dy", dyb.len(), d.y_len())?;
-        let (dw, db) = (gpu.alloc(d.w_len())?, gpu.alloc(d.c_out)?);
+        let (dw, db) = (gpu.alloc(d.w_len(), For("conv1d", d))?, gpu.alloc(d.c_out, For("conv1d", d))?);
         let p = params(d, false)?;
         gpu.run(&[
             Launch::new(

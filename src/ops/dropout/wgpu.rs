@@ -4,6 +4,7 @@
 use super::DropoutDims;
 use super::DropoutKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
+use crate::backend::For;
 use crate::backend::Storage;
 use crate::Result;
 
@@ -16,7 +17,7 @@ impl DropoutKernel for Gpu {
         DropoutDims::checked(0, p)?;
         let xb = gpu.buf(x)?;
         let d = DropoutDims::new(xb.len(), p);
-        let y = gpu.alloc(d.len)?;
+        let y = gpu.alloc(d.len, For("dropout", &d))?;
         let params = Params::new()
             .u(d.len)
             .u((seed & 0xffff_ffff) as usize)

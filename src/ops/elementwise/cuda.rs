@@ -5,6 +5,7 @@
 use super::ElementwiseKernel;
 use super::{BinaryOp, BroadcastDims, Unary};
 use crate::backend::cuda::{grid_1d, CudaBackend};
+use crate::backend::For;
 use crate::backend::{Pair, Storage};
 use crate::{Error, Result};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
@@ -92,10 +93,10 @@ impl ElementwiseKernel for CudaBackend {
     fn unary(&self, op: Unary, x: &Storage) -> Result<Storage> {
         let n = x.len();
         let xs = self.input(x, n, "x")?;
-        let mut y = self.alloc(n)?;
+        let mut y = self.alloc(n, For("elementwise unary", &n))?;
         let (n64, code) = (n as i64, unary_code(op));
         let mut l = self.kernel("unary_forward")?;
-        l.arg(xs.slice()).arg(&mut y).arg(&n64).arg(&code);
+        l.arg(xs.slice()).arg(&mut *y).arg(&n64).arg(&code);
         // SAFETY: unary_forward(const float* x, float* y, long long n, int op); x and y hold n values.
         unsafe { self.launch(l, grid_1d(n), "unary_forward")? };
         Ok(self.wrap(y, n))
@@ -108,10 +109,10 @@ impl ElementwiseKernel for CudaBackend {
         // An operand the gradient does not read may self empty; the kernel never touches it.
         let xs = self.input(x, if read_x { n } else { x.len() }, "x")?;
         let ys = self.input(y, if read_y { n } else { y.len() }, "y")?;
-        let mut dx = self.alloc(n)?;
+        let mut dx = self.alloc(n, For("elementwise unary_backward", &n))?;
         let (n64, code, rx, ry) = (n as i64, unary_code(op), read_x as i32, read_y as i32);
         let mut l = self.kernel("unary_backward")?;
-        l.arg(xs.slice()).arg(ys.slice()).arg(gs.slice()).arg(&mut dx).arg(&n64).arg(&code).arg(&rx).arg(&ry);
+        l.arg(xs.slice()).arg(ys.slice()).arg(gs.slice()).arg(&mut *dx).arg(&n64).arg(&code).arg(&rx).arg(&ry);
         // SAFETY: unary_backward(const float* x, const float* y, const float* dy, float* dx, long long n, int op,
         // int read_x, int read_y); dy, dx hold n values, and x / y hold n whenever the flag says they are read.
         unsafe { self.launch(l, grid_1d(n), "unary_backward")? };
@@ -121,10 +122,10 @@ impl ElementwiseKernel for CudaBackend {
     fn scale_shift(&self, x: &Storage, a: f32, b: f32) -> Result<Storage> {
         let n = x.len();
         let xs = self.input(x, n, "x")?;
-        let mut y = self.alloc(n)?;
+        let mut y = self.alloc(n, For("elementwise scale_shift", &n))?;
         let n64 = n as i64;
         let mut l = self.kernel("scale_shift")?;
-        l.arg(xs.slice()).arg(&mut y).arg(&n64).arg(&a).arg(&b);
+        l.arg(xs.slice()).arg(&mut *y).arg(&n64).arg(&a).arg(&b);
         // SAFETY: scale_shift(const float* x, float* y, long long n, float a, float b); x and y hold n values.
         unsafe { self.launch(l, grid_1d(n), "scale_shift")? };
         Ok(self.wrap(y, n))
@@ -135,10 +136,10 @@ impl ElementwiseKernel for CudaBackend {
         let (as_, bs) = (self.input(a, d.a_len(), "a")?, self.input(b, d.b_len(), "b")?);
         let (shape, sa, sb) = collapse(d);
         let bc = bcast_arg(&shape, &sa, &sb)?;
-        let mut y = self.alloc(n)?;
+        let mut y = self.alloc(n, For("elementwise binary", d))?;
         let (n64, code) = (n as i64, binary_code(op));
         let mut l = self.kernel("binary_forward")?;
-        l.arg(as_.slice()).arg(bs.slice()).arg(&mut y).arg(&n64).arg(&code).arg(&bc);
+        l.arg(as_.slice()).arg(bs.slice()).arg(&mut *y).arg(&n64).arg(&code).arg(&bc);
         // SAFETY: binary_forward(const float* a, const float* b, float* y, long long n, int op, Bcast d); Bcast is 25
         // ints (rank, shape[8], sa[8], sb[8]); every offset the strides produce stays inside a and b because the
         // collapsed strides come from their own shapes, and y holds n = Π shape values.
@@ -156,7 +157,7 @@ impl ElementwiseKernel for CudaBackend {
         let code = binary_code(op);
         let mut grads = Vec::with_capacity(2);
         for (wrt_b, n_op) in [(0i32, d.a_len()), (1i32, d.b_len())] {
-            let mut dx = self.alloc(n_op)?;
+            let mut dx = self.alloc(n_op, For("elementwise binary_backward", d))?;
             let folds = d.out_len().checked_div(n_op).unwrap_or(0);
             let (n64, f64_, rab) = (n_op as i64, folds as i64, read_ab as i32);
             let (name, cfg) = if folds >= 64 {
@@ -169,7 +170,14 @@ impl ElementwiseKernel for CudaBackend {
                 ("binary_backward_direct", grid_1d(n_op))
             };
             let mut l = self.kernel(name)?;
-            l.arg(as_.slice()).arg(bs.slice()).arg(gs.slice()).arg(&mut dx).arg(&n64).arg(&f64_).arg(&code).arg(&wrt_b);
+            l.arg(as_.slice())
+                .arg(bs.slice())
+                .arg(gs.slice())
+                .arg(&mut *dx)
+                .arg(&n64)
+                .arg(&f64_)
+                .arg(&code)
+                .arg(&wrt_b);
             l.arg(&rab).arg(&bc);
             // SAFETY: binary_backward_{direct,warp}(const float* a, const float* b, const float* dy, float* dx,
             // long long n_op, long long folds, int op, int wrt_b, int read_ab, Bcast d); dx holds n_op values, every

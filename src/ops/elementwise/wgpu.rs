@@ -3,6 +3,7 @@
 use super::ElementwiseKernel;
 use super::{BinaryOp, BroadcastDims, Unary};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
+use crate::backend::For;
 use crate::backend::{expect_len, Pair, Storage};
 use crate::Result;
 
@@ -53,7 +54,7 @@ impl ElementwiseKernel for Gpu {
         let gpu = self.handle()?;
         let xb = gpu.buf(x)?;
         let n = xb.len();
-        let y = gpu.alloc(n)?;
+        let y = gpu.alloc(n, For("elementwise unary", &n))?;
         let params = Params::new().u(n).u(unary_code(op)).f(0.0).f(0.0).u(1).u(0);
         gpu.run(&[Launch::new(&SHADER, "unary_fwd", params, vec![Arg::R(xb), Arg::W(&y)], grid(n, 256))])?;
         Ok(store(y))
@@ -71,7 +72,7 @@ impl ElementwiseKernel for Gpu {
         if has_y {
             expect_len(&format!("unary {op:?} backward y"), yb.len(), n)?;
         }
-        let dx = gpu.alloc(n)?;
+        let dx = gpu.alloc(n, For("elementwise unary_backward", &n))?;
         let params = Params::new().u(n).u(unary_code(op)).f(0.0).f(0.0).flag(has_x).flag(has_y);
         let args = vec![Arg::R(xb), Arg::R(yb), Arg::R(dyb), Arg::W(&dx)];
         gpu.run(&[Launch::new(&SHADER, "unary_bwd", params, args, grid(n, 256))])?;
@@ -82,7 +83,7 @@ impl ElementwiseKernel for Gpu {
         let gpu = self.handle()?;
         let xb = gpu.buf(x)?;
         let n = xb.len();
-        let y = gpu.alloc(n)?;
+        let y = gpu.alloc(n, For("elementwise scale_shift", &n))?;
         let params = Params::new().u(n).u(0).f(a).f(b).u(1).u(0);
         gpu.run(&[Launch::new(&SHADER, "scale_shift", params, vec![Arg::R(xb), Arg::W(&y)], grid(n, 256))])?;
         Ok(store(y))
@@ -95,7 +96,7 @@ impl ElementwiseKernel for Gpu {
         expect_len(&format!("binary {op:?} b"), bb.len(), d.b_len())?;
         let c = collapse(d);
         let n = d.out_len();
-        let y = gpu.alloc(n)?;
+        let y = gpu.alloc(n, For("elementwise binary", d))?;
         let params = binary_params(&c).u(n).u(binary_code(op)).u(0).u(0).u(0);
         gpu.run(&[Launch::new(&SHADER, "binary_fwd", params, vec![Arg::R(ab), Arg::R(bb), Arg::W(&y)], grid(n, 256))])?;
         Ok(store(y))
@@ -115,7 +116,10 @@ impl ElementwiseKernel for Gpu {
         expect_len(&format!("binary {op:?} backward dy"), dyb.len(), d.out_len())?;
         let c = collapse(d);
         let out_len = d.out_len();
-        let (da, db) = (gpu.alloc(d.a_len())?, gpu.alloc(d.b_len())?);
+        let (da, db) = (
+            gpu.alloc(d.a_len(), For("elementwise binary_backward", d))?,
+            gpu.alloc(d.b_len(), For("elementwise binary_backward", d))?,
+        );
         let mut launches = Vec::with_capacity(2);
         for (which, x_shape, dx) in [(0, &c.a_shape, &da), (1, &c.b_shape, &db)] {
             let x_len = dx.len();

@@ -5,7 +5,7 @@
 
 use super::{check_grads, check_weights, EnsembleDims, EnsembleKernel, EnsembleRule};
 use crate::backend::cuda::{grid_1d, int, CudaBackend};
-use crate::backend::{Storage, Triple};
+use crate::backend::{For, Storage, Triple};
 use crate::Result;
 use cudarc::driver::PushKernelArg;
 
@@ -21,10 +21,14 @@ impl EnsembleKernel for CudaBackend {
     fn ensemble(&self, d: &EnsembleDims, p: &Storage, weights: &Storage, rule: EnsembleRule) -> Result<Triple> {
         let [b32, m32, c32, h32] = checked(self, d, p, weights)?;
         let (ps, ws) = (self.input(p, d.p_len(), "p")?, self.input(weights, d.weights_len(), "weights")?);
-        let (mut comb, mut conf, mut cls) = (self.alloc(d.combined_len())?, self.alloc(d.batch)?, self.alloc(d.batch)?);
+        let (mut comb, mut conf, mut cls) = (
+            self.alloc(d.combined_len(), For("ensemble", d))?,
+            self.alloc(d.batch, For("ensemble", d))?,
+            self.alloc(d.batch, For("ensemble", d))?,
+        );
         if d.batch > 0 {
             let mut l = self.kernel("ensemble_forward")?;
-            l.arg(ps.slice()).arg(ws.slice()).arg(&mut comb).arg(&mut conf).arg(&mut cls);
+            l.arg(ps.slice()).arg(ws.slice()).arg(&mut *comb).arg(&mut *conf).arg(&mut *cls);
             l.arg(&b32).arg(&m32).arg(&c32).arg(&h32).arg(&rule.conf_threshold).arg(&rule.agreement);
             // SAFETY: ensemble_forward(const float* p, const float* weights_all, float* combined, float* confidence,
             // float* cls, int batch, nm, nc, hold_class, float conf_threshold, agreement); p holds batch·nm·nc,
@@ -47,11 +51,11 @@ impl EnsembleKernel for CudaBackend {
         let (ps, ws) = (self.input(p, d.p_len(), "p")?, self.input(weights, d.weights_len(), "weights")?);
         let gcs = self.input(dcombined, d.combined_len(), "dcombined")?;
         let gfs = self.input(dconfidence, d.batch, "dconfidence")?;
-        let mut dp = self.alloc(d.p_len())?;
+        let mut dp = self.alloc(d.p_len(), For("ensemble", d))?;
         if d.batch > 0 && d.members > 0 {
-            let mut scratch = self.alloc(d.combined_len())?;
+            let mut scratch = self.alloc(d.combined_len(), For("ensemble", d))?;
             let mut l = self.kernel("ensemble_backward")?;
-            l.arg(ps.slice()).arg(ws.slice()).arg(gcs.slice()).arg(gfs.slice()).arg(&mut dp).arg(&mut scratch);
+            l.arg(ps.slice()).arg(ws.slice()).arg(gcs.slice()).arg(gfs.slice()).arg(&mut *dp).arg(&mut *scratch);
             l.arg(&b32).arg(&m32).arg(&c32);
             // SAFETY: ensemble_backward(const float* p, weights_all, dcombined, dconfidence, float* dp, float*
             // scratch, int batch, nm, nc); scratch holds batch·nc values, the rest as in the forward (checked above).

@@ -4,7 +4,7 @@
 
 use super::{check_grads, check_weights, EnsembleDims, EnsembleKernel, EnsembleRule};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
-use crate::backend::{Storage, Triple};
+use crate::backend::{For, Storage, Triple};
 use crate::Result;
 
 static SHADER: Shader = Shader::named("ensemble");
@@ -21,7 +21,11 @@ impl EnsembleKernel for Gpu {
         let gpu = self.handle()?;
         let params = params(gpu, d, p, weights, rule)?;
         let (pb, wb) = (gpu.buf(p)?, gpu.buf(weights)?);
-        let (comb, conf, class) = (gpu.alloc(d.combined_len())?, gpu.alloc(d.batch)?, gpu.alloc(d.batch)?);
+        let (comb, conf, class) = (
+            gpu.alloc(d.combined_len(), For("ensemble", d))?,
+            gpu.alloc(d.batch, For("ensemble", d))?,
+            gpu.alloc(d.batch, For("ensemble", d))?,
+        );
         if d.batch > 0 {
             let args = vec![Arg::R(pb), Arg::R(wb), Arg::W(&comb), Arg::W(&conf), Arg::W(&class)];
             gpu.run(&[Launch::new(&SHADER, "ens_fwd", params, args, grid(d.batch, 256))])?;
@@ -42,7 +46,7 @@ impl EnsembleKernel for Gpu {
         let rule = EnsembleRule { conf_threshold: 0.0, agreement: 0.0 };
         let params = params(gpu, d, p, weights, rule)?;
         let (pb, wb, dcb, dfb) = (gpu.buf(p)?, gpu.buf(weights)?, gpu.buf(dcombined)?, gpu.buf(dconfidence)?);
-        let dp = gpu.alloc(d.p_len())?;
+        let dp = gpu.alloc(d.p_len(), For("ensemble", d))?;
         if d.batch > 0 && d.members > 0 {
             let args = vec![Arg::R(pb), Arg::R(wb), Arg::R(dcb), Arg::R(dfb), Arg::W(&dp)];
             gpu.run(&[Launch::new(&SHADER, "ens_bwd", params, args, grid(d.batch, 256))])?;

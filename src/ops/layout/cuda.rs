@@ -2,6 +2,7 @@
 
 use super::{LayoutKernel, NarrowDims};
 use crate::backend::cuda::{grid_1d, int, CudaBackend};
+use crate::backend::For;
 use crate::backend::Storage;
 use crate::tensor::shape::strides;
 use crate::{Error, Result};
@@ -23,10 +24,10 @@ impl LayoutKernel for CudaBackend {
             arg[1 + k] = int(shape[p], "permute dim")?;
             arg[1 + MAX_RANK + k] = int(src[p], "permute stride")?;
         }
-        let mut y = self.alloc(n)?;
+        let mut y = self.alloc(n, For("layout permute", &(shape, perm)))?;
         let n64 = n as i64;
         let mut l = self.kernel("permute_copy")?;
-        l.arg(xs.slice()).arg(&mut y).arg(&n64).arg(&arg);
+        l.arg(xs.slice()).arg(&mut *y).arg(&n64).arg(&arg);
         // SAFETY: permute_copy(const float* x, float* y, long long n, Perm p) with Perm = 17 ints (rank, shape[8],
         // src_stride[8]); the permuted strides of x's own shape address only x's n elements.
         unsafe { self.launch(l, grid_1d(n), "permute_copy")? };
@@ -40,11 +41,11 @@ impl LayoutKernel for CudaBackend {
             return Err(Error::Invalid(format!("cuda narrow: {start}..{} out of 0..{axis}", start + len)));
         }
         let n = outer * len * inner;
-        let mut y = self.alloc(n)?;
+        let mut y = self.alloc(n, For("layout narrow", d))?;
         let a =
             [int(outer, "outer")?, int(axis, "axis")?, int(inner, "inner")?, int(start, "start")?, int(len, "len")?];
         let mut l = self.kernel("narrow_copy")?;
-        l.arg(xs.slice()).arg(&mut y).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]);
+        l.arg(xs.slice()).arg(&mut *y).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]);
         // SAFETY: narrow_copy(const float* x, float* y, int outer, int axis, int inner, int start, int len); start +
         // len ≤ axis, x holds outer·axis·inner and y outer·len·inner values.
         unsafe { self.launch(l, grid_1d(n), "narrow_copy")? };
@@ -58,11 +59,11 @@ impl LayoutKernel for CudaBackend {
             return Err(Error::Invalid(format!("cuda unnarrow: {start}..{} out of 0..{axis}", start + len)));
         }
         let n = outer * axis * inner;
-        let mut y = self.alloc(n)?;
+        let mut y = self.alloc(n, For("layout unnarrow", d))?;
         let a =
             [int(outer, "outer")?, int(axis, "axis")?, int(inner, "inner")?, int(start, "start")?, int(len, "len")?];
         let mut l = self.kernel("unnarrow_copy")?;
-        l.arg(gs.slice()).arg(&mut y).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]);
+        l.arg(gs.slice()).arg(&mut *y).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]);
         // SAFETY: unnarrow_copy(const float* g, float* y, int outer, int axis, int inner, int start, int len).
         unsafe { self.launch(l, grid_1d(n), "unnarrow_copy")? };
         Ok(self.wrap(y, n))
@@ -74,14 +75,14 @@ impl LayoutKernel for CudaBackend {
         }
         let total: usize = lens.iter().sum();
         let n = outer * total * inner;
-        let mut y = self.alloc(n)?;
+        let mut y = self.alloc(n, For("layout concat", &(outer, lens, inner)))?;
         let (o32, i32_, t32) = (int(outer, "outer")?, int(inner, "inner")?, int(total, "total")?);
         let mut off = 0usize;
         for (p, (&part, &len)) in parts.iter().zip(lens).enumerate() {
             let ps = self.input(part, outer * len * inner, &format!("part {p}"))?;
             let (l32, off32) = (int(len, "len")?, int(off, "offset")?);
             let mut l = self.kernel("copy_into")?;
-            l.arg(ps.slice()).arg(&mut y).arg(&o32).arg(&l32).arg(&i32_).arg(&t32).arg(&off32);
+            l.arg(ps.slice()).arg(&mut *y).arg(&o32).arg(&l32).arg(&i32_).arg(&t32).arg(&off32);
             // SAFETY: copy_into(const float* part, float* y, int outer, int len, int inner, int total, int off); off +
             // len ≤ total, part holds outer·len·inner and y outer·total·inner values.
             unsafe { self.launch(l, grid_1d(outer * len * inner), "copy_into")? };

@@ -2,6 +2,7 @@
 
 use super::{LayoutKernel, NarrowDims};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
+use crate::backend::For;
 use crate::backend::Storage;
 use crate::tensor::shape::strides;
 use crate::Result;
@@ -19,7 +20,7 @@ impl LayoutKernel for Gpu {
         let gpu = self.handle()?;
         let xb = gpu.buf(x)?;
         let n = xb.len();
-        let y = gpu.alloc(n)?;
+        let y = gpu.alloc(n, For("layout permute", &(shape, perm)))?;
         let in_strides = strides(shape);
         let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
         let src: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
@@ -34,7 +35,7 @@ impl LayoutKernel for Gpu {
         let gpu = self.handle()?;
         let xb = gpu.buf(x)?;
         let n = outer * len * inner;
-        let y = gpu.alloc(n)?;
+        let y = gpu.alloc(n, For("layout narrow", d))?;
         let params = block(outer, len, inner, (axis, start), (len, 0));
         gpu.run(&[Launch::new(&SHADER, "copy_block", params, vec![Arg::R(xb), Arg::W(&y)], grid(n, 256))])?;
         Ok(store(y))
@@ -46,7 +47,7 @@ impl LayoutKernel for Gpu {
         let gpu = self.handle()?;
         let gb = gpu.buf(g)?;
         let n = outer * axis * inner;
-        let y = gpu.alloc(n)?;
+        let y = gpu.alloc(n, For("layout unnarrow", d))?;
         let params = Params::new().u(axis).u(inner).u(start).u(len).u(n);
         gpu.run(&[Launch::new(&SHADER, "unnarrow", params, vec![Arg::R(gb), Arg::W(&y)], grid(n, 256))])?;
         Ok(store(y))
@@ -56,7 +57,7 @@ impl LayoutKernel for Gpu {
     fn concat(&self, parts: &[&Storage], outer: usize, lens: &[usize], inner: usize) -> Result<Storage> {
         let gpu = self.handle()?;
         let total: usize = lens.iter().sum();
-        let y = gpu.alloc(outer * total * inner)?;
+        let y = gpu.alloc(outer * total * inner, For("layout concat", &(outer, lens, inner)))?;
         let mut launches = Vec::with_capacity(parts.len());
         let mut off = 0;
         for (p, &l) in parts.iter().zip(lens) {

@@ -8,7 +8,9 @@
 use super::LstmDims;
 use super::LstmKernel;
 use super::{LstmArgs, LstmGrads, LstmSaved};
+use crate::backend::cuda::pool::Pooled;
 use crate::backend::cuda::{grid_1d, grid_dim, int, CudaBackend};
+use crate::backend::For;
 use crate::backend::Storage;
 use crate::ops::matmul::cuda::{launch_gemm, Gemm};
 use crate::{Error, Result};
@@ -65,11 +67,11 @@ fn gemm(m: usize, n: usize, k: usize, xs: (usize, usize), ys: (usize, usize)) ->
 }
 
 /// Σ over rows of a [rows, cols] buffer, with reduce.cu's column kernel.
-fn column_sum(be: &CudaBackend, x: &CudaSlice<f32>, rows: usize, cols: usize) -> Result<CudaSlice<f32>> {
-    let mut y = be.alloc(cols)?;
+fn column_sum(be: &CudaBackend, x: &CudaSlice<f32>, rows: usize, cols: usize) -> Result<Pooled<f32>> {
+    let mut y = be.alloc(cols, For("lstm bias gradient, rows × cols", &(rows, cols)))?;
     let (outer, axis, inner, mean) = (1i32, int(rows, "rows")?, int(cols, "cols")?, 0i32);
     let mut l = be.kernel("sum_cols")?;
-    l.arg(x).arg(&mut y).arg(&outer).arg(&axis).arg(&inner).arg(&mean);
+    l.arg(x).arg(&mut *y).arg(&outer).arg(&axis).arg(&inner).arg(&mean);
     // SAFETY: sum_cols(const float* x, float* y, int outer, int axis, int inner, int mean); x holds rows·cols and
     // y cols values.
     unsafe { be.launch(l, grid_1d(cols), "sum_cols")? };
@@ -84,8 +86,12 @@ impl LstmKernel for CudaBackend {
         let (h0s, c0s) = (self.input(h0, d.state_len(), "h0")?, self.input(c0, d.state_len(), "c0")?);
         let (wis, whs) = (self.input(w_ih, d.w_ih_len(), "w_ih")?, self.input(w_hh, d.w_hh_len(), "w_hh")?);
         let (bis, bhs) = (self.input(b_ih, g4, "b_ih")?, self.input(b_hh, g4, "b_hh")?);
-        let mut gates = if ni == 0 { self.zeros(d.seq_gates_len())? } else { self.alloc(d.seq_gates_len())? };
-        let (mut hs, mut cs) = (self.alloc(d.seq_len())?, self.alloc(d.seq_len())?);
+        let mut gates = if ni == 0 {
+            self.zeros(d.seq_gates_len(), For("lstm", d))?
+        } else {
+            self.alloc(d.seq_gates_len(), For("lstm", d))?
+        };
+        let (mut hs, mut cs) = (self.alloc(d.seq_len(), For("lstm", d))?, self.alloc(d.seq_len(), For("lstm", d))?);
         if nb * nt * nh == 0 {
             return Ok(LstmSaved {
                 hs: self.wrap(hs, d.seq_len()),
@@ -110,8 +116,8 @@ impl LstmKernel for CudaBackend {
         if let Some(smem) = use_fused(self, "lstm_seq_forward_fused", d)? {
             let cfg = LaunchConfig { grid_dim: (grid_dim(nb)?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: smem };
             let mut l = self.kernel("lstm_seq_forward_fused")?;
-            l.arg(&mut gates).arg(whs.slice()).arg(bis.slice()).arg(bhs.slice()).arg(h0s.slice()).arg(c0s.slice());
-            l.arg(&mut hs).arg(&mut cs).arg(&s.b).arg(&s.t).arg(&s.h).arg(&s.reverse);
+            l.arg(&mut *gates).arg(whs.slice()).arg(bis.slice()).arg(bhs.slice()).arg(h0s.slice()).arg(c0s.slice());
+            l.arg(&mut *hs).arg(&mut *cs).arg(&s.b).arg(&s.t).arg(&s.h).arg(&s.reverse);
             // SAFETY: lstm_seq_forward_fused(float* gates, const float* w_hh, b_ih, b_hh, h0, c0, float* hs, cs, int B,
             // T, H, reverse); one 256-thread block per batch row, shared memory fused_smem(H) as carved (limit raised
             // above when over 48 KiB); lengths checked above.
@@ -129,8 +135,8 @@ impl LstmKernel for CudaBackend {
                 let t = d.time_at(step) as i32;
                 let t_prev = if step == 0 { -1 } else { d.time_at(step - 1) as i32 };
                 let mut l = self.kernel("lstm_step_forward")?;
-                l.arg(&mut gates).arg(whs.slice()).arg(bis.slice()).arg(bhs.slice()).arg(h0s.slice()).arg(c0s.slice());
-                l.arg(&mut hs).arg(&mut cs).arg(&s.b).arg(&s.t).arg(&s.h).arg(&t).arg(&t_prev);
+                l.arg(&mut *gates).arg(whs.slice()).arg(bis.slice()).arg(bhs.slice()).arg(h0s.slice()).arg(c0s.slice());
+                l.arg(&mut *hs).arg(&mut *cs).arg(&s.b).arg(&s.t).arg(&s.h).arg(&t).arg(&t_prev);
                 // SAFETY: lstm_step_forward(float* gates, const float* w_hh, b_ih, b_hh, h0, c0, float* hs, cs, int B, T,
                 // H, t, t_prev); 4 warps per block, one per hidden unit; 0 ≤ t < T and t_prev is −1 or in range.
                 unsafe { self.launch(l, cfg, "lstm_step_forward")? };
@@ -154,7 +160,7 @@ impl LstmKernel for CudaBackend {
         let dhss = self.input(dhs, d.seq_len(), "dhs")?;
         let bt = nb * nt;
         if bt * nh == 0 {
-            let z = |n: usize| -> Result<Storage> { Ok(self.wrap(self.zeros(n)?, n)) };
+            let z = |n: usize| -> Result<Storage> { Ok(self.wrap(self.zeros(n, For("lstm", d))?, n)) };
             return Ok(LstmGrads {
                 dx: z(d.x_len())?,
                 dh0: z(d.state_len())?,
@@ -165,19 +171,21 @@ impl LstmKernel for CudaBackend {
             });
         }
         let s = sizes(d)?;
-        let mut dpre = self.alloc(d.seq_gates_len())?;
+        let mut dpre = self.alloc(d.seq_gates_len(), For("lstm", d))?;
         let (dh0, dc0) = if let Some(smem) = use_fused(self, "lstm_seq_backward_fused", d)? {
-            let (mut dh0, mut dc0) = (self.alloc(d.state_len())?, self.alloc(d.state_len())?);
+            let (mut dh0, mut dc0) =
+                (self.alloc(d.state_len(), For("lstm", d))?, self.alloc(d.state_len(), For("lstm", d))?);
             let cfg = LaunchConfig { grid_dim: (grid_dim(nb)?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: smem };
             let mut l = self.kernel("lstm_seq_backward_fused")?;
-            l.arg(gts.slice()).arg(css.slice()).arg(c0s.slice()).arg(dhss.slice()).arg(whs.slice()).arg(&mut dpre);
-            l.arg(&mut dh0).arg(&mut dc0).arg(&s.b).arg(&s.t).arg(&s.h).arg(&s.reverse);
+            l.arg(gts.slice()).arg(css.slice()).arg(c0s.slice()).arg(dhss.slice()).arg(whs.slice()).arg(&mut *dpre);
+            l.arg(&mut *dh0).arg(&mut *dc0).arg(&s.b).arg(&s.t).arg(&s.h).arg(&s.reverse);
             // SAFETY: lstm_seq_backward_fused(const float* gates, cs, c0, dhs, w_hh, float* dpre, dh0, dc0, int B, T, H,
             // reverse); one 256-thread block per batch row, shared memory fused_smem(H) as carved.
             unsafe { self.launch(l, cfg, "lstm_seq_backward_fused")? };
             (dh0, dc0)
         } else {
-            let (mut dh, mut dc) = (self.zeros(d.state_len())?, self.zeros(d.state_len())?);
+            let (mut dh, mut dc) =
+                (self.zeros(d.state_len(), For("lstm", d))?, self.zeros(d.state_len(), For("lstm", d))?);
             for step in (0..nt).rev() {
                 let t = d.time_at(step) as i32;
                 let t_prev = if step == 0 { -1 } else { d.time_at(step - 1) as i32 };
@@ -186,22 +194,24 @@ impl LstmKernel for CudaBackend {
                     .arg(css.slice())
                     .arg(c0s.slice())
                     .arg(dhss.slice())
-                    .arg(&dh)
-                    .arg(&mut dc)
-                    .arg(&mut dpre);
+                    .arg(&*dh)
+                    .arg(&mut *dc)
+                    .arg(&mut *dpre);
                 l.arg(&s.b).arg(&s.t).arg(&s.h).arg(&t).arg(&t_prev);
                 // SAFETY: lstm_step_backward_cell(const float* gates, cs, c0, dhs, dh_carry, float* dc_carry, float* dpre,
                 // int B, T, H, t, t_prev); one thread per (b, j) of the [B, H] carries.
                 unsafe { self.launch(l, grid_1d(nb * nh), "lstm_step_backward_cell")? };
                 let mut l = self.kernel("lstm_step_backward_dh")?;
-                l.arg(&dpre).arg(whs.slice()).arg(&mut dh).arg(&s.b).arg(&s.t).arg(&s.h).arg(&t);
+                l.arg(&*dpre).arg(whs.slice()).arg(&mut *dh).arg(&s.b).arg(&s.t).arg(&s.h).arg(&t);
                 // SAFETY: lstm_step_backward_dh(const float* dpre, const float* w_hh, float* dh_carry, int B, T, H, t).
                 unsafe { self.launch(l, grid_1d(nb * nh), "lstm_step_backward_dh")? };
             }
             (dh, dc)
         };
-        let mut dx = if g4 == 0 { self.zeros(d.x_len())? } else { self.alloc(d.x_len())? };
-        let (mut dw_ih, mut dw_hh) = (self.alloc(d.w_ih_len())?, self.alloc(d.w_hh_len())?);
+        let mut dx =
+            if g4 == 0 { self.zeros(d.x_len(), For("lstm", d))? } else { self.alloc(d.x_len(), For("lstm", d))? };
+        let (mut dw_ih, mut dw_hh) =
+            (self.alloc(d.w_ih_len(), For("lstm", d))?, self.alloc(d.w_hh_len(), For("lstm", d))?);
         // dx [BT, I] = dpre [BT, 4H]·w_ih [4H, I]
         let g = gemm(bt, ni, g4, (g4, 1), (ni, 1));
         launch_gemm(self, "gemm_f32", &dpre, d.seq_gates_len(), wis.slice(), d.w_ih_len(), &mut dx, d.x_len(), &g)?;
@@ -209,10 +219,10 @@ impl LstmKernel for CudaBackend {
         let g = gemm(g4, ni, bt, (1, g4), (ni, 1));
         launch_gemm(self, "gemm_f32", &dpre, d.seq_gates_len(), xs.slice(), d.x_len(), &mut dw_ih, d.w_ih_len(), &g)?;
         // dw_hh [4H, H] = dpreᵀ·h_prev
-        let mut h_prev = self.alloc(d.seq_len())?;
+        let mut h_prev = self.alloc(d.seq_len(), For("lstm", d))?;
         {
             let mut l = self.kernel("lstm_shift_h")?;
-            l.arg(hss.slice()).arg(h0s.slice()).arg(&mut h_prev).arg(&s.b).arg(&s.t).arg(&s.h).arg(&s.reverse);
+            l.arg(hss.slice()).arg(h0s.slice()).arg(&mut *h_prev).arg(&s.b).arg(&s.t).arg(&s.h).arg(&s.reverse);
             // SAFETY: lstm_shift_h(const float* hs, const float* h0, float* h_prev, int B, T, H, reverse).
             unsafe { self.launch(l, grid_1d(d.seq_len()), "lstm_shift_h")? };
         }

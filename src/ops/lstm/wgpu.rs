@@ -6,6 +6,7 @@ use super::LstmDims;
 use super::LstmKernel;
 use super::{LstmArgs, LstmGrads, LstmSaved};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
+use crate::backend::For;
 use crate::backend::{expect_len, Storage};
 use crate::ops::matmul::wgpu::gemm;
 use crate::ops::reduce::{wgpu::sum_launch, ReduceDims};
@@ -45,7 +46,11 @@ impl LstmKernel for Gpu {
         let [xb, h0b, c0b, wib, whb] = sequence_inputs(gpu, d, a)?;
         let (bib, bhb) = (gpu.buf(a.b_ih)?, gpu.buf(a.b_hh)?);
         check(&[("b_ih", bib.len(), d.gates()), ("b_hh", bhb.len(), d.gates())])?;
-        let (hs, cs, gates) = (gpu.alloc(d.seq_len())?, gpu.alloc(d.seq_len())?, gpu.alloc(d.seq_gates_len())?);
+        let (hs, cs, gates) = (
+            gpu.alloc(d.seq_len(), For("lstm", d))?,
+            gpu.alloc(d.seq_len(), For("lstm", d))?,
+            gpu.alloc(d.seq_gates_len(), For("lstm", d))?,
+        );
         let rows = d.batch * d.t;
         // gates ← x·w_ihᵀ for every step at once; each step then adds the biases and its recurrent product.
         let mut launches = vec![gemm(xb, false, wib, true, &gates, rows, d.gates(), d.input)];
@@ -83,11 +88,19 @@ impl LstmKernel for Gpu {
         ])?;
         let g4 = d.gates();
         let rows = d.batch * d.t;
-        let dgates = gpu.alloc(d.seq_gates_len())?;
-        let dc_carry = gpu.alloc(d.state_len())?;
-        let hprev = gpu.alloc(d.seq_len())?;
-        let (dx, dh0, dc0) = (gpu.alloc(d.x_len())?, gpu.alloc(d.state_len())?, gpu.alloc(d.state_len())?);
-        let (dw_ih, dw_hh, db) = (gpu.alloc(d.w_ih_len())?, gpu.alloc(d.w_hh_len())?, gpu.alloc(g4)?);
+        let dgates = gpu.alloc(d.seq_gates_len(), For("lstm", d))?;
+        let dc_carry = gpu.alloc(d.state_len(), For("lstm", d))?;
+        let hprev = gpu.alloc(d.seq_len(), For("lstm", d))?;
+        let (dx, dh0, dc0) = (
+            gpu.alloc(d.x_len(), For("lstm", d))?,
+            gpu.alloc(d.state_len(), For("lstm", d))?,
+            gpu.alloc(d.state_len(), For("lstm", d))?,
+        );
+        let (dw_ih, dw_hh, db) = (
+            gpu.alloc(d.w_ih_len(), For("lstm", d))?,
+            gpu.alloc(d.w_hh_len(), For("lstm", d))?,
+            gpu.alloc(g4, For("lstm", d))?,
+        );
         let mut launches: Vec<Launch> = Vec::with_capacity(d.t + 6);
         for step in (0..d.t).rev() {
             let t = d.time_at(step);

@@ -4,7 +4,9 @@
 
 use super::MatmulDims;
 use super::MatmulKernel;
+use crate::backend::cuda::pool::Pooled;
 use crate::backend::cuda::{grid_1d, CudaBackend};
+use crate::backend::For;
 use crate::backend::{Pair, Storage};
 use crate::{Error, Result};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
@@ -181,7 +183,7 @@ pub enum HalfKind {
 /// weights converted once at load time.
 #[derive(Clone)]
 pub struct HalfStorage {
-    buf: Arc<CudaSlice<u16>>,
+    buf: Arc<Pooled<u16>>,
     len: usize,
     kind: HalfKind,
 }
@@ -202,14 +204,14 @@ impl HalfStorage {
 pub fn to_half(be: &CudaBackend, x: &Storage, kind: HalfKind) -> Result<HalfStorage> {
     let n = x.len();
     let xs = be.input(x, n, "x")?;
-    let mut y = be.alloc_u16(n)?;
+    let mut y = be.alloc_u16(n, For("matmul to_half, values", &n))?;
     let name = match kind {
         HalfKind::F16 => "f32_to_f16",
         HalfKind::Bf16 => "f32_to_bf16",
     };
     let n64 = n as i64;
     let mut l = be.kernel(name)?;
-    l.arg(xs.slice()).arg(&mut y).arg(&n64);
+    l.arg(xs.slice()).arg(&mut *y).arg(&n64);
     // SAFETY: f32_to_f16 / f32_to_bf16(const float* x, 16-bit* y, long long n); x and y hold n values.
     unsafe { be.launch(l, grid_1d(n), name)? };
     Ok(HalfStorage { buf: Arc::new(y), len: n, kind })
@@ -247,7 +249,7 @@ pub fn matmul_half_with(
     }
     let c_len = batch * d.m * d.n;
     let g = forward_gemm(d, batch);
-    let mut c = if d.k == 0 { be.zeros(c_len)? } else { be.alloc(c_len)? };
+    let mut c = if d.k == 0 { be.zeros(c_len, For("matmul", d))? } else { be.alloc(c_len, For("matmul", d))? };
     let name = match (a.kind, tensor_cores) {
         (HalfKind::F16, false) => "gemm_f16",
         (HalfKind::Bf16, false) => "gemm_bf16",
@@ -265,7 +267,7 @@ impl MatmulKernel for CudaBackend {
         let (as_, bs) = (self.input(a, d.a_len(), "a")?, self.input(b, d.b_len(), "b")?);
         let c_len = batch * d.m * d.n;
         let g = forward_gemm(d, batch);
-        let mut c = if d.k == 0 { self.zeros(c_len)? } else { self.alloc(c_len)? };
+        let mut c = if d.k == 0 { self.zeros(c_len, For("matmul", d))? } else { self.alloc(c_len, For("matmul", d))? };
         launch_gemm(self, "gemm_f32", as_.slice(), d.a_len(), bs.slice(), d.b_len(), &mut c, c_len, &g)?;
         Ok(self.wrap(c, c_len))
     }
@@ -319,7 +321,13 @@ impl MatmulKernel for CudaBackend {
         if d.batch_b == 1 && batch > 1 {
             (gb.z, gb.kbatch, gb.x_bs, gb.y_bs, gb.x_bz, gb.y_bz) = (1, batch, gb.x_bz, gb.y_bz, 0, 0);
         }
-        let zero_k = |n_out: usize| if m == 0 || n == 0 { self.zeros(n_out) } else { self.alloc(n_out) };
+        let zero_k = |n_out: usize| {
+            if m == 0 || n == 0 {
+                self.zeros(n_out, For("matmul", d))
+            } else {
+                self.alloc(n_out, For("matmul", d))
+            }
+        };
         let mut da = zero_k(d.a_len())?;
         let mut db = zero_k(d.b_len())?;
         launch_gemm(self, "gemm_f32", dcs.slice(), c_len, bs.slice(), d.b_len(), &mut da, d.a_len(), &ga)?;

@@ -5,6 +5,7 @@
 use super::MatmulDims;
 use super::MatmulKernel;
 use crate::backend::wgpu::{store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
+use crate::backend::For;
 use crate::backend::{Pair, Storage};
 use crate::{Error, Result};
 
@@ -91,7 +92,7 @@ impl MatmulKernel for Gpu {
         let gpu = self.handle()?;
         let (ab, bb) = (gpu.buf(a)?, gpu.buf(b)?);
         let batch = check(d, ab, bb)?;
-        let c = gpu.alloc(d.c_len())?;
+        let c = gpu.alloc(d.c_len(), For("matmul", d))?;
         let x = Side { buf: ab, trans: d.trans_a, stride: stride(d.batch_a, d.m * d.k) };
         let y = Side { buf: bb, trans: d.trans_b, stride: stride(d.batch_b, d.k * d.n) };
         gpu.run(&[product(x, y, &c, d.m, d.n, d.k, batch, false)])?;
@@ -108,7 +109,7 @@ impl MatmulKernel for Gpu {
         }
         let (m, n, k) = (d.m, d.n, d.k);
         let (sa, sb, sc) = (stride(d.batch_a, m * k), stride(d.batch_b, k * n), m * n);
-        let (da, db) = (gpu.alloc(d.a_len())?, gpu.alloc(d.b_len())?);
+        let (da, db) = (gpu.alloc(d.a_len(), For("matmul", d))?, gpu.alloc(d.b_len(), For("matmul", d))?);
         let sum_a = d.batch_a == 1 && batch > 1;
         let sum_b = d.batch_b == 1 && batch > 1;
         let dc_side = |trans| Side { buf: dcb, trans, stride: sc };

@@ -4,6 +4,7 @@
 use super::{BatchNormDims, LayerNormDims};
 use super::{BatchNormParams, BatchNormSaved, LayerNormSaved, NormKernel};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
+use crate::backend::For;
 use crate::backend::{expect_len, Storage, Triple};
 use crate::Result;
 
@@ -46,7 +47,11 @@ impl NormKernel for Gpu {
         expect_len("layer_norm x", xb.len(), d.len())?;
         expect_len("layer_norm gamma", gb.len(), d.cols)?;
         expect_len("layer_norm beta", bb.len(), d.cols)?;
-        let (y, mean, rstd) = (gpu.alloc(d.len())?, gpu.alloc(d.rows)?, gpu.alloc(d.rows)?);
+        let (y, mean, rstd) = (
+            gpu.alloc(d.len(), For("norm", d))?,
+            gpu.alloc(d.rows, For("norm", d))?,
+            gpu.alloc(d.rows, For("norm", d))?,
+        );
         let args = vec![Arg::R(xb), Arg::R(gb), Arg::R(bb), Arg::W(&y), Arg::W(&mean), Arg::W(&rstd)];
         gpu.run(&[Launch::new(&SHADER, "ln_fwd", ln_params(d), args, grid(d.rows, 1))])?;
         Ok((store(y), store(mean), store(rstd)))
@@ -62,7 +67,11 @@ impl NormKernel for Gpu {
         expect_len("layer_norm gamma", gb.len(), d.cols)?;
         expect_len("layer_norm mean", mb.len(), d.rows)?;
         expect_len("layer_norm rstd", rb.len(), d.rows)?;
-        let (dx, dg, db) = (gpu.alloc(d.len())?, gpu.alloc(d.cols)?, gpu.alloc(d.cols)?);
+        let (dx, dg, db) = (
+            gpu.alloc(d.len(), For("norm", d))?,
+            gpu.alloc(d.cols, For("norm", d))?,
+            gpu.alloc(d.cols, For("norm", d))?,
+        );
         let dx_args = vec![Arg::R(xb), Arg::R(gb), Arg::R(mb), Arg::R(rb), Arg::R(dyb), Arg::W(&dx)];
         let dgb_args = vec![Arg::R(xb), Arg::R(mb), Arg::R(rb), Arg::R(dyb), Arg::W(&dg), Arg::W(&db)];
         gpu.run(&[
@@ -77,8 +86,9 @@ impl NormKernel for Gpu {
         let gpu = self.handle()?;
         let [xb, gb, bb, rmb, rvb] = bn_inputs(gpu, d, x, p)?;
         d.check_train()?;
-        let (y, mean, rstd) = (gpu.alloc(d.len())?, gpu.alloc(d.c)?, gpu.alloc(d.c)?);
-        let (rm_out, rv_out) = (gpu.alloc(d.c)?, gpu.alloc(d.c)?);
+        let (y, mean, rstd) =
+            (gpu.alloc(d.len(), For("norm", d))?, gpu.alloc(d.c, For("norm", d))?, gpu.alloc(d.c, For("norm", d))?);
+        let (rm_out, rv_out) = (gpu.alloc(d.c, For("norm", d))?, gpu.alloc(d.c, For("norm", d))?);
         let p = bn_params(d, mom, false);
         let stats_args =
             vec![Arg::R(xb), Arg::R(rmb), Arg::R(rvb), Arg::W(&mean), Arg::W(&rstd), Arg::W(&rm_out), Arg::W(&rv_out)];
@@ -93,7 +103,7 @@ impl NormKernel for Gpu {
     fn batch_norm_eval(&self, d: &BatchNormDims, x: &Storage, p: &BatchNormParams) -> Result<Storage> {
         let gpu = self.handle()?;
         let [xb, gb, bb, rmb, rvb] = bn_inputs(gpu, d, x, p)?;
-        let y = gpu.alloc(d.len())?;
+        let y = gpu.alloc(d.len(), For("norm", d))?;
         let args = vec![Arg::R(xb), Arg::R(gb), Arg::R(bb), Arg::R(rmb), Arg::R(rvb), Arg::W(&y)];
         gpu.run(&[Launch::new(&SHADER, "bn_apply", bn_params(d, 0.0, true), args, grid(d.len(), 256))])?;
         Ok(store(y))
@@ -107,7 +117,8 @@ impl NormKernel for Gpu {
         expect_len("batch_norm x", xb.len(), d.len())?;
         expect_len("batch_norm dy", dyb.len(), d.len())?;
         check_channels(d, &[("gamma", gb.len()), ("statistic a", sab.len()), ("statistic b", sbb.len())])?;
-        let (dx, dg, db) = (gpu.alloc(d.len())?, gpu.alloc(d.c)?, gpu.alloc(d.c)?);
+        let (dx, dg, db) =
+            (gpu.alloc(d.len(), For("norm", d))?, gpu.alloc(d.c, For("norm", d))?, gpu.alloc(d.c, For("norm", d))?);
         let p = bn_params(d, 0.0, !train);
         let sums_args = vec![Arg::R(xb), Arg::R(sab), Arg::R(sbb), Arg::R(dyb), Arg::W(&dg), Arg::W(&db)];
         let dx_args =

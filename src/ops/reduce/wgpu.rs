@@ -3,6 +3,7 @@
 use super::ReduceDims;
 use super::ReduceKernel;
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader, WgpuBuffer};
+use crate::backend::For;
 use crate::backend::{expect_len, Pair, Storage};
 use crate::{Error, Result};
 
@@ -43,7 +44,7 @@ impl ReduceKernel for Gpu {
         let xb = gpu.buf(x)?;
         expect_len("reduce input", xb.len(), d.in_len())?;
         let n = d.out_len();
-        let y = gpu.alloc(n)?;
+        let y = gpu.alloc(n, For("reduce", d))?;
         gpu.run(&[sum_launch(d, xb, &y, scale(d, mean))])?;
         Ok(store(y))
     }
@@ -53,7 +54,7 @@ impl ReduceKernel for Gpu {
         let dyb = gpu.buf(dy)?;
         expect_len("reduce backward dy", dyb.len(), d.out_len())?;
         let n = d.in_len();
-        let dx = gpu.alloc(n)?;
+        let dx = gpu.alloc(n, For("reduce", d))?;
         let launch =
             Launch::new(&SHADER, "sum_bwd", params(d, scale(d, mean)), vec![Arg::R(dyb), Arg::W(&dx)], grid(n, 256));
         gpu.run(&[launch])?;
@@ -69,7 +70,7 @@ impl ReduceKernel for Gpu {
             return Err(Error::Invalid("max over an empty axis".into()));
         }
         let n = d.out_len();
-        let (y, idx) = (gpu.alloc(n)?, gpu.alloc(n)?);
+        let (y, idx) = (gpu.alloc(n, For("reduce", d))?, gpu.alloc(n, For("reduce", d))?);
         let args = vec![Arg::R(xb), Arg::W(&y), Arg::W(&idx)];
         let launch = if use_rows(d) {
             Launch::new(&SHADER, "max_rows", params(d, 1.0), args, grid(n, 1))
@@ -86,7 +87,7 @@ impl ReduceKernel for Gpu {
         expect_len("max backward idx", ib.len(), d.out_len())?;
         expect_len("max backward dy", dyb.len(), d.out_len())?;
         let n = d.in_len();
-        let dx = gpu.alloc(n)?;
+        let dx = gpu.alloc(n, For("reduce", d))?;
         let args = vec![Arg::R(ib), Arg::R(dyb), Arg::W(&dx)];
         gpu.run(&[Launch::new(&SHADER, "max_bwd", params(d, 1.0), args, grid(n, 256))])?;
         Ok(store(dx))
