@@ -144,6 +144,12 @@ impl Gate {
         }
     }
 
+    /// Run the combiner on `device` from the next decision on (the trader moves it to the CPU when a member falls
+    /// back there); a device without a backend is reported by `decide`.
+    pub fn set_device(&mut self, device: Device) {
+        self.device = device;
+    }
+
     /// Current member weights (sum to 1).
     pub fn weights(&self) -> &[f32] {
         &self.weights

@@ -98,6 +98,16 @@ pub struct Trader {
 /// or the error that ends the stream.
 pub type DeviceFallback = Box<dyn FnMut(usize, Error) -> Result<Checkpoint> + Send>;
 
+/// Where the gate's combiner runs: the members' device when they all share one, else (a member fell back to the
+/// CPU, or there are none) the CPU.
+fn members_device(engines: &[Engine]) -> Device {
+    let mut devices = engines.iter().map(|e| e.predictor().model().device());
+    match devices.next() {
+        Some(first) if devices.all(|d| d == first) => first,
+        _ => Device::Cpu,
+    }
+}
+
 impl Trader {
     /// Members' engines in order; the journal (if any) is opened and replayed. Returns warnings to print.
     pub fn new(engines: Vec<Engine>, cfg: TraderConfig, journal: Option<&Path>) -> Result<(Trader, Vec<String>)> {
@@ -106,8 +116,7 @@ impl Trader {
         if cfg.horizon == 0 {
             return Err(Error::config("horizon", "must be at least 1 bar"));
         }
-        // The combiner runs where the members do (the CPU when the stream runs there).
-        let device = engines.first().map_or(Device::Cpu, |e| e.predictor().model().device());
+        let device = members_device(&engines);
         let mut warnings = Vec::new();
         let monitor = match engines.first() {
             Some(e) => match e.drift() {
@@ -298,6 +307,8 @@ impl Trader {
             outputs.clear();
         }
         if !outputs.is_empty() && outputs.len() == self.engines.len() {
+            // A member that fell back to the CPU takes the combiner with it.
+            self.gate.set_device(members_device(&self.engines));
             let d = self.gate.decide(&outputs.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
             let top = (0..3).fold(0, |b, i| if d.combined[i] > d.combined[b] { i } else { b });
             self.pending.push_back((bar.close, outputs, d.combined[top], top));
