@@ -2,6 +2,8 @@
 //! inputs, and comparison against the CPU backend (itself tested against the plain-loop references).
 #![allow(dead_code)]
 
+pub mod sim;
+
 use tickgrad::backend::Storage;
 use tickgrad::device::Device;
 use tickgrad::ops::prelude::*;

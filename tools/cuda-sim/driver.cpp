@@ -5,21 +5,16 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 
+#include "driver.h"
 #include "sim.h"
 
-typedef int CUresult;
-typedef unsigned long long CUdeviceptr;
-typedef void* CUcontext;
-typedef void* CUstream;
-typedef void* CUmodule;
-typedef void* CUfunction;
-typedef void* CUevent;
-typedef void* CUmemoryPool;
+CUresult sim_check_all_allocations(const char* when);  // memory.cpp
 
 namespace sim {
 thread_local Thread self;
@@ -29,8 +24,10 @@ Block::Block(int threads, size_t smem_bytes) : bar(threads), smem(smem_bytes + 1
 }
 
 struct Kernel {
+    std::string name;
     void* fn;
     Invoker inv;
+    SharedVars* shared;  // the static `__shared__` variables of the kernel's source file
     int max_dynamic_smem = 48 * 1024;
 };
 
@@ -39,7 +36,9 @@ static std::map<std::string, Kernel>& registry() {
     return r;
 }
 
-void register_kernel(const char* name, void* fn, Invoker inv) { registry()[name] = Kernel{fn, inv}; }
+void register_kernel(const char* name, void* fn, Invoker inv, SharedVars* shared) {
+    registry()[name] = Kernel{name, fn, inv, shared};
+}
 }  // namespace sim
 
 static std::mutex launch_lock;
@@ -47,19 +46,6 @@ static thread_local CUcontext current_ctx = nullptr;
 static char the_context;
 static char the_module;
 
-enum : int {
-    SUCCESS = 0,
-    INVALID_VALUE = 1,
-    OUT_OF_MEMORY = 2,
-    NO_DEVICE = 100,
-    INVALID_DEVICE = 101,
-    NOT_FOUND = 500,
-    LAUNCH_OUT_OF_RESOURCES = 701,
-};
-
-// Only the driver API is exported; everything else stays hidden so it cannot interpose on symbols of other
-// libraries in the process (libnvrtc has internal functions with the same names as the emulation helpers).
-#define API __attribute__((visibility("default")))
 
 extern "C" {
 
@@ -87,7 +73,8 @@ API CUresult cuDeviceGetAttribute(int* v, int attrib, int) {
     case 97: *v = 232448; break;   // max shared memory per block (opt-in), as an H100
     case 8: *v = 49152; break;     // max shared memory per block
     case 1: *v = 1024; break;      // max threads per block
-    default: *v = 0; break;        // memory pools unsupported: cudarc uses cuMemAlloc / cuMemFree
+    case 115: *v = 1; break;       // memory pools supported (memory.cpp): cudarc uses cuMemAllocAsync / cuMemFreeAsync
+    default: *v = 0; break;
     }
     return SUCCESS;
 }
@@ -103,7 +90,8 @@ API CUresult cuDevicePrimaryCtxRetain(CUcontext* c, int) {
     *c = &the_context;
     return SUCCESS;
 }
-API CUresult cuDevicePrimaryCtxRelease_v2(int) { return SUCCESS; }
+// Releasing the context checks every live buffer's guards (memory.cpp).
+API CUresult cuDevicePrimaryCtxRelease_v2(int) { return sim_check_all_allocations("when the context was released"); }
 API CUresult cuCtxGetCurrent(CUcontext* c) {
     *c = current_ctx;
     return SUCCESS;
@@ -112,51 +100,6 @@ API CUresult cuCtxSetCurrent(CUcontext c) {
     current_ctx = c;
     return SUCCESS;
 }
-API CUresult cuCtxSynchronize() { return SUCCESS; }
-API CUresult cuStreamSynchronize(CUstream) { return SUCCESS; }
-
-API CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
-    void* m = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
-    if (!m) return OUT_OF_MEMORY;
-    *p = (CUdeviceptr)m;
-    return SUCCESS;
-}
-API CUresult cuMemFree_v2(CUdeviceptr p) {
-    std::free((void*)p);
-    return SUCCESS;
-}
-API CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, CUstream) { return cuMemAlloc_v2(p, bytes); }
-API CUresult cuMemFreeAsync(CUdeviceptr p, CUstream) { return cuMemFree_v2(p); }
-API CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, CUstream) {
-    std::memset((void*)p, v, n);
-    return SUCCESS;
-}
-API CUresult cuMemsetD8_v2(CUdeviceptr p, unsigned char v, size_t n) { return cuMemsetD8Async(p, v, n, nullptr); }
-API CUresult cuMemsetD32Async(CUdeviceptr p, unsigned int v, size_t n, CUstream) {
-    unsigned int* d = (unsigned int*)p;
-    for (size_t i = 0; i < n; ++i) d[i] = v;
-    return SUCCESS;
-}
-API CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstream) {
-    std::memcpy((void*)dst, src, n);
-    return SUCCESS;
-}
-API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) { return cuMemcpyHtoDAsync_v2(dst, src, n, nullptr); }
-API CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, CUstream) {
-    std::memcpy(dst, (const void*)src, n);
-    return SUCCESS;
-}
-API CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoHAsync_v2(dst, src, n, nullptr); }
-API CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream) {
-    std::memmove((void*)dst, (const void*)src, n);
-    return SUCCESS;
-}
-API CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoDAsync_v2(dst, src, n, nullptr); }
-API CUresult cuMemGetInfo_v2(size_t* free_b, size_t* total) {
-    *free_b = *total = (size_t)1 << 32;
-    return SUCCESS;
-}
-
 API CUresult cuModuleLoadData(CUmodule* m, const void*) {
     *m = &the_module;
     return SUCCESS;
@@ -179,8 +122,45 @@ API CUresult cuFuncGetAttribute(int* v, int, CUfunction) {
 
 // Persistent workers, one per thread of the largest block seen: a launch wakes the first `threads` of them, which
 // walk the grid block by block; a barrier over the launch separates blocks, and its completion step (run by one
-// thread while the others wait) builds the next block's barriers and poisoned shared memory.
+// thread while the others wait) builds the next block's barriers and poisons its shared memory, static and dynamic
+// (0xff bytes: NaN as f32, -1 as int), since a GPU leaves it undefined.
+//
+// Blocks run in a shuffled order: a GPU gives no order, so a kernel whose result depends on block 0 running before
+// block 1 must fail here too. The permutation comes from CUDA_SIM_SEED (default 0x5eed; `off` runs blocks in
+// order), the kernel's name and the launch geometry, so it does not depend on which test thread launched first:
+// runs are reproducible. (Blocks cannot run concurrently: static `__shared__` variables are one copy per file.)
 namespace {
+uint64_t splitmix(uint64_t& s) {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+// The seed of the block order, or nothing when CUDA_SIM_SEED=off.
+const uint64_t* order_seed() {
+    static const uint64_t* seed = [] {
+        static uint64_t s = 0x5eed;
+        const char* v = std::getenv("CUDA_SIM_SEED");
+        if (v && std::strcmp(v, "off") == 0) return (const uint64_t*)nullptr;
+        if (v && *v) s = std::strtoull(v, nullptr, 0);
+        return (const uint64_t*)&s;
+    }();
+    return seed;
+}
+
+// Fills `order` with the launch's block indices, shuffled (Fisher-Yates) unless the order is switched off.
+void block_order(std::vector<uint32_t>& order, size_t blocks, const std::string& name, const unsigned dims[6]) {
+    order.resize(blocks);
+    for (size_t i = 0; i < blocks; ++i) order[i] = (uint32_t)i;
+    const uint64_t* seed = order_seed();
+    if (!seed || blocks < 2) return;
+    uint64_t s = *seed;
+    for (char c : name) s = (s ^ (unsigned char)c) * 0x100000001b3ull;
+    for (int i = 0; i < 6; ++i) s = (s ^ dims[i]) * 0x100000001b3ull;
+    for (size_t i = blocks - 1; i > 0; --i) std::swap(order[i], order[splitmix(s) % (i + 1)]);
+}
+
 struct Job {
     sim::Kernel* k;
     void** params;
@@ -199,6 +179,8 @@ class Pool {
         job_ = j;
         next_ = 0;
         blocks_ = (size_t)j.gx * j.gy * j.gz;
+        const unsigned dims[6] = {j.gx, j.gy, j.gz, j.bx, j.by, j.bz};
+        block_order(order_, blocks_, j.k->name, dims);
         make_block();
         launch_bar_.reset(new std::barrier<Step>(j.threads, Step{this}));
         remaining_ = j.threads;
@@ -216,9 +198,10 @@ class Pool {
     // Called with every worker of the launch waiting (or before any runs).
     void make_block() {
         if (next_ >= blocks_) return;
-        index_ = next_++;
+        index_ = order_[next_++];
         block_.reset(new sim::Block(job_.threads, job_.smem));
-        std::memset(block_->smem.data(), 0xff, block_->smem.size());  // undefined on a GPU: poison it
+        std::memset(block_->smem.data(), 0xff, block_->smem.size());
+        job_.k->shared->poison();
     }
 
     void work(int id) {
@@ -257,6 +240,7 @@ class Pool {
     int remaining_ = 0;
     Job job_{};
     size_t blocks_ = 0, next_ = 0, index_ = 0;
+    std::vector<uint32_t> order_;
     std::unique_ptr<sim::Block> block_;
     std::unique_ptr<std::barrier<Step>> launch_bar_;
 };
@@ -275,6 +259,8 @@ API CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
     if (threads <= 0 || threads > 1024 || gx == 0 || gy == 0 || gz == 0) return INVALID_VALUE;
     if ((int)smem > k->max_dynamic_smem) return LAUNCH_OUT_OF_RESOURCES;
     std::lock_guard<std::mutex> guard(launch_lock);
+    sim::count(sim::C_LAUNCHES);
+    sim::count(sim::C_BLOCKS, (uint64_t)gx * gy * gz);
     pool().run(Job{k, params, gx, gy, gz, bx, by, bz, smem, threads});
     return SUCCESS;
 }
@@ -282,7 +268,7 @@ API CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
 // Internal tables other NVIDIA libraries (libnvrtc) ask the driver for; the emulation has none.
 API CUresult cuGetExportTable(const void** table, const void*) {
     *table = nullptr;
-    return 801;  // CUDA_ERROR_NOT_SUPPORTED
+    return NOT_SUPPORTED;
 }
 API CUresult cuGetErrorString(int e, const char** s) {
     switch (e) {
@@ -290,6 +276,8 @@ API CUresult cuGetErrorString(int e, const char** s) {
     case INVALID_DEVICE: *s = "invalid device ordinal"; break;
     case NOT_FOUND: *s = "named symbol not found"; break;
     case LAUNCH_OUT_OF_RESOURCES: *s = "too many resources requested for launch"; break;
+    case ILLEGAL_ADDRESS: *s = "an illegal memory access was encountered (cuda-sim: a buffer's guard was damaged)"; break;
+    case INVALID_VALUE: *s = "invalid argument"; break;
     default: *s = "tickgrad-sim error"; break;
     }
     return SUCCESS;
@@ -299,6 +287,9 @@ API CUresult cuGetErrorName(int e, const char** s) {
     case NO_DEVICE: *s = "CUDA_ERROR_NO_DEVICE"; break;
     case INVALID_DEVICE: *s = "CUDA_ERROR_INVALID_DEVICE"; break;
     case NOT_FOUND: *s = "CUDA_ERROR_NOT_FOUND"; break;
+    case ILLEGAL_ADDRESS: *s = "CUDA_ERROR_ILLEGAL_ADDRESS"; break;
+    case INVALID_VALUE: *s = "CUDA_ERROR_INVALID_VALUE"; break;
+    case LAUNCH_OUT_OF_RESOURCES: *s = "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES"; break;
     default: *s = "CUDA_ERROR_UNKNOWN"; break;
     }
     return SUCCESS;

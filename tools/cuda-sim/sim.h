@@ -3,7 +3,9 @@
 // Every thread of a block is a std::thread; __syncthreads is a std::barrier over the block, warp shuffles
 // exchange through per-warp slots between two warp-wide barriers, and `__shared__` variables are function
 // statics (blocks run one after another and launches are serialised, so one copy per kernel is the block's
-// shared memory). It checks semantics, not speed: it is the test double for a GPU in CI (see README.md here).
+// shared memory). Each static registers itself with its file's `SharedVars` (a rewrite by the build), which the
+// driver fills with 0xff bytes before every block. It checks semantics, not speed: it is the test double for a GPU in CI (see
+// README.md here).
 #pragma once
 #include <math.h>
 
@@ -14,6 +16,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #define __global__
@@ -78,9 +82,30 @@ T* dynamic_smem() {
     return reinterpret_cast<T*>(self.block->smem.data());
 }
 
-// Registers a kernel under its name with an invoker that unpacks cuLaunchKernel's argument array.
+// The static `__shared__` variables of one source file, poisoned (0xff bytes: NaN as f32, -1 as int) when they
+// register and again before every block, since a GPU leaves shared memory undefined at block start.
+class SharedVars {
+  public:
+    bool add(void* p, size_t n) {
+        std::memset(p, 0xff, n);
+        std::lock_guard<std::mutex> g(m_);
+        vars_.emplace_back(p, n);
+        return true;
+    }
+    void poison() {
+        std::lock_guard<std::mutex> g(m_);
+        for (auto& [p, n] : vars_) std::memset(p, 0xff, n);
+    }
+
+  private:
+    std::mutex m_;
+    std::vector<std::pair<void*, size_t>> vars_;
+};
+
+// Registers a kernel under its name with an invoker that unpacks cuLaunchKernel's argument array, and its source
+// file's static `__shared__` variables.
 using Invoker = void (*)(void* fn, void** params);
-void register_kernel(const char* name, void* fn, Invoker inv);
+void register_kernel(const char* name, void* fn, Invoker inv, SharedVars* shared);
 
 template <typename... Args, size_t... I>
 void invoke_with(void (*f)(Args...), void** params, std::index_sequence<I...>) {
@@ -89,10 +114,13 @@ void invoke_with(void (*f)(Args...), void** params, std::index_sequence<I...>) {
 
 template <typename... Args>
 struct Registrar {
-    Registrar(const char* name, void (*f)(Args...)) {
-        register_kernel(name, reinterpret_cast<void*>(f), [](void* fn, void** params) {
-            invoke_with(reinterpret_cast<void (*)(Args...)>(fn), params, std::index_sequence_for<Args...>{});
-        });
+    Registrar(const char* name, void (*f)(Args...), SharedVars* shared) {
+        register_kernel(
+            name, reinterpret_cast<void*>(f),
+            [](void* fn, void** params) {
+                invoke_with(reinterpret_cast<void (*)(Args...)>(fn), params, std::index_sequence_for<Args...>{});
+            },
+            shared);
     }
 };
 
