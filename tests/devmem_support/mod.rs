@@ -194,6 +194,14 @@ pub fn warm_training_step_allocates_nothing(device: Device) {
         println!("{device} {name}: warm training step: {c1}");
         assert_eq!(c1.allocs, 0, "{device} {name}: a warm training step asked the driver for memory: {c1}");
         assert!(c1.launches > 0, "{device} {name}: no kernel launched: {c1}");
+        // What goes in is the batch and its targets, nothing of the optimizer. The margin (32 values per window)
+        // also covers the LSTM's zero initial states, which it still uploads per call (76 bytes for
+        // lstm_attention_a: a memset on the device would save that copy).
+        let batch_bytes = 4 * first.len() as u64;
+        assert!(
+            c1.htod_bytes >= batch_bytes && c1.htod_bytes <= batch_bytes + 128 * b as u64,
+            "{device} {name}: a warm training step uploaded more than its batch ({batch_bytes} bytes) and targets: {c1}"
+        );
         // The optimizer and the clip decision stay on the device: the only read back is the loss scalar.
         assert_eq!(c1.dtoh_bytes, 4, "{device} {name}: a warm training step read back more than its loss: {c1}");
         assert_eq!(c1, c2, "{device} {name}: two warm training steps differ in driver calls");
