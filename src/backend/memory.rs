@@ -243,15 +243,27 @@ impl<K: Copy + Eq + Hash, B> Pool<K, B> {
             drop(buf);
         }
     }
+}
 
+/// A device's allocator seen without its buffer type: what `backend::{memory_stats, set_memory_budget, trim_memory,
+/// reset_memory_peak}` ask of every GPU backend's pool through one function (`backend::gpu_memory`).
+pub(crate) trait PoolControl: Sync {
     /// Release every cached buffer to the driver (the memory in use is untouched).
-    pub(crate) fn trim(&self) {
+    fn trim(&self);
+    /// Set or clear the budget; cached buffers are released when they no longer fit under it.
+    fn set_budget(&self, budget: Option<u64>);
+    /// Start a new peak from the bytes in use now.
+    fn reset_peak(&self);
+    fn stats(&self) -> MemoryStats;
+}
+
+impl<K: Copy + Eq + Hash + Send, B: Send> PoolControl for Pool<K, B> {
+    fn trim(&self) {
         let released = drain(&mut self.lock());
         drop(released);
     }
 
-    /// Set or clear the budget; cached buffers are released when they no longer fit under it.
-    pub(crate) fn set_budget(&self, budget: Option<u64>) {
+    fn set_budget(&self, budget: Option<u64>) {
         let mut s = self.lock();
         s.budget = budget;
         let released = if budget.is_some_and(|b| s.in_use + s.cached > b) { drain(&mut s) } else { Vec::new() };
@@ -259,13 +271,12 @@ impl<K: Copy + Eq + Hash, B> Pool<K, B> {
         drop(released);
     }
 
-    /// Start a new peak from the bytes in use now.
-    pub(crate) fn reset_peak(&self) {
+    fn reset_peak(&self) {
         let mut s = self.lock();
         s.peak = s.in_use;
     }
 
-    pub(crate) fn stats(&self) -> MemoryStats {
+    fn stats(&self) -> MemoryStats {
         let s = self.lock();
         MemoryStats { in_use: s.in_use, cached: s.cached, peak: s.peak, budget: s.budget }
     }

@@ -14,6 +14,7 @@ use crate::device::Device;
 use crate::{Error, Result};
 use std::sync::Arc;
 
+use memory::{Counters, PoolControl};
 pub use memory::{DriverCounters, For, MemoryStats};
 
 /// A device buffer of f32.
@@ -152,91 +153,53 @@ pub fn ensure_available(device: Device) -> Result<()> {
     }
 }
 
+/// The driver-call counters and the caching allocator of a GPU `device`; None for the CPU, which has neither.
+fn gpu_memory(device: Device) -> Result<Option<(&'static Counters, &'static dyn PoolControl)>> {
+    match device {
+        Device::Cpu => Ok(None),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(n) => Ok(Some(cuda::backend(n)?.memory())),
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(n) => Ok(Some(wgpu::Gpu::get(n)?.memory())),
+        #[allow(unreachable_patterns)]
+        other => ensure_available(other).map(|_| None),
+    }
+}
+
 /// What `device`'s backend has asked of its driver so far (all zero on the CPU, which has no driver). Take two
 /// snapshots and [`DriverCounters::since`] to count the calls of one piece of work.
 pub fn counters(device: Device) -> Result<DriverCounters> {
-    match device {
-        Device::Cpu => Ok(DriverCounters::default()),
-        #[cfg(feature = "cuda")]
-        Device::Cuda(n) => Ok(cuda::backend(n)?.counters()),
-        #[cfg(feature = "wgpu")]
-        Device::Wgpu(n) => Ok(wgpu::Gpu::get(n)?.counters()),
-        #[allow(unreachable_patterns)]
-        other => ensure_available(other).map(|_| DriverCounters::default()),
-    }
+    Ok(gpu_memory(device)?.map_or_else(DriverCounters::default, |(c, _)| c.snapshot()))
 }
 
 /// The bytes `device`'s allocator holds: in use, cached for reuse, the peak, and the budget.
 pub fn memory_stats(device: Device) -> Result<MemoryStats> {
-    match device {
-        Device::Cpu => Ok(MemoryStats::default()),
-        #[cfg(feature = "cuda")]
-        Device::Cuda(n) => Ok(cuda::backend(n)?.memory_stats()),
-        #[cfg(feature = "wgpu")]
-        Device::Wgpu(n) => Ok(wgpu::Gpu::get(n)?.memory_stats()),
-        #[allow(unreachable_patterns)]
-        other => ensure_available(other).map(|_| MemoryStats::default()),
-    }
+    Ok(gpu_memory(device)?.map_or_else(MemoryStats::default, |(_, pool)| pool.stats()))
 }
 
 /// Set (or with None clear) the byte budget of `device`'s memory; it replaces `TICKGRAD_GPU_MEMORY_BUDGET`. Cached
 /// free blocks that no longer fit are released. The CPU has no device memory to budget: asking is an error.
 pub fn set_memory_budget(device: Device, budget: Option<u64>) -> Result<()> {
-    match device {
-        Device::Cpu => Err(Error::Invalid("cpu: host memory has no device memory budget".into())),
-        #[cfg(feature = "cuda")]
-        Device::Cuda(n) => {
-            cuda::backend(n)?.set_memory_budget(budget);
-            Ok(())
-        }
-        #[cfg(feature = "wgpu")]
-        Device::Wgpu(n) => {
-            wgpu::Gpu::get(n)?.set_memory_budget(budget);
-            Ok(())
-        }
-        #[allow(unreachable_patterns)]
-        other => {
-            let _ = budget; // only a GPU backend has a budget; a build without one reports why `other` is missing
-            ensure_available(other)
-        }
-    }
+    let Some((_, pool)) = gpu_memory(device)? else {
+        return Err(Error::Invalid("cpu: host memory has no device memory budget".into()));
+    };
+    pool.set_budget(budget);
+    Ok(())
 }
 
 /// Release `device`'s cached free blocks to the driver (memory in use is untouched).
 pub fn trim_memory(device: Device) -> Result<()> {
-    match device {
-        Device::Cpu => Ok(()),
-        #[cfg(feature = "cuda")]
-        Device::Cuda(n) => {
-            cuda::backend(n)?.trim_memory();
-            Ok(())
-        }
-        #[cfg(feature = "wgpu")]
-        Device::Wgpu(n) => {
-            wgpu::Gpu::get(n)?.trim_memory();
-            Ok(())
-        }
-        #[allow(unreachable_patterns)]
-        other => ensure_available(other),
+    if let Some((_, pool)) = gpu_memory(device)? {
+        pool.trim();
     }
+    Ok(())
 }
 
 /// Start `device`'s peak of bytes in use ([`MemoryStats::peak`]) again from the bytes in use now, to measure the
 /// peak of one piece of work.
 pub fn reset_memory_peak(device: Device) -> Result<()> {
-    match device {
-        Device::Cpu => Ok(()),
-        #[cfg(feature = "cuda")]
-        Device::Cuda(n) => {
-            cuda::backend(n)?.reset_memory_peak();
-            Ok(())
-        }
-        #[cfg(feature = "wgpu")]
-        Device::Wgpu(n) => {
-            wgpu::Gpu::get(n)?.reset_memory_peak();
-            Ok(())
-        }
-        #[allow(unreachable_patterns)]
-        other => ensure_available(other),
+    if let Some((_, pool)) = gpu_memory(device)? {
+        pool.reset_peak();
     }
+    Ok(())
 }

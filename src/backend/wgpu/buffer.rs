@@ -7,7 +7,7 @@
 //! is only written by commands submitted after the last command that read it.
 
 use super::context::Gpu;
-use crate::backend::memory::{self, For, Grant};
+use crate::backend::memory::{self, For, Grant, PoolControl};
 use crate::{Error, Result};
 use std::fmt;
 

@@ -3,7 +3,7 @@
 
 use super::buffer::Pool;
 use super::launch::PipelineCache;
-use crate::backend::memory::{self, Counters, DriverCounters, MemoryStats};
+use crate::backend::memory::{self, Counters, PoolControl};
 use crate::{Error, Result};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -128,29 +128,9 @@ impl Gpu {
         r
     }
 
-    /// What this device has asked of the driver so far (see `backend::counters`).
-    pub fn counters(&self) -> DriverCounters {
-        self.counters.snapshot()
-    }
-
-    /// Bytes held by this device's buffer pool.
-    pub fn memory_stats(&self) -> MemoryStats {
-        self.pool.stats()
-    }
-
-    /// Set or clear this device's memory budget (see `backend::set_memory_budget`).
-    pub fn set_memory_budget(&self, budget: Option<u64>) {
-        self.pool.set_budget(budget);
-    }
-
-    /// Release the cached free buffers to the driver.
-    pub fn trim_memory(&self) {
-        self.pool.trim();
-    }
-
-    /// Start a new peak of the bytes in use from the bytes in use now.
-    pub fn reset_memory_peak(&self) {
-        self.pool.reset_peak();
+    /// This device's driver-call counters and caching allocator, for `backend::{counters, memory_stats, …}`.
+    pub(crate) fn memory(&self) -> (&Counters, &dyn PoolControl) {
+        (&self.counters, &self.pool)
     }
 
     pub fn name(&self) -> String {
