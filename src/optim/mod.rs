@@ -11,11 +11,13 @@ pub use state::OptimizerState;
 
 use crate::autodiff::Grads;
 use crate::backend::Storage;
+use crate::device::Device;
 use crate::nn::{Kind, Module};
 use crate::ops::optim::{AdamArgs, AdamConfig, AdamStep, SgdStep};
 use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 /// Σ‖g‖² over every parameter's gradient, as a one-value tensor on the gradients' device (no read back).
@@ -82,43 +84,53 @@ fn host_values(s: &Storage) -> Result<Vec<f32>> {
     backend(s.device())?.download(s)
 }
 
-/// The device of every parameter, by name.
-fn param_devices(model: &mut dyn Module) -> Result<HashMap<String, crate::device::Device>> {
-    let mut out = HashMap::new();
-    model.visit("", &mut |name, kind, t| {
-        if kind == Kind::Param {
-            out.insert(name.to_string(), t.device());
-        }
-        Ok(())
-    })?;
-    Ok(out)
-}
-
 /// `values` uploaded to the device of parameter `name`.
-fn upload_to(devices: &HashMap<String, crate::device::Device>, name: &str, values: Vec<f32>) -> Result<Storage> {
-    let device = devices
+fn upload_to(params: &HashMap<String, Tensor>, name: &str, values: Vec<f32>) -> Result<Storage> {
+    let p = params
         .get(name)
         .ok_or_else(|| Error::Invalid(format!("optimizer state: `{name}` is not a parameter of this model")))?;
-    backend(*device)?.upload(values)
+    backend(p.device())?.upload(values)
 }
 
 /// The scale buffer an update reads: the clip factor, or a cached one-value 1.0 on the parameter's device.
 fn scale_on<'a>(
     clip: Option<&'a Tensor>,
-    ones: &'a mut HashMap<String, Storage>,
+    ones: &'a mut HashMap<Device, Storage>,
     be: &dyn Backend,
 ) -> Result<&'a Storage> {
     match clip {
         Some(c) if c.device() == be.device() => Ok(c.storage()),
         Some(c) => Err(Error::Device(format!("clip factor on {}, parameters on {}", c.device(), be.device()))),
-        None => {
-            let key = be.device().to_string();
-            if !ones.contains_key(&key) {
-                ones.insert(key.clone(), be.upload(vec![1.0])?);
-            }
-            Ok(&ones[&key])
-        }
+        None => match ones.entry(be.device()) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => Ok(e.insert(be.upload(vec![1.0])?)),
+        },
     }
+}
+
+/// One update's per-parameter work: (name, the parameter's backend, the parameter, its gradient, the scale buffer)
+/// → the new parameter's storage.
+type Update<'u> = dyn FnMut(&str, &dyn Backend, &Tensor, &Tensor, &Storage) -> Result<Storage> + 'u;
+
+/// Run `update` on every parameter that has a gradient, on its device with its scale buffer, and put the new
+/// parameter in its place (a fresh leaf that tracks gradients). The loop Adam and SGD share.
+fn update_params(
+    model: &mut dyn Module,
+    grads: &Grads,
+    clip: Option<&Tensor>,
+    ones: &mut HashMap<Device, Storage>,
+    update: &mut Update<'_>,
+) -> Result<()> {
+    model.visit("", &mut |name, kind, t| {
+        if kind != Kind::Param {
+            return Ok(());
+        }
+        let Some(g) = grads.get(t) else { return Ok(()) };
+        let be = backend(t.device())?;
+        let p = update(name, be, t, g, scale_on(clip, ones, be)?)?;
+        *t = Tensor::from_storage(p, t.shape().to_vec()).requires_grad();
+        Ok(())
+    })
 }
 
 /// Adam's per-parameter state: the first and second moments, on the parameter's device.
@@ -137,7 +149,7 @@ pub struct Adam {
     pub decoupled: bool,
     t: u64,
     state: HashMap<String, Moments>,
-    ones: HashMap<String, Storage>,
+    ones: HashMap<Device, Storage>,
 }
 
 impl Adam {
@@ -176,23 +188,16 @@ impl Optimizer for Adam {
     fn step(&mut self, model: &mut dyn Module, grads: &Grads, clip: Option<&Tensor>) -> Result<()> {
         let s = AdamStep::new(&self.config(), self.t + 1)?;
         self.t += 1;
-        let (state, ones) = (&mut self.state, &mut self.ones);
-        model.visit("", &mut |name, kind, t| {
-            if kind != Kind::Param {
-                return Ok(());
-            }
-            let Some(g) = grads.get(t) else { return Ok(()) };
-            let be = backend(t.device())?;
+        let state = &mut self.state;
+        update_params(model, grads, clip, &mut self.ones, &mut |name, be, t, g, scale| {
             let st = match state.get(name) {
                 Some(st) => st.clone(),
                 None => Moments { m: be.upload(vec![0.0; t.numel()])?, v: be.upload(vec![0.0; t.numel()])? },
             };
-            let scale = scale_on(clip, ones, be)?;
             let a = AdamArgs { p: t.storage(), g: g.storage(), m: &st.m, v: &st.v, scale };
             let (p, m, v) = be.adam_update(&a, &s).map_err(|e| e.context(&format!("adam update of `{name}`")))?;
             state.insert(name.to_string(), Moments { m, v });
-            *t = Tensor::from_storage(p, t.shape().to_vec()).requires_grad();
-            Ok(())
+            Ok(p)
         })
     }
     fn lr(&self) -> f32 {
@@ -215,11 +220,11 @@ impl Optimizer for Adam {
             return Err(Error::parse("optimizer state", format!("step {} is out of range", s.step)));
         }
         let by_param = state::import(model, s, &["exp_avg", "exp_avg_sq"])?;
-        let devices = param_devices(model)?;
+        let params = state::params_by_name(model)?;
         let mut next = HashMap::new();
         for (name, mut slots) in by_param {
-            let m = upload_to(&devices, &name, slots.remove("exp_avg").unwrap_or_default())?;
-            let v = upload_to(&devices, &name, slots.remove("exp_avg_sq").unwrap_or_default())?;
+            let m = upload_to(&params, &name, slots.remove("exp_avg").unwrap_or_default())?;
+            let v = upload_to(&params, &name, slots.remove("exp_avg_sq").unwrap_or_default())?;
             next.insert(name, Moments { m, v });
         }
         self.t = s.step;
@@ -235,7 +240,7 @@ pub struct Sgd {
     pub momentum: f32,
     pub weight_decay: f32,
     state: HashMap<String, Storage>,
-    ones: HashMap<String, Storage>,
+    ones: HashMap<Device, Storage>,
 }
 
 impl Sgd {
@@ -247,26 +252,18 @@ impl Sgd {
 impl Optimizer for Sgd {
     fn step(&mut self, model: &mut dyn Module, grads: &Grads, clip: Option<&Tensor>) -> Result<()> {
         let (lr, mu, wd) = (self.lr as f64, self.momentum as f64, self.weight_decay as f64);
-        let (state, ones) = (&mut self.state, &mut self.ones);
-        model.visit("", &mut |name, kind, t| {
-            if kind != Kind::Param {
-                return Ok(());
-            }
-            let Some(g) = grads.get(t) else { return Ok(()) };
-            let be = backend(t.device())?;
-            let first = !state.contains_key(name);
-            let s = SgdStep::new(lr, mu, wd, first)?;
+        let state = &mut self.state;
+        update_params(model, grads, clip, &mut self.ones, &mut |name, be, t, g, scale| {
+            let s = SgdStep::new(lr, mu, wd, !state.contains_key(name))?;
             let buf = match state.get(name) {
                 Some(b) => b.clone(),
                 None => be.upload(vec![0.0; t.numel()])?,
             };
-            let scale = scale_on(clip, ones, be)?;
             let (p, b) = be
                 .sgd_update(t.storage(), g.storage(), &buf, scale, &s)
                 .map_err(|e| e.context(&format!("sgd update of `{name}`")))?;
             state.insert(name.to_string(), b);
-            *t = Tensor::from_storage(p, t.shape().to_vec()).requires_grad();
-            Ok(())
+            Ok(p)
         })
     }
     fn lr(&self) -> f32 {
@@ -285,10 +282,10 @@ impl Optimizer for Sgd {
     }
     fn import_state(&mut self, model: &mut dyn Module, s: &OptimizerState) -> Result<()> {
         let by_param = state::import(model, s, &["momentum_buffer"])?;
-        let devices = param_devices(model)?;
+        let params = state::params_by_name(model)?;
         let mut next = HashMap::new();
         for (name, mut slots) in by_param {
-            let b = upload_to(&devices, &name, slots.remove("momentum_buffer").unwrap_or_default())?;
+            let b = upload_to(&params, &name, slots.remove("momentum_buffer").unwrap_or_default())?;
             next.insert(name, b);
         }
         self.state = next;

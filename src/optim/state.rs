@@ -2,7 +2,7 @@
 //! tensors are named `<parameter>.<slot>` with PyTorch's slot names (`exp_avg`, `exp_avg_sq`,
 //! `momentum_buffer`) and shaped like their parameter, on the host whatever device the optimizer keeps them on.
 
-use crate::nn::{Kind, Module};
+use crate::nn::Module;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::collections::{BTreeMap, HashMap};
@@ -16,16 +16,9 @@ pub struct OptimizerState {
     pub tensors: Vec<(String, Tensor)>,
 }
 
-/// Shapes of the model's parameters by name.
-pub(super) fn param_shapes(model: &mut dyn Module) -> Result<HashMap<String, Vec<usize>>> {
-    let mut out = HashMap::new();
-    model.visit("", &mut |name, kind, t| {
-        if kind == Kind::Param {
-            out.insert(name.to_string(), t.shape().to_vec());
-        }
-        Ok(())
-    })?;
-    Ok(out)
+/// The model's parameters by name (their shapes check the state; their devices receive it).
+pub(super) fn params_by_name(model: &mut dyn Module) -> Result<HashMap<String, Tensor>> {
+    Ok(crate::nn::parameters(model)?.into_iter().collect())
 }
 
 /// Export per-parameter slot vectors as `<parameter>.<slot>` tensors shaped like the parameter.
@@ -33,13 +26,13 @@ pub(super) fn export<'a>(
     model: &mut dyn Module,
     slots: impl Iterator<Item = (&'a str, &'static str, &'a [f32])>,
 ) -> Result<Vec<(String, Tensor)>> {
-    let shapes = param_shapes(model)?;
+    let params = params_by_name(model)?;
     let mut out = Vec::new();
     for (param, slot, data) in slots {
-        let shape = shapes
+        let p = params
             .get(param)
             .ok_or_else(|| Error::Invalid(format!("optimizer state: `{param}` is not a parameter of this model")))?;
-        out.push((format!("{param}.{slot}"), Tensor::cpu(data.to_vec(), shape)));
+        out.push((format!("{param}.{slot}"), Tensor::cpu(data.to_vec(), p.shape())));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
@@ -52,7 +45,7 @@ pub(super) fn import(
     state: &OptimizerState,
     slots: &[&str],
 ) -> Result<BTreeMap<String, BTreeMap<String, Vec<f32>>>> {
-    let shapes = param_shapes(model)?;
+    let params = params_by_name(model)?;
     let mut out: BTreeMap<String, BTreeMap<String, Vec<f32>>> = BTreeMap::new();
     for (name, t) in &state.tensors {
         let bad = |m: String| Error::parse(format!("optimizer state tensor `{name}`"), m);
@@ -60,9 +53,9 @@ pub(super) fn import(
         if !slots.contains(&slot) {
             return Err(bad(format!("unknown slot `{slot}`, expected one of {slots:?}")));
         }
-        let shape = shapes.get(param).ok_or_else(|| bad(format!("the model has no parameter `{param}`")))?;
-        if t.shape() != shape.as_slice() {
-            return Err(bad(format!("shape {:?}, expected {:?} (the parameter's)", t.shape(), shape)));
+        let p = params.get(param).ok_or_else(|| bad(format!("the model has no parameter `{param}`")))?;
+        if t.shape() != p.shape() {
+            return Err(bad(format!("shape {:?}, expected {:?} (the parameter's)", t.shape(), p.shape())));
         }
         let v = t.to_vec()?;
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
