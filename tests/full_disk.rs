@@ -8,11 +8,13 @@
 //! Mounting needs root (CI runs as root). Elsewhere, or where `mount` fails (a container without CAP_SYS_ADMIN),
 //! each test prints why it was skipped and passes. The mount is undone by a guard, also when a check fails.
 
-use std::collections::BTreeMap;
+mod trader_support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tickgrad::device::Device;
-use tickgrad::models::{checkpoint, Model, ModelConfig};
+use tickgrad::models::checkpoint;
+use trader_support::save_two_members;
 
 const PAGE: u64 = 4096;
 const NO_SPACE: &str = "No space left on device";
@@ -246,30 +248,12 @@ fn the_main_job_on_a_full_disk_leaves_the_previous_output() {
     assert_eq!(fs.names(), before, "a temporary file was left");
 }
 
-fn save_model(json: &str, path: &Path, seed: u64) {
-    let cfg = ModelConfig::from_json(json, "test").unwrap();
-    let mut m = Model::new(&cfg, seed, Device::Cpu).unwrap();
-    checkpoint::save(path, &mut m, &BTreeMap::new()).unwrap();
-}
-
 #[test]
 fn a_stream_whose_journal_fills_the_disk_stops_trading() {
     let Some(fs) = mount_or_skip("journal", 1024) else { return };
     let dir = scratch("journal");
-    let nf = 25;
     let (a, b) = (dir.join("a.safetensors"), dir.join("b.safetensors"));
-    save_model(
-        &format!(
-            r#"{{"kind":"transformer","n_features":{nf},"d_model":8,"nhead":2,"num_layers":1,"dim_feedforward":8}}"#
-        ),
-        &a,
-        11,
-    );
-    save_model(
-        &format!(r#"{{"kind":"multitask","n_features":{nf},"channels":4,"n_blocks":1,"head_hidden":4}}"#),
-        &b,
-        12,
-    );
+    save_two_members(&a, &b);
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data").join("spy_1d_2008_2021.csv");
     let (a, b, data) = (a.display().to_string(), b.display().to_string(), data.display().to_string());
     let stream = |journal: &Path| {

@@ -8,13 +8,13 @@
 //! a live feed uses), so a run takes several seconds whatever the machine and each kill lands mid-run: the test
 //! checks that the child had not exited before the kill and that the journal was shorter than the full one.
 
-use std::collections::BTreeMap;
+mod trader_support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use tickgrad::device::Device;
-use tickgrad::models::{checkpoint, Model, ModelConfig};
+use trader_support::save_two_members;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tickgrad-stream-kill-{}", std::process::id()));
@@ -24,30 +24,12 @@ fn scratch(name: &str) -> PathBuf {
     p
 }
 
-fn save_model(json: &str, path: &Path, seed: u64) {
-    let cfg = ModelConfig::from_json(json, "test").unwrap();
-    let mut m = Model::new(&cfg, seed, Device::Cpu).unwrap();
-    checkpoint::save(path, &mut m, &BTreeMap::new()).unwrap();
-}
-
 /// The stream's arguments (two untrained members over the SPY bars), journaling to `journal`.
 fn args(journal: &Path) -> Vec<String> {
     static MEMBERS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     let (a, b) = MEMBERS.get_or_init(|| {
-        let nf = 25; // model features of a plain OHLCV file
         let (a, b) = (scratch("member_a.safetensors"), scratch("member_b.safetensors"));
-        save_model(
-            &format!(
-                r#"{{"kind":"transformer","n_features":{nf},"d_model":8,"nhead":2,"num_layers":1,"dim_feedforward":8}}"#
-            ),
-            &a,
-            11,
-        );
-        save_model(
-            &format!(r#"{{"kind":"multitask","n_features":{nf},"channels":4,"n_blocks":1,"head_hidden":4}}"#),
-            &b,
-            12,
-        );
+        save_two_members(&a, &b);
         (a, b)
     });
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data").join("spy_1d_2008_2021.csv");

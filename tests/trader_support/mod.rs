@@ -1,9 +1,10 @@
-//! Shared by the trader tests (`stream_trader`, `stream_bad_bars`): SPY bars, scratch files, the two-member engine
-//! set and the trader configuration they all run.
+//! Shared by the trader tests (`stream_trader`, `stream_bad_bars`, `stream_kill`, `full_disk`): SPY bars, scratch
+//! files, the two-member engine set, the two untrained member checkpoints the stream commands load, and the trader
+//! configuration they all run.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tickgrad::data::{load_csv, Bars};
 use tickgrad::device::Device;
 use tickgrad::models::{checkpoint, Model, ModelConfig};
@@ -78,4 +79,23 @@ pub fn config() -> TraderConfig {
         size: 3.0,
         horizon: 1,
     }
+}
+
+/// Two untrained members for `stream --checkpoint A --member B` on plain OHLCV bars (25 model features): a small
+/// 3-class transformer (seed 11) at `a` and a small multi-task CNN (seed 12) at `b`.
+pub fn save_two_members(a: &Path, b: &Path) {
+    let nf = 25;
+    let save = |json: String, path: &Path, seed: u64| {
+        let cfg = ModelConfig::from_json(&json, "test").unwrap();
+        let mut m = Model::new(&cfg, seed, Device::Cpu).unwrap();
+        checkpoint::save(path, &mut m, &BTreeMap::new()).unwrap();
+    };
+    save(
+        format!(
+            r#"{{"kind":"transformer","n_features":{nf},"d_model":8,"nhead":2,"num_layers":1,"dim_feedforward":8}}"#
+        ),
+        a,
+        11,
+    );
+    save(format!(r#"{{"kind":"multitask","n_features":{nf},"channels":4,"n_blocks":1,"head_hidden":4}}"#), b, 12);
 }
