@@ -7,8 +7,8 @@ use crate::data::load_csv;
 use crate::device::Device;
 use crate::eval::{format_table, write_report};
 use crate::pipeline::backtest::{REFIT_EPOCHS, REFIT_LR};
-use crate::pipeline::{run_backtest, BacktestOutcome, BacktestPredictor, WalkForwardRecipe};
-use crate::Result;
+use crate::pipeline::{run_backtest, BacktestOutcome, BacktestPredictor, ScoreRange, Scoring, WalkForwardRecipe};
+use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -37,9 +37,40 @@ pub struct EvalArgs {
     /// cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter that is a real GPU, else the CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Configurations tried outside this run (other seeds, flags, techniques), added to the predictor's own count
+    /// in the deflated Sharpe ratio.
+    #[arg(long, default_value_t = 0)]
+    pub trials: usize,
+    /// Which bars to score: `test` (the last 15% of the file's chronological split) or `all` (every bar with a
+    /// full window and a label: for a file the checkpoint never saw).
+    #[arg(long, default_value = "test", conflicts_with_all = ["from", "to"])]
+    pub split: String,
+    /// Score the bars from this UTC date or time on (`2020-11-01` or `2020-11-01T12:00`).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Score the bars up to this UTC date (through its last hour) or time.
+    #[arg(long)]
+    pub to: Option<String>,
 }
 
 impl EvalArgs {
+    /// The bars these flags ask to score and the trials to add.
+    pub fn scoring(&self) -> Result<Scoring> {
+        let range = if self.from.is_none() && self.to.is_none() {
+            match self.split.as_str() {
+                "test" => ScoreRange::Test,
+                "all" => ScoreRange::All,
+                other => return Err(Error::config("split", format!("expected `test` or `all`, found `{other}`"))),
+            }
+        } else {
+            ScoreRange::Dates {
+                from: self.from.as_deref().map(|d| parse_utc("from", d, false)).transpose()?,
+                to: self.to.as_deref().map(|d| parse_utc("to", d, true)).transpose()?,
+            }
+        };
+        Ok(Scoring { range, extra_trials: self.trials, horizons: Vec::new() })
+    }
+
     /// The walk-forward these flags ask for, if any.
     pub fn walk_forward_recipe(&self, device: Device) -> Result<Option<WalkForwardRecipe>> {
         if !self.walk_forward {
@@ -57,16 +88,32 @@ pub fn backtest_file(
     args: &EvalArgs,
     device: Device,
 ) -> Result<BacktestOutcome> {
+    backtest_file_scoring(pred, data, args, args.scoring()?, device)
+}
+
+/// [`backtest_file`] with the scoring already decided (`eval` adds its horizons).
+pub fn backtest_file_scoring(
+    pred: &mut BacktestPredictor,
+    data: &Path,
+    args: &EvalArgs,
+    scoring: Scoring,
+    device: Device,
+) -> Result<BacktestOutcome> {
     let walk = args.walk_forward_recipe(device)?;
     let (bars, gaps) = load_csv(data)?;
     eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
-    run_backtest(pred, bars, &args.costs.costs(), walk.as_ref(), device)
+    run_backtest(pred, bars, &args.costs.costs(), walk.as_ref(), &scoring, device)
 }
 
 pub fn evaluate_args(args: &EvalArgs) -> Result<BacktestOutcome> {
+    evaluate_scoring(args, args.scoring()?)
+}
+
+/// [`evaluate_args`] with the scoring already decided.
+pub fn evaluate_scoring(args: &EvalArgs, scoring: Scoring) -> Result<BacktestOutcome> {
     let device = crate::backend::select(&args.device)?;
     let mut pred = BacktestPredictor::load(&args.checkpoint, device)?;
-    backtest_file(&mut pred, &args.data, args, device)
+    backtest_file_scoring(&mut pred, &args.data, args, scoring, device)
 }
 
 /// The header line above the table: what was scored, on which bars, at which costs.
@@ -79,15 +126,67 @@ pub fn headline(o: &BacktestOutcome, costs: &CostArgs) -> String {
     } else {
         format!("\nmembers' own test accuracy (and weight at the last bar): {}", members.join(", "))
     };
+    let bars = if o.before_test_part {
+        "scored bars, from before this file's own test part (out of sample only if the checkpoint never trained on \
+         this file)"
+    } else {
+        "out-of-sample test bars"
+    };
+    let funding = if o.funding {
+        "funding charged from the file's funding_rate column"
+    } else {
+        "no funding charged (no funding_rate column)"
+    };
     format!(
-        "{}: {} out-of-sample test bars ({} .. {} UTC), fee {} bps + half-spread {} bps per side{wf}{members}",
+        "{}: {} {bars} ({} .. {} UTC), fee {} bps + half-spread {} bps per side, {funding}; deflated Sharpe over {}{wf}{members}",
         o.description,
         o.test_bars,
         utc(o.first_test_ts),
         utc(o.last_test_ts),
         costs.fee_bps,
-        costs.half_spread_bps
+        costs.half_spread_bps,
+        o.trials.describe()
     )
+}
+
+/// `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` or `YYYY-MM-DDTHH:MM` (UTC) as Unix ms. A bare date opens its day, or with
+/// `end_of_day` (for `--to`) closes it: `--to 2020-12-31` includes the bars of December 31.
+pub fn parse_utc(flag: &str, text: &str, end_of_day: bool) -> Result<i64> {
+    let bad =
+        || Error::config(flag, format!("expected a UTC date `YYYY-MM-DD` or time `YYYY-MM-DDTHH:MM`, found `{text}`"));
+    let t = text.trim();
+    let (date, time) = match t.split_once(['T', ' ']) {
+        Some((d, tm)) => (d, Some(tm)),
+        None => (t, None),
+    };
+    let num = |s: &str, lo: i64, hi: i64| s.parse::<i64>().ok().filter(|v| (lo..=hi).contains(v)).ok_or_else(bad);
+    let parts: Vec<&str> = date.split('-').collect();
+    let [y, m, d] = parts.as_slice() else { return Err(bad()) };
+    let (y, m, d) = (num(y, 1970, 9999)?, num(m, 1, 12)?, num(d, 1, 31)?);
+    let days = days_from_civil(y, m, d);
+    if crate::eval::fmt_utc(days * 86_400_000)[..10] != date[..] {
+        return Err(Error::config(flag, format!("`{text}` is not a calendar date")));
+    }
+    let ms = match time {
+        Some(tm) => {
+            let (hh, mm) = tm.split_once(':').ok_or_else(bad)?;
+            (num(hh, 0, 23)? * 60 + num(mm, 0, 59)?) * 60_000
+        }
+        None if end_of_day => 86_400_000 - 1,
+        None => 0,
+    };
+    Ok(days * 86_400_000 + ms)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days-from-civil).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 pub fn run(args: &EvalArgs, out_dir: &Path) -> Result<()> {
@@ -111,5 +210,18 @@ mod tests {
         assert_eq!(super::utc(0), "1970-01-01 00:00");
         assert_eq!(super::utc(1_577_836_800_000), "2020-01-01 00:00");
         assert_eq!(super::utc(1_583_020_800_000 + 13 * 3_600_000 + 60_000), "2020-03-01 13:01");
+    }
+
+    #[test]
+    fn parse_utc_round_trips_and_rejects_bad_dates() {
+        use super::parse_utc;
+        assert_eq!(parse_utc("from", "2020-01-01", false).unwrap(), 1_577_836_800_000);
+        assert_eq!(parse_utc("to", "2020-01-01", true).unwrap(), 1_577_836_800_000 + 86_400_000 - 1);
+        assert_eq!(parse_utc("from", "2020-03-01T13:01", false).unwrap(), 1_583_020_800_000 + 13 * 3_600_000 + 60_000);
+        assert_eq!(parse_utc("from", "2020-03-01 13:01", false).unwrap(), 1_583_020_800_000 + 13 * 3_600_000 + 60_000);
+        for bad in ["2020-02-30", "2020-13-01", "20200101", "2020-01-01T25:00", "yesterday", "2020-01-01T12"] {
+            let e = parse_utc("from", bad, false).unwrap_err().to_string();
+            assert!(e.contains("from") && e.contains(bad), "{bad}: {e}");
+        }
     }
 }

@@ -38,7 +38,7 @@ enum Cmd {
         out_dir: PathBuf,
     },
     /// Print the backtest's metrics table (model and baselines) without writing files.
-    Eval(backtest::EvalArgs),
+    Eval(eval::Args),
     /// The main job: train the small ensemble on a CSV, backtest it out of sample, print the table.
     Run(run::RunArgs),
     /// Run a checkpoint on windows [batch, time, features] from a float32 .npy; write [batch, k] .npy.

@@ -57,6 +57,10 @@ pub struct RunArgs {
     /// continues after its last completed epoch, then the rest runs as usual (same arguments and data needed).
     #[arg(long)]
     pub resume: bool,
+    /// Configurations tried outside this run (e.g. the other seeds looked at), added to the ensemble's own count
+    /// in the deflated Sharpe ratio.
+    #[arg(long, default_value_t = 0)]
+    pub trials: usize,
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
@@ -113,6 +117,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
         refit_epochs: args.refit_epochs,
         refit_lr: args.refit_lr,
         device: device.to_string(),
+        trials: args.trials,
+        split: "test".into(),
+        from: None,
+        to: None,
     };
     let o = backtest_file(&mut pred, &args.data, &eval_args, device)?;
     write_report(&args.out_dir, &o.eval)?;

@@ -12,14 +12,17 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The default half-spread, chosen in docs/DATA.md ("Costs") from the bundled BTCUSDT perpetual hourly bars.
+pub const DEFAULT_HALF_SPREAD_BPS: f64 = 1.0;
+
 /// Trading costs shared by train (θ), backtest and run (the costs in the report).
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct CostArgs {
     /// Exchange fee per side in basis points (4 = Binance USDT-M futures taker fee in 2020).
     #[arg(long, default_value_t = 4.0)]
     pub fee_bps: f64,
-    /// Half the bid-ask spread per side in basis points.
-    #[arg(long, default_value_t = 0.0)]
+    /// Half the bid-ask spread per side in basis points (docs/DATA.md: 1 bp for BTCUSDT perpetual hourly bars).
+    #[arg(long, default_value_t = DEFAULT_HALF_SPREAD_BPS)]
     pub half_spread_bps: f64,
 }
 

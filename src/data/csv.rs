@@ -23,6 +23,12 @@ use std::path::Path;
 /// The header must start with these, in this order (names compared ASCII case-insensitively).
 pub const REQUIRED_COLUMNS: [&str; 6] = ["timestamp", "open", "high", "low", "close", "volume"];
 
+/// The optional perpetual-futures funding column (name compared ASCII case-insensitively): the rate of the funding
+/// events inside each bar as a fraction (Binance's `fundingRate`, e.g. 0.0001), charged by the backtest.
+pub const FUNDING_RATE: &str = "funding_rate";
+/// Exchanges cap funding at a few percent per 8 h; a larger magnitude is a unit mistake (percent or bps).
+pub const MAX_FUNDING_RATE: f64 = 0.05;
+
 /// Read and validate an OHLCV CSV file. Returns the bars and the gap report (gaps are reported, never filled).
 pub fn load_csv(path: impl AsRef<Path>) -> Result<(Bars, GapReport)> {
     let path = path.as_ref();
@@ -54,7 +60,8 @@ pub fn parse_csv_str(name: &str, text: &str) -> Result<(Bars, GapReport)> {
     let mut lines = body.split('\n');
     let header = parse_header(name, strip_cr(lines.next().unwrap_or("")))?;
     let ncols = header.len();
-    let ctx = Ctx { name, header: &header };
+    let funding = header.iter().position(|h| h == FUNDING_RATE).map(|i| i - 1);
+    let ctx = Ctx { name, header: &header, funding };
 
     // Rows are about as long as the first one; a close guess saves a pass over the whole file. A valid row has at
     // least a digit and a separator per column, so the guess never exceeds `body.len() / (2 · ncols)` rows: a
@@ -136,13 +143,24 @@ fn parse_header(name: &str, line: &str) -> Result<Vec<String>> {
             ));
         }
     }
-    Ok(names.into_iter().enumerate().map(|(i, n)| if i < 6 { REQUIRED_COLUMNS[i].to_string() } else { n }).collect())
+    let canonical = |(i, n): (usize, String)| {
+        if i < 6 {
+            REQUIRED_COLUMNS[i].to_string()
+        } else if n.eq_ignore_ascii_case(FUNDING_RATE) {
+            FUNDING_RATE.to_string()
+        } else {
+            n
+        }
+    };
+    Ok(names.into_iter().enumerate().map(canonical).collect())
 }
 
 /// The file name and header, to build `file:line:column` locations.
 struct Ctx<'a> {
     name: &'a str,
     header: &'a [String],
+    /// Index in `row` (the fields after the timestamp) of the optional `funding_rate` column.
+    funding: Option<usize>,
 }
 
 impl Ctx<'_> {
@@ -433,6 +451,18 @@ fn check_row(ctx: &Ctx, line: usize, text: &str, ts: i64, row: &[f64], prev: Opt
     if low > bottom {
         return Err(ctx.err(line, 3, format!("expected low <= min(open, close) = {bottom}, found low {low}")));
     }
+    if let Some(i) = ctx.funding {
+        if row[i].abs() > MAX_FUNDING_RATE {
+            return Err(ctx.err(
+                line,
+                i + 1,
+                format!(
+                    "expected a funding rate per 8 h as a fraction with |rate| <= {MAX_FUNDING_RATE} (0.0001 = 0.01%), found `{}`",
+                    raw(i + 1)
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -573,5 +603,21 @@ mod tests {
         let text = "timestamp,open,high,low,close,volume\n1000,10,11,9,10.5,100\n2000,10,9.5,9,10.5,100\n";
         let e = parse_csv_str("t.csv", text).unwrap_err().to_string();
         assert!(e.starts_with("t.csv:3:3: column `high`"), "{e}");
+    }
+
+    #[test]
+    fn funding_rate_column_is_optional_and_checked() {
+        let text = "timestamp,open,high,low,close,volume,Funding_Rate\n0,10,11,9,10.5,100,0.0001\n3600000,10,11,9,10.5,100,-0.0003\n";
+        let (bars, _) = parse_csv_str("f.csv", text).unwrap();
+        assert_eq!(bars.column(FUNDING_RATE).unwrap(), &[0.0001, -0.0003]);
+        let (plain, _) = parse_csv_str("p.csv", "timestamp,open,high,low,close,volume\n0,10,11,9,10.5,100\n").unwrap();
+        assert!(plain.column(FUNDING_RATE).is_none());
+        // 1 (a rate written in percent) is outside the bound: file, line, column and name in the error.
+        let bad = "timestamp,open,high,low,close,volume,trades,funding_rate\n0,10,11,9,10.5,100,3,0.0001\n3600000,10,11,9,10.5,100,3,1\n";
+        let e = parse_csv_str("f.csv", bad).unwrap_err().to_string();
+        assert!(e.starts_with("f.csv:3:8: column `funding_rate`") && e.contains("found `1`"), "{e}");
+        let nan = "timestamp,open,high,low,close,volume,funding_rate\n0,10,11,9,10.5,100,nan\n";
+        let e = parse_csv_str("f.csv", nan).unwrap_err().to_string();
+        assert!(e.starts_with("f.csv:2:7: column `funding_rate`"), "{e}");
     }
 }

@@ -7,7 +7,7 @@ use super::classification::{
 };
 use super::regression::{regression_metrics, RegressionMetrics};
 use super::report::{ClassSummary, Metrics, RegressionSummary, Report};
-use super::trading::{backtest, Backtest, HeldPositions, TradingConfig};
+use super::trading::{backtest_funded, Backtest, HeldPositions, TradingConfig};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,6 +36,9 @@ pub struct EvalInputs<'a> {
     pub train_labels: Option<&'a [usize]>,
     /// Boosted-trees class calls on the same bars, for that baseline.
     pub boosted_trees: Option<&'a [usize]>,
+    /// Funding rate paid per unit of position held over each bar (`data::funding_per_bar`); `None` charges no
+    /// funding. The model and every baseline pay it alike.
+    pub funding: Option<&'a [f64]>,
     pub trading: TradingConfig,
 }
 
@@ -53,6 +56,7 @@ impl<'a> EvalInputs<'a> {
             regression: None,
             train_labels: None,
             boosted_trees: None,
+            funding: None,
             trading,
         }
     }
@@ -112,7 +116,12 @@ pub fn evaluate(inputs: &EvalInputs<'_>) -> Result<Evaluation> {
         (None, Some(p)) => p.iter().map(|&c| class_to_position(c)).collect::<Result<_>>()?,
         (None, None) => return Err(Error::Invalid("evaluation needs the model's signals or predictions".into())),
     };
-    let model_bt = backtest(&HeldPositions::from_signals(&signals)?, inputs.asset_returns, &inputs.trading)?;
+    let model_bt = backtest_funded(
+        &HeldPositions::from_signals(&signals)?,
+        inputs.asset_returns,
+        inputs.funding,
+        &inputs.trading,
+    )?;
 
     let classification = match (inputs.labels, inputs.predictions) {
         (Some(l), Some(p)) => Some(classification_metrics(l, p, inputs.probabilities, inputs.confidence)?),
@@ -161,7 +170,9 @@ pub fn evaluate(inputs: &EvalInputs<'_>) -> Result<Evaluation> {
 }
 
 fn score_baseline(b: &Baseline, inputs: &EvalInputs<'_>) -> Result<(Metrics, Backtest)> {
-    let bt = backtest(&b.held_positions()?, inputs.asset_returns, &inputs.trading)?;
+    // A baseline is a fixed rule, not a candidate picked among others: its deflated Sharpe uses one trial.
+    let trading = TradingConfig { n_trials: 1, ..inputs.trading.clone() };
+    let bt = backtest_funded(&b.held_positions()?, inputs.asset_returns, inputs.funding, &trading)?;
     let mut classification = match inputs.labels {
         Some(l) => ClassSummary::from_metrics(&classification_metrics(l, &b.predictions, None, None)?),
         None => ClassSummary::default(),

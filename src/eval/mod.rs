@@ -4,6 +4,7 @@
 pub mod baselines;
 pub mod classification;
 pub mod evaluate;
+pub mod horizons;
 mod html;
 pub mod json;
 pub mod regression;
@@ -17,7 +18,10 @@ pub use classification::{
     N_CLASSES, UP,
 };
 pub use evaluate::{calibration_bins, evaluate, CalibrationBin, EvalInputs, Evaluation};
+pub use horizons::{format_horizon_table, horizon_table, parse_horizons, HorizonInputs, HorizonTable};
 pub use html::fmt_utc;
 pub use regression::{regression_metrics, RegressionMetrics};
 pub use report::{format_table, returns_csv, write_report, ClassSummary, Metrics, RegressionSummary, Report};
-pub use trading::{backtest, simple_returns, Backtest, HeldPositions, Trade, TradingConfig, TradingMetrics};
+pub use trading::{
+    backtest, backtest_funded, simple_returns, Backtest, HeldPositions, Trade, TradingConfig, TradingMetrics,
+};

@@ -138,6 +138,7 @@ impl Metrics {
             ("turnover", f(t.turnover)),
             ("exposure", f(t.exposure)),
             ("total_costs", f(t.total_costs)),
+            ("total_funding", t.total_funding),
             ("n_bars", Some(t.n_bars as f64)),
             ("periods_per_year", Some(t.periods_per_year)),
             ("n_trials", Some(t.n_trials as f64)),

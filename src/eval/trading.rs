@@ -13,6 +13,12 @@
 //! Turnover at bar `i` is `|positions[i] − positions[i − 1]|` with a flat position before the first bar; it
 //! costs `(fee_bps + half_spread_bps) / 1e4` per unit, charged on bar `i`: net = gross − cost.
 //!
+//! # Funding
+//! A perpetual future's funding, when the bars carry a `funding_rate` column, is charged by
+//! [`backtest_funded`]: `funding[i]` is the sum of the rates of the funding events that fall in bar `i` (see
+//! `data::funding`), and the position held over bar `i` pays `positions[i] · funding[i]` on bar `i` (a long pays
+//! a positive rate, a short receives it): net = gross − cost − funding.
+//!
 //! # Trades
 //! A trade is a maximal run of bars holding the same (exactly equal) non-zero position. Its pnl compounds its
 //! bars' returns and carries its own entry and exit costs: on a change from `a` to `b` the part `|a|·c` closes
@@ -181,6 +187,10 @@ pub struct TradingMetrics {
     #[serde(with = "f64_or_null")]
     pub deflated_sharpe: f64,
     pub n_trials: usize,
+    /// Sum of per-bar funding payments (positive: paid); null when no funding rates were given, so a report
+    /// says whether funding was charged at all.
+    #[serde(default, with = "opt_f64_or_null")]
+    pub total_funding: Option<f64>,
 }
 
 /// Per-bar series and trades of one backtest; `metrics` summarises them.
@@ -189,6 +199,8 @@ pub struct Backtest {
     pub positions: Vec<f64>,
     pub gross: Vec<f64>,
     pub costs: Vec<f64>,
+    /// Funding paid on each bar (0 without funding rates).
+    pub funding: Vec<f64>,
     pub net: Vec<f64>,
     pub trades: Vec<Trade>,
     pub metrics: TradingMetrics,
@@ -196,6 +208,16 @@ pub struct Backtest {
 
 /// `asset_returns[i]` is the asset's simple return over bar `i` (see the module docs for alignment).
 pub fn backtest(positions: &HeldPositions, asset_returns: &[f64], cfg: &TradingConfig) -> Result<Backtest> {
+    backtest_funded(positions, asset_returns, None, cfg)
+}
+
+/// [`backtest`] with funding: `funding[i]` is the summed rate of the funding events in bar `i` (module docs).
+pub fn backtest_funded(
+    positions: &HeldPositions,
+    asset_returns: &[f64],
+    funding: Option<&[f64]>,
+    cfg: &TradingConfig,
+) -> Result<Backtest> {
     cfg.validate()?;
     let n = asset_returns.len();
     if n == 0 {
@@ -210,24 +232,38 @@ pub fn backtest(positions: &HeldPositions, asset_returns: &[f64], cfg: &TradingC
             asset_returns[i]
         )));
     }
+    if let Some(f) = funding {
+        if f.len() != n {
+            return Err(Error::shape("funding (one per bar of asset_returns)", [n], [f.len()]));
+        }
+        if let Some(i) = f.iter().position(|r| !r.is_finite()) {
+            return Err(Error::Invalid(format!("funding[{i}] = {} is not finite", f[i])));
+        }
+    }
     let pos = positions.as_slice();
     let c = cfg.unit_cost();
     let mut gross = Vec::with_capacity(n);
     let mut costs = Vec::with_capacity(n);
+    let mut paid = Vec::with_capacity(n);
     let mut net = Vec::with_capacity(n);
     let mut prev = 0.0;
-    for (&p, &r) in pos.iter().zip(asset_returns) {
+    for (i, (&p, &r)) in pos.iter().zip(asset_returns).enumerate() {
         // `+ 0.0` turns the −0 of a flat bar on a falling asset into 0 for the CSV.
         let g = p * r + 0.0;
         let k = (p - prev).abs() * c;
+        let f = funding.map_or(0.0, |f| p * f[i] + 0.0);
         gross.push(g);
         costs.push(k);
-        net.push(g - k);
+        paid.push(f);
+        net.push(g - k - f);
         prev = p;
     }
-    let trades = extract_trades(pos, &gross, &costs, c);
-    let metrics = trading_metrics(&net, pos, &costs, &trades, cfg);
-    Ok(Backtest { positions: pos.to_vec(), gross, costs, net, trades, metrics })
+    // Funding is part of a trade's carry, so the trade walk sees it as a cost of the bar it is paid on.
+    let carry: Vec<f64> = costs.iter().zip(&paid).map(|(k, f)| k + f).collect();
+    let trades = extract_trades(pos, &gross, &carry, c);
+    let mut metrics = trading_metrics(&net, pos, &costs, &trades, cfg);
+    metrics.total_funding = funding.map(|_| paid.iter().sum());
+    Ok(Backtest { positions: pos.to_vec(), gross, costs, funding: paid, net, trades, metrics })
 }
 
 /// -1, 0 or 1; unlike `f64::signum`, zero is its own sign.
@@ -297,19 +333,24 @@ pub fn deflated_sharpe(net: &[f64], n_trials: usize, trial_sharpe_variance: Opti
     let sr = sharpe_per_bar(net);
     let (skew, kurt) = skew_kurtosis(net);
     let v = trial_sharpe_variance.unwrap_or(1.0 / (t - 1.0));
-    let sr0 = if n_trials == 1 {
-        0.0
-    } else {
-        let nt = n_trials as f64;
-        v.sqrt()
-            * ((1.0 - EULER_MASCHERONI) * norm_ppf(1.0 - 1.0 / nt)
-                + EULER_MASCHERONI * norm_ppf(1.0 - 1.0 / (nt * std::f64::consts::E)))
-    };
+    let sr0 = expected_max_sharpe(n_trials, v);
     let denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr;
     if denom.is_nan() || denom <= 0.0 {
         return f64::NAN;
     }
     norm_cdf((sr - sr0) * (t - 1.0).sqrt() / denom.sqrt())
+}
+
+/// SR₀ of [`deflated_sharpe`]: the expected maximum of `n_trials` per-bar Sharpe ratios that are pure noise with
+/// variance `variance` across trials, √V · ((1 − γ) Φ⁻¹(1 − 1/N) + γ Φ⁻¹(1 − 1/(N e))); 0 for one trial.
+pub fn expected_max_sharpe(n_trials: usize, variance: f64) -> f64 {
+    if n_trials <= 1 {
+        return 0.0;
+    }
+    let nt = n_trials as f64;
+    variance.sqrt()
+        * ((1.0 - EULER_MASCHERONI) * norm_ppf(1.0 - 1.0 / nt)
+            + EULER_MASCHERONI * norm_ppf(1.0 - 1.0 / (nt * std::f64::consts::E)))
 }
 
 fn trading_metrics(net: &[f64], pos: &[f64], costs: &[f64], trades: &[Trade], cfg: &TradingConfig) -> TradingMetrics {
@@ -347,6 +388,7 @@ fn trading_metrics(net: &[f64], pos: &[f64], costs: &[f64], trades: &[Trade], cf
         total_costs: costs.iter().sum(),
         deflated_sharpe: deflated_sharpe(net, cfg.n_trials, cfg.trial_sharpe_variance),
         n_trials: cfg.n_trials,
+        total_funding: None,
     }
 }
 

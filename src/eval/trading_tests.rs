@@ -95,6 +95,47 @@ fn eval_trading_deflated_sharpe_matches_independent_python() {
 }
 
 #[test]
+fn eval_trading_deflated_sharpe_at_the_commands_trial_counts() {
+    // Python 3 (statistics.NormalDist, population skewness/kurtosis, written apart from this crate): SR₀ and DSR
+    // for N = 6 (run's ensemble: 5 members + 1 threshold) and 8 (with --trials 2), and a given trial variance.
+    let r = [0.01, -0.005, 0.007, 0.002, -0.003, 0.012, -0.008, 0.004, 0.006, -0.001];
+    assert!((expected_max_sharpe(6, 1.0 / 9.0) - 0.4333802626151946).abs() < 1e-12);
+    assert!((expected_max_sharpe(8, 1.0 / 9.0) - 0.4863380258139365).abs() < 1e-12);
+    assert!((expected_max_sharpe(6, 0.02) - 0.18386767351656655).abs() < 1e-12);
+    assert_eq!(expected_max_sharpe(1, 0.5), 0.0);
+    assert!((deflated_sharpe(&r, 6, None) - 0.42057758349795316).abs() < 1e-12);
+    assert!((deflated_sharpe(&r, 8, None) - 0.3615649824671685).abs() < 1e-12);
+    assert!((deflated_sharpe(&r, 6, Some(0.02)) - 0.7000394552409872).abs() < 1e-12);
+    let pos = HeldPositions::held(vec![1.0; 10]).unwrap();
+    let m = backtest(&pos, &r, &TradingConfig { n_trials: 6, ..cfg(0.0) }).unwrap().metrics;
+    assert_eq!(m.n_trials, 6);
+    assert!((m.deflated_sharpe - 0.42057758349795316).abs() < 1e-12);
+}
+
+#[test]
+fn eval_trading_funding_hand_computed() {
+    // Long, long, short, flat over four bars; funding events on bars 1 and 2 at +0.01% and −0.03%.
+    let pos = HeldPositions::held(vec![1.0, 1.0, -1.0, 0.0]).unwrap();
+    let r = [0.01, -0.02, 0.03, 0.01];
+    let funding = [0.0, 1e-4, -3e-4, 5e-4];
+    let bt = backtest_funded(&pos, &r, Some(&funding), &cfg(0.0)).unwrap();
+    // A long pays +0.01% on bar 1; a short pays −(−0.03%) = −0.03%, i.e. receives 0.03%, on bar 2; flat pays none.
+    assert_eq!(bt.funding, vec![0.0, 1e-4, 3e-4, 0.0]);
+    let want_net = [0.01, -0.02 - 1e-4, -0.03 - 3e-4, 0.0];
+    for i in 0..4 {
+        assert!((bt.net[i] - want_net[i]).abs() < 1e-15, "bar {i}: {} vs {}", bt.net[i], want_net[i]);
+    }
+    assert!((bt.metrics.total_funding.unwrap() - 4e-4).abs() < 1e-18);
+    // The long trade (bars 0–1) carries its funding: 1.01 · (1 − 0.02 − 0.0001) − 1.
+    assert!((bt.trades[0].pnl - (1.01 * (1.0 - 0.0201) - 1.0)).abs() < 1e-15);
+    let plain = backtest(&pos, &r, &cfg(0.0)).unwrap();
+    assert_eq!(plain.metrics.total_funding, None);
+    assert_eq!(plain.funding, vec![0.0; 4]);
+    assert!(backtest_funded(&pos, &r, Some(&funding[..3]), &cfg(0.0)).is_err());
+    assert!(backtest_funded(&pos, &r, Some(&[0.0, f64::NAN, 0.0, 0.0]), &cfg(0.0)).is_err());
+}
+
+#[test]
 fn eval_trading_flat_is_null_not_nan() {
     let pos = HeldPositions::held(vec![0.0; 4]).unwrap();
     let bt = backtest(&pos, &[0.01, -0.02, 0.0, 0.03], &cfg(10.0)).unwrap();

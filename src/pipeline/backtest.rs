@@ -22,9 +22,12 @@ use super::ensemble::combine;
 use super::member::refit_member;
 use super::predict::{predict_gbdt, predict_model, MemberPredictions};
 use super::tabular;
-use crate::data::{walk_forward, Bars, Fold, SplitFractions, TrainWindow, WalkForward};
+use super::trials::TrialCount;
+use crate::data::{funding_per_bar, walk_forward, Bars, Fold, SplitFractions, TrainWindow, WalkForward, FUNDING_RATE};
 use crate::device::Device;
-use crate::eval::{evaluate, ConfidenceFilter, EvalInputs, Evaluation, TradingConfig};
+use crate::eval::{
+    evaluate, horizon_table, ConfidenceFilter, EvalInputs, Evaluation, HorizonInputs, HorizonTable, TradingConfig,
+};
 use crate::models::gbdt::{Gbdt, GbdtConfig};
 use crate::train::TrainConfig;
 use crate::{Error, Result};
@@ -42,7 +45,8 @@ pub struct TestCalls {
     pub threshold: Option<f64>,
     /// Next-horizon log-return forecasts, for a network that makes them.
     pub regression: Option<Vec<f64>>,
-    /// The boosted-trees calls on the same samples (the `boosted_trees` baseline).
+    /// The boosted-trees calls on the same samples (the `boosted_trees` baseline); empty when there were no
+    /// earlier samples to fit them on.
     pub gbdt_classes: Vec<usize>,
     /// Walk-forward folds on the sample axis (empty without walk-forward).
     pub folds: Vec<Fold>,
@@ -125,6 +129,82 @@ impl Costs {
     }
 }
 
+/// Which samples a backtest scores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ScoreRange {
+    /// The test part of the file's chronological split (70/15/15): out of sample on the file the model trained on.
+    #[default]
+    Test,
+    /// Every sample of the file: for a held-out file the checkpoint never saw.
+    All,
+    /// The samples whose decision bar opens in `[from, to]` (Unix ms UTC; either end open).
+    Dates { from: Option<i64>, to: Option<i64> },
+}
+
+/// What a backtest scores and what it must account for beyond the predictor itself.
+#[derive(Debug, Clone, Default)]
+pub struct Scoring {
+    pub range: ScoreRange,
+    /// Configurations tried outside this run (`--trials`), added to the predictor's own count ([`TrialCount`]).
+    pub extra_trials: usize,
+    /// Horizons of the horizon table (`eval --horizons`); empty for none.
+    pub horizons: Vec<usize>,
+}
+
+/// Re-cut `ds.split` so that `test` is the scored range and the samples before it (purged by the horizon) play
+/// the parts the split's train and validation play for a backtest: the history the ensemble's rolling weights
+/// start from, the majority-class and boosted-trees baselines' training data, and the walk-forward's first fold.
+/// Returns whether the scored range starts before this file's own held-out part (then, on the training file, part
+/// of it is in sample).
+pub fn rescope(ds: &mut Dataset, range: ScoreRange) -> Result<bool> {
+    let default_test = ds.split.test.clone();
+    let scored = match range {
+        ScoreRange::Test => return Ok(false),
+        ScoreRange::All => 0..ds.n_samples,
+        ScoreRange::Dates { from, to } => samples_between(ds, from, to)?,
+    };
+    let h = ds.prep.horizon;
+    let n_val = ds.split.val.len();
+    let history_end = scored.start.saturating_sub(h);
+    let val = history_end.saturating_sub(n_val)..history_end;
+    let train = 0..val.start.saturating_sub(h);
+    ds.split = crate::data::Split { train, val, test: scored.clone() };
+    Ok(scored.start < default_test.start)
+}
+
+/// The samples whose decision bar (the window's last bar) opens within `[from, to]`, with errors that name the
+/// file's own span when the range is empty or outside it.
+fn samples_between(ds: &Dataset, from: Option<i64>, to: Option<i64>) -> Result<Range<usize>> {
+    let ts = |s: usize| ds.bars.timestamp[ds.row(s)];
+    let span = || {
+        format!(
+            "the file's scorable bars run from {} to {} UTC",
+            crate::eval::fmt_utc(ts(0)),
+            crate::eval::fmt_utc(ts(ds.n_samples - 1))
+        )
+    };
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(Error::config(
+                "from",
+                format!(
+                    "expected --from before --to, found {} after {}",
+                    crate::eval::fmt_utc(f),
+                    crate::eval::fmt_utc(t)
+                ),
+            ));
+        }
+    }
+    let start = from.map_or(0, |f| (0..ds.n_samples).find(|&s| ts(s) >= f).unwrap_or(ds.n_samples));
+    let end = to.map_or(ds.n_samples, |t| (0..ds.n_samples).rev().find(|&s| ts(s) <= t).map_or(0, |s| s + 1));
+    if start >= end {
+        let f = from.map_or("the start".to_string(), |f| format!("{} UTC", crate::eval::fmt_utc(f)));
+        let t = to.map_or("the end".to_string(), |t| format!("{} UTC", crate::eval::fmt_utc(t)));
+        return Err(Error::Invalid(format!("no bar to score between {f} and {t}: {}", span())));
+    }
+    Ok(start..end)
+}
+
 /// What a backtest produced, for the commands to print or write.
 pub struct BacktestOutcome {
     /// The predictor, in words (`BacktestPredictor::describe`).
@@ -136,6 +216,14 @@ pub struct BacktestOutcome {
     /// Walk-forward folds (0 without walk-forward).
     pub folds: usize,
     pub members: Vec<MemberSummary>,
+    /// The trial count behind the deflated Sharpe ratio.
+    pub trials: TrialCount,
+    /// Whether funding was charged (the bars had a `funding_rate` column).
+    pub funding: bool,
+    /// The scored bars start before the file's held-out test part (in sample if the checkpoint trained on it).
+    pub before_test_part: bool,
+    /// The calls scored at each of `Scoring::horizons` (`eval::horizons`).
+    pub horizon_table: Option<HorizonTable>,
 }
 
 /// Backtest an already loaded predictor on `bars`: the dataset rebuilt with the predictor's stored preprocessing,
@@ -146,12 +234,20 @@ pub fn run_backtest(
     bars: Bars,
     costs: &Costs,
     walk: Option<&WalkForwardRecipe>,
+    scoring: &Scoring,
     device: Device,
 ) -> Result<BacktestOutcome> {
-    let ds = Dataset::with_preprocessing(bars, pred.prep().clone(), SplitFractions::default())?;
-    let trading = costs.trading_config(&ds)?;
+    let mut ds = Dataset::with_preprocessing(bars, pred.prep().clone(), SplitFractions::default())?;
+    let before_test_part = rescope(&mut ds, scoring.range)?;
+    let trials = TrialCount::of(pred, scoring.extra_trials);
+    let trading = TradingConfig { n_trials: trials.total(), ..costs.trading_config(&ds)? };
     let calls = test_calls(pred, &ds, walk, device)?;
     let eval = evaluate_calls(&ds, &calls, &trading)?;
+    let horizon_table = if scoring.horizons.is_empty() {
+        None
+    } else {
+        Some(horizon_scores(&ds, &calls, &trading, &scoring.horizons)?)
+    };
     let rows = ds.rows(calls.samples.clone());
     Ok(BacktestOutcome {
         description: pred.describe(),
@@ -161,7 +257,36 @@ pub fn run_backtest(
         last_test_ts: ds.bars.timestamp[rows.end - 1],
         folds: calls.folds.len(),
         members: calls.members,
+        trials,
+        funding: ds.bars.column(FUNDING_RATE).is_some(),
+        before_test_part,
+        horizon_table,
     })
+}
+
+/// The horizon table of `calls`: the model's and the boosted trees' calls at every horizon, beside the baselines.
+pub fn horizon_scores(
+    ds: &Dataset,
+    calls: &TestCalls,
+    trading: &TradingConfig,
+    horizons: &[usize],
+) -> Result<HorizonTable> {
+    let mut named = vec![("model".to_string(), calls.classes.as_slice())];
+    if !calls.gbdt_classes.is_empty() {
+        named.push((crate::eval::baselines::BOOSTED_TREES.to_string(), calls.gbdt_classes.as_slice()));
+    }
+    let funding = funding_per_bar(&ds.bars)?;
+    let inputs = HorizonInputs {
+        closes: &ds.bars.close,
+        rows: ds.rows(calls.samples.clone()),
+        calls: named,
+        forecast: calls.regression.as_deref(),
+        train_rows: ds.rows(ds.split.train.clone()),
+        theta: ds.prep.theta,
+        trading: trading.clone(),
+        funding: funding.as_deref(),
+    };
+    horizon_table(&inputs, horizons)
 }
 
 /// Expanding-window folds whose test blocks of `every` samples tile the dataset's test samples exactly; each
@@ -169,6 +294,13 @@ pub fn run_backtest(
 pub fn walk_forward_folds(ds: &Dataset, every: usize) -> Result<Vec<Fold>> {
     let h = ds.prep.horizon;
     let test = &ds.split.test;
+    if test.start <= h {
+        return Err(Error::Invalid(format!(
+            "walk-forward needs samples before the scored bars to refit on; the scored range starts at sample {} \
+             (the horizon purges {h}): score a later range or drop --walk-forward",
+            test.start
+        )));
+    }
     let cfg = WalkForward { train: TrainWindow::Expanding { min: test.start - h }, test_size: every, purge: h };
     let folds = walk_forward(ds.n_samples, &cfg)?;
     let covered = folds.first().map(|f| f.test.start)..folds.last().map(|f| f.test.end);
@@ -241,9 +373,14 @@ pub fn test_calls(
     match pred {
         BacktestPredictor::Single(m) => {
             let p = network_test(m, ds, &folds, refit, device)?;
-            let base =
-                tabular::fit(ds, ds.split.train.clone(), Some(ds.split.val.clone()), &tabular::default_config(0))?;
-            let gbdt = gbdt_test(ds, &base, &folds)?;
+            // Scored from the file's first samples (`--split all`), there is nothing earlier to fit trees on.
+            let gbdt_classes = if ds.split.train.is_empty() || ds.split.val.is_empty() {
+                Vec::new()
+            } else {
+                let base =
+                    tabular::fit(ds, ds.split.train.clone(), Some(ds.split.val.clone()), &tabular::default_config(0))?;
+                gbdt_test(ds, &base, &folds)?.classes()
+            };
             Ok(TestCalls {
                 samples: test,
                 classes: p.classes(),
@@ -251,7 +388,7 @@ pub fn test_calls(
                 probs: p.probs,
                 threshold: None,
                 regression: p.ret,
-                gbdt_classes: gbdt.classes(),
+                gbdt_classes,
                 folds,
                 members: Vec::new(),
             })
@@ -330,6 +467,7 @@ pub fn evaluate_calls(ds: &Dataset, calls: &TestCalls, trading: &TradingConfig) 
     let timestamps: Vec<i64> = rows.map(|r| ds.bars.timestamp[r]).collect();
     let labels = ds.directions(samples.clone())?;
     let train_labels = ds.directions(ds.split.train.clone())?;
+    let funding = funding_per_bar(&ds.bars)?.map(|f| f[ds.rows(samples.clone())].to_vec());
     let probs: Vec<f64> = calls.probs.iter().flatten().copied().collect();
     let realised = ds.returns(samples);
     let mut inputs = EvalInputs::new(&timestamps, &asset_returns, trading.clone());
@@ -338,7 +476,8 @@ pub fn evaluate_calls(ds: &Dataset, calls: &TestCalls, trading: &TradingConfig) 
     inputs.probabilities = Some(&probs);
     inputs.confidence = calls.threshold.map(|t| ConfidenceFilter { confidence: &calls.confidence, threshold: t });
     inputs.regression = calls.regression.as_deref().map(|p| (realised.as_slice(), p));
-    inputs.train_labels = Some(&train_labels);
-    inputs.boosted_trees = Some(&calls.gbdt_classes);
+    inputs.train_labels = (!train_labels.is_empty()).then_some(train_labels.as_slice());
+    inputs.boosted_trees = (!calls.gbdt_classes.is_empty()).then_some(calls.gbdt_classes.as_slice());
+    inputs.funding = funding.as_deref();
     evaluate(&inputs)
 }

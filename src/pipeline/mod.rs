@@ -19,10 +19,11 @@ pub mod predict;
 pub mod resume;
 pub mod tabular;
 pub mod targets;
+pub mod trials;
 
 pub use backtest::{
     evaluate_calls, periods_per_year, run_backtest, test_calls, walk_forward_folds, BacktestOutcome, Costs,
-    MemberSummary, TestCalls, WalkForwardRecipe,
+    MemberSummary, ScoreRange, Scoring, TestCalls, WalkForwardRecipe,
 };
 pub use build::{train_ensemble, train_ensemble_resumable, EnsembleRecipe, MemberRecipe};
 pub use bundle::{BacktestPredictor, EnsembleBundle, NetMember};
@@ -33,3 +34,4 @@ pub use meta::ModelMeta;
 pub use predict::MemberPredictions;
 pub use resume::{resume_path, ResumeOptions};
 pub use targets::TargetScale;
+pub use trials::TrialCount;
