@@ -10,6 +10,8 @@
 //!   windows (accuracy against direction labels for class outputs, negative MSE against the h-bar log return
 //!   for a single regression output), its spread, and the summed |IG| and |gradient×input|.
 //! - `attention_layer<l>.csv/.png` (transformer, [query, key]) or `attention.csv/.png` (lstm_attention, [time]).
+//! - with `--shap`: Shapley values (GradientSHAP, exact KernelSHAP; TreeSHAP for an ensemble's boosted trees),
+//!   see [`super::explain_shap`].
 
 use crate::data::{compute_features, load_csv, make_labels, Labels};
 use crate::explain::permutation::{accuracy, neg_mse};
@@ -65,6 +67,20 @@ pub struct Args {
     pub repeats: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Also write Shapley values: GradientSHAP and exact KernelSHAP for a network; for an ensemble (its
+    /// directory or ensemble.json), TreeSHAP of its boosted trees.
+    #[arg(long)]
+    pub shap: bool,
+    /// SHAP background windows, drawn (seeded) from the training part of the file.
+    #[arg(long, default_value_t = 16)]
+    pub background: usize,
+    /// KernelSHAP players: one per feature column, or adjacent columns grouped to at most this many (≤ 16;
+    /// 2^M coalitions × the background are evaluated per window).
+    #[arg(long, default_value_t = 8)]
+    pub shap_groups: usize,
+    /// GradientSHAP path points per background window.
+    #[arg(long, default_value_t = 8)]
+    pub shap_steps: usize,
     /// cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter that is a real GPU, else the CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -89,7 +105,13 @@ fn windows(x: &[f32], f: usize, w: usize, ends: &[usize]) -> Vec<f32> {
     ends.iter().flat_map(|&e| x[(e + 1 - w) * f..(e + 1) * f].iter().copied()).collect()
 }
 
-fn matrix_csv(header: &str, cols: &[String], rows: usize, label: impl Fn(usize) -> String, v: &[f32]) -> String {
+pub(super) fn matrix_csv(
+    header: &str,
+    cols: &[String],
+    rows: usize,
+    label: impl Fn(usize) -> String,
+    v: &[f32],
+) -> String {
     let mut s = String::from(header);
     for c in cols {
         s.push(',');
@@ -108,7 +130,7 @@ fn matrix_csv(header: &str, cols: &[String], rows: usize, label: impl Fn(usize) 
 }
 
 /// [W, F] → [F, W] so heatmaps show features down and time across.
-fn transpose(v: &[f32], w: usize, f: usize) -> Vec<f32> {
+pub(super) fn transpose(v: &[f32], w: usize, f: usize) -> Vec<f32> {
     (0..f * w).map(|i| v[(i % w) * f + i / w]).collect()
 }
 
@@ -128,6 +150,10 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
 }
 
 pub fn run(a: &Args) -> Result<()> {
+    let ensemble = a.checkpoint.is_dir() || a.checkpoint.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if ensemble {
+        return super::explain_shap::trees(a);
+    }
     let device = crate::backend::select(&a.device)?;
     let (bars, _) = load_csv(&a.data)?;
     let ck = checkpoint::load(&a.checkpoint, device)?;
@@ -256,6 +282,12 @@ pub fn run(a: &Args) -> Result<()> {
         let _ = writeln!(csv, "{name},{},{},{ig_sum},{gxi_sum}", imp.drop[j], imp.std[j]);
     }
     write(&a.out_dir, "importance.csv", csv.as_bytes())?;
+    let shap_line = if a.shap {
+        let inputs = super::explain_shap::NetInputs { model, x: &x, names, window: w, ends: &ends, last_end };
+        Some(super::explain_shap::networks(a, &inputs)?)
+    } else {
+        None
+    };
 
     let mut order: Vec<usize> = (0..f).collect();
     order.sort_by(|&i, &j| imp.drop[j].total_cmp(&imp.drop[i]));
@@ -269,6 +301,9 @@ pub fn run(a: &Args) -> Result<()> {
         a.steps
     );
     println!("top_permutation_drop {}", top.join(" "));
+    if let Some(line) = shap_line {
+        println!("{line}");
+    }
     println!("wrote {}", a.out_dir.display());
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_train;
 pub mod eval;
 pub mod explain;
+pub mod explain_shap;
 pub mod features;
 pub mod finetune;
 pub mod info;
@@ -90,8 +91,8 @@ enum Cmd {
     /// Feed bars one at a time through the streaming engine (optionally trading on paper with a journal and
     /// serving Prometheus metrics); ends with `per_bar_us p50=<x> p99=<y> max=<z>`.
     Stream(stream::StreamArgs),
-    /// Attributions (integrated gradients, gradient×input), permutation importance and attention maps of a
-    /// checkpoint on the last windows of a bar file, as CSV and PNG heatmaps in DIR.
+    /// Attributions (integrated gradients, gradient×input), permutation importance, attention maps and, with
+    /// --shap, Shapley values of a checkpoint on the last windows of a bar file, as CSV and PNG heatmaps in DIR.
     Explain(explain::Args),
     /// List the devices and backends this build can use; `--compile-kernels` compiles every CUDA kernel with NVRTC
     /// (no GPU needed) and prints one line per kernel.

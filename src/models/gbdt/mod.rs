@@ -10,9 +10,11 @@ mod binning;
 mod exact;
 mod model;
 mod tree;
+mod tree_shap;
 
 pub use model::Gbdt;
 pub use tree::{Node, Tree};
+pub use tree_shap::TreeShap;
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -175,3 +177,5 @@ impl GbdtConfig {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tree_shap_tests;

@@ -201,9 +201,10 @@ impl Gbdt {
                         hess: &hess[c],
                         cfg,
                         nodes: Vec::new(),
+                        cover: Vec::new(),
                     };
                     g.grow(rows.clone(), None, 0);
-                    Tree { nodes: g.nodes }
+                    Tree { nodes: g.nodes, cover: g.cover }
                 })
                 .collect();
             add_trees(&mut raw, x, &trees);
@@ -292,6 +293,10 @@ impl Gbdt {
     }
     pub fn config(&self) -> &GbdtConfig {
         &self.config
+    }
+    /// Starting raw score per output, before any tree.
+    pub fn base_score(&self) -> &[f64] {
+        &self.base_score
     }
     pub fn rounds(&self) -> &[Vec<Tree>] {
         &self.rounds

@@ -33,6 +33,11 @@ pub enum Node {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tree {
     pub nodes: Vec<Node>,
+    /// Training rows that reached each node (the round's subsample), parallel to `nodes`. TreeSHAP weighs the
+    /// branches a feature's absence averages over by these counts. Empty in models saved before covers were
+    /// stored: they still load and predict, and TreeSHAP says they must be refitted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cover: Vec<f64>,
 }
 
 impl Tree {
@@ -55,6 +60,12 @@ impl Tree {
     pub(crate) fn check(&self, n_features: usize) -> std::result::Result<(), String> {
         if self.nodes.is_empty() {
             return Err("tree has no nodes".into());
+        }
+        if !self.cover.is_empty() && self.cover.len() != self.nodes.len() {
+            return Err(format!("{} covers for {} nodes", self.cover.len(), self.nodes.len()));
+        }
+        if let Some(i) = self.cover.iter().position(|c| !(c.is_finite() && *c >= 0.0)) {
+            return Err(format!("node {i}: cover {}", self.cover[i]));
         }
         for (i, node) in self.nodes.iter().enumerate() {
             match node {
@@ -97,6 +108,8 @@ pub(crate) struct Grower<'a> {
     pub hess: &'a [f64],
     pub cfg: &'a GbdtConfig,
     pub nodes: Vec<Node>,
+    /// Rows per node, parallel to `nodes`.
+    pub cover: Vec<f64>,
 }
 
 impl Grower<'_> {
@@ -180,6 +193,7 @@ impl Grower<'_> {
         total[2] = rows.len() as f64;
         let id = self.nodes.len();
         self.nodes.push(Node::Leaf { value: self.leaf_value(total[0], total[1]) });
+        self.cover.push(total[2]);
         if depth >= self.cfg.max_depth || rows.len() < 2 * self.cfg.min_samples_leaf {
             return id;
         }
