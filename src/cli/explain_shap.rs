@@ -152,10 +152,10 @@ pub fn trees(a: &Args) -> Result<()> {
     for (i, bar) in ds.rows(samples).enumerate() {
         let out = &raw[i * k..(i + 1) * k];
         let best = (0..k).fold(0, |b, c| if out[c] > out[b] { c } else { b });
-        for c in 0..k {
+        for (c, (&y, &e)) in out.iter().zip(&s.expected).enumerate() {
             let phi = s.row(i, c);
-            worst = worst.max((phi.iter().sum::<f64>() + s.expected[c] - out[c]).abs());
-            let _ = write!(csv, "{bar},{c},{},{}", s.expected[c], out[c]);
+            worst = worst.max((phi.iter().sum::<f64>() + e - y).abs());
+            let _ = write!(csv, "{bar},{c},{e},{y}");
             for v in phi {
                 let _ = write!(csv, ",{v}");
             }

@@ -137,7 +137,8 @@ impl Walk<'_> {
 }
 
 impl Tree {
-    /// Checks the tree carries the covers TreeSHAP needs, every split's positive.
+    /// Checks the tree carries the covers TreeSHAP needs, all positive (a branch no row reached would leave a
+    /// feature's fractions both 0, which the path weights cannot be unwound from).
     fn check_covers(&self) -> std::result::Result<(), String> {
         if self.cover.len() != self.nodes.len() {
             return Err("the model was saved without node covers (before TreeSHAP existed); refit it to get \
@@ -145,8 +146,12 @@ impl Tree {
                 .into());
         }
         for (i, node) in self.nodes.iter().enumerate() {
-            if matches!(node, Node::Split { .. }) && self.cover[i] <= 0.0 {
-                return Err(format!("node {i}: a split with cover {}", self.cover[i]));
+            if self.cover[i] <= 0.0 {
+                let kind = if matches!(node, Node::Split { .. }) { "split" } else { "leaf" };
+                return Err(format!(
+                    "node {i}: a {kind} with cover {} (every node needs a positive cover)",
+                    self.cover[i]
+                ));
             }
         }
         Ok(())

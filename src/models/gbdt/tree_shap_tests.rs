@@ -131,6 +131,11 @@ fn tree_shap_needs_covers() {
     let err = old.shap_values(&x[..5]).unwrap_err().to_string();
     assert!(err.contains("without node covers"), "{err}");
     assert!(m.shap_values(&x[..4]).is_err());
+    let mut zero = serde_json::from_str::<serde_json::Value>(&m.to_json().unwrap()).unwrap();
+    let n = zero["rounds"][0][0]["cover"].as_array().unwrap().len();
+    zero["rounds"][0][0]["cover"][n - 1] = serde_json::json!(0.0);
+    let err = Gbdt::from_json(&zero.to_string()).unwrap().shap_values(&x[..5]).unwrap_err().to_string();
+    assert!(err.contains("positive cover"), "{err}");
     v["rounds"][0][0]["cover"] = serde_json::json!([1.0]);
     assert!(Gbdt::from_json(&v.to_string()).is_err());
 }
