@@ -93,8 +93,7 @@ fn reptile_moves_toward_each_task_solution_by_exactly_its_rule() {
     let tc = train_config(1, 2);
     let picked: Vec<&Task> = s.tasks.iter().take(2).collect();
     let mut outer = Adam::new(1e-3);
-    let step =
-        meta_step(&mut model, Objective::Return, &sampler, &s.train, &picked, &mc, &tc, &mut outer, 9).unwrap();
+    let step = meta_step(&mut model, Objective::Return, &sampler, &s.train, &picked, &mc, &tc, &mut outer, 9).unwrap();
     let after = HostWeights::of(&mut model).unwrap();
     let theta = &step.before;
     assert_ne!(&after, theta, "the meta step must move the weights");
@@ -139,8 +138,7 @@ fn fomaml_meta_gradient_is_the_gradient_at_the_adapted_weights() {
     let tc = TrainConfig { weight_decay: 1e-2, ..train_config(1, 4) };
     let picked: Vec<&Task> = s.tasks.iter().take(2).collect();
     let mut outer = Adam::adamw(mc.meta_lr, tc.weight_decay);
-    let step =
-        meta_step(&mut model, Objective::Return, &sampler, &s.train, &picked, &mc, &tc, &mut outer, 5).unwrap();
+    let step = meta_step(&mut model, Objective::Return, &sampler, &s.train, &picked, &mc, &tc, &mut outer, 5).unwrap();
     let meta_grad = step.meta_grad.as_ref().expect("FOMAML reports its meta-gradient");
     let per_task: Vec<_> = step
         .tasks
@@ -153,11 +151,12 @@ fn fomaml_meta_gradient_is_the_gradient_at_the_adapted_weights() {
     let q0 = step.tasks[0].query.as_ref().unwrap();
     let at_theta = gradient_at(&cfg, &step.before, &s, q0);
     let (mut far_from_theta, mut scale) = (0.0f64, 0.0f64);
-    for (j, (name, g)) in per_task[0].iter().enumerate() {
+    for (j, (name, _)) in per_task[0].iter().enumerate() {
         let got = meta_grad.get(name).unwrap();
-        for i in 0..g.len() {
+        assert_eq!(got.len(), at_theta[j].1.len(), "`{name}`");
+        for (i, &got) in got.iter().enumerate() {
             let want = per_task.iter().map(|p| p[j].1[i] as f64).sum::<f64>() / per_task.len() as f64;
-            assert!((got[i] as f64 - want).abs() <= 1e-6 * (1.0 + want.abs()), "`{name}`[{i}]: {} vs {want}", got[i]);
+            assert!((got as f64 - want).abs() <= 1e-6 * (1.0 + want.abs()), "`{name}`[{i}]: {got} vs {want}");
             far_from_theta += (per_task[0][j].1[i] as f64 - at_theta[j].1[i] as f64).abs();
             scale += at_theta[j].1[i].abs() as f64;
         }
@@ -300,17 +299,8 @@ fn the_commands_write_files_that_train_and_finetune_take() {
         let ck = checkpoint::load(&m, Device::Cpu).unwrap();
         assert!(ck.metadata.get("tickgrad.meta_train").is_some_and(|v| v.contains(algo)));
         let tuned = dir.join(format!("{algo}-tuned.safetensors"));
-        let (ok, _, err) = tickgrad(&[
-            "finetune",
-            "--checkpoint",
-            &s(&m),
-            "--data",
-            &s(&data),
-            "--epochs",
-            "1",
-            "--out",
-            &s(&tuned),
-        ]);
+        let (ok, _, err) =
+            tickgrad(&["finetune", "--checkpoint", &s(&m), "--data", &s(&data), "--epochs", "1", "--out", &s(&tuned)]);
         assert!(ok, "finetune of the {algo} checkpoint failed: {err}");
     }
     let (ok, _, err) = run("meta-train", &dir.join("bad.safetensors"), &["--algo", "maml"]);

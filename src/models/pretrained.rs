@@ -101,9 +101,9 @@ pub fn load_body_bytes(bytes: &[u8], name: &str, model: &mut Model) -> Result<Bo
             return Ok(());
         }
         let at = || format!("{name}: tensor {tname}");
-        let view = st.tensor(tname).map_err(|_| {
-            Error::parse(at(), format!("missing: the model body needs it with shape {:?}", t.shape()))
-        })?;
+        let view = st
+            .tensor(tname)
+            .map_err(|_| Error::parse(at(), format!("missing: the model body needs it with shape {:?}", t.shape())))?;
         if view.dtype() != Dtype::F32 {
             return Err(Error::parse(at(), format!("dtype {:?}, expected F32", view.dtype())));
         }

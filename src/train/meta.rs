@@ -414,7 +414,9 @@ pub fn meta_train(
     }
     match best {
         Some(saved) => restore(model, &saved)?,
-        None => return Err(Error::Invalid("meta-training: the validation loss was never finite; nothing to keep".into())),
+        None => {
+            return Err(Error::Invalid("meta-training: the validation loss was never finite; nothing to keep".into()))
+        }
     }
     Ok(outcome)
 }

@@ -186,8 +186,9 @@ pub fn pretrain(
         return Err(Error::shape("feature matrix columns (model n_features)", [nf], [sampler.features()]));
     }
     let val_batch = tc.batch.max(256);
-    let val_loss =
-        |m: &Model, h: &Linear| reconstruction_loss(m, h, sampler, val_ends, cfg.mask_ratio, cfg.val_seed(), val_batch, tc.device);
+    let val_loss = |m: &Model, h: &Linear| {
+        reconstruction_loss(m, h, sampler, val_ends, cfg.mask_ratio, cfg.val_seed(), val_batch, tc.device)
+    };
     let initial_val_loss = val_loss(model, head)?;
     let mut both = WithHead { model, head };
     nn::track_parameters(&mut both)?;
@@ -263,7 +264,9 @@ pub fn pretrain(
     }
     match best {
         Some(saved) => restore(&mut both, &saved)?,
-        None => return Err(Error::Invalid("pretraining: the validation loss was never finite; nothing to keep".into())),
+        None => {
+            return Err(Error::Invalid("pretraining: the validation loss was never finite; nothing to keep".into()))
+        }
     }
     Ok(outcome)
 }

@@ -132,7 +132,12 @@ pub(super) fn batch_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
     r.next_u64()
 }
 
-pub(super) fn batch_tensor(sampler: &WindowSampler<'_>, ends: &[usize], buf: &mut Vec<f32>, device: Device) -> Result<Tensor> {
+pub(super) fn batch_tensor(
+    sampler: &WindowSampler<'_>,
+    ends: &[usize],
+    buf: &mut Vec<f32>,
+    device: Device,
+) -> Result<Tensor> {
     buf.resize(sampler.batch_len(ends.len()), 0.0);
     sampler.fill(ends, buf)?;
     Tensor::from_vec(buf.clone(), &[ends.len(), sampler.window(), sampler.features()], device)

@@ -64,9 +64,10 @@ impl HostWeights {
     pub fn load_buffers_into(&self, m: &mut dyn Module) -> Result<()> {
         m.visit("", &mut |name, kind, t| {
             if kind == Kind::Buffer {
-                let v = self.get(name).filter(|v| v.len() == t.numel()).ok_or_else(|| {
-                    Error::Invalid(format!("loading buffers: no `{name}` of {} values", t.numel()))
-                })?;
+                let v = self
+                    .get(name)
+                    .filter(|v| v.len() == t.numel())
+                    .ok_or_else(|| Error::Invalid(format!("loading buffers: no `{name}` of {} values", t.numel())))?;
                 *t = Tensor::from_vec(v.to_vec(), t.shape(), t.device())?;
             }
             Ok(())
