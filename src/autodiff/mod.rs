@@ -46,6 +46,15 @@ impl Grads {
     pub fn get(&self, t: &Tensor) -> Option<&Tensor> {
         self.map.get(&t.id())
     }
+    /// Set the gradient of `t`: for gradients assembled outside `backward` (first-order meta-learning hands the
+    /// optimizer the mean of gradients taken at other weights).
+    pub fn insert(&mut self, t: &Tensor, g: Tensor) -> Result<()> {
+        if g.shape() != t.shape() {
+            return Err(Error::shape("gradient", t.shape(), g.shape()));
+        }
+        self.map.insert(t.id(), g);
+        Ok(())
+    }
     pub fn len(&self) -> usize {
         self.map.len()
     }

@@ -1,4 +1,4 @@
-//! The command line: train, eval, backtest, predict, stream, features, bench, info.
+//! The command line: train, pretrain, meta-train, eval, backtest, predict, stream, features, bench, info.
 
 pub mod backtest;
 pub mod bench;
@@ -9,7 +9,9 @@ pub mod explain_shap;
 pub mod features;
 pub mod finetune;
 pub mod info;
+pub mod meta_train;
 pub mod predict;
+pub mod pretrain;
 pub mod run;
 pub mod stream;
 pub mod train;
@@ -31,6 +33,12 @@ enum Cmd {
     Train(train::TrainArgs),
     /// Warm-start a trained network on recent bars, keeping its scaler and features; writes a new checkpoint.
     Finetune(finetune::FinetuneArgs),
+    /// Masked pretraining of a model body on a CSV's training windows; writes the body file `train --init-from`
+    /// starts from.
+    Pretrain(pretrain::PretrainArgs),
+    /// First-order meta-learning (FOMAML or Reptile) over market regimes or months; writes a checkpoint for
+    /// `finetune` to adapt.
+    MetaTrain(meta_train::MetaTrainArgs),
     /// Score a checkpoint or ensemble on the test part of a CSV; write report.json, returns.csv, report.html.
     Backtest {
         #[command(flatten)]
@@ -129,6 +137,8 @@ pub fn main() -> Result<()> {
     match cli.cmd {
         Cmd::Train(a) => train::run(&a),
         Cmd::Finetune(a) => finetune::run(&a),
+        Cmd::Pretrain(a) => pretrain::run(&a),
+        Cmd::MetaTrain(a) => meta_train::run(&a),
         Cmd::Backtest { args, out_dir } => backtest::run(&args, &out_dir),
         Cmd::Eval(a) => eval::run(&a),
         Cmd::Run(a) => run::run(&a),

@@ -2,9 +2,10 @@
 
 use crate::data::{load_csv, SplitFractions};
 use crate::io::hash::describe_bytes;
-use crate::models::ModelConfig;
+use crate::models::pretrained::load_body;
+use crate::models::{Model, ModelConfig};
 use crate::pipeline::member::config_kind;
-use crate::pipeline::{resolve_config, train_model_resumable, Costs, Dataset, DatasetSpec, ResumeOptions};
+use crate::pipeline::{resolve_config, train_model_from, Costs, Dataset, DatasetSpec, ResumeOptions};
 use crate::train::{Event, TrainConfig};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -77,6 +78,10 @@ pub struct TrainArgs {
     /// epoch; it must come from the same command line and data. Without it a stale state is replaced.
     #[arg(long)]
     pub resume: bool,
+    /// Start from the body of a pretrained file (`tickgrad pretrain --out`, or any checkpoint of the same kind):
+    /// its body tensors must match this config's shapes; the head keeps its fresh init.
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -157,8 +162,17 @@ pub fn data_identity(path: &Path) -> Result<BTreeMap<String, String>> {
     Ok(BTreeMap::from([("data".to_string(), describe_bytes(&bytes))]))
 }
 
-pub fn run(args: &TrainArgs) -> Result<()> {
-    let started = Instant::now();
+/// What `train`, `pretrain` and `meta-train` build from the shared arguments before training.
+pub struct Prepared {
+    pub tc: TrainConfig,
+    pub ds: Dataset,
+    pub cfg: ModelConfig,
+    pub window: usize,
+}
+
+/// The dataset (features, preprocessing fitted on training rows, split) and the model config of `args`, the
+/// output directory created, a summary printed to stderr.
+pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
     let tc = args.train_config()?;
     let theta = match args.theta {
         Some(t) => t,
@@ -192,11 +206,33 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
+    Ok(Prepared { tc, ds, cfg, window })
+}
+
+/// A fresh model of `cfg` (seeded by `tc`), with the body of `--init-from` when given.
+pub fn initial_model(args: &TrainArgs, cfg: &ModelConfig, tc: &TrainConfig) -> Result<Model> {
+    let mut model = Model::new(cfg, tc.seed, tc.device)?;
+    if let Some(p) = &args.init_from {
+        let src = load_body(p, &mut model)?;
+        eprintln!("{}: {} body tensors loaded from {}", cfg.kind(), src.loaded.len(), p.display());
+    }
+    Ok(model)
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let started = Instant::now();
+    let Prepared { tc, ds, cfg, window } = prepare(args)?;
+    let model = initial_model(args, &cfg, &tc)?;
     let mut progress = Progress::default();
     let kind = cfg.kind();
-    let opts = ResumeOptions { resume: args.resume, identity: data_identity(&args.data)? };
+    let mut identity = data_identity(&args.data)?;
+    if let Some(p) = &args.init_from {
+        let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+        identity.insert("init_from".into(), describe_bytes(&bytes));
+    }
+    let opts = ResumeOptions { resume: args.resume, identity };
     let trained =
-        train_model_resumable(&ds, &cfg, window, &tc, Some(&args.out), Some(&opts), &mut |e| progress.event(kind, e))?;
+        train_model_from(&ds, model, window, &tc, Some(&args.out), Some(&opts), &mut |e| progress.event(kind, e))?;
     let o = trained.outcome().ok_or_else(|| Error::Invalid("training left no history".into()))?;
     println!(
         "{}: best epoch {} of {} (val loss {:.5}){}; {} {} in {:.1}s",

@@ -63,11 +63,7 @@ impl MultiTask {
 
     /// x [B, T, F] → [B, 6] = [price, direction logits ×3, volatility, volume].
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
-        let mut h = self.stem.forward(&x.transpose(1, 2)?, ctx)?.relu()?;
-        for b in &self.blocks {
-            h = b.forward(&h, ctx)?;
-        }
-        let f = h.mean(2)?;
+        let f = self.body(x, ctx)?.mean(2)?;
         let heads = [
             self.price_head.forward(&f)?,
             self.direction_head.forward(&f)?,
@@ -75,6 +71,15 @@ impl MultiTask {
             self.volume_head.forward(&f)?,
         ];
         Tensor::cat(&[&heads[0], &heads[1], &heads[2], &heads[3]], 1)
+    }
+
+    /// The stem and residual blocks' output [B, channels, T], before the mean over time.
+    pub fn body(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
+        let mut h = self.stem.forward(&x.transpose(1, 2)?, ctx)?.relu()?;
+        for b in &self.blocks {
+            h = b.forward(&h, ctx)?;
+        }
+        Ok(h)
     }
 }
 

@@ -34,12 +34,18 @@ impl Tcn {
 
     /// x [B, T, F] → [B, n_outputs] read at the last step.
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
+        let h = self.body(x, ctx)?;
+        let [bsz, c, t] = *h.shape() else { unreachable!("blocks keep rank 3") };
+        self.head.forward(&h.narrow(2, t - 1, 1)?.reshape(&[bsz, c])?)
+    }
+
+    /// The temporal blocks' output [B, channels, T], every step (the head reads only the last).
+    pub fn body(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
         let mut h = x.transpose(1, 2)?;
         for b in &self.blocks {
             h = b.forward(&h, ctx)?;
         }
-        let [bsz, c, t] = *h.shape() else { unreachable!("blocks keep rank 3") };
-        self.head.forward(&h.narrow(2, t - 1, 1)?.reshape(&[bsz, c])?)
+        Ok(h)
     }
 }
 

@@ -37,6 +37,19 @@ impl Transformer {
     /// x [B, T, F] → (logits [B, n_classes], per-layer attention weights [B, T, T] averaged over heads when asked).
     pub fn forward(&self, x: &Tensor, ctx: &Ctx, want_weights: bool) -> Result<(Tensor, Vec<Tensor>)> {
         let t = x.dim(1)?;
+        let (h, maps) = self.encode(x, ctx, want_weights)?;
+        let pooled = if self.cfg.pooling == "last" {
+            let [b, _, d] = *h.shape() else { unreachable!("encoder output is rank 3") };
+            h.narrow(1, t - 1, 1)?.reshape(&[b, d])?
+        } else {
+            h.mean(1)?
+        };
+        Ok((self.classifier.forward(&pooled)?, maps))
+    }
+
+    /// The encoder stack's output [B, T, d_model], before pooling: the body that masked pretraining trains.
+    pub fn encode(&self, x: &Tensor, ctx: &Ctx, want_weights: bool) -> Result<(Tensor, Vec<Tensor>)> {
+        let t = x.dim(1)?;
         if t > self.cfg.max_len {
             return Err(Error::shape("transformer input window", format!("at most max_len = {}", self.cfg.max_len), t));
         }
@@ -48,13 +61,7 @@ impl Transformer {
             h = y;
             maps.extend(w);
         }
-        let pooled = if self.cfg.pooling == "last" {
-            let [b, _, d] = *h.shape() else { unreachable!("encoder output is rank 3") };
-            h.narrow(1, t - 1, 1)?.reshape(&[b, d])?
-        } else {
-            h.mean(1)?
-        };
-        Ok((self.classifier.forward(&pooled)?, maps))
+        Ok((h, maps))
     }
 }
 

@@ -123,11 +123,29 @@ pub fn train_model_resumable(
     if cfg.n_features() != ds.n_features() {
         return Err(Error::shape("config n_features (feature columns)", [ds.n_features()], [cfg.n_features()]));
     }
-    let objective = Objective::for_config(cfg);
+    let model = Model::new(cfg, tc.seed, tc.device)?;
+    train_model_from(ds, model, window, tc, out, resume, on_event)
+}
+
+/// [`train_model_resumable`] from a model built by the caller (`train --init-from` copies a pretrained body
+/// into a fresh model first); everything fitted on the data is fitted here as usual.
+pub fn train_model_from(
+    ds: &Dataset,
+    model: Model,
+    window: usize,
+    tc: &TrainConfig,
+    out: Option<&Path>,
+    resume: Option<&ResumeOptions>,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainedModel> {
+    let cfg = model.config();
+    if cfg.n_features() != ds.n_features() {
+        return Err(Error::shape("config n_features (feature columns)", [ds.n_features()], [cfg.n_features()]));
+    }
+    let objective = Objective::for_config(&cfg);
     let scale = TargetScale::fit(ds)?;
     let train_ex = scale.examples(ds, ds.split.train.clone())?;
     let val_ex = scale.examples(ds, ds.split.val.clone())?;
-    let model = Model::new(cfg, tc.seed, tc.device)?;
     let meta = ModelMeta {
         prep: ds.prep.clone(),
         window,

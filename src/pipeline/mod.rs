@@ -15,7 +15,9 @@ pub mod dataset;
 pub mod ensemble;
 pub mod member;
 pub mod meta;
+pub mod meta_train;
 pub mod predict;
+pub mod pretrain;
 pub mod resume;
 pub mod tabular;
 pub mod targets;
@@ -29,7 +31,9 @@ pub use build::{train_ensemble, train_ensemble_resumable, EnsembleRecipe, Member
 pub use bundle::{BacktestPredictor, EnsembleBundle, NetMember};
 pub use dataset::{Dataset, DatasetSpec, Preprocessing};
 pub use ensemble::{combine, Combined, Manifest, RollingSpec, Rule};
-pub use member::{finetune_model, refit_member, resolve_config, train_model, train_model_resumable, TrainedModel};
+pub use member::{
+    finetune_model, refit_member, resolve_config, train_model, train_model_from, train_model_resumable, TrainedModel,
+};
 pub use meta::ModelMeta;
 pub use predict::MemberPredictions;
 pub use resume::{resume_path, ResumeOptions};

@@ -13,10 +13,16 @@
 //! What each model learns ([`Objective`]): the transformer classifies the direction (cross-entropy), the LSTM
 //! and the TCN regress the return scaled by its training standard deviation (MSE, so the loss starts near 1),
 //! and the multi-task model fits all four targets under the learned uncertainty weights of docs/MODELS.md.
+//!
+//! Two ways to start from better than a random init: first-order meta-learning over market tasks ([`meta`]:
+//! FOMAML, Reptile) and masked pretraining of the model body ([`pretrain`]).
 
+pub mod meta;
 mod objective;
+pub mod pretrain;
 pub mod resume;
 mod trainer;
+pub mod weights;
 
 pub use objective::{Examples, Objective};
 pub use resume::{Fingerprint, ResumeFile, TrainState};

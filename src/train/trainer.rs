@@ -127,12 +127,17 @@ pub enum Event<'a> {
 }
 
 /// A distinct seed per (epoch, batch) for the dropout masks, derived from the run's seed.
-fn batch_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
+pub(super) fn batch_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
     let mut r = Rng::new(seed ^ ((epoch as u64) << 32) ^ batch as u64);
     r.next_u64()
 }
 
-fn batch_tensor(sampler: &WindowSampler<'_>, ends: &[usize], buf: &mut Vec<f32>, device: Device) -> Result<Tensor> {
+pub(super) fn batch_tensor(
+    sampler: &WindowSampler<'_>,
+    ends: &[usize],
+    buf: &mut Vec<f32>,
+    device: Device,
+) -> Result<Tensor> {
     buf.resize(sampler.batch_len(ends.len()), 0.0);
     sampler.fill(ends, buf)?;
     Tensor::from_vec(buf.clone(), &[ends.len(), sampler.window(), sampler.features()], device)
