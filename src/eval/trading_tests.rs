@@ -122,8 +122,8 @@ fn eval_trading_funding_hand_computed() {
     // A long pays +0.01% on bar 1; a short pays −(−0.03%) = −0.03%, i.e. receives 0.03%, on bar 2; flat pays none.
     assert_eq!(bt.funding, vec![0.0, 1e-4, 3e-4, 0.0]);
     let want_net = [0.01, -0.02 - 1e-4, -0.03 - 3e-4, 0.0];
-    for i in 0..4 {
-        assert!((bt.net[i] - want_net[i]).abs() < 1e-15, "bar {i}: {} vs {}", bt.net[i], want_net[i]);
+    for (i, (got, want)) in bt.net.iter().zip(want_net).enumerate() {
+        assert!((got - want).abs() < 1e-15, "bar {i}: {got} vs {want}");
     }
     assert!((bt.metrics.total_funding.unwrap() - 4e-4).abs() < 1e-18);
     // The long trade (bars 0–1) carries its funding: 1.01 · (1 − 0.02 − 0.0001) − 1.
