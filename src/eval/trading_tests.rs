@@ -96,7 +96,7 @@ fn eval_trading_deflated_sharpe_matches_independent_python() {
 
 #[test]
 fn eval_trading_deflated_sharpe_at_the_commands_trial_counts() {
-    // Python 3 (statistics.NormalDist, population skewness/kurtosis, written apart from this crate): SR₀ and DSR
+    // scripts/deflated_sharpe_reference.py (Python standard library, written apart from this crate): SR₀ and DSR
     // for N = 6 (run's ensemble: 5 members + 1 threshold) and 8 (with --trials 2), and a given trial variance.
     let r = [0.01, -0.005, 0.007, 0.002, -0.003, 0.012, -0.008, 0.004, 0.006, -0.001];
     assert!((expected_max_sharpe(6, 1.0 / 9.0) - 0.4333802626151946).abs() < 1e-12);
