@@ -64,6 +64,15 @@ MODEL_CASES = [
     ("multitask_a", "multitask", dict(n_features=6, channels=8, n_blocks=2, kernel_size=3, head_hidden=16), 15, 3),
     ("multitask_b", "multitask", dict(n_features=4, channels=12, n_blocks=1, kernel_size=5, head_hidden=10), 9, 2),
     ("multitask_c", "multitask", dict(n_features=5, channels=6, n_blocks=3, kernel_size=2, head_hidden=8), 12, 2),
+    # the seed variant of lstm_attention (residual, batch norm, dense head), appended so earlier seeds stay put
+    ("lstm_attention_d", "lstm_attention",
+     dict(n_features=5, hidden_size=8, num_layers=3, bidirectional=True, residual=True, batch_norm=True,
+          dense_hidden=6), 9, 3),
+    ("lstm_attention_e", "lstm_attention",
+     dict(n_features=4, hidden_size=6, num_layers=2, bidirectional=False, residual=True, dense_hidden=5,
+          n_outputs=2), 8, 2),
+    ("lstm_attention_f", "lstm_attention",
+     dict(n_features=4, hidden_size=5, num_layers=1, bidirectional=True, batch_norm=True), 7, 3),
 ]
 
 

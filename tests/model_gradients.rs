@@ -79,6 +79,16 @@ fn lstm_attention_every_parameter_gets_a_gradient() {
         3,
     );
 }
+/// The seed variant (residual, batch norm on batch statistics, dense head) in training mode.
+#[test]
+fn lstm_attention_variant_every_parameter_gets_a_gradient() {
+    check(
+        r#"{"kind":"lstm_attention","n_features":4,"hidden_size":6,"num_layers":3,"bidirectional":true,"dropout":0.2,
+            "residual":true,"batch_norm":true,"dense_hidden":5,"n_outputs":2}"#,
+        7,
+        3,
+    );
+}
 #[test]
 fn tcn_every_parameter_gets_a_gradient() {
     check(r#"{"kind":"tcn","n_features":3,"channels":[5,5,6],"kernel_size":3,"dropout":0.1}"#, 16, 2);

@@ -11,10 +11,13 @@ use crate::eval::{format_table, write_report};
 use crate::io::atomic::remove_stale_temps;
 use crate::pipeline::backtest::{REFIT_EPOCHS, REFIT_LR};
 use crate::pipeline::ensemble::MANIFEST_NAME;
-use crate::pipeline::{train_ensemble_resumable, BacktestPredictor, EnsembleRecipe, ResumeOptions};
+use crate::pipeline::regime::{MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS};
+use crate::pipeline::{
+    train_ensemble_resumable, train_per_regime, BacktestPredictor, EnsembleRecipe, RegimeRecipe, ResumeOptions,
+};
 use crate::train::TrainConfig;
-use crate::Result;
-use std::path::PathBuf;
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -61,6 +64,14 @@ pub struct RunArgs {
     /// in the deflated Sharpe ratio.
     #[arg(long, default_value_t = 0)]
     pub trials: usize,
+    /// Instead of the ensemble, train one network per market regime (trending, ranging, volatile; thresholds
+    /// fitted on the training rows) plus a fallback on every window, into `OUT/regimes/`, and backtest with each
+    /// bar routed to its regime's network (README, "Per-regime models").
+    #[arg(long, conflicts_with = "resume")]
+    pub per_regime: bool,
+    /// The network kind of `--per-regime`, at the main job's small config and window for that kind.
+    #[arg(long, default_value = "tcn", requires = "per_regime")]
+    pub regime_model: String,
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
@@ -83,6 +94,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let (bars, gaps) = load_csv(&args.data)?;
     eprintln!("{}: {} bars; {}", args.data.display(), bars.len(), gaps);
     let recipe = EnsembleRecipe::small(args.horizon, theta, args.seed);
+    if args.per_regime {
+        return run_per_regime(args, bars, &recipe, &tc, started);
+    }
     let dir = args.out_dir.join("ensemble");
     let mut progress = Progress::default();
     if args.resume {
@@ -108,8 +122,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
     drop(bundle);
     // Reload from disk, so what is scored is exactly what was written.
     let mut pred = BacktestPredictor::load(&dir, device)?;
+    report(args, &mut pred, &dir, device, started)
+}
+
+/// Score the predictor written to `dir` (reloaded from disk) on the test part of the data and write the report.
+fn report(args: &RunArgs, pred: &mut BacktestPredictor, dir: &Path, device: Device, started: Instant) -> Result<()> {
     let eval_args = EvalArgs {
-        checkpoint: dir.clone(),
+        checkpoint: dir.to_path_buf(),
         data: args.data.clone(),
         costs: args.costs,
         walk_forward: args.walk_forward,
@@ -122,7 +141,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         from: None,
         to: None,
     };
-    let o = backtest_file(&mut pred, &args.data, &eval_args, device)?;
+    let o = backtest_file(pred, &args.data, &eval_args, device)?;
     write_report(&args.out_dir, &o.eval)?;
     println!("{}", headline(&o, &args.costs));
     print!("{}", format_table(&o.eval.report));
@@ -132,4 +151,45 @@ pub fn run(args: &RunArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `run --per-regime`: the per-regime networks of `--regime-model` into `OUT/regimes/`, then the same report.
+fn run_per_regime(
+    args: &RunArgs,
+    bars: crate::data::Bars,
+    small: &EnsembleRecipe,
+    tc: &TrainConfig,
+    started: Instant,
+) -> Result<()> {
+    let member = small.members.iter().find(|m| m.kind == args.regime_model).ok_or_else(|| {
+        let kinds: Vec<&str> = small.members.iter().map(|m| m.kind.as_str()).collect();
+        Error::config("regime-model", format!("expected one of {kinds:?}, found {:?}", args.regime_model))
+    })?;
+    let recipe = RegimeRecipe {
+        kind: member.kind.clone(),
+        args: member.args.clone(),
+        window: member.window,
+        horizon: small.horizon,
+        theta: small.theta,
+        fractions: small.fractions,
+        min_train_windows: MIN_TRAIN_WINDOWS,
+        min_val_windows: MIN_VAL_WINDOWS,
+    };
+    let dir = args.out_dir.join("regimes");
+    let mut progress = Progress::default();
+    let bundle = train_per_regime(bars, &recipe, tc, &dir, &mut |name, e| progress.event(name, e))?;
+    for e in &bundle.manifest.regimes {
+        eprintln!(
+            "{:>8}: {} training / {} validation windows → {}{}",
+            e.regime,
+            e.train_windows,
+            e.val_windows,
+            e.checkpoint,
+            if e.own_model { "" } else { " (too few windows for its own network: the fallback)" }
+        );
+    }
+    eprintln!("per-regime networks written to {}; trained in {:.1}s", dir.display(), started.elapsed().as_secs_f64());
+    drop(bundle);
+    let mut pred = BacktestPredictor::load(&dir, tc.device)?;
+    report(args, &mut pred, &dir, tc.device, started)
 }

@@ -43,6 +43,24 @@ pub struct LstmAttentionConfig {
     pub dropout: f32,
     #[serde(default = "d1")]
     pub n_outputs: usize,
+    /// The seed design's variant (docs/MODELS.md): each LSTM layer after the first adds its input to its output.
+    /// Off by default and then not written, so the JSON (and fingerprints) of existing configs are unchanged.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub residual: bool,
+    /// BatchNorm1d over the D channels (statistics over batch and time) after every LSTM layer.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub batch_norm: bool,
+    /// Width of a dense ReLU layer between the attention context and the output; 0 = none (the plain head).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dense_hidden: usize,
+}
+
+impl LstmAttentionConfig {
+    /// Residual connections or batch norm need each layer's output, so the LSTM runs as one single-layer LSTM per
+    /// layer (PyTorch `nn.ModuleList`, names `lstm.{i}.*_l0`) instead of one stacked `nn.LSTM`.
+    pub fn per_layer(&self) -> bool {
+        self.residual || self.batch_norm
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,6 +134,12 @@ fn p02() -> f32 {
 }
 fn yes() -> bool {
     true
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 fn last() -> String {
     "last".into()
@@ -256,7 +280,8 @@ impl ModelConfig {
                 let first = (4 * h).saturating_mul(u(c.n_features).saturating_add(h));
                 let rest = u(c.num_layers.saturating_sub(1))
                     .saturating_mul((4 * h).saturating_mul(h.saturating_mul(dirs) + h));
-                (sum(&mut [first, rest].into_iter()).saturating_mul(dirs), 0)
+                let dense = u(c.dense_hidden).saturating_mul(h.saturating_mul(dirs));
+                (sum(&mut [first, rest].into_iter()).saturating_mul(dirs).saturating_add(dense), 0)
             }
             ModelConfig::Tcn(c) => {
                 let k = u(c.kernel_size);

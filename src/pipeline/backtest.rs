@@ -19,8 +19,9 @@
 use super::bundle::{BacktestPredictor, NetMember};
 use super::dataset::Dataset;
 use super::ensemble::combine;
-use super::member::refit_member;
+use super::member::refit_member_where;
 use super::predict::{predict_gbdt, predict_model, MemberPredictions};
+use super::regime::{route, row_regimes};
 use super::tabular;
 use super::trials::TrialCount;
 use crate::data::{funding_per_bar, walk_forward, Bars, Fold, SplitFractions, TrainWindow, WalkForward, FUNDING_RATE};
@@ -328,13 +329,14 @@ fn gbdt_test(ds: &Dataset, base: &Gbdt, folds: &[Fold]) -> Result<MemberPredicti
 }
 
 /// A network's predictions on the test samples: as trained, or (with folds and a refit config) block by block,
-/// refitting before each block on that fold's training samples.
+/// refitting before each block on that fold's training samples whose last bar's row passes `keep`.
 fn network_test(
     m: &mut NetMember,
     ds: &Dataset,
     folds: &[Fold],
     refit: Option<&TrainConfig>,
     device: Device,
+    keep: &dyn Fn(usize) -> bool,
 ) -> Result<MemberPredictions> {
     let Some(tc) = refit.filter(|_| !folds.is_empty()) else {
         return predict_model(&m.model, &m.meta, ds, ds.split.test.clone(), device);
@@ -350,7 +352,13 @@ fn network_test(
             )));
         }
         let (train, val) = (f.train.start..f.train.end - n_val - h, f.train.end - n_val..f.train.end);
-        refit_member(ds, m, train, val, &TrainConfig { seed: tc.seed.wrapping_add(i as u64), ..tc.clone() })?;
+        let tc = TrainConfig { seed: tc.seed.wrapping_add(i as u64), ..tc.clone() };
+        // A per-regime network whose regime is absent from this fold's training or early-stopping samples keeps
+        // its weights for the block (nothing to fit on); every other network is refitted.
+        let present = |r: Range<usize>| ds.rows(r).any(keep);
+        if present(train.clone()) && present(val.clone()) {
+            refit_member_where(ds, m, train, val, &tc, keep)?;
+        }
         out.append(predict_model(&m.model, &m.meta, ds, f.test.clone(), device)?)?;
     }
     Ok(out)
@@ -372,7 +380,7 @@ pub fn test_calls(
     let refit = walk.and_then(|w| w.refit.as_ref());
     match pred {
         BacktestPredictor::Single(m) => {
-            let p = network_test(m, ds, &folds, refit, device)?;
+            let p = network_test(m, ds, &folds, refit, device, &|_| true)?;
             // Scored from the file's first samples (`--split all`), there is nothing earlier to fit trees on.
             let gbdt_classes = if ds.split.train.is_empty() || ds.split.val.is_empty() {
                 Vec::new()
@@ -399,7 +407,7 @@ pub fn test_calls(
             let mut preds = Vec::new();
             for m in &mut e.members {
                 let mut p = predict_model(&m.model, &m.meta, ds, covered.start..test.start, device)?;
-                p.append(network_test(m, ds, &folds, refit, device)?)?;
+                p.append(network_test(m, ds, &folds, refit, device, &|_| true)?)?;
                 preds.push(p);
             }
             let mut trees = predict_gbdt(&e.gbdt, ds, ds.split.val.start..test.start)?;
@@ -433,6 +441,37 @@ pub fn test_calls(
                 gbdt_classes: gbdt.classes(),
                 folds,
                 members,
+            })
+        }
+        BacktestPredictor::Regimes(r) => {
+            // Each network predicts every test sample (refitted, walking forward, on its own regime's samples);
+            // each sample then takes the answer of its regime's network.
+            let regimes = row_regimes(ds)?;
+            let mut preds = Vec::new();
+            for (i, m) in r.models.iter_mut().enumerate() {
+                let codes: Vec<usize> = (0..3).filter(|&c| r.route[c] == i && i != r.fallback).collect();
+                let keep = |row: usize| codes.is_empty() || regimes[row].is_some_and(|c| codes.contains(&c));
+                preds.push(network_test(m, ds, &folds, refit, device, &keep)?);
+            }
+            let choice: Vec<usize> = ds.rows(test.clone()).map(|row| r.model_for(regimes[row])).collect();
+            let p = route(&preds, &choice)?;
+            let gbdt_classes = if ds.split.train.is_empty() || ds.split.val.is_empty() {
+                Vec::new()
+            } else {
+                let base =
+                    tabular::fit(ds, ds.split.train.clone(), Some(ds.split.val.clone()), &tabular::default_config(0))?;
+                gbdt_test(ds, &base, &folds)?.classes()
+            };
+            Ok(TestCalls {
+                samples: test,
+                classes: p.classes(),
+                confidence: p.probs.iter().map(|q| q.iter().copied().fold(0.0, f64::max)).collect(),
+                probs: p.probs,
+                threshold: None,
+                regression: p.ret,
+                gbdt_classes,
+                folds,
+                members: Vec::new(),
             })
         }
     }

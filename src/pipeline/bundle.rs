@@ -1,9 +1,11 @@
 //! What `tickgrad backtest` and `tickgrad eval` accept as `--checkpoint`: one trained network (a `.safetensors`
-//! written by `tickgrad train`) or an ensemble (its directory or its `ensemble.json`).
+//! written by `tickgrad train`), an ensemble (its directory or its `ensemble.json`) or per-regime models (their
+//! directory or its `regimes.json`, `pipeline::regime`).
 
 use super::dataset::Preprocessing;
 use super::ensemble::{Manifest, MANIFEST_NAME};
 use super::meta::ModelMeta;
+use super::regime::{RegimeBundle, MANIFEST_NAME as REGIME_MANIFEST};
 use crate::device::Device;
 use crate::models::checkpoint;
 use crate::models::gbdt::Gbdt;
@@ -81,11 +83,19 @@ impl EnsembleBundle {
 pub enum BacktestPredictor {
     Single(NetMember),
     Ensemble(EnsembleBundle),
+    Regimes(RegimeBundle),
 }
 
 impl BacktestPredictor {
-    /// A directory or a `.json` file is an ensemble; anything else is read as a single checkpoint.
+    /// A directory or a `.json` file is an ensemble, or per-regime models where it holds (or is) `regimes.json`;
+    /// anything else is read as a single checkpoint.
     pub fn load(path: &Path, device: Device) -> Result<BacktestPredictor> {
+        if path.is_dir() && path.join(REGIME_MANIFEST).exists() {
+            return Ok(BacktestPredictor::Regimes(RegimeBundle::load(&path.join(REGIME_MANIFEST), device)?));
+        }
+        if path.file_name().is_some_and(|n| n == REGIME_MANIFEST) {
+            return Ok(BacktestPredictor::Regimes(RegimeBundle::load(path, device)?));
+        }
         if path.is_dir() {
             return Ok(BacktestPredictor::Ensemble(EnsembleBundle::load(&path.join(MANIFEST_NAME), device)?));
         }
@@ -103,6 +113,7 @@ impl BacktestPredictor {
         match self {
             BacktestPredictor::Single(m) => &m.meta.prep,
             BacktestPredictor::Ensemble(e) => &e.manifest.prep,
+            BacktestPredictor::Regimes(r) => &r.manifest.prep,
         }
     }
 
@@ -115,6 +126,7 @@ impl BacktestPredictor {
                 let names: Vec<&str> = e.members.iter().map(|m| m.name.as_str()).collect();
                 format!("ensemble of {} + gbdt", names.join(", "))
             }
+            BacktestPredictor::Regimes(r) => r.describe(),
         }
     }
 }

@@ -120,11 +120,27 @@ pub fn train_model_resumable(
     resume: Option<&ResumeOptions>,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainedModel> {
+    train_model_where(ds, cfg, window, tc, out, resume, &|_| true, on_event)
+}
+
+/// [`train_model_resumable`] on the training and validation windows whose last bar's row passes `keep` only (a
+/// per-regime member, `pipeline::regime`); the target scale and preprocessing stay those of the whole split.
+#[allow(clippy::too_many_arguments)]
+pub fn train_model_where(
+    ds: &Dataset,
+    cfg: &ModelConfig,
+    window: usize,
+    tc: &TrainConfig,
+    out: Option<&Path>,
+    resume: Option<&ResumeOptions>,
+    keep: &dyn Fn(usize) -> bool,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainedModel> {
     if cfg.n_features() != ds.n_features() {
         return Err(Error::shape("config n_features (feature columns)", [ds.n_features()], [cfg.n_features()]));
     }
     let model = Model::new(cfg, tc.seed, tc.device)?;
-    train_model_from(ds, model, window, tc, out, resume, on_event)
+    fit_fresh(ds, model, window, tc, out, resume, keep, on_event)
 }
 
 /// [`train_model_resumable`] from a model built by the caller (`train --init-from` copies a pretrained body
@@ -138,14 +154,30 @@ pub fn train_model_from(
     resume: Option<&ResumeOptions>,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainedModel> {
+    fit_fresh(ds, model, window, tc, out, resume, &|_| true, on_event)
+}
+
+/// Fit everything that comes from the data (objective, target scale, drift reference) around `model`, then train
+/// it on the windows that pass `keep`.
+#[allow(clippy::too_many_arguments)]
+fn fit_fresh(
+    ds: &Dataset,
+    model: Model,
+    window: usize,
+    tc: &TrainConfig,
+    out: Option<&Path>,
+    resume: Option<&ResumeOptions>,
+    keep: &dyn Fn(usize) -> bool,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainedModel> {
     let cfg = model.config();
     if cfg.n_features() != ds.n_features() {
         return Err(Error::shape("config n_features (feature columns)", [ds.n_features()], [cfg.n_features()]));
     }
     let objective = Objective::for_config(&cfg);
     let scale = TargetScale::fit(ds)?;
-    let train_ex = scale.examples(ds, ds.split.train.clone())?;
-    let val_ex = scale.examples(ds, ds.split.val.clone())?;
+    let train_ex = select(scale.examples(ds, ds.split.train.clone())?, keep);
+    let val_ex = select(scale.examples(ds, ds.split.val.clone())?, keep);
     let meta = ModelMeta {
         prep: ds.prep.clone(),
         window,
@@ -194,9 +226,21 @@ pub fn refit_member(
     val: Range<usize>,
     tc: &TrainConfig,
 ) -> Result<TrainOutcome> {
+    refit_member_where(ds, member, train, val, tc, &|_| true)
+}
+
+/// [`refit_member`] on the windows whose last bar's row passes `keep` (a per-regime member refits on its regime).
+pub fn refit_member_where(
+    ds: &Dataset,
+    member: &mut NetMember,
+    train: Range<usize>,
+    val: Range<usize>,
+    tc: &TrainConfig,
+    keep: &dyn Fn(usize) -> bool,
+) -> Result<TrainOutcome> {
     let meta = &mut member.meta;
-    let train_ex = meta.target_scale.examples(ds, train)?;
-    let val_ex = meta.target_scale.examples(ds, val.clone())?;
+    let train_ex = select(meta.target_scale.examples(ds, train)?, keep);
+    let val_ex = select(meta.target_scale.examples(ds, val.clone())?, keep);
     let sampler = ds.sampler(meta.window)?;
     let outcome = train::train(
         &mut member.model,
@@ -214,6 +258,19 @@ pub fn refit_member(
         meta.residual_std = Some(residual_rms(&forecast, &ds.returns(val))?);
     }
     Ok(outcome)
+}
+
+/// The windows of `ex` whose last bar's row passes `keep`.
+fn select(ex: train::Examples, keep: &dyn Fn(usize) -> bool) -> train::Examples {
+    let mut out = train::Examples::default();
+    for (i, &r) in ex.ends.iter().enumerate().filter(|(_, r)| keep(**r)) {
+        out.ends.push(r);
+        out.class.push(ex.class[i]);
+        out.ret.push(ex.ret[i]);
+        out.volatility.push(ex.volatility[i]);
+        out.volume.push(ex.volume[i]);
+    }
+    out
 }
 
 /// The input distribution of the dataset's training rows (the rows the scaler was, or would have been, fitted

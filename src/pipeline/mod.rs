@@ -18,6 +18,7 @@ pub mod meta;
 pub mod meta_train;
 pub mod predict;
 pub mod pretrain;
+pub mod regime;
 pub mod resume;
 pub mod tabular;
 pub mod targets;
@@ -36,6 +37,7 @@ pub use member::{
 };
 pub use meta::ModelMeta;
 pub use predict::MemberPredictions;
+pub use regime::{train_per_regime, RegimeBundle, RegimeRecipe};
 pub use resume::{resume_path, ResumeOptions};
 pub use targets::TargetScale;
 pub use trials::TrialCount;

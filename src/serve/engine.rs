@@ -240,6 +240,16 @@ impl Engine {
         self.inputs.columns.iter().map(move |&c| row[c])
     }
 
+    /// The unscaled value of feature column `name` (any column of the stream, e.g. `regime`) on the last pushed
+    /// bar; `None` for an unknown name, NaN before the first bar.
+    pub fn last_feature(&self, name: &str) -> Option<f64> {
+        let c = self.features.names().iter().position(|n| n == name)?;
+        let width = self.features.names().len();
+        let w = self.predictor.window();
+        let slot = (self.raw_head + w - 1) % w;
+        Some(self.raw[slot * width + c])
+    }
+
     /// The model-input values of the last pushed bar as the model sees them (scaled), NaN where missing (and
     /// before the first bar).
     pub fn last_inputs_scaled(&self) -> impl Iterator<Item = f64> + '_ {

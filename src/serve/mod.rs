@@ -7,6 +7,7 @@
 //! - [`engine`]: raw bars in, through the incremental features ([`crate::data::incremental`]) and the
 //!   checkpoint's feature list and scaler, into a predictor ([`Engine`]).
 //! - [`reload`]: a checkpoint file replaced while serving is swapped in between two bars ([`CheckpointWatch`]).
+//! - [`regime`]: per-regime networks (`run --per-regime`) served with each bar routed to its regime's network.
 //! - [`latency`]: per-bar timing summaries for `tickgrad stream` and the benches.
 //!
 //! Trading on the answers (gate, risk, broker, journal, monitor) is [`crate::trade`].
@@ -15,6 +16,7 @@ pub mod engine;
 pub mod latency;
 pub mod plan;
 pub mod predictor;
+pub mod regime;
 pub mod reload;
 pub mod tcn;
 

@@ -1,8 +1,10 @@
 //! The bidirectional LSTM with additive attention, batch 1: per layer and direction one product for every
 //! step's input projection (both biases folded in), then the recurrence, whose [4H, H] product is the packed
-//! single-row kernel; then attention over time and the head.
+//! single-row kernel; then attention over time and the head. The seed variant's extras run here too: the residual
+//! adds a layer's input to its output, eval-mode batch norm is the kernel's per-channel (x − mean)·scale + β, and the dense
+//! layer is one more packed product with a ReLU.
 
-use super::packed_linear;
+use super::{packed_linear, relu};
 use crate::models::LstmAttention;
 use crate::ops::fastmath::{dot, tanh};
 use crate::ops::lstm::cpu::gate_math_row;
@@ -50,8 +52,14 @@ pub struct LstmPlan {
     hidden: usize,
     /// [layer][direction]
     layers: Vec<Vec<Direction>>,
+    residual: bool,
+    /// Per layer, eval-mode batch norm per channel as [running mean, γ/√(σ²+ε), β], applied as the kernel does:
+    /// y = (x − mean)·scale + β (empty without batch norm).
+    norms: Vec<[Vec<f32>; 3]>,
     proj: Packed,
     score: Vec<f32>,
+    /// The dense layer and its output row.
+    dense: Option<(Packed, Vec<f32>)>,
     output: Packed,
     /// Layer outputs [T, dirs·H], ping-ponged between layers.
     seq: [Vec<f32>; 2],
@@ -68,13 +76,13 @@ impl LstmPlan {
         let (nh, dirs) = (m.cfg.hidden_size, if m.cfg.bidirectional { 2 } else { 1 });
         let d = nh * dirs;
         let mut layers = Vec::new();
-        for l in 0..m.lstm.num_layers() {
+        for l in 0..m.num_layers() {
             let inp = if l == 0 { m.cfg.n_features } else { d };
             let mut ds = Vec::new();
             for dir in 0..dirs {
                 let w = m
-                    .lstm
-                    .weights(l, dir == 1)
+                    .layer(l)
+                    .and_then(|(lstm, i)| lstm.weights(i, dir == 1))
                     .ok_or_else(|| Error::Invalid(format!("lstm layer {l} has no direction {dir}")))?;
                 let bias: Vec<f32> = w.b_ih.cpu_slice()?.iter().zip(w.b_hh.cpu_slice()?).map(|(a, b)| a + b).collect();
                 ds.push(Direction {
@@ -84,12 +92,30 @@ impl LstmPlan {
             }
             layers.push(ds);
         }
+        let norms = m
+            .norms
+            .iter()
+            .map(|bn| {
+                let (rm, rv) = bn.running_stats();
+                let (rm, rv) = (rm.cpu_slice()?, rv.cpu_slice()?);
+                let (g, beta) = (bn.weight.cpu_slice()?, bn.bias.cpu_slice()?);
+                let scale = g.iter().zip(rv).map(|(g, v)| g / (v + bn.eps).sqrt()).collect();
+                Ok([rm.to_vec(), scale, beta.to_vec()])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let dense = match &m.dense {
+            Some(l) => Some((packed_linear(l)?, vec![0.0; l.out_features()])),
+            None => None,
+        };
         Ok(LstmPlan {
             t,
             hidden: nh,
             layers,
+            residual: m.cfg.residual,
+            norms,
             proj: packed_linear(&m.attention.proj)?,
             score: m.attention.score.weight.cpu_slice()?.to_vec(),
+            dense,
             output: packed_linear(&m.output)?,
             seq: [vec![0.0; t * d], vec![0.0; t * d]],
             scratch: (0..dirs)
@@ -136,6 +162,16 @@ impl LstmPlan {
                     o[dir * nh..(dir + 1) * nh].copy_from_slice(h);
                 }
             }
+            if self.residual && l > 0 {
+                output.iter_mut().zip(input).for_each(|(o, i)| *o += i);
+            }
+            if let Some([mean, scale, beta]) = self.norms.get(l) {
+                for row in output.chunks_exact_mut(d) {
+                    for (((v, m), s), b) in row.iter_mut().zip(mean).zip(scale).zip(beta) {
+                        *v = (*v - m) * s + b;
+                    }
+                }
+            }
         }
         let hs = &self.seq[(self.layers.len() - 1) % 2];
         self.proj.apply(t, hs, d, &mut self.proj_out, d, false);
@@ -148,6 +184,14 @@ impl LstmPlan {
         for (&a, row) in self.weights.iter().zip(hs.chunks_exact(d)) {
             self.context.iter_mut().zip(row).for_each(|(c, v)| *c += a * v);
         }
-        self.output.apply(1, &self.context, d, out, out.len(), false);
+        match &mut self.dense {
+            Some((dense, hidden)) => {
+                let n = hidden.len();
+                dense.apply(1, &self.context, d, hidden, n, false);
+                relu(hidden);
+                self.output.apply(1, hidden, n, out, out.len(), false);
+            }
+            None => self.output.apply(1, &self.context, d, out, out.len(), false),
+        }
     }
 }

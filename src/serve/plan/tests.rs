@@ -78,6 +78,17 @@ fn lstm_plans_match_predict() {
     );
 }
 
+/// The seed variant: residual connections, batch norm with random running statistics, a dense head, alone and
+/// together, uni- and bidirectional.
+#[test]
+fn lstm_variant_plans_match_predict() {
+    let base = r#""kind":"lstm_attention","n_features":4,"hidden_size":8"#;
+    check(&format!("{{{base},\"num_layers\":3,\"residual\":true,\"batch_norm\":true,\"dense_hidden\":7}}"), 9);
+    check(&format!("{{{base},\"num_layers\":2,\"bidirectional\":false,\"residual\":true,\"n_outputs\":2}}"), 6);
+    check(&format!("{{{base},\"num_layers\":1,\"batch_norm\":true}}"), 5);
+    check(&format!("{{{base},\"num_layers\":2,\"bidirectional\":false,\"dense_hidden\":3}}"), 1);
+}
+
 #[test]
 fn conv_plans_match_predict() {
     check(r#"{"kind":"tcn","n_features":5,"channels":[8,8,12],"kernel_size":3}"#, 20);
