@@ -6,7 +6,7 @@
 //! | kind | per-step features [B, T, D] | body tensors | head (left at its init) |
 //! |---|---|---|---|
 //! | transformer | encoder output, D = d_model | `input_proj.*`, `encoder.*` | `classifier.*` |
-//! | lstm_attention | LSTM output, D = hidden_size × directions | `lstm.*` | `attention.*`, `output.*` |
+//! | lstm_attention | LSTM output (after the variant's residuals and batch norms), D = hidden_size × directions | `lstm.*`, `norms.*` | `attention.*`, `dense.*`, `output.*` |
 //! | tcn | last temporal block, D = last channel count | `blocks.*` | `head.*` |
 //! | multitask | stem + residual blocks, D = channels | `stem.*`, `blocks.*` | the four heads, `log_vars` |
 //!
@@ -22,7 +22,7 @@ use crate::Result;
 pub fn body_prefixes(cfg: &ModelConfig) -> &'static [&'static str] {
     match cfg {
         ModelConfig::Transformer(_) => &["input_proj.", "encoder."],
-        ModelConfig::LstmAttention(_) => &["lstm."],
+        ModelConfig::LstmAttention(_) => &["lstm.", "norms."],
         ModelConfig::Tcn(_) => &["blocks."],
         ModelConfig::MultiTask(_) => &["stem.", "blocks."],
     }
@@ -39,7 +39,7 @@ impl Model {
         self.check_input(x)?;
         match self {
             Model::Transformer(m) => Ok(m.encode(x, ctx, false)?.0),
-            Model::LstmAttention(m) => m.lstm.forward(x, ctx),
+            Model::LstmAttention(m) => m.encode(x, ctx),
             Model::Tcn(m) => m.body(x, ctx)?.transpose(1, 2),
             Model::MultiTask(m) => m.body(x, ctx)?.transpose(1, 2),
         }

@@ -71,7 +71,7 @@ impl LstmAttention {
     }
 
     /// x [B, T, F] → every top-layer hidden state [B, T, D].
-    fn encode(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
+    pub fn encode(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
         if !self.cfg.per_layer() {
             return self.lstm[0].forward(x, ctx);
         }

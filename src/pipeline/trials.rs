@@ -31,6 +31,8 @@ impl TrialCount {
         match pred {
             BacktestPredictor::Single(_) => TrialCount { members: 1, thresholds: 0, outside },
             BacktestPredictor::Ensemble(e) => TrialCount { members: e.members.len() + 1, thresholds: 1, outside },
+            // The networks are routed to, not chosen among; each was still fitted and looked at.
+            BacktestPredictor::Regimes(r) => TrialCount { members: r.models.len(), thresholds: 0, outside },
         }
     }
 
