@@ -2,8 +2,9 @@
 //! an ensemble) and the CSV, run [`crate::pipeline::run_backtest`] (the dataset rebuilt with the predictor's
 //! stored preprocessing, its out-of-sample calls on the test bars scored beside every baseline), print the table.
 
+use super::bars::BarArgs;
 use super::train::CostArgs;
-use crate::data::load_csv;
+use crate::data::Bars;
 use crate::device::Device;
 use crate::eval::{format_table, write_report};
 use crate::pipeline::backtest::{REFIT_EPOCHS, REFIT_LR};
@@ -16,9 +17,9 @@ pub struct EvalArgs {
     /// A checkpoint from `tickgrad train`, or an ensemble directory / `ensemble.json` from `tickgrad run`.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// OHLCV CSV; the test part of its chronological split is scored.
-    #[arg(long)]
-    pub data: PathBuf,
+    /// The bars (CSV or store); the test part of their chronological split is scored.
+    #[command(flatten)]
+    pub bars: BarArgs,
     #[command(flatten)]
     pub costs: CostArgs,
     /// Before every block of `--retrain-every` test bars, refit on all samples before it: the boosted trees from
@@ -49,24 +50,23 @@ impl EvalArgs {
     }
 }
 
-/// Backtest an already loaded predictor on the bars of the CSV `data` (a walk-forward refit updates its networks
-/// in place).
-pub fn backtest_file(
+/// Backtest an already loaded predictor on `bars` (a walk-forward refit updates its networks in place).
+pub fn backtest_bars(
     pred: &mut BacktestPredictor,
-    data: &Path,
+    bars: Bars,
     args: &EvalArgs,
     device: Device,
 ) -> Result<BacktestOutcome> {
     let walk = args.walk_forward_recipe(device)?;
-    let (bars, gaps) = load_csv(data)?;
-    eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
     run_backtest(pred, bars, &args.costs.costs(), walk.as_ref(), device)
 }
 
 pub fn evaluate_args(args: &EvalArgs) -> Result<BacktestOutcome> {
     let device = crate::backend::select(&args.device)?;
     let mut pred = BacktestPredictor::load(&args.checkpoint, device)?;
-    backtest_file(&mut pred, &args.data, args, device)
+    let loaded = args.bars.load(None)?;
+    eprintln!("{}: {} bars; {}", loaded.name, loaded.bars.len(), loaded.gaps);
+    backtest_bars(&mut pred, loaded.bars, args, device)
 }
 
 /// The header line above the table: what was scored, on which bars, at which costs.

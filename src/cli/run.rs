@@ -3,9 +3,9 @@
 //! test part of the same file, writing `OUT/report.json`, `OUT/returns.csv`, `OUT/report.html` and printing the
 //! metrics table with the baselines.
 
-use super::backtest::{backtest_file, headline, EvalArgs};
-use super::train::{data_identity, CostArgs, Progress};
-use crate::data::load_csv;
+use super::backtest::{backtest_bars, headline, EvalArgs};
+use super::bars::BarArgs;
+use super::train::{CostArgs, Progress};
 use crate::device::Device;
 use crate::eval::{format_table, write_report};
 use crate::io::atomic::remove_stale_temps;
@@ -14,13 +14,17 @@ use crate::pipeline::ensemble::MANIFEST_NAME;
 use crate::pipeline::{train_ensemble_resumable, BacktestPredictor, EnsembleRecipe, ResumeOptions};
 use crate::train::TrainConfig;
 use crate::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The bars `tickgrad run` reads when given neither --data nor --db.
+pub const DEFAULT_DATA: &str = "data/btcusdt_perp_1h_2020.csv";
 use std::time::Instant;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    #[arg(long, default_value = "data/btcusdt_perp_1h_2020.csv")]
-    pub data: PathBuf,
+    /// Bars: --data FILE.csv (default data/btcusdt_perp_1h_2020.csv) or a series of the store.
+    #[command(flatten)]
+    pub bars: BarArgs,
     #[arg(long, default_value = "out")]
     pub out_dir: PathBuf,
     /// Most epochs per network; early stopping (patience 2) usually ends each one by epoch 5.
@@ -76,8 +80,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
         ..TrainConfig::default()
     };
     tc.validate()?;
-    let (bars, gaps) = load_csv(&args.data)?;
-    eprintln!("{}: {} bars; {}", args.data.display(), bars.len(), gaps);
+    let loaded = args.bars.load(Some(Path::new(DEFAULT_DATA)))?;
+    eprintln!("{}: {} bars; {}", loaded.name, loaded.bars.len(), loaded.gaps);
+    // The backtest scores the same bars, read once.
+    let bars = loaded.bars.clone();
     let recipe = EnsembleRecipe::small(args.horizon, theta, args.seed);
     let dir = args.out_dir.join("ensemble");
     let mut progress = Progress::default();
@@ -91,7 +97,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             }
         }
     }
-    let opts = ResumeOptions { resume: args.resume, identity: data_identity(&args.data)? };
+    let opts = ResumeOptions { resume: args.resume, identity: loaded.identity.clone() };
     let bundle =
         train_ensemble_resumable(bars, &recipe, &tc, &dir, Some(&opts), &mut |name, e| progress.event(name, e))?;
     eprintln!(
@@ -106,7 +112,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let mut pred = BacktestPredictor::load(&dir, device)?;
     let eval_args = EvalArgs {
         checkpoint: dir.clone(),
-        data: args.data.clone(),
+        bars: args.bars.clone(),
         costs: args.costs,
         walk_forward: args.walk_forward,
         retrain_every: args.retrain_every,
@@ -114,7 +120,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         refit_lr: args.refit_lr,
         device: device.to_string(),
     };
-    let o = backtest_file(&mut pred, &args.data, &eval_args, device)?;
+    let o = backtest_bars(&mut pred, loaded.bars, &eval_args, device)?;
     write_report(&args.out_dir, &o.eval)?;
     println!("{}", headline(&o, &args.costs));
     print!("{}", format_table(&o.eval.report));

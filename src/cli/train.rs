@@ -1,6 +1,7 @@
 //! `tickgrad train`: one network on one CSV, the best checkpoint written atomically at every improvement.
 
-use crate::data::{load_csv, SplitFractions};
+use super::bars::BarArgs;
+use crate::data::SplitFractions;
 use crate::io::hash::describe_bytes;
 use crate::models::ModelConfig;
 use crate::pipeline::member::config_kind;
@@ -31,9 +32,8 @@ impl CostArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
-    /// OHLCV CSV (docs/DATA.md).
-    #[arg(long)]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub bars: BarArgs,
     /// transformer, lstm_attention, tcn or multitask; may be left out when the config names its `kind`.
     #[arg(long)]
     pub model: Option<String>,
@@ -168,8 +168,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let source = args.config.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default();
     // The kind (and a readable config file) is checked before the slower feature pass, so a typo fails at once.
     let kind = config_kind(args.model.as_deref(), text.as_deref(), &source)?;
-    let (bars, gaps) = load_csv(&args.data)?;
-    eprintln!("{}: {} bars; {}", args.data.display(), bars.len(), gaps);
+    let loaded = args.bars.load(None)?;
+    eprintln!("{}: {} bars; {}", loaded.name, loaded.bars.len(), loaded.gaps);
+    let (bars, identity) = (loaded.bars, loaded.identity);
     let window = match args.window {
         Some(w) => w,
         None => ModelConfig::seed(&kind, 1)?.default_window(),
@@ -191,7 +192,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let mut progress = Progress::default();
     let kind = cfg.kind();
-    let opts = ResumeOptions { resume: args.resume, identity: data_identity(&args.data)? };
+    let opts = ResumeOptions { resume: args.resume, identity };
     let trained =
         train_model_resumable(&ds, &cfg, window, &tc, Some(&args.out), Some(&opts), &mut |e| progress.event(kind, e))?;
     let o = trained.outcome().ok_or_else(|| Error::Invalid("training left no history".into()))?;
