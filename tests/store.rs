@@ -261,9 +261,12 @@ fn trading_records_come_back_in_the_order_they_were_made(s: &mut dyn MarketStore
     assert!(s.records(&key("records-none", "1h"), TimeRange::ALL).unwrap().is_empty());
 }
 
+/// One case of the suite, run on a fresh connection.
+type Case = fn(&mut dyn MarketStore);
+
 /// Every case of the suite, on stores from `open` (a fresh connection each, so nothing lives only in one).
 fn suite(open: &dyn Fn() -> Box<dyn MarketStore>) {
-    let cases: [(&str, fn(&mut dyn MarketStore)); 6] = [
+    let cases: [(&str, Case); 6] = [
         ("bars_round_trip_and_ranges_cut_like_slices", bars_round_trip_and_ranges_cut_like_slices),
         ("reimports_are_idempotent_and_conflicts_store_nothing", reimports_are_idempotent_and_conflicts_store_nothing),
         ("unstorable_values_are_refused_naming_bar_and_column", unstorable_values_are_refused_naming_bar_and_column),

@@ -3,7 +3,6 @@
 //! fills as `stream --journal` and resumes from them; wrong series, empty ranges and bad URLs are clear errors.
 
 mod pipeline_support;
-#[allow(dead_code)]
 mod trader_support;
 
 use pipeline_support::{csv_slice, scratch, tickgrad};
@@ -126,6 +125,9 @@ fn stream_into_the_store_keeps_the_journal_s_records_and_resumes_from_them() {
     let (ok, via_store, e) = tickgrad(&[&base[..], &rest, &store_args].concat());
     assert!(ok, "{e}");
     let summary = |s: &str| s.lines().next().unwrap_or_default().to_string();
+    // The per-bar time includes making the bar's records durable: a journal fsync per record, a store commit per bar.
+    let last = |s: &str| s.lines().last().unwrap_or_default().to_string();
+    eprintln!("--journal: {}\n--db:      {}", last(&via_journal), last(&via_store));
     assert_eq!(summary(&via_store), summary(&via_journal));
     let (_, want, _) = Journal::open(&journal).unwrap();
     assert!(want.iter().filter(|r| matches!(r, tickgrad::trade::journal::Record::Fill { .. })).count() > 5, "fills");

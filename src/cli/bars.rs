@@ -32,6 +32,7 @@ pub struct BarArgs {
 }
 
 /// Bars as a command reads them, with what to call them in messages and the resume fingerprint of their source.
+#[derive(Debug)]
 pub struct LoadedBars {
     pub bars: Bars,
     pub gaps: GapReport,

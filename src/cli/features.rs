@@ -6,8 +6,13 @@ use crate::data::{compute_features, write_features_csv, FeatureConfig};
 use crate::Result;
 use std::path::Path;
 
+/// The features of the CSV `data`.
+pub fn run(data: &Path, out: &Path) -> Result<()> {
+    run_from(&BarArgs { data: Some(data.to_path_buf()), ..BarArgs::default() }, out)
+}
+
 /// Gaps and a summary go to stderr so stdout stays free for piping.
-pub fn run(source: &BarArgs, out: &Path) -> Result<()> {
+pub fn run_from(source: &BarArgs, out: &Path) -> Result<()> {
     let b = source.load(None)?;
     eprintln!("{}: {} bars; {}", b.name, b.bars.len(), b.gaps);
     let frame = compute_features(&b.bars, &FeatureConfig::default())?;

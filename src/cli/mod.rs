@@ -155,7 +155,7 @@ pub fn main() -> Result<()> {
         Cmd::Bench { checkpoint, batch, iters, window, device, .. } => {
             bench::run(&checkpoint, batch.unwrap_or(1), iters, window, crate::backend::select(&device)?)
         }
-        Cmd::Features { bars, out } => features::run(&bars, &out),
+        Cmd::Features { bars, out } => features::run_from(&bars, &out),
         Cmd::Db(c) => db::run(&c),
         Cmd::Stream(a) => stream::run(&a),
         Cmd::Explain(a) => explain::run(&a),

@@ -176,6 +176,12 @@ pub fn open(url: &str, create: bool) -> Result<Box<dyn MarketStore>> {
     }
 }
 
+/// One extra-column value as stored: (ts, column name, value).
+pub(crate) type ExtraRow = (i64, String, f64);
+
+/// A series' rows: the bars and their extra-column values.
+pub(crate) type Rows = (Vec<BarRow>, Vec<ExtraRow>);
+
 /// One bar as stored: the six required columns; extras travel as (name, value) rows beside it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BarRow {
@@ -211,7 +217,7 @@ fn check_value(key: &SeriesKey, what: &str, ts: i64, column: &str, v: f64) -> Re
 }
 
 /// The rows of `bars` for an append, checked: aligned columns, strictly increasing timestamps, storable values.
-pub(crate) fn rows_for_append(key: &SeriesKey, bars: &Bars) -> Result<(Vec<BarRow>, Vec<(i64, String, f64)>)> {
+pub(crate) fn rows_for_append(key: &SeriesKey, bars: &Bars) -> Result<Rows> {
     bars.check_aligned()?;
     let mut rows = Vec::with_capacity(bars.len());
     let mut extras = Vec::with_capacity(bars.len() * bars.extra.len());
@@ -246,12 +252,7 @@ pub(crate) fn rows_for_append(key: &SeriesKey, bars: &Bars) -> Result<(Vec<BarRo
 
 /// Split an append into the rows that are new and a count of those already stored bit-identically; a stored row
 /// that differs is an error. `stored` holds what the store has at the batch's timestamps.
-pub(crate) fn new_rows(
-    key: &SeriesKey,
-    rows: &[BarRow],
-    extras: &[(i64, String, f64)],
-    stored: &Bars,
-) -> Result<(Vec<BarRow>, Vec<(i64, String, f64)>, usize)> {
+pub(crate) fn new_rows(key: &SeriesKey, rows: &[BarRow], extras: &[ExtraRow], stored: &Bars) -> Result<(Rows, usize)> {
     let have: BTreeMap<i64, usize> = stored.timestamp.iter().enumerate().map(|(i, &t)| (t, i)).collect();
     let mut fresh = Vec::with_capacity(rows.len());
     for r in rows {
@@ -285,7 +286,7 @@ pub(crate) fn new_rows(
         }
     }
     let unchanged = rows.len() - fresh.len();
-    Ok((fresh, fresh_extras, unchanged))
+    Ok(((fresh, fresh_extras), unchanged))
 }
 
 fn conflict(key: &SeriesKey, ts: i64, detail: &str) -> Error {
@@ -297,7 +298,7 @@ fn conflict(key: &SeriesKey, ts: i64, detail: &str) -> Error {
 
 /// Column-major bars from stored rows. Every bar must carry the same extra columns (a series imported from one
 /// kind of file does); a bar missing one is an error naming it rather than a ragged `Bars`.
-pub(crate) fn assemble(key: &SeriesKey, rows: Vec<BarRow>, extras: Vec<(i64, String, f64)>) -> Result<Bars> {
+pub(crate) fn assemble(key: &SeriesKey, rows: Vec<BarRow>, extras: Vec<ExtraRow>) -> Result<Bars> {
     let mut b = Bars::default();
     let index: BTreeMap<i64, usize> = rows.iter().enumerate().map(|(i, r)| (r.ts, i)).collect();
     for r in &rows {

@@ -3,7 +3,7 @@
 //! has made it durable (its default `synchronous_commit=on`).
 
 use super::schema;
-use super::{AppendReport, BarRow, MarketStore, Record, SeriesInfo, SeriesKey, TimeRange, Trade};
+use super::{AppendReport, BarRow, MarketStore, Record, Rows, SeriesInfo, SeriesKey, TimeRange, Trade};
 use crate::data::Bars;
 use crate::{Error, Result};
 use postgres::types::ToSql;
@@ -80,7 +80,7 @@ fn select_bars(
     key: &SeriesKey,
     lo: i64,
     hi: i64,
-) -> std::result::Result<(Vec<BarRow>, Vec<(i64, String, f64)>), postgres::Error> {
+) -> std::result::Result<Rows, postgres::Error> {
     let p: [&(dyn ToSql + Sync); 4] = [&key.symbol, &key.interval, &lo, &hi];
     let rows = c
         .query(schema::SELECT_BARS, &p)?
@@ -121,7 +121,7 @@ impl MarketStore for PostgresStore {
         let mut tx = self.client.transaction().map_err(e)?;
         let (stored_rows, stored_extras) = select_bars(&mut tx, key, lo, hi).map_err(e)?;
         let stored = super::assemble(key, stored_rows, stored_extras)?;
-        let (fresh, fresh_extras, unchanged) = super::new_rows(key, &rows, &extras, &stored)?;
+        let ((fresh, fresh_extras), unchanged) = super::new_rows(key, &rows, &extras, &stored)?;
         let cols = ["symbol", "bar_interval", "ts", "open", "high", "low", "close", "volume"];
         for chunk in fresh.chunks(CHUNK) {
             let mut p: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * cols.len());

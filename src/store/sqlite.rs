@@ -2,7 +2,7 @@
 //! records in the stream engine, an import) is on disk before the commit returns and a crash loses none of it.
 
 use super::schema;
-use super::{AppendReport, BarRow, MarketStore, Record, SeriesInfo, SeriesKey, TimeRange, Trade};
+use super::{AppendReport, BarRow, MarketStore, Record, Rows, SeriesInfo, SeriesKey, TimeRange, Trade};
 use crate::data::Bars;
 use crate::{Error, Result};
 use rusqlite::{params, Connection, OpenFlags};
@@ -53,7 +53,7 @@ impl SqliteStore {
     }
 }
 
-fn select_bars(c: &Connection, key: &SeriesKey, lo: i64, hi: i64) -> rusqlite::Result<(Vec<BarRow>, Extras)> {
+fn select_bars(c: &Connection, key: &SeriesKey, lo: i64, hi: i64) -> rusqlite::Result<Rows> {
     let mut st = c.prepare_cached(schema::SELECT_BARS)?;
     let rows = st
         .query_map(params![key.symbol, key.interval, lo, hi], |r| {
@@ -74,8 +74,6 @@ fn select_bars(c: &Connection, key: &SeriesKey, lo: i64, hi: i64) -> rusqlite::R
     Ok((rows, extras))
 }
 
-type Extras = Vec<(i64, String, f64)>;
-
 impl MarketStore for SqliteStore {
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
@@ -90,7 +88,7 @@ impl MarketStore for SqliteStore {
         let tx = self.conn.transaction().map_err(&e)?;
         let (stored_rows, stored_extras) = select_bars(&tx, key, lo, hi).map_err(&e)?;
         let stored = super::assemble(key, stored_rows, stored_extras)?;
-        let (fresh, fresh_extras, unchanged) = super::new_rows(key, &rows, &extras, &stored)?;
+        let ((fresh, fresh_extras), unchanged) = super::new_rows(key, &rows, &extras, &stored)?;
         {
             let mut ins = tx.prepare_cached(schema::INSERT_BAR).map_err(&e)?;
             for r in &fresh {
