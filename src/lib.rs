@@ -17,6 +17,7 @@ pub mod optim;
 pub mod pipeline;
 pub mod rng;
 pub mod serve;
+pub mod store;
 pub mod tensor;
 pub mod trade;
 pub mod train;

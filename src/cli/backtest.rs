@@ -2,8 +2,9 @@
 //! an ensemble) and the CSV, run [`crate::pipeline::run_backtest`] (the dataset rebuilt with the predictor's
 //! stored preprocessing, its out-of-sample calls on the test bars scored beside every baseline), print the table.
 
+use super::bars::BarArgs;
 use super::train::CostArgs;
-use crate::data::load_csv;
+use crate::data::Bars;
 use crate::device::Device;
 use crate::eval::{format_table, write_report};
 use crate::pipeline::backtest::{REFIT_EPOCHS, REFIT_LR};
@@ -16,9 +17,9 @@ pub struct EvalArgs {
     /// A checkpoint from `tickgrad train`, or an ensemble directory / `ensemble.json` from `tickgrad run`.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// OHLCV CSV; the test part of its chronological split is scored.
-    #[arg(long)]
-    pub data: PathBuf,
+    /// The bars (CSV or store); the test part of their chronological split is scored.
+    #[command(flatten)]
+    pub bars: BarArgs,
     #[command(flatten)]
     pub costs: CostArgs,
     /// Before every block of `--retrain-every` test bars, refit on all samples before it: the boosted trees from
@@ -43,20 +44,18 @@ pub struct EvalArgs {
     pub trials: usize,
     /// Which bars to score: `test` (the last 15% of the file's chronological split) or `all` (every bar with a
     /// full window and a label: for a file the checkpoint never saw).
+    /// `--from`/`--to` (the bars' flags) instead score the bars between those UTC dates or times
+    /// (`2020-11-01`, `2020-11-01T12:00`; `--to` a date runs through its last hour); earlier bars still feed the
+    /// features, windows and walk-forward refits.
     #[arg(long, default_value = "test", conflicts_with_all = ["from", "to"])]
     pub split: String,
-    /// Score the bars from this UTC date or time on (`2020-11-01` or `2020-11-01T12:00`).
-    #[arg(long)]
-    pub from: Option<String>,
-    /// Score the bars up to this UTC date (through its last hour) or time.
-    #[arg(long)]
-    pub to: Option<String>,
 }
 
 impl EvalArgs {
     /// The bars these flags ask to score and the trials to add.
     pub fn scoring(&self) -> Result<Scoring> {
-        let range = if self.from.is_none() && self.to.is_none() {
+        let (from, to) = (&self.bars.from, &self.bars.to);
+        let range = if from.is_none() && to.is_none() {
             match self.split.as_str() {
                 "test" => ScoreRange::Test,
                 "all" => ScoreRange::All,
@@ -64,8 +63,8 @@ impl EvalArgs {
             }
         } else {
             ScoreRange::Dates {
-                from: self.from.as_deref().map(|d| parse_utc("from", d, false)).transpose()?,
-                to: self.to.as_deref().map(|d| parse_utc("to", d, true)).transpose()?,
+                from: from.as_deref().map(|d| parse_utc("from", d, false)).transpose()?,
+                to: to.as_deref().map(|d| parse_utc("to", d, true)).transpose()?,
             }
         };
         Ok(Scoring { range, extra_trials: self.trials, horizons: Vec::new() })
@@ -80,28 +79,25 @@ impl EvalArgs {
     }
 }
 
-/// Backtest an already loaded predictor on the bars of the CSV `data` (a walk-forward refit updates its networks
-/// in place).
-pub fn backtest_file(
+/// Backtest an already loaded predictor on `bars` (a walk-forward refit updates its networks in place).
+pub fn backtest_bars(
     pred: &mut BacktestPredictor,
-    data: &Path,
+    bars: Bars,
     args: &EvalArgs,
     device: Device,
 ) -> Result<BacktestOutcome> {
-    backtest_file_scoring(pred, data, args, args.scoring()?, device)
+    backtest_bars_scoring(pred, bars, args, args.scoring()?, device)
 }
 
-/// [`backtest_file`] with the scoring already decided (`eval` adds its horizons).
-pub fn backtest_file_scoring(
+/// [`backtest_bars`] with the scoring already decided (`eval` adds its horizons).
+pub fn backtest_bars_scoring(
     pred: &mut BacktestPredictor,
-    data: &Path,
+    bars: Bars,
     args: &EvalArgs,
     scoring: Scoring,
     device: Device,
 ) -> Result<BacktestOutcome> {
     let walk = args.walk_forward_recipe(device)?;
-    let (bars, gaps) = load_csv(data)?;
-    eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
     run_backtest(pred, bars, &args.costs.costs(), walk.as_ref(), &scoring, device)
 }
 
@@ -113,7 +109,12 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<BacktestOutcome> {
 pub fn evaluate_scoring(args: &EvalArgs, scoring: Scoring) -> Result<BacktestOutcome> {
     let device = crate::backend::select(&args.device)?;
     let mut pred = BacktestPredictor::load(&args.checkpoint, device)?;
-    backtest_file_scoring(&mut pred, &args.data, args, scoring, device)
+    // Here --from/--to choose the bars scored (`scoring`), not the bars read: the whole series is read, so the
+    // bars before the scored range still feed the features and the refits.
+    let source = BarArgs { from: None, to: None, ..args.bars.clone() };
+    let loaded = source.load(None)?;
+    eprintln!("{}: {} bars; {}", loaded.name, loaded.bars.len(), loaded.gaps);
+    backtest_bars_scoring(&mut pred, loaded.bars, args, scoring, device)
 }
 
 /// The header line above the table: what was scored, on which bars, at which costs.

@@ -13,7 +13,7 @@
 //! - with `--shap`: Shapley values (GradientSHAP, exact KernelSHAP; TreeSHAP for an ensemble's boosted trees),
 //!   see [`super::explain_shap`].
 
-use crate::data::{compute_features, load_csv, make_labels, Labels};
+use crate::data::{compute_features, make_labels, Labels};
 use crate::explain::permutation::{accuracy, neg_mse};
 use crate::explain::png::{heatmap, Palette};
 use crate::explain::{
@@ -34,8 +34,8 @@ type Score = dyn Fn(&[f32]) -> Result<f64>;
 pub struct Args {
     #[arg(long)]
     pub checkpoint: PathBuf,
-    #[arg(long)]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub bars: super::bars::BarArgs,
     #[arg(long)]
     pub out_dir: PathBuf,
     /// Bars per window (default: the checkpoint's training window, else the model's default).
@@ -155,7 +155,8 @@ pub fn run(a: &Args) -> Result<()> {
         return super::explain_shap::trees(a);
     }
     let device = crate::backend::select(&a.device)?;
-    let (bars, _) = load_csv(&a.data)?;
+    let loaded = a.bars.load(None)?;
+    let (bars, source) = (loaded.bars, loaded.name);
     let ck = checkpoint::load(&a.checkpoint, device)?;
     let frame = compute_features(&bars, &feature_config(&ck.metadata)?)?;
     let model: &Model = &ck.model;
@@ -173,11 +174,7 @@ pub fn run(a: &Args) -> Result<()> {
     let labels = make_labels(&bars, a.horizon, a.theta)?;
     let rows = bars.len();
     let last_end = rows.checked_sub(a.horizon + 1).filter(|&e| e + 1 >= w && w > 0).ok_or_else(|| {
-        Error::Invalid(format!(
-            "{}: {rows} bars leave no labelled window of {w} bars at horizon {}",
-            a.data.display(),
-            a.horizon
-        ))
+        Error::Invalid(format!("{source}: {rows} bars leave no labelled window of {w} bars at horizon {}", a.horizon))
     })?;
     let ends_from =
         |count: usize| -> Vec<usize> { ((last_end + 1).saturating_sub(count).max(w - 1)..=last_end).collect() };

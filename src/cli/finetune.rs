@@ -1,8 +1,9 @@
 //! `tickgrad finetune`: warm-start a trained network on recent bars, keeping its scaler, features and target
 //! scale (nothing is refitted on the new data), and write the new checkpoint atomically.
 
+use super::bars::BarArgs;
 use crate::cli::train::Progress;
-use crate::data::{load_csv, SplitFractions};
+use crate::data::SplitFractions;
 use crate::pipeline::{finetune_model, Dataset, NetMember};
 use crate::train::TrainConfig;
 use crate::Result;
@@ -13,9 +14,13 @@ pub struct FinetuneArgs {
     /// A checkpoint written by `tickgrad train` (or a member of an ensemble directory).
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Recent OHLCV bars (docs/DATA.md); split 70/15/15 chronologically for training and early stopping.
+    /// Recent OHLCV bars (a CSV or a series of the store); split 70/15/15 chronologically for training and early
+    /// stopping.
+    #[command(flatten)]
+    pub bars: BarArgs,
+    /// With --db: train on the most recent N bars of the series (the online-learning loop's "latest data").
     #[arg(long)]
-    pub data: PathBuf,
+    pub last: Option<usize>,
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
     /// Smaller than training's default: a warm start should move the weights, not replace them.
@@ -47,9 +52,9 @@ pub fn run(a: &FinetuneArgs) -> Result<()> {
     };
     tc.validate()?;
     let member = NetMember::load(&a.checkpoint, "finetune", device)?;
-    let (bars, gaps) = load_csv(&a.data)?;
-    eprintln!("{}: {} bars; {gaps}", a.data.display(), bars.len());
-    let ds = Dataset::with_preprocessing(bars, member.meta.prep.clone(), SplitFractions::default())?;
+    let loaded = a.bars.load_last(None, a.last)?;
+    eprintln!("{}: {} bars; {}", loaded.name, loaded.bars.len(), loaded.gaps);
+    let ds = Dataset::with_preprocessing(loaded.bars, member.meta.prep.clone(), SplitFractions::default())?;
     let mut progress = Progress::default();
     let trained = finetune_model(&ds, member, &tc, Some(&a.out), &mut |e| progress.event("finetune", e))?;
     if let Some(o) = &trained.meta.train_info {

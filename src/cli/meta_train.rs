@@ -59,7 +59,7 @@ pub fn run(a: &MetaTrainArgs) -> Result<()> {
     }
     let mc = a.meta_config()?;
     let by = TaskSplit::parse(&a.tasks)?;
-    let Prepared { tc, ds, cfg, window } = prepare(&a.train)?;
+    let Prepared { tc, ds, cfg, window, .. } = prepare(&a.train)?;
     let model = initial_model(&a.train, &cfg, &tc)?;
     let mut progress = Progress::default();
     let name = format!("meta-train {}", mc.algo.name());

@@ -1,8 +1,10 @@
-//! The command line: train, pretrain, meta-train, eval, backtest, predict, stream, features, bench, info.
+//! The command line: train, pretrain, meta-train, eval, backtest, predict, stream, features, bench, info, db.
 
 pub mod backtest;
+pub mod bars;
 pub mod bench;
 pub mod bench_train;
+pub mod db;
 pub mod eval;
 pub mod explain;
 pub mod explain_shap;
@@ -111,13 +113,16 @@ enum Cmd {
         #[arg(long, default_value = "sm_90")]
         arch: String,
     },
-    /// Compute every feature column of docs/DATA.md from an OHLCV CSV.
+    /// Compute every feature column of docs/DATA.md from an OHLCV CSV (or a series in the store).
     Features {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        bars: bars::BarArgs,
         #[arg(long)]
         out: PathBuf,
     },
+    /// The market-data and decision store (SQLite or PostgreSQL): import bars, list series.
+    #[command(subcommand)]
+    Db(db::DbCmd),
 }
 
 /// Parse arguments and run; every failure comes back as one `Error` for `main` to print.
@@ -161,7 +166,8 @@ pub fn main() -> Result<()> {
         Cmd::Bench { checkpoint, batch, iters, window, device, .. } => {
             bench::run(&checkpoint, batch.unwrap_or(1), iters, window, crate::backend::select(&device)?)
         }
-        Cmd::Features { data, out } => features::run(&data, &out),
+        Cmd::Features { bars, out } => features::run_from(&bars, &out),
+        Cmd::Db(c) => db::run(&c),
         Cmd::Stream(a) => stream::run(&a),
         Cmd::Explain(a) => explain::run(&a),
         Cmd::Info { compile_kernels, arch } => info::run(compile_kernels, &arch),

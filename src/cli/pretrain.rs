@@ -23,7 +23,7 @@ pub fn run(a: &PretrainArgs) -> Result<()> {
     if a.train.resume {
         return Err(Error::config("resume", "pretrain does not keep a resume state; run it again without --resume"));
     }
-    let Prepared { tc, ds, cfg, window } = prepare(&a.train)?;
+    let Prepared { tc, ds, cfg, window, .. } = prepare(&a.train)?;
     let pc = PretrainConfig { mask_ratio: a.mask_ratio, train: tc };
     pc.validate()?;
     let mut model = initial_model(&a.train, &cfg, &pc.train)?;

@@ -3,9 +3,9 @@
 //! test part of the same file, writing `OUT/report.json`, `OUT/returns.csv`, `OUT/report.html` and printing the
 //! metrics table with the baselines.
 
-use super::backtest::{backtest_file, headline, EvalArgs};
-use super::train::{data_identity, CostArgs, Progress};
-use crate::data::load_csv;
+use super::backtest::{backtest_bars, headline, EvalArgs};
+use super::bars::BarArgs;
+use super::train::{CostArgs, Progress};
 use crate::device::Device;
 use crate::eval::{format_table, write_report};
 use crate::io::atomic::remove_stale_temps;
@@ -18,12 +18,16 @@ use crate::pipeline::{
 use crate::train::TrainConfig;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
+
+/// The bars `tickgrad run` reads when given neither --data nor --db.
+pub const DEFAULT_DATA: &str = "data/btcusdt_perp_1h_2020.csv";
 use std::time::Instant;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    #[arg(long, default_value = "data/btcusdt_perp_1h_2020.csv")]
-    pub data: PathBuf,
+    /// Bars: --data FILE.csv (default data/btcusdt_perp_1h_2020.csv) or a series of the store.
+    #[command(flatten)]
+    pub bars: BarArgs,
     #[arg(long, default_value = "out")]
     pub out_dir: PathBuf,
     /// Most epochs per network; early stopping (patience 2) usually ends each one by epoch 5.
@@ -91,11 +95,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
         ..TrainConfig::default()
     };
     tc.validate()?;
-    let (bars, gaps) = load_csv(&args.data)?;
-    eprintln!("{}: {} bars; {}", args.data.display(), bars.len(), gaps);
+    let loaded = args.bars.load(Some(Path::new(DEFAULT_DATA)))?;
+    eprintln!("{}: {} bars; {}", loaded.name, loaded.bars.len(), loaded.gaps);
+    // The backtest scores the same bars, read once.
+    let bars = loaded.bars.clone();
     let recipe = EnsembleRecipe::small(args.horizon, theta, args.seed);
     if args.per_regime {
-        return run_per_regime(args, bars, &recipe, &tc, started);
+        return run_per_regime(args, bars, loaded.bars, &recipe, &tc, started);
     }
     let dir = args.out_dir.join("ensemble");
     let mut progress = Progress::default();
@@ -109,7 +115,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             }
         }
     }
-    let opts = ResumeOptions { resume: args.resume, identity: data_identity(&args.data)? };
+    let opts = ResumeOptions { resume: args.resume, identity: loaded.identity.clone() };
     let bundle =
         train_ensemble_resumable(bars, &recipe, &tc, &dir, Some(&opts), &mut |name, e| progress.event(name, e))?;
     eprintln!(
@@ -122,14 +128,22 @@ pub fn run(args: &RunArgs) -> Result<()> {
     drop(bundle);
     // Reload from disk, so what is scored is exactly what was written.
     let mut pred = BacktestPredictor::load(&dir, device)?;
-    report(args, &mut pred, &dir, device, started)
+    report(args, &mut pred, &dir, loaded.bars, device, started)
 }
 
 /// Score the predictor written to `dir` (reloaded from disk) on the test part of the data and write the report.
-fn report(args: &RunArgs, pred: &mut BacktestPredictor, dir: &Path, device: Device, started: Instant) -> Result<()> {
+fn report(
+    args: &RunArgs,
+    pred: &mut BacktestPredictor,
+    dir: &Path,
+    bars: crate::data::Bars,
+    device: Device,
+    started: Instant,
+) -> Result<()> {
     let eval_args = EvalArgs {
         checkpoint: dir.to_path_buf(),
-        data: args.data.clone(),
+        // The bars are passed in already read; cleared --from/--to make the scoring the test part.
+        bars: BarArgs { from: None, to: None, ..args.bars.clone() },
         costs: args.costs,
         walk_forward: args.walk_forward,
         retrain_every: args.retrain_every,
@@ -138,10 +152,8 @@ fn report(args: &RunArgs, pred: &mut BacktestPredictor, dir: &Path, device: Devi
         device: device.to_string(),
         trials: args.trials,
         split: "test".into(),
-        from: None,
-        to: None,
     };
-    let o = backtest_file(pred, &args.data, &eval_args, device)?;
+    let o = backtest_bars(pred, bars, &eval_args, device)?;
     write_report(&args.out_dir, &o.eval)?;
     println!("{}", headline(&o, &args.costs));
     print!("{}", format_table(&o.eval.report));
@@ -157,6 +169,7 @@ fn report(args: &RunArgs, pred: &mut BacktestPredictor, dir: &Path, device: Devi
 fn run_per_regime(
     args: &RunArgs,
     bars: crate::data::Bars,
+    score_bars: crate::data::Bars,
     small: &EnsembleRecipe,
     tc: &TrainConfig,
     started: Instant,
@@ -191,5 +204,5 @@ fn run_per_regime(
     eprintln!("per-regime networks written to {}; trained in {:.1}s", dir.display(), started.elapsed().as_secs_f64());
     drop(bundle);
     let mut pred = BacktestPredictor::load(&dir, tc.device)?;
-    report(args, &mut pred, &dir, tc.device, started)
+    report(args, &mut pred, &dir, score_bars, tc.device, started)
 }

@@ -3,9 +3,11 @@
 //! - `--input SERIES.npy` [T, F]: rows are model inputs already (scaled features); row i of `--out` [T−W+1, k] is
 //!   the answer after bar W−1+i.
 //! - `--data FILE.csv`: raw bars through incremental features and the checkpoint's feature list and scaler.
-//! - `--data` with `--journal`, `--member` or `--metrics-addr`: paper trading ([`crate::trade`]): the
-//!   members' gated decision, risk limits, fills at the next open, a crash-safe journal that a rerun resumes, and
-//!   the monitor's metrics as Prometheus text on `--metrics-addr`.
+//! - `--db URL --symbol S --interval I [--from T] [--to T]` instead of `--data`: the bars of a series in the store.
+//! - bars with `--journal`, `--member`, `--metrics-addr` or `--db`: paper trading ([`crate::trade`]): the
+//!   members' gated decision, risk limits, fills at the next open, a crash-safe journal that a rerun resumes (the
+//!   JSONL `--journal`, or the decisions and fills tables of the `--db` store under --symbol/--interval, one
+//!   transaction per bar), and the monitor's metrics as Prometheus text on `--metrics-addr`.
 //!
 //! - `--bar-interval-ms MS`: bars are delivered at most one per MS (a recorded feed replayed at a live pace).
 //! - `--reload-checkpoint`: the checkpoint file is watched and a replacement (written atomically over it) is
@@ -15,15 +17,19 @@
 //! Diagnostics go to stderr; stdout gets one summary line and, last, `per_bar_us p50=<x> p99=<y> max=<z>`
 //! (answered bars only; a bar's time covers features, scaling and the model).
 
+use super::bars::{BarArgs, LoadedBars};
 use crate::data::incremental::Bar;
-use crate::data::{load_csv, Bars};
+use crate::data::Bars;
 use crate::device::Device;
 use crate::io::npy::{read_npy, write_npy};
 use crate::models::checkpoint;
 use crate::serve::engine::in_file;
 use crate::serve::reload::{swap_predictor, CheckpointWatch, RowContract};
 use crate::serve::{Engine, Latency, StreamPredictor};
+use crate::store::{self, ledger::StoreLedger};
 use crate::trade::gate::GateConfig;
+use crate::trade::journal::Journal;
+use crate::trade::ledger::Ledger;
 use crate::trade::metrics_http::{serve, Exposition};
 use crate::trade::monitor::MonitorConfig;
 use crate::trade::risk::RiskConfig;
@@ -34,16 +40,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["input", "data"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["input", "data", "db"])))]
 pub struct StreamArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Model inputs [bars, features] as float32 .npy (already scaled).
     #[arg(long)]
     pub input: Option<PathBuf>,
-    /// Raw OHLCV bars as CSV: features computed per bar, then the checkpoint's feature list and scaler.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
+    /// Raw OHLCV bars (--data FILE.csv, or a series of the --db store): features computed per bar, then the
+    /// checkpoint's feature list and scaler. With --db the trader's decisions and fills go to the store too.
+    #[command(flatten)]
+    pub bars: BarArgs,
     /// Bars per window (default: the checkpoint's training window, else the model's default).
     #[arg(long)]
     pub window: Option<usize>,
@@ -196,15 +203,31 @@ fn watch(a: &StreamArgs) -> Result<Option<CheckpointWatch>> {
 
 pub fn run(a: &StreamArgs) -> Result<()> {
     let device = crate::backend::select(&a.device)?;
-    match (&a.input, &a.data) {
-        (Some(input), None) if !a.trade.enabled() => run_npy(a, input, device),
-        (Some(_), None) => {
-            Err(Error::Invalid("stream: trading (--journal/--member/--metrics-addr) needs --data".into()))
+    let has_bars = a.bars.data.is_some() || a.bars.db.is_some();
+    match (&a.input, has_bars) {
+        (Some(input), false) if !a.trade.enabled() => run_npy(a, input, device),
+        (Some(_), false) => {
+            Err(Error::Invalid("stream: trading (--journal/--member/--metrics-addr) needs --data or --db".into()))
         }
-        (None, Some(data)) if a.trade.enabled() => run_trading(a, data, device),
-        (None, Some(data)) => run_csv(a, data, device),
-        _ => Err(Error::Invalid("stream: give exactly one of --input and --data".into())),
+        (None, true) if a.trade.enabled() || a.bars.db.is_some() => run_trading(a, stream_bars(&a.bars)?, device),
+        (None, true) => run_csv(a, stream_bars(&a.bars)?, device),
+        _ => Err(Error::Invalid("stream: give --input, or bars with --data or --db, not both".into())),
     }
+}
+
+/// The streamed bars: --data when given (a --db beside it only receives the trading records), else the store's.
+fn stream_bars(b: &BarArgs) -> Result<LoadedBars> {
+    let loaded = match (&b.data, &b.db) {
+        (Some(data), Some(_)) => {
+            if b.from.is_some() || b.to.is_some() {
+                return Err(Error::config("from", "--from/--to select bars of the store; the bars come from --data"));
+            }
+            BarArgs { data: Some(data.clone()), ..BarArgs::default() }.load(None)?
+        }
+        _ => b.load(None)?,
+    };
+    eprintln!("{}: {} bars; {}", loaded.name, loaded.bars.len(), loaded.gaps);
+    Ok(loaded)
 }
 
 fn run_npy(a: &StreamArgs, input: &Path, mut device: Device) -> Result<()> {
@@ -269,9 +292,8 @@ fn run_npy(a: &StreamArgs, input: &Path, mut device: Device) -> Result<()> {
     Ok(())
 }
 
-fn run_csv(a: &StreamArgs, data: &Path, mut device: Device) -> Result<()> {
-    let (bars, gaps) = load_csv(data)?;
-    eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
+fn run_csv(a: &StreamArgs, loaded: LoadedBars, mut device: Device) -> Result<()> {
+    let bars = loaded.bars;
     let has_trades = bars.column("trades").is_some();
     let has_taker = bars.column("taker_buy_base_volume").is_some();
     let mut watch = watch(a)?;
@@ -291,7 +313,7 @@ fn run_csv(a: &StreamArgs, data: &Path, mut device: Device) -> Result<()> {
     let k = engine.predictor().output_width();
     let n = bars.len();
     if n < w {
-        return Err(Error::parse(data.display().to_string(), format!("{n} bars, fewer than the window of {w}")));
+        return Err(Error::parse(loaded.name, format!("{n} bars, fewer than the window of {w}")));
     }
     let mut y = Vec::with_capacity((n - w + 1) * k);
     let mut lat = Latency::with_capacity(n - w + 1);
@@ -369,14 +391,30 @@ fn engines(a: &StreamArgs, bars: &Bars, device: Device) -> Result<(Vec<Engine>, 
     Ok((engines, fallbacks))
 }
 
-fn run_trading(a: &StreamArgs, data: &Path, device: Device) -> Result<()> {
-    let (bars, gaps) = load_csv(data)?;
-    eprintln!("{}: {} bars; {}", data.display(), bars.len(), gaps);
+fn run_trading(a: &StreamArgs, loaded: LoadedBars, device: Device) -> Result<()> {
+    let bars = loaded.bars;
     let t = &a.trade;
     let mut watch = watch(a)?;
+    let ledger = match (&t.journal, a.bars.store_series()?) {
+        (Some(_), Some(_)) => {
+            return Err(Error::config("journal", "the trading records go to --journal FILE or --db URL, not both"))
+        }
+        (None, Some((url, key))) => {
+            let (ledger, records) = StoreLedger::open(store::open(&url, true)?, key)?;
+            Some((Box::new(ledger) as Box<dyn Ledger>, records))
+        }
+        (Some(path), None) => {
+            let (j, records, warnings) = Journal::open(path)?;
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            Some((Box::new(j) as Box<dyn Ledger>, records))
+        }
+        (None, None) => None,
+    };
     let (engines, load_fallbacks) = engines(a, &bars, device)?;
     let mut devices: Vec<Device> = engines.iter().map(|e| e.predictor().model().device()).collect();
-    let (mut trader, warnings) = Trader::new(engines, t.config(), t.journal.as_deref())?;
+    let (mut trader, warnings) = Trader::with_ledger(engines, t.config(), ledger)?;
     for w in warnings {
         eprintln!("warning: {w}");
     }

@@ -1,6 +1,7 @@
 //! `tickgrad train`: one network on one CSV, the best checkpoint written atomically at every improvement.
 
-use crate::data::{load_csv, SplitFractions};
+use super::bars::BarArgs;
+use crate::data::SplitFractions;
 use crate::io::hash::describe_bytes;
 use crate::models::pretrained::load_body;
 use crate::models::{Model, ModelConfig};
@@ -35,9 +36,8 @@ impl CostArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
-    /// OHLCV CSV (docs/DATA.md).
-    #[arg(long)]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub bars: BarArgs,
     /// transformer, lstm_attention, tcn or multitask; may be left out when the config names its `kind`.
     #[arg(long)]
     pub model: Option<String>,
@@ -168,6 +168,8 @@ pub struct Prepared {
     pub ds: Dataset,
     pub cfg: ModelConfig,
     pub window: usize,
+    /// The bars' part of a resume fingerprint (the file's or the store range's hash).
+    pub identity: BTreeMap<String, String>,
 }
 
 /// The dataset (features, preprocessing fitted on training rows, split) and the model config of `args`, the
@@ -185,8 +187,9 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
     let source = args.config.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default();
     // The kind (and a readable config file) is checked before the slower feature pass, so a typo fails at once.
     let kind = config_kind(args.model.as_deref(), text.as_deref(), &source)?;
-    let (bars, gaps) = load_csv(&args.data)?;
-    eprintln!("{}: {} bars; {}", args.data.display(), bars.len(), gaps);
+    let loaded = args.bars.load(None)?;
+    eprintln!("{}: {} bars; {}", loaded.name, loaded.bars.len(), loaded.gaps);
+    let (bars, identity) = (loaded.bars, loaded.identity);
     let window = match args.window {
         Some(w) => w,
         None => ModelConfig::seed(&kind, 1)?.default_window(),
@@ -206,7 +209,7 @@ pub fn prepare(args: &TrainArgs) -> Result<Prepared> {
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    Ok(Prepared { tc, ds, cfg, window })
+    Ok(Prepared { tc, ds, cfg, window, identity })
 }
 
 /// A fresh model of `cfg` (seeded by `tc`), with the body of `--init-from` when given.
@@ -221,11 +224,10 @@ pub fn initial_model(args: &TrainArgs, cfg: &ModelConfig, tc: &TrainConfig) -> R
 
 pub fn run(args: &TrainArgs) -> Result<()> {
     let started = Instant::now();
-    let Prepared { tc, ds, cfg, window } = prepare(args)?;
+    let Prepared { tc, ds, cfg, window, mut identity } = prepare(args)?;
     let model = initial_model(args, &cfg, &tc)?;
     let mut progress = Progress::default();
     let kind = cfg.kind();
-    let mut identity = data_identity(&args.data)?;
     if let Some(p) = &args.init_from {
         let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
         identity.insert("init_from".into(), describe_bytes(&bytes));

@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod gate;
 pub mod journal;
+pub mod ledger;
 pub mod metrics_http;
 pub mod monitor;
 pub mod risk;

@@ -36,6 +36,7 @@
 use super::broker::PaperBroker;
 use super::gate::{Decision, Gate, GateConfig, MemberKind};
 use super::journal::{Journal, Record};
+use super::ledger::Ledger;
 use super::monitor::{Monitor, MonitorConfig, NON_FINITE_PREDICTION};
 use super::risk::{Risk, RiskConfig};
 use crate::data::incremental::{Bar, BarReject};
@@ -77,7 +78,7 @@ pub struct Trader {
     risk: Risk,
     broker: PaperBroker,
     monitor: Monitor,
-    journal: Option<Journal>,
+    journal: Option<Box<dyn Ledger>>,
     cfg: TraderConfig,
     last_record: i64,
     last_decision: i64,
@@ -111,6 +112,24 @@ fn members_device(engines: &[Engine]) -> Device {
 impl Trader {
     /// Members' engines in order; the journal (if any) is opened and replayed. Returns warnings to print.
     pub fn new(engines: Vec<Engine>, cfg: TraderConfig, journal: Option<&Path>) -> Result<(Trader, Vec<String>)> {
+        let (ledger, mut warnings) = match journal {
+            Some(path) => {
+                let (j, records, w) = Journal::open(path)?;
+                (Some((Box::new(j) as Box<dyn Ledger>, records)), w)
+            }
+            None => (None, Vec::new()),
+        };
+        let (t, w) = Trader::with_ledger(engines, cfg, ledger)?;
+        warnings.extend(w);
+        Ok((t, warnings))
+    }
+
+    /// Members' engines in order, and a ledger already opened with the records it holds, which are replayed.
+    pub fn with_ledger(
+        engines: Vec<Engine>,
+        cfg: TraderConfig,
+        ledger: Option<(Box<dyn Ledger>, Vec<Record>)>,
+    ) -> Result<(Trader, Vec<String>)> {
         let kinds =
             engines.iter().map(|e| MemberKind::of(&e.predictor().model().config())).collect::<Result<Vec<_>>>()?;
         if cfg.horizon == 0 {
@@ -149,9 +168,7 @@ impl Trader {
             engines,
             cfg,
         };
-        if let Some(path) = journal {
-            let (j, records, w) = Journal::open(path)?;
-            warnings.extend(w);
+        if let Some((ledger, records)) = ledger {
             for r in &records {
                 t.broker.replay(r);
                 match r {
@@ -167,13 +184,13 @@ impl Trader {
             if !records.is_empty() {
                 warnings.push(format!(
                     "{}: resuming after {} journal records (position {}, cash {})",
-                    path.display(),
+                    ledger.describe(),
                     records.len(),
                     t.broker.position,
                     t.broker.cash
                 ));
             }
-            t.journal = Some(j);
+            t.journal = Some(ledger);
         }
         Ok((t, warnings))
     }
@@ -239,9 +256,21 @@ impl Trader {
     pub fn on_bar(&mut self, bar: &Bar) -> Result<BarReport> {
         if let Some(j) = &self.journal {
             if let Some(why) = j.failure() {
-                return Err(Error::io(j.path(), format!("trading stopped: a journal append failed ({why})")));
+                return Err(Error::io(j.describe(), format!("trading stopped: a journal append failed ({why})")));
             }
         }
+        let report = self.on_bar_records(bar);
+        if let Some(j) = &mut self.journal {
+            match &report {
+                Ok(_) => j.end_bar()?,
+                Err(_) => j.abort_bar(),
+            }
+        }
+        report
+    }
+
+    /// [`Trader::on_bar`] up to making its records durable.
+    fn on_bar_records(&mut self, bar: &Bar) -> Result<BarReport> {
         let ts = bar.timestamp;
         let mut report = BarReport { decision: None, target: None, live: false, rejected: None };
         if let Some(e) = self.engines.first() {
