@@ -14,7 +14,7 @@
 //! (φ of the predicted class, features down, rows across).
 
 use super::explain::Args;
-use crate::data::{chronological_split, load_csv, SplitFractions};
+use crate::data::{chronological_split, SplitFractions};
 use crate::explain::png::{heatmap, Palette};
 use crate::explain::{gradient_shap, kernel_shap, GradientShapOptions, Groups};
 use crate::io::atomic::write_atomic;
@@ -133,7 +133,7 @@ pub fn trees(a: &Args) -> Result<()> {
         ));
     }
     let bundle = EnsembleBundle::load(&manifest, crate::device::Device::Cpu)?;
-    let (bars, _) = load_csv(&a.data)?;
+    let bars = a.bars.load(None)?.bars;
     let ds = Dataset::with_preprocessing(bars, bundle.manifest.prep.clone(), SplitFractions::default())?;
     let count = a.n.max(1).min(ds.n_samples);
     let samples = ds.n_samples - count..ds.n_samples;
