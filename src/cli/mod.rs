@@ -11,6 +11,7 @@ pub mod info;
 pub mod predict;
 pub mod run;
 pub mod stream;
+pub mod techniques;
 pub mod train;
 
 use crate::{Error, Result};

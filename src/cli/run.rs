@@ -4,6 +4,7 @@
 //! metrics table with the baselines.
 
 use super::backtest::{backtest_file, headline, EvalArgs};
+use super::techniques::TechniqueArgs;
 use super::train::{data_identity, CostArgs, Progress};
 use crate::data::load_csv;
 use crate::device::Device;
@@ -34,6 +35,9 @@ pub struct RunArgs {
     pub lr: f32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Training techniques of every network's initial training (walk-forward refits stay plain warm starts).
+    #[command(flatten)]
+    pub techniques: TechniqueArgs,
     /// Label horizon in bars.
     #[arg(long, default_value_t = 1)]
     pub horizon: usize,
@@ -66,7 +70,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if device != Device::Cpu {
         eprintln!("networks on {device}; the boosted trees train and predict on the CPU");
     }
-    let tc = TrainConfig {
+    let tc = args.techniques.apply(TrainConfig {
         device,
         epochs: args.epochs,
         batch: args.batch,
@@ -74,7 +78,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         patience: args.patience,
         seed: args.seed,
         ..TrainConfig::default()
-    };
+    })?;
     tc.validate()?;
     let (bars, gaps) = load_csv(&args.data)?;
     eprintln!("{}: {} bars; {}", args.data.display(), bars.len(), gaps);

@@ -2,6 +2,7 @@
 //! spread measured on validation, and a checkpoint that carries everything a backtest needs.
 
 use super::bundle::NetMember;
+use super::curriculum::with_difficulty;
 use super::dataset::Dataset;
 use super::meta::ModelMeta;
 use super::predict::{predict_model, residual_rms};
@@ -126,6 +127,7 @@ pub fn train_model_resumable(
     let objective = Objective::for_config(cfg);
     let scale = TargetScale::fit(ds)?;
     let train_ex = scale.examples(ds, ds.split.train.clone())?;
+    let train_ex = with_difficulty(ds, train_ex, ds.split.train.clone(), window, tc.curriculum.is_some())?;
     let val_ex = scale.examples(ds, ds.split.val.clone())?;
     let model = Model::new(cfg, tc.seed, tc.device)?;
     let meta = ModelMeta {
@@ -158,6 +160,7 @@ pub fn finetune_model(
         ));
     }
     let train_ex = meta.target_scale.examples(ds, ds.split.train.clone())?;
+    let train_ex = with_difficulty(ds, train_ex, ds.split.train.clone(), meta.window, tc.curriculum.is_some())?;
     let val_ex = meta.target_scale.examples(ds, ds.split.val.clone())?;
     meta.residual_std = None;
     meta.train_info = None;

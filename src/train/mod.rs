@@ -13,11 +13,21 @@
 //! What each model learns ([`Objective`]): the transformer classifies the direction (cross-entropy), the LSTM
 //! and the TCN regress the return scaled by its training standard deviation (MSE, so the loss starts near 1),
 //! and the multi-task model fits all four targets under the learned uncertainty weights of docs/MODELS.md.
+//!
+//! Optional techniques, each off by default and each part of the config (so of a resume fingerprint): a
+//! learning-rate schedule with warmup ([`schedule`]), a volatility curriculum ([`curriculum`]) and FGSM
+//! adversarial training ([`adversarial`]).
 
+pub mod adversarial;
+pub mod curriculum;
 mod objective;
 pub mod resume;
+pub mod schedule;
 mod trainer;
 
+pub use adversarial::Adversarial;
+pub use curriculum::Curriculum;
 pub use objective::{Examples, Objective};
 pub use resume::{Fingerprint, ResumeFile, TrainState};
+pub use schedule::LrSchedule;
 pub use trainer::{train, train_resumable, validation_loss, EpochStats, Event, TrainConfig, TrainOutcome};
