@@ -105,7 +105,7 @@ fn the_trainer_runs_each_epoch_on_its_curriculum_stage() {
         (r, batches)
     };
     let (r, _) = run(&mut model, &train_ex);
-    let e = r.err().expect("no difficulty: refused").to_string();
+    let e = r.expect_err("no difficulty: refused").to_string();
     assert!(e.contains("curriculum needs the difficulty"), "{e}");
     train_ex.difficulty = window_volatility(&ds, ds.split.train.clone(), WINDOW).unwrap();
     let (r, batches) = run(&mut model, &train_ex);
@@ -163,8 +163,8 @@ fn fgsm_moves_the_input_by_epsilon_times_the_gradient_sign_and_weights_the_two_l
                 0.0
             }
         };
-        for i in 0..xs.len() {
-            assert_eq!(xa[i].to_bits(), (xs[i] + adv.epsilon * sign(g[i])).to_bits(), "{device}: element {i}");
+        for (i, ((a, x), g)) in xa.iter().zip(&xs).zip(&g).enumerate() {
+            assert_eq!(a.to_bits(), (x + adv.epsilon * sign(*g)).to_bits(), "{device}: element {i}");
         }
         assert!(g.iter().filter(|v| **v != 0.0).count() > xs.len() / 2, "{device}: the gradient is mostly nonzero");
         // The gradient against central differences of the f32 loss, on the 30 largest entries.
