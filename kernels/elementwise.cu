@@ -35,6 +35,7 @@
 #define U_SQRT 7
 #define U_ABS 8
 #define U_SQUARE 9
+#define U_SIGN 10
 
 #define B_ADD 0
 #define B_SUB 1
@@ -62,7 +63,8 @@ __device__ __forceinline__ float unary_value(int op, float x) {
     case U_NEG: return -x;
     case U_SQRT: return sqrtf(x);
     case U_ABS: return fabsf(x);
-    default: return x * x;  // U_SQUARE
+    case U_SQUARE: return x * x;
+    default: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x);  // U_SIGN: ±0 and NaN pass through
     }
 }
 
@@ -86,7 +88,8 @@ __device__ __forceinline__ float unary_grad(int op, float x, float y, float g) {
     case U_NEG: return -g;
     case U_SQRT: return g / (2.0f * y);
     case U_ABS: return g * sign_of(x);
-    default: return g * 2.0f * x;  // U_SQUARE
+    case U_SQUARE: return g * 2.0f * x;
+    default: return 0.0f;  // U_SIGN
     }
 }
 

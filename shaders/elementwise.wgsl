@@ -108,7 +108,9 @@ fn unary_value(op: u32, x: f32) -> f32 {
         case 6u: { return -x; }
         case 7u: { return sqrt(x); }
         case 8u: { return abs(x); }
-        default: { return x * x; }
+        case 9u: { return x * x; }
+        // 10u, sign: ±0 and NaN pass through (WGSL's sign() leaves NaN unspecified).
+        default: { return select(select(x, -1.0, x < 0.0), 1.0, x > 0.0); }
     }
 }
 
@@ -123,7 +125,8 @@ fn unary_grad(op: u32, x: f32, y: f32, g: f32) -> f32 {
         case 6u: { return -g; }
         case 7u: { return g / (2.0 * y); }
         case 8u: { return g * sign(x); }
-        default: { return g * 2.0 * x; }
+        case 9u: { return g * 2.0 * x; }
+        default: { return 0.0; }
     }
 }
 

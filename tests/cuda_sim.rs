@@ -206,6 +206,7 @@ fn backend_counters_agree_with_the_sims() {
         ret: vec![0.3, -0.2],
         volatility: vec![0.1, 0.2],
         volume: vec![-0.4, 0.5],
+        difficulty: Vec::new(),
     };
     let objective = Objective::for_config(&ck.model.config());
     let mut opt = Adam::adamw(1e-3, 1e-2);

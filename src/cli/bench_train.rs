@@ -36,6 +36,7 @@ pub fn run(ckpt: &Path, batch: usize, steps: usize, window: Option<usize>, devic
         ret: (0..batch).map(|_| rng.normal() as f32).collect(),
         volatility: (0..batch).map(|_| rng.normal() as f32).collect(),
         volume: (0..batch).map(|_| rng.normal() as f32).collect(),
+        difficulty: Vec::new(),
     };
     let idx: Vec<usize> = (0..batch).collect();
     let warmup = (steps / 10).clamp(2, 10);

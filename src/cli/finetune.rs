@@ -2,6 +2,7 @@
 //! scale (nothing is refitted on the new data), and write the new checkpoint atomically.
 
 use super::bars::BarArgs;
+use crate::cli::techniques::TechniqueArgs;
 use crate::cli::train::Progress;
 use crate::data::SplitFractions;
 use crate::pipeline::{finetune_model, Dataset, NetMember};
@@ -32,6 +33,8 @@ pub struct FinetuneArgs {
     pub patience: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    pub techniques: TechniqueArgs,
     /// cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter that is a real GPU, else the CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -41,7 +44,7 @@ pub struct FinetuneArgs {
 
 pub fn run(a: &FinetuneArgs) -> Result<()> {
     let device = crate::backend::select(&a.device)?;
-    let tc = TrainConfig {
+    let tc = a.techniques.apply(TrainConfig {
         epochs: a.epochs,
         batch: a.batch,
         lr: a.lr,
@@ -49,7 +52,7 @@ pub fn run(a: &FinetuneArgs) -> Result<()> {
         seed: a.seed,
         device,
         ..TrainConfig::default()
-    };
+    })?;
     tc.validate()?;
     let member = NetMember::load(&a.checkpoint, "finetune", device)?;
     let loaded = a.bars.load_last(None, a.last)?;

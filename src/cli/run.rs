@@ -5,6 +5,7 @@
 
 use super::backtest::{backtest_bars, headline, EvalArgs};
 use super::bars::BarArgs;
+use super::techniques::TechniqueArgs;
 use super::train::{CostArgs, Progress};
 use crate::device::Device;
 use crate::eval::{format_table, write_report};
@@ -41,6 +42,9 @@ pub struct RunArgs {
     pub lr: f32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Training techniques of every network's initial training (walk-forward refits stay plain warm starts).
+    #[command(flatten)]
+    pub techniques: TechniqueArgs,
     /// Label horizon in bars.
     #[arg(long, default_value_t = 1)]
     pub horizon: usize,
@@ -85,7 +89,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if device != Device::Cpu {
         eprintln!("networks on {device}; the boosted trees train and predict on the CPU");
     }
-    let tc = TrainConfig {
+    let tc = args.techniques.apply(TrainConfig {
         device,
         epochs: args.epochs,
         batch: args.batch,
@@ -93,7 +97,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         patience: args.patience,
         seed: args.seed,
         ..TrainConfig::default()
-    };
+    })?;
     tc.validate()?;
     let loaded = args.bars.load(Some(Path::new(DEFAULT_DATA)))?;
     eprintln!("{}: {} bars; {}", loaded.name, loaded.bars.len(), loaded.gaps);

@@ -1,6 +1,7 @@
 //! `tickgrad train`: one network on one CSV, the best checkpoint written atomically at every improvement.
 
 use super::bars::BarArgs;
+use super::techniques::TechniqueArgs;
 use crate::data::SplitFractions;
 use crate::io::hash::describe_bytes;
 use crate::models::pretrained::load_body;
@@ -67,6 +68,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 3)]
     pub patience: usize,
     #[command(flatten)]
+    pub techniques: TechniqueArgs,
+    #[command(flatten)]
     pub costs: CostArgs,
     /// cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter that is a real GPU, else the CPU).
     #[arg(long, default_value = "cpu")]
@@ -86,7 +89,7 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     pub fn train_config(&self) -> Result<TrainConfig> {
-        let tc = TrainConfig {
+        let tc = self.techniques.apply(TrainConfig {
             epochs: self.epochs,
             batch: self.batch,
             lr: self.lr,
@@ -95,7 +98,7 @@ impl TrainArgs {
             seed: self.seed,
             device: crate::backend::select(&self.device)?,
             ..TrainConfig::default()
-        };
+        })?;
         tc.validate()?;
         Ok(tc)
     }

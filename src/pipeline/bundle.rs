@@ -80,6 +80,9 @@ impl EnsembleBundle {
 
 /// A trained predictor as backtested and evaluated over a whole dataset: one network or an ensemble. (Serving
 /// bar by bar is `serve::StreamPredictor`.)
+// One value per backtest, moved rarely: the few hundred bytes a `Single` carries inline (its metadata with the
+// training history and config) cost nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum BacktestPredictor {
     Single(NetMember),
     Ensemble(EnsembleBundle),

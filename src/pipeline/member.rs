@@ -2,6 +2,7 @@
 //! spread measured on validation, and a checkpoint that carries everything a backtest needs.
 
 use super::bundle::NetMember;
+use super::curriculum::with_difficulty;
 use super::dataset::Dataset;
 use super::meta::ModelMeta;
 use super::predict::{predict_model, residual_rms};
@@ -176,7 +177,10 @@ fn fit_fresh(
     }
     let objective = Objective::for_config(&cfg);
     let scale = TargetScale::fit(ds)?;
-    let train_ex = select(scale.examples(ds, ds.split.train.clone())?, keep);
+    // Difficulty is per window of the whole split, so it is filled before `keep` selects windows.
+    let train_ex = scale.examples(ds, ds.split.train.clone())?;
+    let train_ex = with_difficulty(ds, train_ex, ds.split.train.clone(), window, tc.curriculum.is_some())?;
+    let train_ex = select(train_ex, keep);
     let val_ex = select(scale.examples(ds, ds.split.val.clone())?, keep);
     let meta = ModelMeta {
         prep: ds.prep.clone(),
@@ -208,6 +212,7 @@ pub fn finetune_model(
         ));
     }
     let train_ex = meta.target_scale.examples(ds, ds.split.train.clone())?;
+    let train_ex = with_difficulty(ds, train_ex, ds.split.train.clone(), meta.window, tc.curriculum.is_some())?;
     let val_ex = meta.target_scale.examples(ds, ds.split.val.clone())?;
     meta.residual_std = None;
     meta.train_info = None;
@@ -269,6 +274,9 @@ fn select(ex: train::Examples, keep: &dyn Fn(usize) -> bool) -> train::Examples 
         out.ret.push(ex.ret[i]);
         out.volatility.push(ex.volatility[i]);
         out.volume.push(ex.volume[i]);
+        if let Some(&d) = ex.difficulty.get(i) {
+            out.difficulty.push(d);
+        }
     }
     out
 }

@@ -11,6 +11,7 @@
 pub mod backtest;
 pub mod build;
 pub mod bundle;
+pub mod curriculum;
 pub mod dataset;
 pub mod ensemble;
 pub mod member;

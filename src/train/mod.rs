@@ -14,16 +14,25 @@
 //! and the TCN regress the return scaled by its training standard deviation (MSE, so the loss starts near 1),
 //! and the multi-task model fits all four targets under the learned uncertainty weights of docs/MODELS.md.
 //!
-//! Two ways to start from better than a random init: first-order meta-learning over market tasks ([`meta`]:
-//! FOMAML, Reptile) and masked pretraining of the model body ([`pretrain`]).
+//! Optional techniques, each off by default and each part of the config (so of a resume fingerprint): a
+//! learning-rate schedule with warmup ([`schedule`]), a volatility curriculum ([`curriculum`]) and FGSM
+//! adversarial training ([`adversarial`]). Two ways to start from better than a random init: first-order
+//! meta-learning over market tasks ([`meta`]: FOMAML, Reptile) and masked pretraining of the model body
+//! ([`pretrain`]).
 
+pub mod adversarial;
+pub mod curriculum;
 pub mod meta;
 mod objective;
 pub mod pretrain;
 pub mod resume;
+pub mod schedule;
 mod trainer;
 pub mod weights;
 
+pub use adversarial::Adversarial;
+pub use curriculum::Curriculum;
 pub use objective::{Examples, Objective};
 pub use resume::{Fingerprint, ResumeFile, TrainState};
+pub use schedule::LrSchedule;
 pub use trainer::{train, train_resumable, validation_loss, EpochStats, Event, TrainConfig, TrainOutcome};

@@ -20,6 +20,9 @@ pub struct Examples {
     pub volatility: Vec<f32>,
     /// Log of the next-horizon volume, standardised.
     pub volume: Vec<f32>,
+    /// How hard each window is for a curriculum (`train::curriculum`: the realised volatility of its input
+    /// bars); empty when no curriculum asks for it.
+    pub difficulty: Vec<f64>,
 }
 
 impl Examples {
@@ -42,6 +45,21 @@ impl Examples {
         ] {
             if len != n {
                 return Err(Error::shape(format!("{what} examples: {name} (one per window)"), [n], [len]));
+            }
+        }
+        if !self.difficulty.is_empty() {
+            if self.difficulty.len() != n {
+                return Err(Error::shape(
+                    format!("{what} examples: difficulty (one per window)"),
+                    [n],
+                    [self.difficulty.len()],
+                ));
+            }
+            if let Some(i) = self.difficulty.iter().position(|d| !d.is_finite()) {
+                return Err(Error::Invalid(format!(
+                    "{what} examples: difficulty[{i}] = {} is not finite",
+                    self.difficulty[i]
+                )));
             }
         }
         if let Some(i) = self.class.iter().position(|&c| c >= 3) {

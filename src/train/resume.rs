@@ -124,6 +124,10 @@ fn hash_examples(ex: &Examples) -> String {
         h.u64(c as u64);
     }
     h.f32s(&ex.ret).f32s(&ex.volatility).f32s(&ex.volume);
+    // A curriculum's ranking is part of what an epoch trains on (absent without one: plain runs hash as before).
+    for &d in &ex.difficulty {
+        h.u64(d.to_bits());
+    }
     format!("{} windows fnv1a64 {:016x}", ex.len(), h.finish())
 }
 

@@ -2,8 +2,11 @@
 //! (gradients clipped to a global norm), then score the validation windows in eval mode. The validation loss
 //! decides early stopping; the weights of the best epoch are restored at the end.
 
+use super::adversarial::{fgsm_batch, Adversarial};
+use super::curriculum::Curriculum;
 use super::objective::{Examples, Objective};
 use super::resume::TrainState;
+use super::schedule::{LrPlan, LrSchedule, Plateau};
 use crate::autodiff::no_grad;
 use crate::data::WindowSampler;
 use crate::device::Device;
@@ -32,6 +35,22 @@ pub struct TrainConfig {
     pub clip_norm: f64,
     #[serde(skip, default = "cpu")]
     pub device: Device,
+    /// The learning rate over the run (`train::schedule`); constant by default.
+    #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
+    pub lr_schedule: LrSchedule,
+    /// Optimizer steps of linear warmup before the schedule (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup: usize,
+    /// Calm windows first (`train::curriculum`); needs each training window's `Examples::difficulty`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curriculum: Option<Curriculum>,
+    /// FGSM adversarial training (`train::adversarial`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adversarial: Option<Adversarial>,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 fn cpu() -> Device {
@@ -49,6 +68,10 @@ impl Default for TrainConfig {
             seed: 0,
             clip_norm: 1.0,
             device: Device::Cpu,
+            lr_schedule: LrSchedule::Constant,
+            warmup: 0,
+            curriculum: None,
+            adversarial: None,
         }
     }
 }
@@ -72,6 +95,12 @@ impl TrainConfig {
         }
         if !(self.clip_norm.is_finite() && self.clip_norm > 0.0) {
             return Err(Error::config("clip_norm", format!("expected a norm > 0, found {}", self.clip_norm)));
+        }
+        if let Some(c) = &self.curriculum {
+            c.validate(self.epochs)?;
+        }
+        if let Some(a) = &self.adversarial {
+            a.validate()?;
         }
         Ok(())
     }
@@ -239,12 +268,31 @@ pub fn train_resumable(
     if sampler.features() != nf {
         return Err(Error::shape("feature matrix columns (model n_features)", [nf], [sampler.features()]));
     }
+    let ranks = match &cfg.curriculum {
+        None => None,
+        Some(_) if train.difficulty.len() != train.len() => {
+            return Err(Error::Invalid(format!(
+                "the curriculum needs the difficulty of every training window, found {} for {} windows",
+                train.difficulty.len(),
+                train.len()
+            )))
+        }
+        Some(_) => Some(Curriculum::ranks(&train.difficulty)),
+    };
+    // Windows trained on in `epoch` (all of them without a curriculum).
+    let epoch_len = |epoch: usize| cfg.curriculum.map_or(train.len(), |c| c.stage_len(train.len(), epoch));
     nn::track_parameters(model)?;
     let mut opt = Adam::adamw(cfg.lr, cfg.weight_decay);
+    let mut lr_plan = LrPlan {
+        base: cfg.lr as f64,
+        schedule: cfg.lr_schedule,
+        warmup: cfg.warmup,
+        total_steps: (1..=cfg.epochs).map(|e| epoch_len(e).div_ceil(cfg.batch) as u64).sum(),
+        plateau: Plateau::default(),
+    };
     let mut rng = Rng::new(cfg.seed ^ 0x7261_696E);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut buf = Vec::new();
-    let total_batches = train.len().div_ceil(cfg.batch);
     let mut outcome = TrainOutcome {
         epochs: Vec::new(),
         best_epoch: 0,
@@ -273,19 +321,38 @@ pub fn train_resumable(
         (rng, order, since_best, best) = (s.rng, s.order, s.since_best, s.best);
         outcome = TrainOutcome { config: cfg.clone(), ..s.outcome };
         first_epoch = s.epoch + 1;
+        // The plateau's state is a function of the validation history (the step count is the optimizer's).
+        lr_plan.plateau = Plateau::replay(outcome.epochs.iter().map(|e| e.val_loss), lr_plan.base);
     }
     // A state taken when patience ran out has nothing left to run.
     let last_epoch = if outcome.stopped_early { 0 } else { cfg.epochs };
     for epoch in first_epoch..=last_epoch {
         rng.shuffle(&mut order);
+        // A curriculum stage keeps the shuffled order of its windows.
+        let stage: Vec<usize> = match &ranks {
+            Some(rank) => order.iter().copied().filter(|&i| rank[i] < epoch_len(epoch)).collect(),
+            None => Vec::new(),
+        };
+        let epoch_order = if ranks.is_some() { &stage } else { &order };
+        let total_batches = epoch_order.len().div_ceil(cfg.batch);
         let start = Instant::now();
         let (mut sum, mut seen) = (0.0f64, 0usize);
-        for (bi, chunk) in order.chunks(cfg.batch).enumerate() {
+        for (bi, chunk) in epoch_order.chunks(cfg.batch).enumerate() {
             let ends: Vec<usize> = chunk.iter().map(|&i| train.ends[i]).collect();
             let x = batch_tensor(sampler, &ends, &mut buf, cfg.device)?;
-            let ctx = Ctx::train(batch_seed(cfg.seed, epoch, bi));
-            let pred = model.forward(&x, &ctx, false)?.pred;
-            let loss = objective.loss(model, &pred, train, chunk)?;
+            let seed = batch_seed(cfg.seed, epoch, bi);
+            let (loss, grads) = match &cfg.adversarial {
+                None => {
+                    let pred = model.forward(&x, &Ctx::train(seed), false)?.pred;
+                    let loss = objective.loss(model, &pred, train, chunk)?;
+                    let grads = loss.backward()?;
+                    (loss, grads)
+                }
+                Some(adv) => {
+                    let b = fgsm_batch(model, objective, &x, train, chunk, seed, adv)?;
+                    (b.loss, b.grads)
+                }
+            };
             let l = loss.item()? as f64;
             if !l.is_finite() {
                 return Err(Error::Invalid(format!(
@@ -293,8 +360,8 @@ pub fn train_resumable(
                     bi + 1
                 )));
             }
-            let grads = loss.backward()?;
             let clip = clip_factor(model, &grads, cfg.clip_norm)?;
+            opt.set_lr(lr_plan.lr(opt.steps()) as f32);
             opt.step(model, &grads, clip.as_ref())?;
             sum += l * chunk.len() as f64;
             seen += chunk.len();
@@ -318,6 +385,7 @@ pub fn train_resumable(
             seconds: start.elapsed().as_secs_f64(),
         };
         let improved = val_loss < outcome.best_val_loss;
+        lr_plan.end_epoch(val_loss);
         outcome.epochs.push(stats.clone());
         on_event(Event::Epoch { stats: &stats, epochs: cfg.epochs, improved });
         if improved {
@@ -328,7 +396,13 @@ pub fn train_resumable(
             on_best(model, &outcome)?;
         } else {
             since_best += 1;
-            outcome.stopped_early = since_best >= cfg.patience && epoch < cfg.epochs;
+            // Under a curriculum, patience counts only the epochs of the last stage.
+            let stalled = match cfg.curriculum {
+                Some(c) if !c.is_final_stage(epoch) => 0,
+                Some(c) => since_best.min(epoch + 1 - c.stages),
+                None => since_best,
+            };
+            outcome.stopped_early = stalled >= cfg.patience && epoch < cfg.epochs;
         }
         on_epoch(&TrainState {
             epoch,

@@ -175,6 +175,7 @@ pub fn warm_training_step_allocates_nothing(device: Device) {
             ret: vec![0.5; b],
             volatility: vec![-0.5; b],
             volume: vec![0.25; b],
+            difficulty: Vec::new(),
         };
         let idx: Vec<usize> = (0..b).collect();
         let objective = Objective::for_config(&ck.model.config());

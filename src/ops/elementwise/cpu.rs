@@ -72,6 +72,16 @@ pub fn unary_forward(op: Unary, x: &[f32], y: &mut [f32]) {
         Unary::Sqrt => map1(x, y, f32::sqrt),
         Unary::Abs => map1(x, y, f32::abs),
         Unary::Square => map1(x, y, |v| v * v),
+        // ±0 and NaN pass through.
+        Unary::Sign => map1(x, y, |v| {
+            if v > 0.0 {
+                1.0
+            } else if v < 0.0 {
+                -1.0
+            } else {
+                v
+            }
+        }),
     }
 }
 
@@ -103,6 +113,7 @@ pub fn unary_backward(op: Unary, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32
             }
         }),
         Unary::Square => map2(x, dy, dx, |v, g| g * 2.0 * v),
+        Unary::Sign => dx.fill(0.0),
     }
 }
 

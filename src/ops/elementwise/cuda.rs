@@ -25,6 +25,7 @@ fn unary_code(op: Unary) -> i32 {
         Unary::Sqrt => 7,
         Unary::Abs => 8,
         Unary::Square => 9,
+        Unary::Sign => 10,
     }
 }
 

@@ -52,10 +52,12 @@ pub enum Unary {
     Sqrt,
     Abs,
     Square,
+    /// −1, 0 or +1 (±0 and NaN pass through); its gradient is 0 everywhere, as PyTorch's. FGSM's perturbation.
+    Sign,
 }
 
 impl Unary {
-    pub const ALL: [Unary; 10] = [
+    pub const ALL: [Unary; 11] = [
         Unary::Relu,
         Unary::Tanh,
         Unary::Sigmoid,
@@ -66,6 +68,7 @@ impl Unary {
         Unary::Sqrt,
         Unary::Abs,
         Unary::Square,
+        Unary::Sign,
     ];
 
     /// Whether `unary_backward` reads x (save the input for backward); otherwise x may be passed empty.

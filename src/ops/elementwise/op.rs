@@ -84,6 +84,10 @@ impl Tensor {
     pub fn square(&self) -> Result<Tensor> {
         self.unary_op(Unary::Square)
     }
+    /// −1, 0 or +1 per element (NaN stays NaN); zero gradient.
+    pub fn sign(&self) -> Result<Tensor> {
+        self.unary_op(Unary::Sign)
+    }
 
     /// a·x + b with scalar a, b.
     pub fn affine(&self, a: f32, b: f32) -> Result<Tensor> {

@@ -25,6 +25,16 @@ fn sign<T: Real>(x: T) -> T {
     }
 }
 
+/// The `Sign` op: like [`sign`], but ±0 and NaN pass through (so a NaN gradient is not silently read as "no
+/// move", and −0 keeps its sign bit as on every device).
+fn sign_or_nan<T: Real>(x: T) -> T {
+    if x.is_nan() || x == T::zero() {
+        x
+    } else {
+        sign(x)
+    }
+}
+
 pub fn unary_value<T: Real>(op: Unary, x: T) -> T {
     match op {
         // Written so NaN propagates, as in PyTorch.
@@ -44,6 +54,7 @@ pub fn unary_value<T: Real>(op: Unary, x: T) -> T {
         Unary::Sqrt => x.sqrt(),
         Unary::Abs => x.abs(),
         Unary::Square => x * x,
+        Unary::Sign => sign_or_nan(x),
     }
 }
 
@@ -85,6 +96,7 @@ pub fn unary_backward<T: Real>(op: Unary, x: &[T], y: &[T], dy: &[T], dx: &mut [
             Unary::Sqrt => g / (two * y[j]),
             Unary::Abs => g * sign(x[j]),
             Unary::Square => g * two * x[j],
+            Unary::Sign => T::zero(),
         };
     }
 }

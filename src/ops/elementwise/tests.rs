@@ -111,7 +111,9 @@ fn unary_cpu_matches_reference() {
 #[test]
 fn unary_gradcheck_reference() {
     let mut rng = Rng::new(22);
-    for op in Unary::ALL {
+    // Sign's gradient is zero everywhere (checked exactly in `sign_is_exact_keeps_zero_and_nan_on_every_device`);
+    // a finite difference has nothing to compare with it.
+    for op in Unary::ALL.into_iter().filter(|&op| op != Unary::Sign) {
         let x = input64(&mut rng, op, 60);
         let dy = rng.vec64(60);
         let mut y = vec![f64::NAN; 60];
@@ -132,6 +134,24 @@ fn relu_and_abs_gradient_at_zero_is_zero() {
         let mut dx = [f32::NAN; 1];
         cpu::unary_backward(op, &[0.0], &[0.0], &[1.0], &mut dx);
         assert_eq!(dx[0], 0.0, "{op:?}'(0)");
+    }
+}
+
+/// Sign is exact: ±1 off zero, ±0 kept (with its sign bit), NaN kept, and a zero gradient, bit for bit on every
+/// device (FGSM's perturbation relies on it).
+#[test]
+fn sign_is_exact_keeps_zero_and_nan_on_every_device() {
+    let x = [2.5f32, -1e-30, 0.0, -0.0, f32::NAN, f32::INFINITY, -f32::INFINITY, 3e-38, -7.0];
+    let want = [1.0f32, -1.0, 0.0, -0.0, f32::NAN, 1.0, -1.0, 1.0, -1.0];
+    let mut r = poisoned(x.len());
+    reference::unary_forward(Unary::Sign, &x, &mut r);
+    for be in devices("sign_is_exact_keeps_zero_and_nan_on_every_device") {
+        let y = be.unary(Unary::Sign, &up(be, &x)).unwrap();
+        same("sign forward", &y, &up(be, &want));
+        same("sign reference", &up(be, &r), &up(be, &want));
+        let dy = [1.0f32; 9];
+        let dx = be.unary_backward(Unary::Sign, &up(be, &x), &y, &up(be, &dy)).unwrap();
+        same("sign backward", &dx, &up(be, &[0.0; 9]));
     }
 }
 
