@@ -282,7 +282,8 @@ impl Optimizer for Sgd {
             // their first step and the others (one launch set each; normally all are one or the other).
             let mut out: Vec<Option<Storage>> = vec![None; params.len()];
             for first in [true, false] {
-                let idx: Vec<usize> = (0..params.len()).filter(|&i| state.contains_key(&params[i].0) != first).collect();
+                let idx: Vec<usize> =
+                    (0..params.len()).filter(|&i| state.contains_key(&params[i].0) != first).collect();
                 if idx.is_empty() {
                     continue;
                 }

@@ -22,7 +22,13 @@ fn scalar(what: &str, s: &Storage) -> Result<f32> {
 /// the per-tensor launches this replaced, so a CPU run is bit for bit what it was).
 pub fn squared_norm(gs: &[&[f32]]) -> f32 {
     let part = |c: &[f32]| c.iter().map(|&x| x as f64 * x as f64).sum::<f64>();
-    let sum = |g: &[f32]| -> f64 { if g.len() > CHUNK { g.par_chunks(CHUNK).map(part).sum() } else { part(g) } };
+    let sum = |g: &[f32]| -> f64 {
+        if g.len() > CHUNK {
+            g.par_chunks(CHUNK).map(part).sum()
+        } else {
+            part(g)
+        }
+    };
     gs.iter().fold(0.0f32, |acc, g| (acc as f64 + sum(g)) as f32)
 }
 
@@ -64,8 +70,11 @@ impl OptimKernel for CpuBackend {
             new.push((host(t.p)?.to_vec(), host(t.m)?.to_vec(), host(t.v)?.to_vec()));
             grads.push(host(t.g)?);
         }
-        let mut views: Vec<_> =
-            new.iter_mut().zip(&grads).map(|((p, m, v), g)| (p.as_mut_slice(), *g, m.as_mut_slice(), v.as_mut_slice())).collect();
+        let mut views: Vec<_> = new
+            .iter_mut()
+            .zip(&grads)
+            .map(|((p, m, v), g)| (p.as_mut_slice(), *g, m.as_mut_slice(), v.as_mut_slice()))
+            .collect();
         adam_group(s, scale, &mut views);
         Ok(new.into_iter().map(|(p, m, v)| (out(p), out(m), out(v))).collect())
     }

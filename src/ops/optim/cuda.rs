@@ -129,16 +129,26 @@ impl OptimKernel for CudaBackend {
             for (i, (t, &n)) in chunk.iter().zip(lens).enumerate() {
                 let what = For("optim adam update of", &n);
                 let (p2, m2, v2) = (self.alloc(n, what)?, self.alloc(n, what)?, self.alloc(n, what)?);
-                let addr = |st: &Storage, name: &str| -> Result<u64> { Ok(self.address(self.input(st, n, name)?.slice())) };
-                (list.p[i], list.g[i], list.m[i], list.v[i]) = (addr(t.p, "p")?, addr(t.g, "g")?, addr(t.m, "m")?, addr(t.v, "v")?);
-                (list.p_out[i], list.m_out[i], list.v_out[i]) = (self.address(&*p2), self.address(&*m2), self.address(&*v2));
+                let addr =
+                    |st: &Storage, name: &str| -> Result<u64> { Ok(self.address(self.input(st, n, name)?.slice())) };
+                (list.p[i], list.g[i], list.m[i], list.v[i]) =
+                    (addr(t.p, "p")?, addr(t.g, "g")?, addr(t.m, "m")?, addr(t.v, "v")?);
+                (list.p_out[i], list.m_out[i], list.v_out[i]) =
+                    (self.address(&*p2), self.address(&*m2), self.address(&*v2));
                 list.n[i] = n as i64;
                 new.push((p2, m2, v2, n));
             }
             list.count = chunk.len() as i32;
             let mut l = self.kernel("optim_adam_multi")?;
             l.arg(&list).arg(c.slice());
-            l.arg(&s.decay).arg(&s.l2).arg(&s.w1).arg(&s.beta2).arg(&s.w2).arg(&s.bc2_sqrt).arg(&s.neg_step).arg(&s.eps);
+            l.arg(&s.decay)
+                .arg(&s.l2)
+                .arg(&s.w1)
+                .arg(&s.beta2)
+                .arg(&s.w2)
+                .arg(&s.bc2_sqrt)
+                .arg(&s.neg_step)
+                .arg(&s.eps);
             // SAFETY: optim_adam_multi(AdamList l, const float* scale, float decay, l2, w1, beta2, w2, bc2_sqrt,
             // neg_step, eps); every listed input holds n[i] values (checked by `input`) and is borrowed past the
             // launch; every output was allocated with n[i] values and is kept in `new`; scale holds one value.
@@ -161,8 +171,10 @@ impl OptimKernel for CudaBackend {
             for (i, (t, &n)) in chunk.iter().zip(lens).enumerate() {
                 let what = For("optim sgd update of", &n);
                 let (p2, b2) = (self.alloc(n, what)?, self.alloc(n, what)?);
-                let addr = |st: &Storage, name: &str| -> Result<u64> { Ok(self.address(self.input(st, n, name)?.slice())) };
-                (list.p[i], list.g[i], list.buf[i]) = (addr(t.p, "p")?, addr(t.g, "g")?, addr(t.buf, "momentum buffer")?);
+                let addr =
+                    |st: &Storage, name: &str| -> Result<u64> { Ok(self.address(self.input(st, n, name)?.slice())) };
+                (list.p[i], list.g[i], list.buf[i]) =
+                    (addr(t.p, "p")?, addr(t.g, "g")?, addr(t.buf, "momentum buffer")?);
                 (list.p_out[i], list.buf_out[i], list.n[i]) = (self.address(&*p2), self.address(&*b2), n as i64);
                 new.push((p2, b2, n));
             }

@@ -165,7 +165,12 @@ fn group_updates_match_reference_on_every_device() {
                 let e = (got[0] as f64 - want).abs() / want;
                 assert!(e <= 1e-5, "squared norm on {}: {} vs {want} ({e:.2e})", be.device(), got[0]);
                 let again = be.squared_norm(&gd.iter().collect::<Vec<_>>()).unwrap();
-                assert_eq!(host(&again)[0].to_bits(), got[0].to_bits(), "squared norm on {}: not deterministic", be.device());
+                assert_eq!(
+                    host(&again)[0].to_bits(),
+                    got[0].to_bits(),
+                    "squared norm on {}: not deterministic",
+                    be.device()
+                );
                 let scale = be.clip_factor(&total, max_norm).unwrap();
                 let c64 = reference::clip_factor(want, max_norm as f64);
                 let cf = host(&scale)[0];
@@ -199,7 +204,8 @@ fn group_updates_match_reference_on_every_device() {
                 let g = vecs(&mut rng, &lens);
                 let gd = up_all(&g);
                 let s = SgdStep::new(0.05, momentum, 1e-3, step == 0).unwrap();
-                let slots: Vec<SgdSlot> = (0..lens.len()).map(|i| SgdSlot { p: &p[i], g: &gd[i], buf: &b[i] }).collect();
+                let slots: Vec<SgdSlot> =
+                    (0..lens.len()).map(|i| SgdSlot { p: &p[i], g: &gd[i], buf: &b[i] }).collect();
                 let new = be.sgd_group(&slots, &half, &s).unwrap();
                 (p, b) = new.into_iter().unzip();
                 for i in 0..lens.len() {

@@ -121,7 +121,12 @@ fn arcs(gs: &[&Storage]) -> Option<Vec<Arc<WgpuBuffer>>> {
 
 /// The gradient slab of each part: the ones `squared_norm` left for these gradients, else packed now (the
 /// copies go into `preps` of the caller's batch).
-fn grad_slabs<'a>(gpu: &'static Gpu, gs: &[&'a WgpuBuffer], ids: &[&Storage], parts: &[Part]) -> Result<Vec<Packed<'a>>> {
+fn grad_slabs<'a>(
+    gpu: &'static Gpu,
+    gs: &[&'a WgpuBuffer],
+    ids: &[&Storage],
+    parts: &[Part],
+) -> Result<Vec<Packed<'a>>> {
     let kept = GATHERED.lock().map_err(|_| Error::Device("optimizer: gradient slab lock poisoned".into()))?.take();
     if let (Some(k), Some(now)) = (kept, arcs(ids)) {
         let same = k.grads.len() == now.len() && k.grads.iter().zip(&now).all(|(a, b)| Arc::ptr_eq(a, b));
@@ -159,7 +164,13 @@ impl OptimKernel for Gpu {
             k.preps(p, &mut preps);
             let args = vec![Arg::R(k.slab()), Arg::W(&partials)];
             let b = blocks(p);
-            launches.push(Launch::new(&SHADER, "squares_partial", Params::new().u(p.len).u(at), args, [b as u32, 1, 1]));
+            launches.push(Launch::new(
+                &SHADER,
+                "squares_partial",
+                Params::new().u(p.len).u(at),
+                args,
+                [b as u32, 1, 1],
+            ));
             at += b;
         }
         if parts.is_empty() {
@@ -204,8 +215,13 @@ impl OptimKernel for Gpu {
         for part in &parts {
             let r = part.tensors.clone();
             let what = "optim adam slab of tensors";
-            packed.push([pack(gpu, &p[r.clone()], part, what)?, pack(gpu, &m[r.clone()], part, what)?, pack(gpu, &v[r], part, what)?]);
-            let new = || -> Result<Arc<WgpuBuffer>> { Ok(Arc::new(gpu.alloc(part.len, For(what, &part.tensors.len()))?)) };
+            packed.push([
+                pack(gpu, &p[r.clone()], part, what)?,
+                pack(gpu, &m[r.clone()], part, what)?,
+                pack(gpu, &v[r], part, what)?,
+            ]);
+            let new =
+                || -> Result<Arc<WgpuBuffer>> { Ok(Arc::new(gpu.alloc(part.len, For(what, &part.tensors.len()))?)) };
             outs.push([new()?, new()?, new()?]);
         }
         let mut preps = Vec::new();
@@ -253,7 +269,8 @@ impl OptimKernel for Gpu {
             let r = part.tensors.clone();
             let what = "optim sgd slab of tensors";
             packed.push([pack(gpu, &p[r.clone()], part, what)?, pack(gpu, &b[r], part, what)?]);
-            let new = || -> Result<Arc<WgpuBuffer>> { Ok(Arc::new(gpu.alloc(part.len, For(what, &part.tensors.len()))?)) };
+            let new =
+                || -> Result<Arc<WgpuBuffer>> { Ok(Arc::new(gpu.alloc(part.len, For(what, &part.tensors.len()))?)) };
             outs.push([new()?, new()?]);
         }
         let mut preps = Vec::new();
@@ -263,8 +280,7 @@ impl OptimKernel for Gpu {
                 k.preps(part, &mut preps);
             }
             let params = Params::new().u(part.len).f(s.neg_lr).f(s.momentum).f(s.l2).flag(s.first);
-            let args =
-                vec![Arg::R(pk.slab()), Arg::R(gk.slab()), Arg::R(bk.slab()), Arg::R(c), Arg::W(p2), Arg::W(b2)];
+            let args = vec![Arg::R(pk.slab()), Arg::R(gk.slab()), Arg::R(bk.slab()), Arg::R(c), Arg::W(p2), Arg::W(b2)];
             launches.push(Launch::new(&SHADER, "sgd", params, args, grid(part.len, 256)));
         }
         gpu.run_after(&preps, &launches)?;
