@@ -281,9 +281,10 @@ impl Optimizer for Sgd {
             // A tensor's first step starts its buffer at the gradient: the group splits into the tensors on
             // their first step and the others (one launch set each; normally all are one or the other).
             let mut out: Vec<Option<Storage>> = vec![None; params.len()];
-            for first in [true, false] {
-                let idx: Vec<usize> =
-                    (0..params.len()).filter(|&i| state.contains_key(&params[i].0) != first).collect();
+            // Split before updating: the first group's new buffers must not put it in the second.
+            let (fresh, seen): (Vec<usize>, Vec<usize>) =
+                (0..params.len()).partition(|&i| !state.contains_key(&params[i].0));
+            for (first, idx) in [(true, fresh), (false, seen)] {
                 if idx.is_empty() {
                     continue;
                 }
