@@ -2,32 +2,59 @@
 // PyTorch's single-tensor torch.optim rules in its order of operations; the f32 scalars come from the host
 // (AdamStep, SgdStep), rounded once from f64, so every device multiplies by the same numbers.
 //
-//   sum_squares: out[0] = acc[0] + Σ g²      one 64-thread workgroup striding the tensor, wg_sum: deterministic
-//                                            (no atomics), one dispatch per tensor.
-//   clip_factor: out[0] = min(1, max_norm/(√total + 1e-6))   one thread.
-//   adam:        (p, m, v) → (p', m', v'), g scaled by scale[0] read from device memory (no host branch).
-//   sgd:         (p, b) → (p', b').
+// Multi-tensor: the launcher (src/ops/optim/wgpu.rs) packs a group's tensors into slabs, one buffer per role with
+// each tensor at an aligned offset and zeros between them, so every entry point below runs over a whole group.
+//
+//   squares_partial: out[at + w] = Σ g² over workgroup w's strided share of the slab (64 threads, wg_sum).
+//   squares_total:   out[0] = Σ partials, one workgroup in a fixed order: with squares_partial a two-pass
+//                    deterministic reduction (no atomics).
+//   clip_factor:     out[0] = min(1, max_norm/(√total + 1e-6))   one thread.
+//   adam:            (p, m, v) → (p', m', v'), g scaled by scale[0] read from device memory (no host branch).
+//   sgd:             (p, b) → (p', b').
 //   Geometry: the updates one thread per element, 256 per workgroup, 1-d grid folded onto (x, y).
 //   Memory traffic per element: Adam 28 B, SGD 20 B, the squared sum 4 B: all memory bound.
 
-struct SumParams {
+struct PartialParams {
     n: u32,
+    at: u32,
 }
 
-@group(0) @binding(0) var<uniform> sp: SumParams;
-@group(0) @binding(1) var<storage, read> sq_g: array<f32>;
-@group(0) @binding(2) var<storage, read> sq_acc: array<f32>;
-@group(0) @binding(3) var<storage, read_write> sq_out: array<f32>;
+@group(0) @binding(0) var<uniform> pp: PartialParams;
+@group(0) @binding(1) var<storage, read> pp_g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> pp_out: array<f32>;
 
+// Workgroup w sums the squares of its strided share of the slab into pp_out[at + w].
 @compute @workgroup_size(64)
-fn sum_squares(@builtin(local_invocation_index) lid: u32) {
+fn squares_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
+                   @builtin(num_workgroups) nwg: vec3<u32>) {
     var s = 0.0;
-    for (var j = lid; j < sp.n; j += 64u) {
-        s += sq_g[j] * sq_g[j];
+    for (var j = wid.x * 64u + lid; j < pp.n; j += nwg.x * 64u) {
+        s += pp_g[j] * pp_g[j];
     }
     let total = wg_sum(lid, s);
     if (lid == 0u) {
-        sq_out[0] = sq_acc[0] + total;
+        pp_out[pp.at + wid.x] = total;
+    }
+}
+
+struct TotalParams {
+    n: u32,
+}
+
+@group(0) @binding(0) var<uniform> tp: TotalParams;
+@group(0) @binding(1) var<storage, read> tp_partials: array<f32>;
+@group(0) @binding(2) var<storage, read_write> tp_out: array<f32>;
+
+// One workgroup adds the partials in a fixed order.
+@compute @workgroup_size(64)
+fn squares_total(@builtin(local_invocation_index) lid: u32) {
+    var s = 0.0;
+    for (var j = lid; j < tp.n; j += 64u) {
+        s += tp_partials[j];
+    }
+    let total = wg_sum(lid, s);
+    if (lid == 0u) {
+        tp_out[0] = total;
     }
 }
 

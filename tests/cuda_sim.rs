@@ -236,6 +236,7 @@ fn backend_counters_agree_with_the_sims() {
         assert_eq!(ours.htod_bytes, sims.since(&sims0, "htod_bytes"), "round {round}: host-to-device bytes");
         assert_eq!(ours.dtoh_bytes, sims.since(&sims0, "dtoh_bytes"), "round {round}: device-to-host bytes");
         assert_eq!(ours.syncs, sims.since(&sims0, "syncs"), "round {round}: synchronisations");
+        assert_eq!(ours.copies, sims.since(&sims0, "dtod"), "round {round}: device-to-device copies");
         if round == 1 {
             assert_eq!(ours.allocs, 0, "a warm step and predict allocate nothing");
         }

@@ -30,8 +30,9 @@ const MAX_CACHED_BYTES: u64 = 1 << 30;
 
 /// What a GPU backend asked of its driver, counted where each call is made: kernel launches (wgpu dispatches),
 /// buffers created by the driver (reuses from the free lists are not counted), bytes copied host → device and
-/// device → host by `upload`/`download` (kernel parameters travel with the launch and are not counted), and
-/// waits for the device.
+/// device → host by `upload`/`download` (kernel parameters travel with the launch and are not counted), waits
+/// for the device, and device → device copy commands (wgpu's multi-tensor optimizer gathers a group's gradients
+/// into one buffer with them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DriverCounters {
     pub launches: u64,
@@ -39,6 +40,7 @@ pub struct DriverCounters {
     pub htod_bytes: u64,
     pub dtoh_bytes: u64,
     pub syncs: u64,
+    pub copies: u64,
 }
 
 impl DriverCounters {
@@ -50,6 +52,7 @@ impl DriverCounters {
             htod_bytes: self.htod_bytes.saturating_sub(earlier.htod_bytes),
             dtoh_bytes: self.dtoh_bytes.saturating_sub(earlier.dtoh_bytes),
             syncs: self.syncs.saturating_sub(earlier.syncs),
+            copies: self.copies.saturating_sub(earlier.copies),
         }
     }
 }
@@ -58,8 +61,8 @@ impl fmt::Display for DriverCounters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "launches={} allocs={} htod_bytes={} dtoh_bytes={} syncs={}",
-            self.launches, self.allocs, self.htod_bytes, self.dtoh_bytes, self.syncs
+            "launches={} allocs={} htod_bytes={} dtoh_bytes={} syncs={} copies={}",
+            self.launches, self.allocs, self.htod_bytes, self.dtoh_bytes, self.syncs, self.copies
         )
     }
 }
@@ -72,6 +75,7 @@ pub(crate) struct Counters {
     htod_bytes: AtomicU64,
     dtoh_bytes: AtomicU64,
     syncs: AtomicU64,
+    copies: AtomicU64,
 }
 
 impl Counters {
@@ -90,6 +94,10 @@ impl Counters {
     pub(crate) fn sync(&self) {
         self.syncs.fetch_add(1, Ordering::Relaxed);
     }
+    #[cfg_attr(not(feature = "wgpu"), allow(dead_code))]
+    pub(crate) fn copies(&self, n: u64) {
+        self.copies.fetch_add(n, Ordering::Relaxed);
+    }
     pub(crate) fn snapshot(&self) -> DriverCounters {
         DriverCounters {
             launches: self.launches.load(Ordering::Relaxed),
@@ -97,6 +105,7 @@ impl Counters {
             htod_bytes: self.htod_bytes.load(Ordering::Relaxed),
             dtoh_bytes: self.dtoh_bytes.load(Ordering::Relaxed),
             syncs: self.syncs.load(Ordering::Relaxed),
+            copies: self.copies.load(Ordering::Relaxed),
         }
     }
 }

@@ -67,12 +67,13 @@ pub fn run(ckpt: &Path, batch: usize, steps: usize, window: Option<usize>, devic
     if device != Device::Cpu {
         let n = steps as f64;
         println!(
-            "per_step launches={:.1} allocs={:.1} htod_bytes={:.0} dtoh_bytes={:.0} syncs={:.1}",
+            "per_step launches={:.1} allocs={:.1} htod_bytes={:.0} dtoh_bytes={:.0} syncs={:.1} copies={:.1}",
             calls.launches as f64 / n,
             calls.allocs as f64 / n,
             calls.htod_bytes as f64 / n,
             calls.dtoh_bytes as f64 / n,
-            calls.syncs as f64 / n
+            calls.syncs as f64 / n,
+            calls.copies as f64 / n
         );
     }
     println!("train_windows_per_s={:.1}", (batch * steps) as f64 / seconds.max(1e-9));
@@ -86,5 +87,6 @@ fn add(a: DriverCounters, b: DriverCounters) -> DriverCounters {
         htod_bytes: a.htod_bytes + b.htod_bytes,
         dtoh_bytes: a.dtoh_bytes + b.dtoh_bytes,
         syncs: a.syncs + b.syncs,
+        copies: a.copies + b.copies,
     }
 }

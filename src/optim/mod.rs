@@ -1,8 +1,9 @@
 //! Optimizers (Adam, AdamW, SGD with momentum) and gradient clipping by global norm, on the parameters' device.
 //!
-//! Every update is the fused kernel of `ops::optim` (PyTorch's `torch.optim` rules, step for step): a step asks
-//! the device for one squared-sum launch per gradient, one clip-factor launch and one update launch per tensor,
-//! and reads nothing back. The state (Adam's moments, SGD's momentum buffers) lives on the device beside the
+//! Every update is the fused multi-tensor kernel of `ops::optim` (PyTorch's `torch.optim` rules, step for step):
+//! the model's parameters are one tensor group, so a step asks the device for the group's squared norm, the clip
+//! factor and the group's update, a fixed number of launches whatever the number of tensors (module docs of
+//! `ops::optim`), and reads nothing back. The state (Adam's moments, SGD's momentum buffers) lives on the device beside the
 //! parameters, keyed by parameter name so it survives the update replacing each parameter tensor.
 
 mod state;
@@ -13,37 +14,45 @@ use crate::autodiff::Grads;
 use crate::backend::Storage;
 use crate::device::Device;
 use crate::nn::{Kind, Module};
-use crate::ops::optim::{AdamArgs, AdamConfig, AdamStep, SgdStep};
+use crate::ops::optim::{AdamConfig, AdamSlot, AdamStep, SgdSlot, SgdStep};
 use crate::ops::prelude::*;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-/// Σ‖g‖² over every parameter's gradient, as a one-value tensor on the gradients' device (no read back).
-fn squared_norm(model: &mut dyn Module, grads: &Grads) -> Result<Option<Tensor>> {
-    let mut acc: Option<Storage> = None;
+/// Every parameter that has a gradient, in visit order: (name, parameter, gradient), all on one device.
+fn with_grads(model: &mut dyn Module, grads: &Grads) -> Result<Vec<(String, Tensor, Tensor)>> {
+    let mut out: Vec<(String, Tensor, Tensor)> = Vec::new();
     model.visit("", &mut |name, kind, t| {
         if kind != Kind::Param {
             return Ok(());
         }
         let Some(g) = grads.get(t) else { return Ok(()) };
-        let be = backend(g.device())?;
-        let prev = match acc.take() {
-            Some(a) if a.device() == g.device() => a,
-            Some(a) => {
+        if let Some((first, _, _)) = out.first() {
+            let d = out[0].2.device();
+            if g.device() != d || t.device() != d {
                 return Err(Error::Device(format!(
-                    "gradient of `{name}` lives on {}, earlier gradients on {}: clip one device's model at a time",
-                    g.device(),
-                    a.device()
-                )))
+                    "`{name}` and its gradient live on {} and {}, `{first}` on {d}: one device's model at a time",
+                    t.device(),
+                    g.device()
+                )));
             }
-            None => be.upload(vec![0.0])?,
-        };
-        acc = Some(be.sum_squares(g.storage(), &prev)?);
+        }
+        out.push((name.to_string(), t.clone(), g.clone()));
         Ok(())
     })?;
-    Ok(acc.map(|a| Tensor::from_storage(a, vec![1])))
+    Ok(out)
+}
+
+/// Σ‖g‖² over every parameter's gradient, as a one-value tensor on the gradients' device (no read back): one
+/// group reduction (`OptimKernel::squared_norm`), a fixed number of launches.
+fn squared_norm(model: &mut dyn Module, grads: &Grads) -> Result<Option<Tensor>> {
+    let params = with_grads(model, grads)?;
+    let Some((_, _, g0)) = params.first() else { return Ok(None) };
+    let gs: Vec<&Storage> = params.iter().map(|(_, _, g)| g.storage()).collect();
+    let total = backend(g0.device())?.squared_norm(&gs)?;
+    Ok(Some(Tensor::from_storage(total, vec![1])))
 }
 
 /// √(Σ‖g‖²) over every parameter's gradient, read back to the host (for reports; training uses `clip_factor`).
@@ -108,12 +117,13 @@ fn scale_on<'a>(
     }
 }
 
-/// One update's per-parameter work: (name, the parameter's backend, the parameter, its gradient, the scale buffer)
-/// → the new parameter's storage.
-type Update<'u> = dyn FnMut(&str, &dyn Backend, &Tensor, &Tensor, &Storage) -> Result<Storage> + 'u;
+/// One update of a whole group: (the group's backend, its parameters as (name, parameter, gradient), the scale
+/// buffer) → the new parameters' storages, in order.
+type Update<'u> = dyn FnMut(&dyn Backend, &[(String, Tensor, Tensor)], &Storage) -> Result<Vec<Storage>> + 'u;
 
-/// Run `update` on every parameter that has a gradient, on its device with its scale buffer, and put the new
-/// parameter in its place (a fresh leaf that tracks gradients). The loop Adam and SGD share.
+/// Run `update` once over every parameter that has a gradient (the model's tensor group, on its device with its
+/// scale buffer), and put each new parameter in its place (a fresh leaf that tracks gradients). The loop Adam
+/// and SGD share.
 fn update_params(
     model: &mut dyn Module,
     grads: &Grads,
@@ -121,14 +131,17 @@ fn update_params(
     ones: &mut HashMap<Device, Storage>,
     update: &mut Update<'_>,
 ) -> Result<()> {
+    let params = with_grads(model, grads)?;
+    let Some((_, p0, _)) = params.first() else { return Ok(()) };
+    let be = backend(p0.device())?;
+    let new = update(be, &params, scale_on(clip, ones, be)?)?;
+    let mut new = params.iter().map(|(name, ..)| name.as_str()).zip(new).collect::<HashMap<_, _>>();
     model.visit("", &mut |name, kind, t| {
-        if kind != Kind::Param {
-            return Ok(());
+        if kind == Kind::Param {
+            if let Some(p) = new.remove(name) {
+                *t = Tensor::from_storage(p, t.shape().to_vec()).requires_grad();
+            }
         }
-        let Some(g) = grads.get(t) else { return Ok(()) };
-        let be = backend(t.device())?;
-        let p = update(name, be, t, g, scale_on(clip, ones, be)?)?;
-        *t = Tensor::from_storage(p, t.shape().to_vec()).requires_grad();
         Ok(())
     })
 }
@@ -189,15 +202,26 @@ impl Optimizer for Adam {
         let s = AdamStep::new(&self.config(), self.t + 1)?;
         self.t += 1;
         let state = &mut self.state;
-        update_params(model, grads, clip, &mut self.ones, &mut |name, be, t, g, scale| {
-            let st = match state.get(name) {
-                Some(st) => st.clone(),
-                None => Moments { m: be.upload(vec![0.0; t.numel()])?, v: be.upload(vec![0.0; t.numel()])? },
-            };
-            let a = AdamArgs { p: t.storage(), g: g.storage(), m: &st.m, v: &st.v, scale };
-            let (p, m, v) = be.adam_update(&a, &s).map_err(|e| e.context(&format!("adam update of `{name}`")))?;
-            state.insert(name.to_string(), Moments { m, v });
-            Ok(p)
+        update_params(model, grads, clip, &mut self.ones, &mut |be, params, scale| {
+            let mut moments = Vec::with_capacity(params.len());
+            for (name, t, _) in params {
+                moments.push(match state.get(name) {
+                    Some(st) => st.clone(),
+                    None => Moments { m: be.upload(vec![0.0; t.numel()])?, v: be.upload(vec![0.0; t.numel()])? },
+                });
+            }
+            let slots: Vec<AdamSlot> = params
+                .iter()
+                .zip(&moments)
+                .map(|((_, t, g), st)| AdamSlot { p: t.storage(), g: g.storage(), m: &st.m, v: &st.v })
+                .collect();
+            let new = be.adam_group(&slots, scale, &s).map_err(|e| e.context("adam update"))?;
+            let mut out = Vec::with_capacity(new.len());
+            for ((name, ..), (p, m, v)) in params.iter().zip(new) {
+                state.insert(name.clone(), Moments { m, v });
+                out.push(p);
+            }
+            Ok(out)
         })
     }
     fn lr(&self) -> f32 {
@@ -253,17 +277,38 @@ impl Optimizer for Sgd {
     fn step(&mut self, model: &mut dyn Module, grads: &Grads, clip: Option<&Tensor>) -> Result<()> {
         let (lr, mu, wd) = (self.lr as f64, self.momentum as f64, self.weight_decay as f64);
         let state = &mut self.state;
-        update_params(model, grads, clip, &mut self.ones, &mut |name, be, t, g, scale| {
-            let s = SgdStep::new(lr, mu, wd, !state.contains_key(name))?;
-            let buf = match state.get(name) {
-                Some(b) => b.clone(),
-                None => be.upload(vec![0.0; t.numel()])?,
-            };
-            let (p, b) = be
-                .sgd_update(t.storage(), g.storage(), &buf, scale, &s)
-                .map_err(|e| e.context(&format!("sgd update of `{name}`")))?;
-            state.insert(name.to_string(), b);
-            Ok(p)
+        update_params(model, grads, clip, &mut self.ones, &mut |be, params, scale| {
+            // A tensor's first step starts its buffer at the gradient: the group splits into the tensors on
+            // their first step and the others (one launch set each; normally all are one or the other).
+            let mut out: Vec<Option<Storage>> = vec![None; params.len()];
+            // Split before updating: the first group's new buffers must not put it in the second.
+            let (fresh, seen): (Vec<usize>, Vec<usize>) =
+                (0..params.len()).partition(|&i| !state.contains_key(&params[i].0));
+            for (first, idx) in [(true, fresh), (false, seen)] {
+                if idx.is_empty() {
+                    continue;
+                }
+                let mut bufs = Vec::with_capacity(idx.len());
+                for &i in &idx {
+                    let (name, t, _) = &params[i];
+                    bufs.push(match state.get(name) {
+                        Some(b) => b.clone(),
+                        None => be.upload(vec![0.0; t.numel()])?,
+                    });
+                }
+                let slots: Vec<SgdSlot> = idx
+                    .iter()
+                    .zip(&bufs)
+                    .map(|(&i, buf)| SgdSlot { p: params[i].1.storage(), g: params[i].2.storage(), buf })
+                    .collect();
+                let s = SgdStep::new(lr, mu, wd, first)?;
+                let new = be.sgd_group(&slots, scale, &s).map_err(|e| e.context("sgd update"))?;
+                for (&i, (p, b)) in idx.iter().zip(new) {
+                    state.insert(params[i].0.clone(), b);
+                    out[i] = Some(p);
+                }
+            }
+            Ok(out.into_iter().flatten().collect())
         })
     }
     fn lr(&self) -> f32 {

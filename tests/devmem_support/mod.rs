@@ -153,11 +153,24 @@ pub fn budget_too_small_is_a_clear_error(device: Device) {
     }
 }
 
+/// Driver calls of the optimizer part of a training step (global norm, clip factor, AdamW update) on `device`,
+/// whatever the number of parameter tensors: 2 launches for the squared norm (partial sums, then one total), 1 for
+/// the clip factor and 1 for the update of the whole group. CUDA passes the tensors' addresses with the launch;
+/// wgpu gathers the gradients into one buffer with one device → device copy each (src/ops/optim/wgpu.rs).
+fn optimizer_calls(device: Device, tensors: usize) -> (u64, u64) {
+    match device {
+        Device::Wgpu(_) => (4, tensors as u64),
+        _ => (4, 0),
+    }
+}
+
 /// After one warm-up training step of each model (forward in training mode, its objective, backward, global norm,
 /// clipping, AdamW — the trainer's sequence), the next steps ask the driver for no memory and make the same calls
-/// as each other. (The optimizer still works on host copies, so a step downloads and uploads every parameter.)
+/// as each other, and the optimizer part makes a fixed number of launches, the same for every model whatever its
+/// number of parameter tensors.
 pub fn warm_training_step_allocates_nothing(device: Device) {
     let _g = serial();
+    let mut tensor_counts = Vec::new();
     for prefix in PREFIXES {
         let name = &model_fixtures(prefix)[0];
         let dir = fixtures();
@@ -180,19 +193,25 @@ pub fn warm_training_step_allocates_nothing(device: Device) {
         let idx: Vec<usize> = (0..b).collect();
         let objective = Objective::for_config(&ck.model.config());
         let mut opt = Adam::adamw(1e-3, 1e-2);
+        let mut tensors = 0;
         let mut step = |seed: u64| {
             let xt = Tensor::from_vec(first.clone(), &shape, device).unwrap();
             let pred = ck.model.forward(&xt, &Ctx::train(seed), false).unwrap().pred;
             let loss = objective.loss(&ck.model, &pred, &ex, &idx).unwrap();
             assert!(loss.item().unwrap().is_finite(), "{device} {name}: loss");
             let grads = loss.backward().unwrap();
-            let clip = clip_factor(&mut ck.model, &grads, 1.0).unwrap();
-            opt.step(&mut ck.model, &grads, clip.as_ref()).unwrap();
+            tensors = nn::parameters(&mut ck.model).unwrap().iter().filter(|(_, t)| grads.get(t).is_some()).count();
+            count(device, || {
+                let clip = clip_factor(&mut ck.model, &grads, 1.0).unwrap();
+                opt.step(&mut ck.model, &grads, clip.as_ref()).unwrap();
+            })
+            .1
         };
         step(0);
-        let (_, c1) = count(device, || step(1));
-        let (_, c2) = count(device, || step(2));
-        println!("{device} {name}: warm training step: {c1}");
+        let (o1, c1) = count(device, || step(1));
+        let (o2, c2) = count(device, || step(2));
+        println!("{device} {name}: warm training step: {c1}; its optimizer part ({tensors} tensors): {o1}");
+        tensor_counts.push(tensors);
         assert_eq!(c1.allocs, 0, "{device} {name}: a warm training step asked the driver for memory: {c1}");
         assert!(c1.launches > 0, "{device} {name}: no kernel launched: {c1}");
         // What goes in is the batch and its targets, nothing of the optimizer. The margin (32 values per window)
@@ -206,5 +225,16 @@ pub fn warm_training_step_allocates_nothing(device: Device) {
         // The optimizer and the clip decision stay on the device: the only read back is the loss scalar.
         assert_eq!(c1.dtoh_bytes, 4, "{device} {name}: a warm training step read back more than its loss: {c1}");
         assert_eq!(c1, c2, "{device} {name}: two warm training steps differ in driver calls");
+        assert_eq!(o1, o2, "{device} {name}: two warm optimizer steps differ in driver calls");
+        let (launches, copies) = optimizer_calls(device, tensors);
+        assert_eq!(
+            (o1.launches, o1.copies, o1.allocs, o1.htod_bytes, o1.dtoh_bytes, o1.syncs),
+            (launches, copies, 0, 0, 0, 0),
+            "{device} {name}: the optimizer part of a warm step over {tensors} tensors: {o1}"
+        );
     }
+    // The four models have different numbers of parameter tensors, and the same optimizer launches.
+    tensor_counts.sort();
+    tensor_counts.dedup();
+    assert!(tensor_counts.len() > 1, "{device}: the models should differ in tensor count: {tensor_counts:?}");
 }

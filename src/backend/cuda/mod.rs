@@ -326,6 +326,14 @@ impl CudaBackend {
         Ok(Pooled::new(slice, class, self.pool.clone()))
     }
 
+    /// The device address of `buf`, for kernels that take a list of buffers by value (the multi-tensor optimizer
+    /// of `ops::optim`). The launch that uses it must be queued while `buf` is alive; stream order covers reuse.
+    pub(crate) fn address<T>(&self, buf: &CudaSlice<T>) -> u64 {
+        // Event tracking is off (`new`), so there is nothing to record when `_sync` drops.
+        let (ptr, _sync) = buf.device_ptr(&self.stream);
+        ptr
+    }
+
     fn fill_u32(&self, buf: &CudaSlice<f32>, bits: u32) -> Result<()> {
         let (ptr, _sync) = buf.device_ptr(&self.stream);
         // SAFETY: `ptr` addresses `buf.len()` f32 (4-byte) words owned by `buf`, which outlives the call; the memset

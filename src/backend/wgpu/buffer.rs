@@ -10,6 +10,7 @@ use super::context::Gpu;
 use crate::backend::memory::{self, For, Grant, PoolControl};
 use crate::{Error, Result};
 use std::fmt;
+use std::sync::Arc;
 
 pub use crate::backend::memory::size_class;
 
@@ -80,6 +81,16 @@ impl Gpu {
         }
     }
 
+    /// Elements between the starts of two views of one buffer: the adapter's storage-binding offset alignment.
+    pub fn view_align(&self) -> usize {
+        (self.limits.min_storage_buffer_offset_alignment as usize / 4).max(1)
+    }
+
+    /// The most f32 one storage binding may span (the adapter's `max_storage_buffer_binding_size`).
+    pub fn max_binding_len(&self) -> usize {
+        (self.limits.max_storage_buffer_binding_size / 4) as usize
+    }
+
     /// Return a buffer to the pool (or free it when the pool is full).
     pub(super) fn give(&self, kind: Kind, buf: wgpu::Buffer) {
         self.pool.give(kind, buf.size(), buf);
@@ -97,7 +108,7 @@ impl Gpu {
             let nan: Vec<f32> = vec![f32::NAN; len];
             self.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&nan));
         }
-        Ok(WgpuBuffer { gpu: self, buf: Some(buf), len })
+        Ok(WgpuBuffer { gpu: self, buf: Some(buf), slab: None, offset: 0, len })
     }
 
     /// Explicit host → device copy (queued; it lands before the next submitted kernel).
@@ -108,7 +119,7 @@ impl Gpu {
             self.queue.write_buffer(&buf, 0, bytemuck::cast_slice(data));
             self.counters.htod(bytes);
         }
-        Ok(WgpuBuffer { gpu: self, buf: Some(buf), len: data.len() })
+        Ok(WgpuBuffer { gpu: self, buf: Some(buf), slab: None, offset: 0, len: data.len() })
     }
 
     /// Explicit device → host copy: the one place that waits for the device.
@@ -120,7 +131,7 @@ impl Gpu {
         let staging = self.take(Kind::Staging, bytes, For("download staging of f32 values", &x.len))?;
         self.scoped("download", || {
             let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-            enc.copy_buffer_to_buffer(x.raw(), 0, &staging, 0, bytes);
+            enc.copy_buffer_to_buffer(x.raw(), x.offset, &staging, 0, bytes);
             self.queue.submit([enc.finish()]);
             Ok(())
         })?;
@@ -151,10 +162,17 @@ fn poison() -> bool {
     *POISON.get_or_init(|| cfg!(debug_assertions) || std::env::var("TICKGRAD_WGPU_POISON").is_ok_and(|v| v == "1"))
 }
 
-/// `len` f32 values in device memory, returned to its device's pool when dropped.
+/// `len` f32 values in device memory: a buffer of its own, returned to its device's pool when dropped, or a view
+/// of `len` values inside another buffer (a slab), which it keeps alive. Views exist for the multi-tensor
+/// optimizer (`ops::optim::wgpu`): a group's parameters live in one slab so one dispatch updates them all.
 pub struct WgpuBuffer {
     gpu: &'static Gpu,
     buf: Option<wgpu::Buffer>,
+    /// The buffer a view lies in (`buf` is then `None`).
+    slab: Option<Arc<WgpuBuffer>>,
+    /// Bytes from the start of the underlying buffer: 0 for an own buffer; for a view a multiple of the adapter's
+    /// `min_storage_buffer_offset_alignment`, as a binding at that offset requires.
+    offset: u64,
     len: usize,
 }
 
@@ -169,8 +187,34 @@ impl WgpuBuffer {
         self.gpu
     }
     pub(super) fn raw(&self) -> &wgpu::Buffer {
-        // Only `Drop` takes the buffer out.
-        self.buf.as_ref().expect("WgpuBuffer used after drop")
+        match &self.slab {
+            Some(s) => s.raw(),
+            // Only `Drop` takes the buffer out.
+            None => self.buf.as_ref().expect("WgpuBuffer used after drop"),
+        }
+    }
+    /// Bytes from the start of `raw()` where the values begin.
+    pub(super) fn offset(&self) -> u64 {
+        self.offset
+    }
+    /// The slab this buffer is a view of, and the view's first element in it; `None` for an own buffer.
+    pub fn view_of(&self) -> Option<(&Arc<WgpuBuffer>, usize)> {
+        self.slab.as_ref().map(|s| (s, ((self.offset - s.offset) / 4) as usize))
+    }
+    /// A view of `len` values of `slab` from element `at`. `at` must give a byte offset that is a multiple of the
+    /// adapter's `min_storage_buffer_offset_alignment` (`Gpu::view_align`), and the view must lie in the slab.
+    pub fn view(slab: &Arc<WgpuBuffer>, at: usize, len: usize) -> Result<WgpuBuffer> {
+        let gpu = slab.gpu;
+        let offset = slab.offset + at as u64 * 4;
+        if at.checked_add(len).is_none_or(|end| end > slab.len) || !offset.is_multiple_of(gpu.view_align() as u64 * 4) {
+            return Err(Error::Device(format!(
+                "{}: a view of {len} f32 at element {at} of a {}-value buffer (views start at multiples of {})",
+                gpu.name(),
+                slab.len,
+                gpu.view_align()
+            )));
+        }
+        Ok(WgpuBuffer { gpu, buf: None, slab: Some(slab.clone()), offset, len })
     }
     /// The binding size: the used bytes (at least 4, as wgpu refuses empty bindings).
     pub(super) fn binding_size(&self) -> u64 {

@@ -173,6 +173,14 @@ impl<'a> Launch<'a> {
     }
 }
 
+/// A transfer recorded ahead of a batch of launches (`Gpu::run_after`), in the same command buffer.
+pub enum Prep<'a> {
+    /// Zero every value of the buffer (of a view: its range).
+    Clear(&'a WgpuBuffer),
+    /// Copy every value of `src` into `dst` from element `at`.
+    Copy { src: &'a WgpuBuffer, dst: &'a WgpuBuffer, at: usize },
+}
+
 /// Workgroups for `items` independent work items of `per_group` each, spread over x and y because a dimension
 /// holds at most 65 535 groups. Shaders recover the linear group index as `wid.x + wid.y·nwg.x` and return
 /// early past the end.
@@ -283,9 +291,30 @@ impl Gpu {
     /// Records `launches` in order into one compute pass and submits it. Later launches see earlier ones'
     /// writes (WebGPU orders dispatches in a pass). Returns without waiting for the device.
     pub fn run(&self, launches: &[Launch]) -> Result<()> {
+        self.run_after(&[], launches)
+    }
+
+    /// `run`, with `preps` (clears and device → device copies, counted as `copies`) recorded first in the same
+    /// command buffer: the launches see their results, and the whole batch is one submit.
+    pub fn run_after(&self, preps: &[Prep], launches: &[Launch]) -> Result<()> {
         let launches: Vec<&Launch> = launches.iter().filter(|l| l.groups.iter().all(|&g| g > 0)).collect();
-        if launches.is_empty() {
+        if launches.is_empty() && preps.is_empty() {
             return Ok(());
+        }
+        for p in preps {
+            let (Prep::Clear(b) | Prep::Copy { dst: b, .. }) = p;
+            if let Prep::Copy { src, dst, at } = p {
+                if at + src.len() > dst.len() {
+                    return Err(Error::Device(format!(
+                        "copy of {} f32 to element {at} of a {}-value buffer",
+                        src.len(),
+                        dst.len()
+                    )));
+                }
+            }
+            if b.gpu().index != self.index {
+                return Err(Error::Device(format!("copy on wgpu:{}, run on wgpu:{}", b.gpu().index, self.index)));
+            }
         }
         let max_groups = self.limits.max_compute_workgroups_per_dimension;
         let align = (self.limits.min_uniform_buffer_offset_alignment as usize).max(16);
@@ -314,8 +343,9 @@ impl Gpu {
             bytes.extend(l.params.bytes());
             pipes.push(self.pipeline(l)?);
         }
-        let what = For("kernel parameters of the launches from", &launches[0].entry);
-        let ubuf = self.take(Kind::Uniform, bytes.len() as u64, what)?;
+        let first = launches.first().map_or("copies", |l| l.entry);
+        let what = For("kernel parameters of the launches from", &first);
+        let ubuf = self.take(Kind::Uniform, bytes.len().max(16) as u64, what)?;
         self.queue.write_buffer(&ubuf, 0, &bytes);
         let names: Vec<&str> = launches.iter().map(|l| l.entry).collect();
         self.scoped(&format!("running {}", names.join(", ")), || {
@@ -332,7 +362,7 @@ impl Gpu {
                         binding: i as u32 + 1,
                         resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                             buffer: b.raw(),
-                            offset: 0,
+                            offset: b.offset(),
                             size: NonZeroU64::new(b.binding_size()),
                         }),
                     });
@@ -344,7 +374,20 @@ impl Gpu {
                 }));
             }
             let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-            {
+            let mut copies = 0;
+            for p in preps {
+                match p {
+                    Prep::Clear(b) if b.is_empty() => {}
+                    Prep::Clear(b) => enc.clear_buffer(b.raw(), b.offset(), Some(b.len() as u64 * 4)),
+                    Prep::Copy { src, .. } if src.is_empty() => {}
+                    Prep::Copy { src, dst, at } => {
+                        let to = dst.offset() + *at as u64 * 4;
+                        enc.copy_buffer_to_buffer(src.raw(), src.offset(), dst.raw(), to, src.len() as u64 * 4);
+                        copies += 1;
+                    }
+                }
+            }
+            if !launches.is_empty() {
                 let mut pass =
                     enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
                 for ((l, pipe), bg) in launches.iter().zip(&pipes).zip(&groups) {
@@ -355,6 +398,7 @@ impl Gpu {
             }
             self.queue.submit([enc.finish()]);
             self.counters.launches(launches.len() as u64);
+            self.counters.copies(copies);
             Ok(())
         })?;
         self.give(Kind::Uniform, ubuf);

@@ -11,7 +11,7 @@ pub mod launch;
 
 pub use buffer::WgpuBuffer;
 pub use context::{adapter_names, Gpu};
-pub use launch::{grid, Arg, Launch, Params, Shader};
+pub use launch::{grid, Arg, Launch, Params, Prep, Shader};
 
 use super::{DeviceOps, Storage};
 use crate::device::Device;

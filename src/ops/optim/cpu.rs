@@ -1,7 +1,8 @@
-//! CPU optimizer updates: the reference loops in f32 over parallel chunks (elementwise, so the chunking cannot
-//! change a result), and the squared sum accumulated in f64 per chunk.
+//! CPU optimizer updates: the reference loops in f32, the whole group's (tensor, chunk) pieces handed to rayon as
+//! one list (elementwise, so the chunking cannot change a result; a group of many small tensors costs one
+//! fork-join, not one per tensor), and the squared norm accumulated in f64 per tensor.
 
-use super::{reference, sgd_len, AdamArgs, AdamStep, OptimKernel, SgdStep};
+use super::{adam_lens, reference, sgd_lens, AdamSlot, AdamStep, OptimKernel, SgdSlot, SgdStep};
 use crate::backend::cpu::{host, out, CpuBackend};
 use crate::backend::{expect_len, Pair, Storage, Triple};
 use crate::Result;
@@ -17,51 +18,79 @@ fn scalar(what: &str, s: &Storage) -> Result<f32> {
     Ok(v[0])
 }
 
-/// acc + Σ g² with f64 partial sums.
-pub fn sum_squares(g: &[f32], acc: f32) -> f32 {
+/// Σ_tensors Σ g²: each tensor's sum in f64, added to the f32 running total tensor by tensor (the rounding of
+/// the per-tensor launches this replaced, so a CPU run is bit for bit what it was).
+pub fn squared_norm(gs: &[&[f32]]) -> f32 {
     let part = |c: &[f32]| c.iter().map(|&x| x as f64 * x as f64).sum::<f64>();
-    let total: f64 = if g.len() > CHUNK { g.par_chunks(CHUNK).map(part).sum() } else { part(g) };
-    (acc as f64 + total) as f32
+    let sum = |g: &[f32]| -> f64 {
+        if g.len() > CHUNK {
+            g.par_chunks(CHUNK).map(part).sum()
+        } else {
+            part(g)
+        }
+    };
+    gs.iter().fold(0.0f32, |acc, g| (acc as f64 + sum(g)) as f32)
 }
 
-/// Adam/AdamW in place, chunk by chunk.
-pub fn adam_update(s: &AdamStep, scale: f32, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
-    p.par_chunks_mut(CHUNK)
-        .zip(g.par_chunks(CHUNK))
-        .zip(m.par_chunks_mut(CHUNK))
-        .zip(v.par_chunks_mut(CHUNK))
-        .for_each(|(((p, g), m), v)| reference::adam_update(s, scale, p, g, m, v));
+/// Adam/AdamW in place over every tensor of a group, as one parallel list of chunks.
+pub fn adam_group(s: &AdamStep, scale: f32, ts: &mut [(&mut [f32], &[f32], &mut [f32], &mut [f32])]) {
+    let mut pieces = Vec::new();
+    for (p, g, m, v) in ts.iter_mut() {
+        let chunks = p.chunks_mut(CHUNK).zip(g.chunks(CHUNK)).zip(m.chunks_mut(CHUNK)).zip(v.chunks_mut(CHUNK));
+        pieces.extend(chunks.map(|(((p, g), m), v)| (p, g, m, v)));
+    }
+    pieces.into_par_iter().for_each(|(p, g, m, v)| reference::adam_update(s, scale, p, g, m, v));
 }
 
-/// SGD in place, chunk by chunk.
-pub fn sgd_update(s: &SgdStep, scale: f32, p: &mut [f32], g: &[f32], buf: &mut [f32]) {
-    p.par_chunks_mut(CHUNK)
-        .zip(g.par_chunks(CHUNK))
-        .zip(buf.par_chunks_mut(CHUNK))
-        .for_each(|((p, g), b)| reference::sgd_update(s, scale, p, g, b));
+/// SGD in place over every tensor of a group, as one parallel list of chunks.
+pub fn sgd_group(s: &SgdStep, scale: f32, ts: &mut [(&mut [f32], &[f32], &mut [f32])]) {
+    let mut pieces = Vec::new();
+    for (p, g, b) in ts.iter_mut() {
+        pieces.extend(p.chunks_mut(CHUNK).zip(g.chunks(CHUNK)).zip(b.chunks_mut(CHUNK)).map(|((p, g), b)| (p, g, b)));
+    }
+    pieces.into_par_iter().for_each(|(p, g, b)| reference::sgd_update(s, scale, p, g, b));
 }
 
 impl OptimKernel for CpuBackend {
-    fn sum_squares(&self, g: &Storage, acc: &Storage) -> Result<Storage> {
-        let acc = scalar("sum_squares: acc", acc)?;
-        Ok(out(vec![sum_squares(host(g)?, acc)]))
+    fn squared_norm(&self, gs: &[&Storage]) -> Result<Storage> {
+        let gs = gs.iter().map(|g| host(g)).collect::<Result<Vec<_>>>()?;
+        Ok(out(vec![squared_norm(&gs)]))
     }
 
     fn clip_factor(&self, total: &Storage, max_norm: f32) -> Result<Storage> {
         Ok(out(vec![reference::clip_factor(scalar("clip_factor: total", total)?, max_norm)]))
     }
 
-    fn adam_update(&self, a: &AdamArgs<'_>, s: &AdamStep) -> Result<Triple> {
-        a.checked_len()?;
-        let (mut p, mut m, mut v) = (host(a.p)?.to_vec(), host(a.m)?.to_vec(), host(a.v)?.to_vec());
-        adam_update(s, scalar("adam_update: scale", a.scale)?, &mut p, host(a.g)?, &mut m, &mut v);
-        Ok((out(p), out(m), out(v)))
+    fn adam_group(&self, ts: &[AdamSlot<'_>], scale: &Storage, s: &AdamStep) -> Result<Vec<Triple>> {
+        adam_lens(ts, scale)?;
+        let scale = scalar("adam update: scale", scale)?;
+        let mut new = Vec::with_capacity(ts.len());
+        let mut grads = Vec::with_capacity(ts.len());
+        for t in ts {
+            new.push((host(t.p)?.to_vec(), host(t.m)?.to_vec(), host(t.v)?.to_vec()));
+            grads.push(host(t.g)?);
+        }
+        let mut views: Vec<_> = new
+            .iter_mut()
+            .zip(&grads)
+            .map(|((p, m, v), g)| (p.as_mut_slice(), *g, m.as_mut_slice(), v.as_mut_slice()))
+            .collect();
+        adam_group(s, scale, &mut views);
+        Ok(new.into_iter().map(|(p, m, v)| (out(p), out(m), out(v))).collect())
     }
 
-    fn sgd_update(&self, p: &Storage, g: &Storage, buf: &Storage, scale: &Storage, s: &SgdStep) -> Result<Pair> {
-        sgd_len(p, g, buf, scale)?;
-        let (mut p, mut b) = (host(p)?.to_vec(), host(buf)?.to_vec());
-        sgd_update(s, scalar("sgd_update: scale", scale)?, &mut p, host(g)?, &mut b);
-        Ok((out(p), out(b)))
+    fn sgd_group(&self, ts: &[SgdSlot<'_>], scale: &Storage, s: &SgdStep) -> Result<Vec<Pair>> {
+        sgd_lens(ts, scale)?;
+        let scale = scalar("sgd update: scale", scale)?;
+        let mut new = Vec::with_capacity(ts.len());
+        let mut grads = Vec::with_capacity(ts.len());
+        for t in ts {
+            new.push((host(t.p)?.to_vec(), host(t.buf)?.to_vec()));
+            grads.push(host(t.g)?);
+        }
+        let mut views: Vec<_> =
+            new.iter_mut().zip(&grads).map(|((p, b), g)| (p.as_mut_slice(), *g, b.as_mut_slice())).collect();
+        sgd_group(s, scale, &mut views);
+        Ok(new.into_iter().map(|(p, b)| (out(p), out(b))).collect())
     }
 }

@@ -3,7 +3,7 @@
 //! PyTorch's single-tensor `torch.optim` rules, step for step, so a trajectory matches `torch.optim` to float
 //! rounding (the tests pin N steps against a PyTorch fixture):
 //! ```text
-//! clipping (clip_grad_norm_):  total = Σ_tensors Σ g²          (sum_squares, chained over the gradients)
+//! clipping (clip_grad_norm_):  total = Σ_tensors Σ g²          (squared_norm, over the whole group)
 //!                              c     = min(1, max_norm/(√total + 1e-6))   (clip_factor; one value, on the device)
 //!                              g     = g·c                     (every update reads c from device memory)
 //! Adam  (L2):   g = g + wd·p                                   AdamW: p = p·(1 − lr·wd)
@@ -18,15 +18,27 @@
 //! once, as PyTorch's Python floats are (`AdamStep::new`), so every device multiplies by the same numbers.
 //!
 //! Why these kernels exist: updating on host copies costs a download of every parameter and gradient and an upload
-//! of every new parameter per step, plus a synchronisation for the clip decision. Here a step is, per tensor, one
-//! `sum_squares` launch and one update launch, plus one `clip_factor` launch per step; nothing is read back.
+//! of every new parameter per step, plus a synchronisation for the clip decision; and one launch per tensor costs a
+//! launch (and on wgpu a submit) per tensor, which for a model of many small tensors is most of the step. Here
+//! every call takes a *tensor group* (all parameters of one model) and a step is a fixed number of launches,
+//! multi-tensor style: the squared norm in two (per-block partial sums, then one block adding them in a fixed
+//! order: deterministic, no atomics), the clip factor in one, the update in one. Nothing is read back.
+//! - CUDA (`cuda.rs`): PyTorch's `multi_tensor_apply`: the tensors' addresses and lengths travel as one kernel
+//!   argument by value, up to 48 tensors a launch (the 4 KiB kernel-parameter limit); a group of more tensors
+//!   takes one launch per 48. Nothing is uploaded, so the caching allocator may place buffers anywhere.
+//! - WGSL (`wgpu.rs`): a dispatch cannot bind a run-time number of buffers, so a group is packed into slabs (one
+//!   buffer per role, each tensor at an aligned offset); parameters and moments come back as views of the output
+//!   slabs and need no packing the next step, gradients are copied in with one device → device copy per tensor
+//!   in the same submit. A slab is bounded by the adapter's largest storage binding; a bigger group takes
+//!   several.
+//! - CPU (`cpu.rs`): the whole group's chunks are one parallel loop.
 //! The updates are functional (new p, m, v buffers): with the device's caching allocator the old buffers are
 //! reused the next step, so a warm step asks the driver for no memory.
 //!
-//! Memory traffic per element: Adam reads p, g, m, v and writes p, m, v (28 bytes); SGD 20 bytes; `sum_squares`
-//! reads g once. All memory bound. Variants: `reference` (plain loops, generic over `Real`, the spec), `cpu` (the
-//! same loops in f32 with the squared sum in f64), `cuda` / `wgpu` (one thread per element for the updates; one
-//! block striding the tensor for the squared sum, so the sum is deterministic: no atomics).
+//! Memory traffic per element: Adam reads p, g, m, v and writes p, m, v (28 bytes); SGD 20 bytes; the squared
+//! norm reads g once (on wgpu the gradient copy adds 8 bytes). All memory bound. Variants: `reference` (plain
+//! loops, generic over `Real`, the spec), `cpu` (the same loops in f32 with the squared sum in f64 per tensor),
+//! `cuda` / `wgpu` (one thread per element for the updates, grid-stride).
 
 pub mod cpu;
 #[cfg(feature = "cuda")]
@@ -134,46 +146,64 @@ impl SgdStep {
     }
 }
 
-/// A parameter tensor's buffers for one Adam update (all of one length).
-pub struct AdamArgs<'a> {
+/// One parameter tensor of an Adam group update: its buffers, all of one length.
+#[derive(Clone, Copy)]
+pub struct AdamSlot<'a> {
     pub p: &'a Storage,
     pub g: &'a Storage,
     pub m: &'a Storage,
     pub v: &'a Storage,
-    /// One value: the clip factor from `clip_factor` (a buffer holding 1 when not clipping).
-    pub scale: &'a Storage,
 }
 
-/// The optimizer family: fused per-tensor updates and the global-norm clip factor, all on the device.
+/// One parameter tensor of an SGD group update: the parameter, its gradient and its momentum buffer.
+#[derive(Clone, Copy)]
+pub struct SgdSlot<'a> {
+    pub p: &'a Storage,
+    pub g: &'a Storage,
+    pub buf: &'a Storage,
+}
+
+/// The optimizer family: the global squared norm, the clip factor and the updates of a whole tensor group (all
+/// parameters of one model), each a fixed number of launches whatever the number of tensors, all on the device.
 pub trait OptimKernel {
-    /// acc + Σ g² as one value. Chained over a model's gradients it gives the global squared norm without a read
-    /// back. `acc` holds one value.
-    fn sum_squares(&self, g: &Storage, acc: &Storage) -> Result<Storage>;
+    /// Σ_tensors Σ g² as one value: the group's global squared norm, without a read back.
+    fn squared_norm(&self, gs: &[&Storage]) -> Result<Storage>;
     /// min(1, max_norm/(√total + 1e-6)) as one value: `clip_grad_norm_`'s factor. `total` holds one value.
     fn clip_factor(&self, total: &Storage, max_norm: f32) -> Result<Storage>;
-    /// One Adam/AdamW update: the new (p, m, v).
-    fn adam_update(&self, a: &AdamArgs<'_>, s: &AdamStep) -> Result<Triple>;
-    /// One SGD update: the new (p, momentum buffer). With μ = 0 the buffer comes back unchanged in value.
-    fn sgd_update(&self, p: &Storage, g: &Storage, buf: &Storage, scale: &Storage, s: &SgdStep) -> Result<Pair>;
+    /// One Adam/AdamW update of every tensor of the group, each gradient scaled by `scale` (one value): the new
+    /// (p, m, v) of each, in order.
+    fn adam_group(&self, ts: &[AdamSlot<'_>], scale: &Storage, s: &AdamStep) -> Result<Vec<Triple>>;
+    /// One SGD update of every tensor of the group: the new (p, momentum buffer) of each. With μ = 0 the buffers
+    /// come back unchanged in value.
+    fn sgd_group(&self, ts: &[SgdSlot<'_>], scale: &Storage, s: &SgdStep) -> Result<Vec<Pair>>;
 }
 
-impl AdamArgs<'_> {
-    /// The element count, after checking that g, m and v have p's length and `scale` holds one value.
-    pub fn checked_len(&self) -> Result<usize> {
-        let n = self.p.len();
-        for (name, s) in [("g", self.g), ("m", self.m), ("v", self.v)] {
-            expect_len(&format!("adam_update: {name}"), s.len(), n)?;
-        }
-        expect_len("adam_update: scale", self.scale.len(), 1)?;
-        Ok(n)
-    }
+/// The element count of each tensor of an Adam group, after checking that g, m and v have p's length and
+/// `scale` holds one value.
+pub fn adam_lens(ts: &[AdamSlot<'_>], scale: &Storage) -> Result<Vec<usize>> {
+    expect_len("adam update: scale", scale.len(), 1)?;
+    ts.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let n = t.p.len();
+            for (name, s) in [("g", t.g), ("m", t.m), ("v", t.v)] {
+                expect_len(&format!("adam update: tensor {i} of the group: {name}"), s.len(), n)?;
+            }
+            Ok(n)
+        })
+        .collect()
 }
 
-/// The element count of an SGD update, after the same checks as `AdamArgs::checked_len`.
-pub fn sgd_len(p: &Storage, g: &Storage, buf: &Storage, scale: &Storage) -> Result<usize> {
-    let n = p.len();
-    expect_len("sgd_update: g", g.len(), n)?;
-    expect_len("sgd_update: momentum buffer", buf.len(), n)?;
-    expect_len("sgd_update: scale", scale.len(), 1)?;
-    Ok(n)
+/// The element count of each tensor of an SGD group, after the same checks as [`adam_lens`].
+pub fn sgd_lens(ts: &[SgdSlot<'_>], scale: &Storage) -> Result<Vec<usize>> {
+    expect_len("sgd update: scale", scale.len(), 1)?;
+    ts.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let n = t.p.len();
+            expect_len(&format!("sgd update: tensor {i} of the group: g"), t.g.len(), n)?;
+            expect_len(&format!("sgd update: tensor {i} of the group: momentum buffer"), t.buf.len(), n)?;
+            Ok(n)
+        })
+        .collect()
 }

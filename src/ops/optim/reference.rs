@@ -1,12 +1,13 @@
 //! Reference optimizer updates: one loop each, generic over `Real`, in the order of operations of PyTorch's
-//! single-tensor `torch.optim` code (module docs of `ops::optim`).
+//! single-tensor `torch.optim` code (module docs of `ops::optim`). A group update is the per-tensor update applied
+//! to each tensor of the group: the multi-tensor kernels change how the work is launched, not what it computes.
 
 use super::{AdamStep, SgdStep};
 use crate::ops::Real;
 
-/// acc + Σ g².
-pub fn sum_squares<T: Real>(g: &[T], acc: T) -> T {
-    g.iter().fold(acc, |s, &x| s + x * x)
+/// Σ_tensors Σ g²: a group's global squared norm.
+pub fn squared_norm<T: Real>(gs: &[&[T]]) -> T {
+    gs.iter().flat_map(|g| g.iter()).fold(T::zero(), |s, &x| s + x * x)
 }
 
 /// min(1, max_norm/(√total + 1e-6)).

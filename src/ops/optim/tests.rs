@@ -2,8 +2,8 @@
 //! differentiated through), so there is no gradient check; PyTorch parity over several steps is in
 //! `tests/optim_parity.rs`.
 
-use super::{cpu, reference, AdamArgs, AdamConfig, AdamStep, SgdStep};
-use crate::ops::testing::{assert_close, close, cpu_backend, devices, host, to64, tol, up, Rng};
+use super::{cpu, reference, AdamConfig, AdamSlot, AdamStep, SgdSlot, SgdStep};
+use crate::ops::testing::{assert_close, devices, host, to64, tol, up, Rng};
 
 fn adamw(decoupled: bool) -> AdamConfig {
     AdamConfig { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.05, decoupled }
@@ -16,49 +16,94 @@ fn first_adam_step_moves_by_lr_times_the_sign() {
     let mut rng = Rng::new(1);
     let (p0, g) = (rng.vec32(257), rng.vec32(257));
     let (mut p, mut m, mut v) = (p0.clone(), vec![0.0; 257], vec![0.0; 257]);
-    cpu::adam_update(&AdamStep::new(&c, 1).unwrap(), 1.0, &mut p, &g, &mut m, &mut v);
+    cpu::adam_group(&AdamStep::new(&c, 1).unwrap(), 1.0, &mut [(&mut p[..], &g[..], &mut m[..], &mut v[..])]);
     for i in 0..257 {
         let want = p0[i] as f64 - 1e-2 * g[i] as f64 / (g[i].abs() as f64 + 1e-8);
         assert!((p[i] as f64 - want).abs() < 1e-6, "element {i}: {} vs {want}", p[i]);
     }
 }
 
-/// The f32 CPU kernels against the f64 reference over several steps, with clipping, both weight-decay forms and
-/// SGD with and without momentum.
+/// Tensor lengths of a test group: 1, lengths around the CUDA block (256) and the WGSL workgroup, a tensor longer
+/// than one block's stride, and enough small tensors that a group takes more than one CUDA list
+/// (`cuda::GROUP_MAX` = 48) — 60 tensors in all.
+fn group_lens(rng: &mut Rng) -> Vec<usize> {
+    let mut lens = vec![1, 3, 31, 33, 255, 256, 257, 1000, 4099];
+    while lens.len() < 60 {
+        lens.push(1 + (rng.uniform(0.0, 97.0) as usize));
+    }
+    lens
+}
+
+fn vecs(rng: &mut Rng, lens: &[usize]) -> Vec<Vec<f32>> {
+    lens.iter().map(|&n| rng.vec32(n)).collect()
+}
+
+fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+/// The f32 CPU group kernels against the f64 reference over several steps, with clipping, both weight-decay forms
+/// and SGD with and without momentum, on a group whose largest tensor spans several parallel chunks.
 #[test]
 fn cpu_matches_reference_over_steps() {
     let mut rng = Rng::new(2);
-    let n = 70_001; // more than one parallel chunk
+    let lens = [70_001, 1, 300, 32_768];
     for decoupled in [true, false] {
         let c = adamw(decoupled);
-        let (mut p, mut m, mut v) = (rng.vec32(n), vec![0.0f32; n], vec![0.0f32; n]);
-        let (mut p64, mut m64, mut v64) = (to64(&p), vec![0.0f64; n], vec![0.0f64; n]);
+        let mut p = vecs(&mut rng, &lens);
+        let (mut m, mut v): (Vec<_>, Vec<_>) = lens.iter().map(|&n| (vec![0.0f32; n], vec![0.0f32; n])).unzip();
+        let mut p64: Vec<Vec<f64>> = p.iter().map(|x| to64(x)).collect();
+        let (mut m64, mut v64): (Vec<_>, Vec<_>) = lens.iter().map(|&n| (vec![0.0f64; n], vec![0.0f64; n])).unzip();
         for t in 1..=5 {
-            let g = rng.vec32(n);
+            let g = vecs(&mut rng, &lens);
             let s = AdamStep::new(&c, t).unwrap();
-            cpu::adam_update(&s, 0.7, &mut p, &g, &mut m, &mut v);
-            reference::adam_update(&s, 0.7, &mut p64, &to64(&g), &mut m64, &mut v64);
+            let mut views: Vec<_> = p
+                .iter_mut()
+                .zip(&g)
+                .zip(m.iter_mut().zip(v.iter_mut()))
+                .map(|((p, g), (m, v))| (p.as_mut_slice(), g.as_slice(), m.as_mut_slice(), v.as_mut_slice()))
+                .collect();
+            cpu::adam_group(&s, 0.7, &mut views);
+            for i in 0..lens.len() {
+                reference::adam_update(&s, 0.7, &mut p64[i], &to64(&g[i]), &mut m64[i], &mut v64[i]);
+            }
         }
-        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
-        assert_close(&format!("adam p decoupled={decoupled}"), &p, &f(&p64), 1e-6);
-        assert_close(&format!("adam m decoupled={decoupled}"), &m, &f(&m64), 1e-6);
-        assert_close(&format!("adam v decoupled={decoupled}"), &v, &f(&v64), 1e-6);
+        for i in 0..lens.len() {
+            let what = format!("adam tensor {i} (n={}) decoupled={decoupled}", lens[i]);
+            assert_close(&format!("{what} p"), &p[i], &f32s(&p64[i]), 1e-6);
+            assert_close(&format!("{what} m"), &m[i], &f32s(&m64[i]), 1e-6);
+            assert_close(&format!("{what} v"), &v[i], &f32s(&v64[i]), 1e-6);
+        }
     }
     for momentum in [0.0, 0.9] {
-        let (mut p, mut b) = (rng.vec32(n), vec![0.0f32; n]);
-        let (mut p64, mut b64) = (to64(&p), vec![0.0f64; n]);
+        let mut p = vecs(&mut rng, &lens);
+        let mut b: Vec<Vec<f32>> = lens.iter().map(|&n| vec![0.0f32; n]).collect();
+        let mut p64: Vec<Vec<f64>> = p.iter().map(|x| to64(x)).collect();
+        let mut b64: Vec<Vec<f64>> = lens.iter().map(|&n| vec![0.0f64; n]).collect();
         for t in 0..4 {
-            let g = rng.vec32(n);
+            let g = vecs(&mut rng, &lens);
             let s = SgdStep::new(0.05, momentum, 1e-3, t == 0).unwrap();
-            cpu::sgd_update(&s, 0.5, &mut p, &g, &mut b);
-            reference::sgd_update(&s, 0.5, &mut p64, &to64(&g), &mut b64);
+            let mut views: Vec<_> = p
+                .iter_mut()
+                .zip(&g)
+                .zip(b.iter_mut())
+                .map(|((p, g), b)| (p.as_mut_slice(), g.as_slice(), b.as_mut_slice()))
+                .collect();
+            cpu::sgd_group(&s, 0.5, &mut views);
+            for i in 0..lens.len() {
+                reference::sgd_update(&s, 0.5, &mut p64[i], &to64(&g[i]), &mut b64[i]);
+            }
         }
-        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
-        assert_close(&format!("sgd p momentum={momentum}"), &p, &f(&p64), 1e-6);
+        for i in 0..lens.len() {
+            assert_close(&format!("sgd tensor {i} p momentum={momentum}"), &p[i], &f32s(&p64[i]), 1e-6);
+        }
     }
-    let g = rng.vec32(n);
-    let want = reference::sum_squares(&to64(&g), 0.25);
-    assert!((cpu::sum_squares(&g, 0.25) as f64 - want).abs() <= 1e-6 * want);
+    let g = vecs(&mut rng, &lens);
+    let g64: Vec<Vec<f64>> = g.iter().map(|x| to64(x)).collect();
+    let want = reference::squared_norm(&g64.iter().map(|x| x.as_slice()).collect::<Vec<_>>());
+    let got = cpu::squared_norm(&g.iter().map(|x| x.as_slice()).collect::<Vec<_>>());
+    assert!((got as f64 - want).abs() <= 1e-6 * want, "squared norm {got} vs {want}");
+    assert_eq!(cpu::squared_norm(&[]), 0.0, "an empty group");
 }
 
 #[test]
@@ -77,73 +122,107 @@ fn bad_hyperparameters_and_lengths_are_errors() {
     for be in devices("optim_bad_lengths_are_errors") {
         let (p, short, one) = (up(be, &[1.0; 8]), up(be, &[1.0; 7]), up(be, &[1.0]));
         let s = AdamStep::new(&adamw(true), 1).unwrap();
-        let a = AdamArgs { p: &p, g: &short, m: &p, v: &p, scale: &one };
-        let e = be.adam_update(&a, &s).expect_err("short gradient").to_string();
-        assert!(e.contains('g') && e.contains('8') && e.contains('7'), "{e}");
-        let a = AdamArgs { p: &p, g: &p, m: &p, v: &p, scale: &p };
-        assert!(be.adam_update(&a, &s).is_err(), "an 8-value scale on {}", be.device());
+        let fine = AdamSlot { p: &one, g: &one, m: &one, v: &one };
+        let bad = AdamSlot { p: &p, g: &short, m: &p, v: &p };
+        let e = be.adam_group(&[fine, bad], &one, &s).expect_err("short gradient").to_string();
+        assert!(e.contains("tensor 1") && e.contains('g') && e.contains('8') && e.contains('7'), "{e}");
+        let ok = AdamSlot { p: &p, g: &p, m: &p, v: &p };
+        assert!(be.adam_group(&[ok], &p, &s).is_err(), "an 8-value scale on {}", be.device());
         let sg = SgdStep::new(0.1, 0.9, 0.0, false).unwrap();
-        assert!(be.sgd_update(&p, &p, &short, &one, &sg).is_err(), "short momentum buffer on {}", be.device());
-        assert!(be.sum_squares(&p, &p).is_err(), "an 8-value accumulator on {}", be.device());
+        let bad = SgdSlot { p: &p, g: &p, buf: &short };
+        assert!(be.sgd_group(&[bad], &one, &sg).is_err(), "short momentum buffer on {}", be.device());
+        assert!(be.clip_factor(&p, 1.0).is_err(), "an 8-value total on {}", be.device());
     }
 }
 
-/// Every device against the CPU backend: three chained Adam/AdamW steps with a device-computed clip factor
-/// (above and below the limit), and SGD with and without momentum. Sizes cover a partial workgroup and a
-/// tensor longer than one block's stride.
+/// Every device's group kernels against the reference (the squared norm in f64, the updates in f32): three chained Adam/AdamW steps of a 60-tensor group
+/// (lengths 1, around the block and workgroup sizes, and many small ones: more than one CUDA list) with the
+/// device's own squared norm and clip factor (above and below the limit), and SGD with and without momentum.
+/// Outputs are fresh buffers, NaN-poisoned by the GPU backends in debug builds, so a skipped element fails.
 #[test]
-fn updates_match_cpu_on_every_device() {
+fn group_updates_match_reference_on_every_device() {
     let mut rng = Rng::new(3);
-    let cpu = cpu_backend();
-    for be in devices("optim_updates_match_cpu_on_every_device") {
+    for be in devices("optim_group_updates_match_reference_on_every_device") {
         let t = tol(be, 1e-5, 1e-6);
-        for n in [1usize, 300, 5000] {
-            for (decoupled, max_norm) in [(true, 1.0f32), (false, 1e3)] {
-                let c = adamw(decoupled);
-                let p0 = rng.vec32(n);
-                let zeros = vec![0.0f32; n];
-                let (mut dev, mut want) = ((up(be, &p0), up(be, &zeros), up(be, &zeros)), {
-                    (up(cpu, &p0), up(cpu, &zeros), up(cpu, &zeros))
-                });
-                for step in 1..=3 {
-                    let (g1, g2) = (rng.vec32(n), rng.vec32(n));
-                    // the clip factor of two gradients, chained through sum_squares as a training step does
-                    let factor = |b: &'static dyn crate::ops::Backend| {
-                        let acc = b.sum_squares(&up(b, &g1), &up(b, &[0.0])).unwrap();
-                        let acc = b.sum_squares(&up(b, &g2), &acc).unwrap();
-                        (acc.clone(), b.clip_factor(&acc, max_norm).unwrap())
-                    };
-                    let ((tot_d, c_d), (tot_c, c_c)) = (factor(be), factor(cpu));
-                    close(&format!("sum_squares n={n}"), &tot_d, &tot_c, tol(be, 1e-5, 1e-5));
-                    close(&format!("clip factor n={n}"), &c_d, &c_c, 1e-5);
-                    let s = AdamStep::new(&c, step).unwrap();
-                    let gd = up(be, &g1);
-                    let a = AdamArgs { p: &dev.0, g: &gd, m: &dev.1, v: &dev.2, scale: &c_d };
-                    dev = be.adam_update(&a, &s).unwrap();
-                    let gc = up(cpu, &g1);
-                    let a = AdamArgs { p: &want.0, g: &gc, m: &want.1, v: &want.2, scale: &c_c };
-                    want = cpu.adam_update(&a, &s).unwrap();
+        let lens = group_lens(&mut rng);
+        let up_all = |v: &[Vec<f32>]| v.iter().map(|x| up(be, x)).collect::<Vec<_>>();
+        // The update checks use the reference in f32: the same operations in the same order, so a device differs
+        // only by rounding (e.g. a fused multiply-add), even on elements near zero.
+        let as64 = |v: &[Vec<f32>]| v.iter().map(|x| to64(x)).collect::<Vec<_>>();
+        for (decoupled, max_norm) in [(true, 1.0f32), (false, 1e3)] {
+            let c = adamw(decoupled);
+            let p0 = vecs(&mut rng, &lens);
+            let zeros: Vec<Vec<f32>> = lens.iter().map(|&n| vec![0.0; n]).collect();
+            let (mut p, mut m, mut v) = (up_all(&p0), up_all(&zeros), up_all(&zeros));
+            let (mut pr, mut mr, mut vr) = (p0.clone(), zeros.clone(), zeros.clone());
+            for step in 1..=3 {
+                let g = vecs(&mut rng, &lens);
+                let (gd, g64) = (up_all(&g), as64(&g));
+                let total = be.squared_norm(&gd.iter().collect::<Vec<_>>()).unwrap();
+                let want = reference::squared_norm(&g64.iter().map(|x| x.as_slice()).collect::<Vec<_>>());
+                let got = host(&total);
+                assert_eq!(got.len(), 1);
+                let e = (got[0] as f64 - want).abs() / want;
+                assert!(e <= 1e-5, "squared norm on {}: {} vs {want} ({e:.2e})", be.device(), got[0]);
+                let again = be.squared_norm(&gd.iter().collect::<Vec<_>>()).unwrap();
+                assert_eq!(
+                    host(&again)[0].to_bits(),
+                    got[0].to_bits(),
+                    "squared norm on {}: not deterministic",
+                    be.device()
+                );
+                let scale = be.clip_factor(&total, max_norm).unwrap();
+                let c64 = reference::clip_factor(want, max_norm as f64);
+                let cf = host(&scale)[0];
+                assert!((cf as f64 - c64).abs() <= 1e-5 * c64, "clip factor on {}: {cf} vs {c64}", be.device());
+                let s = AdamStep::new(&c, step).unwrap();
+                let slots: Vec<AdamSlot> =
+                    (0..lens.len()).map(|i| AdamSlot { p: &p[i], g: &gd[i], m: &m[i], v: &v[i] }).collect();
+                let new = be.adam_group(&slots, &scale, &s).unwrap();
+                assert_eq!(new.len(), lens.len());
+                (p, m, v) = (vec![], vec![], vec![]);
+                for (pi, mi, vi) in new {
+                    (p.push(pi), m.push(mi), v.push(vi));
                 }
-                let what = format!("adam n={n} decoupled={decoupled} max_norm={max_norm}");
-                close(&format!("{what} p"), &dev.0, &want.0, t);
-                close(&format!("{what} m"), &dev.1, &want.1, t);
-                close(&format!("{what} v"), &dev.2, &want.2, t);
+                for i in 0..lens.len() {
+                    reference::adam_update(&s, cf, &mut pr[i], &g[i], &mut mr[i], &mut vr[i]);
+                }
             }
-            for momentum in [0.0, 0.9] {
-                let (p0, b0, one) = (rng.vec32(n), rng.vec32(n), [0.5f32]);
-                let (mut dev, mut want) = ((up(be, &p0), up(be, &b0)), (up(cpu, &p0), up(cpu, &b0)));
-                for step in 0..3 {
-                    let g = rng.vec32(n);
-                    let s = SgdStep::new(0.05, momentum, 1e-3, step == 0).unwrap();
-                    dev = be.sgd_update(&dev.0, &up(be, &g), &dev.1, &up(be, &one), &s).unwrap();
-                    want = cpu.sgd_update(&want.0, &up(cpu, &g), &want.1, &up(cpu, &one), &s).unwrap();
+            for i in 0..lens.len() {
+                let what = format!("adam on {} tensor {i} (n={}) decoupled={decoupled}", be.device(), lens[i]);
+                assert_close(&format!("{what} p"), &host(&p[i]), &pr[i], t);
+                assert_close(&format!("{what} m"), &host(&m[i]), &mr[i], t);
+                assert_close(&format!("{what} v"), &host(&v[i]), &vr[i], t);
+            }
+        }
+        for momentum in [0.0, 0.9] {
+            let (p0, b0) = (vecs(&mut rng, &lens), vecs(&mut rng, &lens));
+            let (mut p, mut b) = (up_all(&p0), up_all(&b0));
+            let (mut pr, mut br) = (p0.clone(), b0.clone());
+            let half = up(be, &[0.5]);
+            for step in 0..3 {
+                let g = vecs(&mut rng, &lens);
+                let gd = up_all(&g);
+                let s = SgdStep::new(0.05, momentum, 1e-3, step == 0).unwrap();
+                let slots: Vec<SgdSlot> =
+                    (0..lens.len()).map(|i| SgdSlot { p: &p[i], g: &gd[i], buf: &b[i] }).collect();
+                let new = be.sgd_group(&slots, &half, &s).unwrap();
+                (p, b) = new.into_iter().unzip();
+                for i in 0..lens.len() {
+                    reference::sgd_update(&s, 0.5, &mut pr[i], &g[i], &mut br[i]);
                 }
-                close(&format!("sgd n={n} momentum={momentum} p"), &dev.0, &want.0, t);
-                close(&format!("sgd n={n} momentum={momentum} buf"), &dev.1, &want.1, t);
+            }
+            for i in 0..lens.len() {
+                let what = format!("sgd on {} tensor {i} (n={}) momentum={momentum}", be.device(), lens[i]);
+                assert_close(&format!("{what} p"), &host(&p[i]), &pr[i], t);
+                assert_close(&format!("{what} buf"), &host(&b[i]), &br[i], t);
                 if momentum == 0.0 {
-                    assert_eq!(host(&dev.1), b0, "without momentum the buffer is passed through");
+                    assert_eq!(host(&b[i]), b0[i], "without momentum the buffer is passed through");
                 }
             }
         }
+        let empty = be.squared_norm(&[]).unwrap();
+        assert_eq!(host(&empty), vec![0.0], "the squared norm of an empty group on {}", be.device());
+        assert!(be.adam_group(&[], &up(be, &[1.0]), &AdamStep::new(&adamw(true), 1).unwrap()).unwrap().is_empty());
     }
 }
