@@ -5,11 +5,11 @@ use super::classification::CLASS_NAMES;
 use super::evaluate::{CalibrationBin, Evaluation};
 use std::fmt::Write as _;
 
-const W: f64 = 1000.0;
+const W: f64 = 1060.0;
 const H: f64 = 260.0;
 const PAD_L: f64 = 70.0;
 /// The legend sits in this right-hand margin, outside the plot, so it never hides a curve.
-const PAD_R: f64 = 170.0;
+const PAD_R: f64 = 230.0;
 const PAD_T: f64 = 20.0;
 const PAD_B: f64 = 30.0;
 /// The model is always blue; the baselines take the rest in name order (ColorBrewer's dark diverging hues).
@@ -152,9 +152,17 @@ fn line_chart(
             .map(|(i, v)| format!("{:.1},{:.1}", px(i), py(v)))
             .collect();
         let width = if k == 0 { 2.0 } else { 1.2 };
+        // A curve identical to an earlier one (majority class = buy and hold when most bars go up) would hide it:
+        // it is dashed so both show, and the legend says so.
+        let twin = series[..k].iter().find(|s| s.1 == *y).map(|s| s.0);
+        let dash = if twin.is_some() { " stroke-dasharray=\"7 5\"" } else { "" };
+        let name = match twin {
+            Some(t) => format!("{name} (= {t})"),
+            None => name.to_string(),
+        };
         let _ = write!(
             s,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"{width}\" points=\"{}\"/>\
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"{width}\"{dash} points=\"{}\"/>\
              <g class=\"legend\"><rect x=\"{}\" y=\"{}\" width=\"14\" height=\"3\" fill=\"{color}\"/>\
              <text x=\"{}\" y=\"{}\" font-size=\"12\">{}</text></g>",
             pts.join(" "),
@@ -162,7 +170,7 @@ fn line_chart(
             PAD_T + 8.0 + 16.0 * k as f64,
             W - PAD_R + 30.0,
             PAD_T + 12.0 + 16.0 * k as f64,
-            escape(name)
+            escape(&name)
         );
     }
     s.push_str("</svg>\n");
@@ -409,7 +417,7 @@ mod tests {
             assert_eq!(legends.len(), n_lines, "one legend entry per series");
             assert!(legends[0].contains(">model</text>"));
             for name in eval.baselines.keys() {
-                let label = format!(">{}</text>", name.replace('_', " "));
+                let label = format!(">{}", name.replace('_', " "));
                 assert_eq!(legends.iter().filter(|l| l.contains(&label)).count(), 1, "legend for {name}");
             }
             // every curve point lies left of every legend swatch
@@ -429,6 +437,23 @@ mod tests {
             colours.dedup();
             assert_eq!(colours.len(), n_lines);
         }
+    }
+
+    #[test]
+    fn eval_html_identical_curves_are_dashed_and_named() {
+        let a: Vec<f64> = (0..50).map(|i| 1.0 + (i as f64 * 0.3).sin() * 0.1).collect();
+        let b: Vec<f64> = a.iter().map(|v| v * 1.01).collect();
+        let svg =
+            line_chart("t", &[("m", &a, "#000001"), ("x", &b, "#000002"), ("y", &a, "#000003")], &[], fmt_unit, false);
+        let lines: Vec<&str> = svg.split("<polyline").skip(1).collect();
+        assert_eq!(lines.len(), 3);
+        assert!(!lines[0].contains("dasharray") && !lines[1].contains("dasharray"));
+        assert!(lines[2].contains("stroke-dasharray"));
+        assert!(svg.contains(">y (= m)</text>") && svg.contains(">x</text>"));
+    }
+
+    fn fmt_unit(v: f64) -> String {
+        format!("{v:.2}")
     }
 
     #[test]
