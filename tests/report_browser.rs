@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tickgrad::eval::{evaluate, write_report, ConfidenceFilter, EvalInputs, TradingConfig};
+use tickgrad::explain::png::Palette;
+use tickgrad::explain::svg::{heatmap, page as svg_page};
 
 const WIDTH: u32 = 1100;
 const HEIGHT: u32 = 1900;
@@ -140,6 +142,21 @@ fn report_html_renders_in_chromium() {
         let mean = lum.iter().sum::<f64>() / lum.len() as f64;
         let var = lum.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / lum.len() as f64;
         assert!(var > 50.0, "chart band {q} looks blank (luminance variance {var:.1})");
+    }
+
+    // explain.html's heatmaps render too: every colour of the diverging scale's ends is on screen.
+    let rows: Vec<String> = ["log_return", "rsi_14", "volume_z"].map(String::from).to_vec();
+    let lags: Vec<String> = (0..24).rev().map(|l: i32| l.to_string()).collect();
+    let values: Vec<f32> = (0..rows.len() * lags.len()).map(|i| ((i as f32) * 0.7).sin()).collect();
+    let section = heatmap("Integrated gradients", &values, &rows, &lags, Palette::Diverging);
+    let page = dir.join("explain.html");
+    std::fs::write(&page, svg_page("explain", &[section])).unwrap();
+    let (shot, console) = screenshot(&browser, &page, &dir);
+    assert!(console.is_empty(), "explain.html logged to the console: {console:#?}");
+    let (_, _, px) = rgb(&shot);
+    for end in ["#2166ac", "#b2182b"] {
+        let n = px.iter().filter(|&&p| is_shade_of(p, hex(end)) && p != [255, 255, 255]).count();
+        assert!(n >= 200, "heatmap colour {end}: only {n} pixels");
     }
     std::fs::remove_dir_all(&dir).ok();
 }
