@@ -83,9 +83,9 @@ pub fn heatmap(title: &str, values: &[f32], row_names: &[String], col_names: &[S
             hex(colour(v, scale, palette))
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<text class=\"scale\" x=\"{:.1}\" y=\"{:.1}\">{scale:.3e}</text><text class=\"scale\" x=\"{:.1}\" y=\"{:.1}\">{lo:.3e}</text></svg>\n",
+        "<text class=\"scale\" x=\"{:.1}\" y=\"{:.1}\">{scale:.3e}</text><text class=\"scale\" x=\"{:.1}\" y=\"{:.1}\">{lo:.3e}</text></svg>",
         bx + 18.0,
         TOP + 8.0,
         bx + 18.0,
