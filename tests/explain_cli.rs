@@ -99,6 +99,13 @@ fn explain_writes_attributions_importance_and_attention() {
     let cell = |n: u32| (800 / n).clamp(1, 24);
     assert_eq!(png_size(&dir.join("attributions_ig.png")), (12 * cell(12), nf as u32 * cell(nf as u32)));
     assert!(!dir.join("attention.csv").exists());
+    // explain.html: two attribution maps and one per attention layer, every feature named on its row
+    let html = std::fs::read_to_string(dir.join("explain.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 4);
+    let imp = std::fs::read_to_string(dir.join("importance.csv")).unwrap();
+    for name in imp.lines().skip(1).map(|l| l.split(',').next().unwrap()) {
+        assert_eq!(html.matches(&format!("text-anchor=\"end\">{name}</text>")).count(), 2, "row {name}");
+    }
 
     let lstm = r#"{"kind":"lstm_attention","n_features":NF,"hidden_size":4,"num_layers":1}"#;
     let (ok, stdout, stderr, dir) = explain(lstm, "lstm", &[]);
@@ -106,6 +113,8 @@ fn explain_writes_attributions_importance_and_attention() {
     assert!(stdout.contains("neg_mse="), "{stdout}");
     assert_eq!(csv_shape(&dir.join("attention.csv")), (12, 2));
     assert!(!dir.join("attention_layer0.csv").exists());
+    let html = std::fs::read_to_string(dir.join("explain.html")).unwrap();
+    assert!(html.matches("<svg").count() == 3 && html.contains("Attention over time"));
 
     let tcn = r#"{"kind":"tcn","n_features":NF,"channels":[4],"kernel_size":2}"#;
     let (ok, _, stderr, dir) = explain(tcn, "tcn", &[]);

@@ -12,10 +12,12 @@
 //! - `attention_layer<l>.csv/.png` (transformer, [query, key]) or `attention.csv/.png` (lstm_attention, [time]).
 //! - with `--shap`: Shapley values (GradientSHAP, exact KernelSHAP; TreeSHAP for an ensemble's boosted trees),
 //!   see [`super::explain_shap`].
+//! - `explain.html`: the same heatmaps as SVG with a title, feature names per row, a lag axis and a colour scale.
 
 use crate::data::{compute_features, make_labels, Labels};
 use crate::explain::permutation::{accuracy, neg_mse};
 use crate::explain::png::{heatmap, Palette};
+use crate::explain::svg;
 use crate::explain::{
     attention_maps, gradient_x_input, integrated_gradients, permutation_importance, Attention, Baseline, IgOptions,
 };
@@ -220,6 +222,17 @@ pub fn run(a: &Args) -> Result<()> {
     write(&a.out_dir, "attributions_grad_input.csv", matrix_csv("lag", names, w, lag, &gxi).as_bytes())?;
     write(&a.out_dir, "attributions_ig.png", &heatmap(&transpose(&ig, w, f), f, w, Palette::Diverging))?;
     write(&a.out_dir, "attributions_ig_abs.png", &heatmap(&transpose(&ig_abs, w, f), f, w, Palette::Sequential))?;
+    let lags: Vec<String> = (0..w).map(|t| (w - 1 - t).to_string()).collect();
+    let mut sections = vec![
+        svg::heatmap(
+            "Integrated gradients (signed mean; blue < 0 < red)",
+            &transpose(&ig, w, f),
+            names,
+            &lags,
+            Palette::Diverging,
+        ),
+        svg::heatmap("Integrated gradients |mean|", &transpose(&ig_abs, w, f), names, &lags, Palette::Sequential),
+    ];
 
     // attention maps over the same windows
     let mut layers: Vec<Vec<f64>> = Vec::new();
@@ -245,6 +258,9 @@ pub fn run(a: &Args) -> Result<()> {
         let csv = matrix_csv("query_lag", &keys, w, lag, &m);
         write(&a.out_dir, &format!("attention_layer{l}.csv"), csv.as_bytes())?;
         write(&a.out_dir, &format!("attention_layer{l}.png"), &heatmap(&m, w, w, Palette::Sequential))?;
+        let queries: Vec<String> = lags.iter().map(|l| format!("query lag {l}")).collect();
+        let title = format!("Attention, layer {l} (rows: query bar, columns: key bar)");
+        sections.push(svg::heatmap(&title, &m, &queries, &lags, Palette::Sequential));
     }
     if !time.is_empty() {
         let m: Vec<f32> = time.iter().map(|&v| v as f32).collect();
@@ -254,6 +270,7 @@ pub fn run(a: &Args) -> Result<()> {
         }
         write(&a.out_dir, "attention.csv", csv.as_bytes())?;
         write(&a.out_dir, "attention.png", &heatmap(&m, 1, w, Palette::Sequential))?;
+        sections.push(svg::heatmap("Attention over time", &m, &["weight".to_string()], &lags, Palette::Sequential));
     }
 
     // permutation importance on the last `val` labelled windows
@@ -285,6 +302,8 @@ pub fn run(a: &Args) -> Result<()> {
     } else {
         None
     };
+    let title = format!("tickgrad explain: {} on the last {} windows", cfg.kind(), ends.len());
+    write(&a.out_dir, "explain.html", svg::page(&title, &sections).as_bytes())?;
 
     let mut order: Vec<usize> = (0..f).collect();
     order.sort_by(|&i, &j| imp.drop[j].total_cmp(&imp.drop[i]));

@@ -1,17 +1,24 @@
 //! `report.html`: one file with inline SVG and CSS, no scripts, so it opens anywhere and can be archived
 //! next to the numbers it shows.
 
-use super::baselines::BUY_AND_HOLD;
 use super::classification::CLASS_NAMES;
 use super::evaluate::{CalibrationBin, Evaluation};
 use std::fmt::Write as _;
 
-const W: f64 = 860.0;
+const W: f64 = 1060.0;
 const H: f64 = 260.0;
 const PAD_L: f64 = 70.0;
-const PAD_R: f64 = 20.0;
+/// The legend sits in this right-hand margin, outside the plot, so it never hides a curve.
+const PAD_R: f64 = 230.0;
 const PAD_T: f64 = 20.0;
 const PAD_B: f64 = 30.0;
+/// The model is always blue; the baselines take the rest in name order (ColorBrewer's dark diverging hues).
+const MODEL_COLOR: &str = "#2166ac";
+const SERIES_COLORS: [&str; 8] =
+    ["#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f", "#8c510a", "#c51b7d", "#4d4d4d"];
+/// Rows that count things print as integers (`452`, not `452.0000`).
+const COUNT_ROWS: [&str; 4] = ["n_trades", "n_bars", "n_trials", "periods_per_year"];
+
 /// Above this many points a curve is reduced to each bucket's min and max, which keeps drawdown troughs.
 const MAX_POINTS: usize = 1600;
 
@@ -144,17 +151,26 @@ fn line_chart(
             .filter(|(_, v)| v.is_finite())
             .map(|(i, v)| format!("{:.1},{:.1}", px(i), py(v)))
             .collect();
+        let width = if k == 0 { 2.0 } else { 1.2 };
+        // A curve identical to an earlier one (majority class = buy and hold when most bars go up) would hide it:
+        // it is dashed so both show, and the legend says so.
+        let twin = series[..k].iter().find(|s| s.1 == *y).map(|s| s.0);
+        let dash = if twin.is_some() { " stroke-dasharray=\"7 5\"" } else { "" };
+        let name = match twin {
+            Some(t) => format!("{name} (= {t})"),
+            None => name.to_string(),
+        };
         let _ = write!(
             s,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.3\" points=\"{}\"/>\
-             <rect x=\"{}\" y=\"{}\" width=\"12\" height=\"3\" fill=\"{color}\"/>\
-             <text x=\"{}\" y=\"{}\" font-size=\"12\">{}</text>",
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"{width}\"{dash} points=\"{}\"/>\
+             <g class=\"legend\"><rect x=\"{}\" y=\"{}\" width=\"14\" height=\"3\" fill=\"{color}\"/>\
+             <text x=\"{}\" y=\"{}\" font-size=\"12\">{}</text></g>",
             pts.join(" "),
-            PAD_L + 10.0,
+            W - PAD_R + 12.0,
             PAD_T + 8.0 + 16.0 * k as f64,
-            PAD_L + 26.0,
+            W - PAD_R + 30.0,
             PAD_T + 12.0 + 16.0 * k as f64,
-            escape(name)
+            escape(&name)
         );
     }
     s.push_str("</svg>\n");
@@ -206,6 +222,25 @@ fn calibration_chart(bins: &[CalibrationBin]) -> String {
         size / 2.0,
         w = size - 2.0 * p
     );
+    for k in 0..=5 {
+        let v = k as f64 / 5.0;
+        let _ = write!(
+            s,
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{}\" y2=\"{}\" stroke=\"#999\"/>\
+             <text class=\"tick\" x=\"{x:.1}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{v:.1}</text>\
+             <line x1=\"{}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#999\"/>\
+             <text class=\"tick\" x=\"{}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\">{v:.1}</text>",
+            size - p,
+            size - p + 4.0,
+            size - p + 15.0,
+            p - 4.0,
+            p,
+            p - 6.0,
+            sy(v) + 3.5,
+            x = sc(v),
+            y = sy(v),
+        );
+    }
     let max_count = bins.iter().map(|b| b.count).max().unwrap_or(1) as f64;
     let pts: Vec<String> = bins.iter().map(|b| format!("{:.1},{:.1}", sc(b.mean_confidence), sy(b.accuracy))).collect();
     let _ = write!(s, "<polyline fill=\"none\" stroke=\"#2166ac\" points=\"{}\"/>", pts.join(" "));
@@ -227,6 +262,15 @@ fn calibration_chart(bins: &[CalibrationBin]) -> String {
     s
 }
 
+/// Counts as integers, everything else to four decimals; `n/a` where undefined.
+fn fmt_metric(name: &str, v: Option<f64>) -> String {
+    match v {
+        Some(v) if COUNT_ROWS.contains(&name) && v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", v as i64),
+        Some(v) => format!("{v:.4}"),
+        None => "n/a".into(),
+    }
+}
+
 fn metrics_table(eval: &Evaluation) -> String {
     let r = &eval.report;
     let mut cols = vec![("model", r.model.rows())];
@@ -239,12 +283,7 @@ fn metrics_table(eval: &Evaluation) -> String {
     for i in 0..cols[0].1.len() {
         let _ = write!(s, "<tr><td>{}</td>", cols[0].1[i].0);
         for (_, rows) in &cols {
-            match rows[i].1 {
-                Some(v) => {
-                    let _ = write!(s, "<td>{v:.4}</td>");
-                }
-                None => s.push_str("<td>n/a</td>"),
-            }
+            let _ = write!(s, "<td>{}</td>", fmt_metric(rows[i].0, rows[i].1));
         }
         s.push_str("</tr>");
     }
@@ -260,21 +299,25 @@ pub(crate) fn render(eval: &Evaluation) -> String {
          table.m td:first-child{text-align:left}table.cm td{text-align:center;min-width:70px}\
          </style></head><body>\n<h1>tickgrad evaluation</h1>\n",
     );
-    let model_eq = equity(&eval.model.net);
-    let bh_eq = eval.baselines.get(BUY_AND_HOLD).map(|b| equity(&b.net));
-    let mut series: Vec<(&str, &[f64], &str)> = vec![("model", &model_eq, "#2166ac")];
-    if let Some(b) = &bh_eq {
-        series.push(("buy and hold", b, "#b2182b"));
-    }
-    s.push_str(&line_chart("Equity (net of costs)", &series, &eval.timestamps, |v| format!("{v:.3}"), true));
-    let dd = drawdown(&eval.model.net);
-    s.push_str(&line_chart(
-        "Model drawdown",
-        &[("drawdown", &dd, "#b2182b")],
-        &eval.timestamps,
-        |v| format!("{:.1}%", 100.0 * v),
-        false,
-    ));
+    // The model first, then every baseline the evaluation scored, each with its own colour.
+    let runs: Vec<(String, &[f64], &str)> =
+        std::iter::once(("model".to_string(), eval.model.net.as_slice(), MODEL_COLOR))
+            .chain(
+                eval.baselines
+                    .iter()
+                    .zip(SERIES_COLORS.iter().cycle())
+                    .map(|((name, b), c)| (name.replace('_', " "), b.net.as_slice(), *c)),
+            )
+            .collect();
+    let curves = |f: fn(&[f64]) -> Vec<f64>| -> Vec<(String, Vec<f64>, &str)> {
+        runs.iter().map(|(name, net, c)| (name.clone(), f(net), *c)).collect()
+    };
+    let eq = curves(equity);
+    let eq_series: Vec<(&str, &[f64], &str)> = eq.iter().map(|(n, y, c)| (n.as_str(), y.as_slice(), *c)).collect();
+    s.push_str(&line_chart("Equity (net of costs)", &eq_series, &eval.timestamps, |v| format!("{v:.3}"), true));
+    let dd = curves(drawdown);
+    let dd_series: Vec<(&str, &[f64], &str)> = dd.iter().map(|(n, y, c)| (n.as_str(), y.as_slice(), *c)).collect();
+    s.push_str(&line_chart("Drawdown", &dd_series, &eval.timestamps, |v| format!("{:.1}%", 100.0 * v), false));
     if let Some(c) = &eval.classification {
         s.push_str(&confusion_table(&c.all.confusion_matrix));
     }
@@ -288,7 +331,148 @@ pub(crate) fn render(eval: &Evaluation) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::classification::ConfidenceFilter;
+    use super::super::evaluate::{evaluate, EvalInputs};
+    use super::super::trading::TradingConfig;
     use super::*;
+
+    /// A random classifier's evaluation over `n` hourly bars, with every baseline the inputs allow.
+    fn random_eval(n: usize, seed: u64) -> Evaluation {
+        let mut state = seed;
+        let mut u = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let returns: Vec<f64> = (0..n).map(|_| (u() - 0.49) * 0.02).collect();
+        let labels: Vec<usize> = (0..n).map(|_| (u() * 3.0) as usize % 3).collect();
+        let predictions: Vec<usize> = (0..n).map(|_| (u() * 3.0) as usize % 3).collect();
+        let gbdt: Vec<usize> = (0..n).map(|_| (u() * 3.0) as usize % 3).collect();
+        let confidence: Vec<f64> = (0..n).map(|_| 0.34 + 0.66 * u()).collect();
+        let timestamps: Vec<i64> = (0..n as i64).map(|i| 1_577_836_800_000 + 3_600_000 * i).collect();
+        let mut inputs = EvalInputs::new(&timestamps, &returns, TradingConfig::hourly_24_7(4.0, 1.0));
+        inputs.labels = Some(&labels);
+        inputs.predictions = Some(&predictions);
+        inputs.confidence = Some(ConfidenceFilter { confidence: &confidence, threshold: 0.7 });
+        inputs.train_labels = Some(&labels);
+        inputs.boosted_trees = Some(&gbdt);
+        evaluate(&inputs).unwrap()
+    }
+
+    /// The cells of the metrics table's row `name`, model first.
+    fn metric_cells(html: &str, name: &str) -> Vec<String> {
+        let start = html.find(&format!("<tr><td>{name}</td>")).unwrap_or_else(|| panic!("no row {name}"));
+        let row = &html[start..start + html[start..].find("</tr>").unwrap()];
+        row.split("<td>").skip(2).map(|c| c.trim_end_matches("</td>").to_string()).collect()
+    }
+
+    /// Each chart's SVG, in order.
+    fn svgs(html: &str) -> Vec<&str> {
+        html.split("<svg").skip(1).map(|s| &s[..s.find("</svg>").unwrap()]).collect()
+    }
+
+    fn attr(tag: &str, name: &str) -> f64 {
+        let i = tag.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        tag[i..i + tag[i..].find('"').unwrap()].parse().unwrap()
+    }
+
+    #[test]
+    fn eval_html_counts_print_as_integers() {
+        for seed in [1, 2] {
+            let eval = random_eval(500 + 37 * seed as usize, seed);
+            let html = render(&eval);
+            let t = &eval.report.model.trading;
+            let n_cols = 1 + eval.report.baselines.len();
+            for (name, want) in [
+                ("n_trades", t.n_trades.to_string()),
+                ("n_bars", t.n_bars.to_string()),
+                ("periods_per_year", "8760".into()),
+            ] {
+                let cells = metric_cells(&html, name);
+                assert_eq!(cells.len(), n_cols, "{name}: {cells:?}");
+                assert_eq!(cells[0], want, "{name}");
+                assert!(cells.iter().all(|c| c.parse::<u64>().is_ok()), "{name} not integers: {cells:?}");
+            }
+            // a ratio still prints to four decimals
+            let sharpe = metric_cells(&html, "sharpe");
+            assert_eq!(sharpe[0], format!("{:.4}", t.sharpe));
+        }
+        assert_eq!(fmt_metric("n_trials", Some(20.0)), "20");
+        assert_eq!(fmt_metric("periods_per_year", Some(252.5)), "252.5000");
+        assert_eq!(fmt_metric("exposure", Some(3.0)), "3.0000");
+        assert_eq!(fmt_metric("n_trades", None), "n/a");
+    }
+
+    #[test]
+    fn eval_html_draws_every_baseline_with_a_legend_outside_the_plot() {
+        let eval = random_eval(700, 7);
+        assert!(eval.baselines.len() >= 4, "fixture should score several baselines: {:?}", eval.baselines.keys());
+        let html = render(&eval);
+        let charts = svgs(&html);
+        // equity, drawdown, calibration
+        assert_eq!(charts.len(), 3);
+        for chart in &charts[..2] {
+            let n_lines = chart.matches("<polyline").count();
+            assert_eq!(n_lines, 1 + eval.baselines.len());
+            let legends: Vec<&str> = chart.split("<g class=\"legend\">").skip(1).collect();
+            assert_eq!(legends.len(), n_lines, "one legend entry per series");
+            assert!(legends[0].contains(">model</text>"));
+            for name in eval.baselines.keys() {
+                let label = format!(">{}", name.replace('_', " "));
+                assert_eq!(legends.iter().filter(|l| l.contains(&label)).count(), 1, "legend for {name}");
+            }
+            // every curve point lies left of every legend swatch
+            let right = chart
+                .split(" points=\"")
+                .skip(1)
+                .flat_map(|p| p[..p.find('"').unwrap()].split(' ').map(|xy| xy.split(',').next().unwrap()))
+                .map(|x| x.parse::<f64>().unwrap())
+                .fold(f64::NEG_INFINITY, f64::max);
+            for l in &legends {
+                assert!(attr(l, "x") > right, "legend at x={} overlaps curves reaching x={right}", attr(l, "x"));
+            }
+            // distinct colours
+            let mut colours: Vec<&str> =
+                chart.split("<polyline fill=\"none\" stroke=\"").skip(1).map(|p| &p[..7]).collect();
+            colours.sort_unstable();
+            colours.dedup();
+            assert_eq!(colours.len(), n_lines);
+        }
+    }
+
+    #[test]
+    fn eval_html_identical_curves_are_dashed_and_named() {
+        let a: Vec<f64> = (0..50).map(|i| 1.0 + (i as f64 * 0.3).sin() * 0.1).collect();
+        let b: Vec<f64> = a.iter().map(|v| v * 1.01).collect();
+        let svg =
+            line_chart("t", &[("m", &a, "#000001"), ("x", &b, "#000002"), ("y", &a, "#000003")], &[], fmt_unit, false);
+        let lines: Vec<&str> = svg.split("<polyline").skip(1).collect();
+        assert_eq!(lines.len(), 3);
+        assert!(!lines[0].contains("dasharray") && !lines[1].contains("dasharray"));
+        assert!(lines[2].contains("stroke-dasharray"));
+        assert!(svg.contains(">y (= m)</text>") && svg.contains(">x</text>"));
+    }
+
+    fn fmt_unit(v: f64) -> String {
+        format!("{v:.2}")
+    }
+
+    #[test]
+    fn eval_html_calibration_has_tick_labels() {
+        let eval = random_eval(400, 3);
+        assert!(!eval.calibration.is_empty());
+        let html = render(&eval);
+        let cal = svgs(&html)[2];
+        let ticks: Vec<&str> = cal
+            .split("<text class=\"tick\"")
+            .skip(1)
+            .map(|t| &t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()])
+            .collect();
+        let want: Vec<String> = (0..=5).map(|k| format!("{:.1}", k as f64 / 5.0)).collect();
+        assert_eq!(ticks.len(), 12, "six ticks on each axis: {ticks:?}");
+        for w in &want {
+            assert_eq!(ticks.iter().filter(|t| *t == w).count(), 2, "tick {w} on both axes");
+        }
+    }
 
     #[test]
     fn eval_html_helpers() {

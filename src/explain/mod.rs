@@ -2,7 +2,7 @@
 //! gradients per feature and time step (from the autodiff), permutation feature importance on a validation set,
 //! and Shapley values (GradientSHAP over training baselines, exact KernelSHAP over column groups; TreeSHAP for
 //! the boosted trees lives with them, `models::gbdt`); heatmaps are written as PNG by a small hand-rolled encoder
-//! ([`png`]). `tickgrad explain` writes them all.
+//! ([`png`]) and, labelled, as SVG in `explain.html` ([`svg`]). `tickgrad explain` writes them all.
 
 pub mod attention;
 pub mod gradients;
@@ -10,6 +10,7 @@ pub mod kernel_shap;
 pub mod permutation;
 pub mod png;
 pub mod shap_gradient;
+pub mod svg;
 
 pub use attention::{attention_maps, Attention};
 pub use gradients::{

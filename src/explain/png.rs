@@ -90,7 +90,7 @@ fn lerp(a: [f32; 3], b: [f32; 3], t: f32) -> [u8; 3] {
     [0, 1, 2].map(|i| (a[i] + (b[i] - a[i]) * t).round().clamp(0.0, 255.0) as u8)
 }
 
-fn colour(v: f32, scale: f32, p: Palette) -> [u8; 3] {
+pub(crate) fn colour(v: f32, scale: f32, p: Palette) -> [u8; 3] {
     if !v.is_finite() {
         return [128, 128, 128];
     }
