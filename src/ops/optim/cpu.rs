@@ -32,8 +32,11 @@ pub fn squared_norm(gs: &[&[f32]]) -> f32 {
     gs.iter().fold(0.0f32, |acc, g| (acc as f64 + sum(g)) as f32)
 }
 
+/// One tensor's host views for an in-place Adam update: (p, g, m, v).
+pub type AdamViews<'a> = (&'a mut [f32], &'a [f32], &'a mut [f32], &'a mut [f32]);
+
 /// Adam/AdamW in place over every tensor of a group, as one parallel list of chunks.
-pub fn adam_group(s: &AdamStep, scale: f32, ts: &mut [(&mut [f32], &[f32], &mut [f32], &mut [f32])]) {
+pub fn adam_group(s: &AdamStep, scale: f32, ts: &mut [AdamViews<'_>]) {
     let mut pieces = Vec::new();
     for (p, g, m, v) in ts.iter_mut() {
         let chunks = p.chunks_mut(CHUNK).zip(g.chunks(CHUNK)).zip(m.chunks_mut(CHUNK)).zip(v.chunks_mut(CHUNK));

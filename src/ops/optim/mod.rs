@@ -32,6 +32,7 @@
 //!   in the same submit. A slab is bounded by the adapter's largest storage binding; a bigger group takes
 //!   several.
 //! - CPU (`cpu.rs`): the whole group's chunks are one parallel loop.
+//!
 //! The updates are functional (new p, m, v buffers): with the device's caching allocator the old buffers are
 //! reused the next step, so a warm step asks the driver for no memory.
 //!

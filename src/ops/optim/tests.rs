@@ -182,7 +182,9 @@ fn group_updates_match_reference_on_every_device() {
                 assert_eq!(new.len(), lens.len());
                 (p, m, v) = (vec![], vec![], vec![]);
                 for (pi, mi, vi) in new {
-                    (p.push(pi), m.push(mi), v.push(vi));
+                    p.push(pi);
+                    m.push(mi);
+                    v.push(vi);
                 }
                 for i in 0..lens.len() {
                     reference::adam_update(&s, cf, &mut pr[i], &g[i], &mut mr[i], &mut vr[i]);
