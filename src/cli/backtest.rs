@@ -164,7 +164,7 @@ pub fn parse_utc(flag: &str, text: &str, end_of_day: bool) -> Result<i64> {
     let parts: Vec<&str> = date.split('-').collect();
     let [y, m, d] = parts.as_slice() else { return Err(bad()) };
     let (y, m, d) = (num(y, 1970, 9999)?, num(m, 1, 12)?, num(d, 1, 31)?);
-    let days = days_from_civil(y, m, d);
+    let days = crate::eval::days_from_civil(y, m, d);
     if crate::eval::fmt_utc(days * 86_400_000)[..10] != date[..] {
         return Err(Error::config(flag, format!("`{text}` is not a calendar date")));
     }
@@ -177,17 +177,6 @@ pub fn parse_utc(flag: &str, text: &str, end_of_day: bool) -> Result<i64> {
         None => 0,
     };
     Ok(days * 86_400_000 + ms)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days-from-civil).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 pub fn run(args: &EvalArgs, out_dir: &Path) -> Result<()> {

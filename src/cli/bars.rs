@@ -169,23 +169,12 @@ pub fn parse_time(field: &str, text: &str) -> Result<i64> {
             (num(h, 0, 23)?, num(mi, 0, 59)?)
         }
     };
-    let days = days_from_civil(y, m, d);
+    let days = crate::eval::days_from_civil(y, m, d);
     // A day past the month's end (2021-02-30) would roll over silently; refuse it instead.
     if crate::eval::fmt_utc(days * 86_400_000)[..10] != format!("{y:04}-{m:02}-{d:02}") {
         return Err(bad());
     }
     Ok(((days * 24 + hh) * 60 + mm) * 60_000)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's algorithm; the inverse of `fmt_utc`'s).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -43,6 +43,18 @@ pub fn fmt_utc(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", sod / 3600, (sod % 3600) / 60)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's days-from-civil): the inverse of [`fmt_utc`]'s
+/// date part, for the command line's UTC date flags.
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 fn equity(net: &[f64]) -> Vec<f64> {
     let mut e = 1.0;
     net.iter()

@@ -19,7 +19,7 @@ pub use classification::{
 };
 pub use evaluate::{calibration_bins, evaluate, CalibrationBin, EvalInputs, Evaluation};
 pub use horizons::{format_horizon_table, horizon_table, parse_horizons, HorizonInputs, HorizonTable};
-pub use html::fmt_utc;
+pub use html::{days_from_civil, fmt_utc};
 pub use regression::{regression_metrics, RegressionMetrics};
 pub use report::{format_table, returns_csv, write_report, ClassSummary, Metrics, RegressionSummary, Report};
 pub use trading::{
