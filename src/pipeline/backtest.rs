@@ -381,25 +381,7 @@ pub fn test_calls(
     match pred {
         BacktestPredictor::Single(m) => {
             let p = network_test(m, ds, &folds, refit, device, &|_| true)?;
-            // Scored from the file's first samples (`--split all`), there is nothing earlier to fit trees on.
-            let gbdt_classes = if ds.split.train.is_empty() || ds.split.val.is_empty() {
-                Vec::new()
-            } else {
-                let base =
-                    tabular::fit(ds, ds.split.train.clone(), Some(ds.split.val.clone()), &tabular::default_config(0))?;
-                gbdt_test(ds, &base, &folds)?.classes()
-            };
-            Ok(TestCalls {
-                samples: test,
-                classes: p.classes(),
-                confidence: p.probs.iter().map(|q| q.iter().copied().fold(0.0, f64::max)).collect(),
-                probs: p.probs,
-                threshold: None,
-                regression: p.ret,
-                gbdt_classes,
-                folds,
-                members: Vec::new(),
-            })
+            single_calls(ds, test, p, folds)
         }
         BacktestPredictor::Ensemble(e) => {
             // Members predict from the first validation sample, so the rolling weights start with a history.
@@ -455,26 +437,32 @@ pub fn test_calls(
             }
             let choice: Vec<usize> = ds.rows(test.clone()).map(|row| r.model_for(regimes[row])).collect();
             let p = route(&preds, &choice)?;
-            let gbdt_classes = if ds.split.train.is_empty() || ds.split.val.is_empty() {
-                Vec::new()
-            } else {
-                let base =
-                    tabular::fit(ds, ds.split.train.clone(), Some(ds.split.val.clone()), &tabular::default_config(0))?;
-                gbdt_test(ds, &base, &folds)?.classes()
-            };
-            Ok(TestCalls {
-                samples: test,
-                classes: p.classes(),
-                confidence: p.probs.iter().map(|q| q.iter().copied().fold(0.0, f64::max)).collect(),
-                probs: p.probs,
-                threshold: None,
-                regression: p.ret,
-                gbdt_classes,
-                folds,
-                members: Vec::new(),
-            })
+            single_calls(ds, test, p, folds)
         }
     }
+}
+
+/// The calls of one network's predictions `p` on `test` (a single checkpoint, or per-regime networks routed bar by
+/// bar), beside the boosted-trees baseline fitted on the training part.
+fn single_calls(ds: &Dataset, test: Range<usize>, p: MemberPredictions, folds: Vec<Fold>) -> Result<TestCalls> {
+    // Scored from the file's first samples (`--split all`), there is nothing earlier to fit trees on.
+    let gbdt_classes = if ds.split.train.is_empty() || ds.split.val.is_empty() {
+        Vec::new()
+    } else {
+        let base = tabular::fit(ds, ds.split.train.clone(), Some(ds.split.val.clone()), &tabular::default_config(0))?;
+        gbdt_test(ds, &base, &folds)?.classes()
+    };
+    Ok(TestCalls {
+        samples: test,
+        classes: p.classes(),
+        confidence: p.probs.iter().map(|q| q.iter().copied().fold(0.0, f64::max)).collect(),
+        probs: p.probs,
+        threshold: None,
+        regression: p.ret,
+        gbdt_classes,
+        folds,
+        members: Vec::new(),
+    })
 }
 
 /// Bars per year from the median spacing of the timestamps: 252 for daily (or longer) bars, which trade on
