@@ -9,6 +9,7 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod explain;
+pub mod feed;
 pub mod io;
 pub mod models;
 pub mod nn;
