@@ -249,6 +249,48 @@ fn run_per_regime_cli_writes_the_networks_and_the_report() {
         assert!(out.join("regimes").join(&e.checkpoint).exists(), "{e:?}");
     }
     assert!(out.join("report.json").exists() && stdout.contains("per-regime models"), "{stdout}");
+
+    // `stream --checkpoint OUT/regimes` answers each bar with its regime's network, as the library's engine does.
+    let regimes = out.join("regimes");
+    let y_path = dir.join("stream.npy");
+    let (ok, stdout, stderr) = pipeline_support::tickgrad(&[
+        "stream",
+        "--checkpoint",
+        regimes.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--out",
+        y_path.to_str().unwrap(),
+    ]);
+    assert!(ok, "stream of per-regime networks failed:\n{stderr}");
+    let (raw, _) = tickgrad::data::load_csv(&csv).unwrap();
+    let has_trades = raw.column("trades").is_some();
+    let has_taker = raw.column("taker_buy_base_volume").is_some();
+    let (mut engine, _) =
+        RegimeEngine::load(&regimes.join("regimes.json"), Device::Cpu, has_trades, has_taker).unwrap();
+    let mut want = Vec::new();
+    let mut routed = [0usize; 4];
+    for i in 0..raw.len() {
+        if let Some((code, o)) = engine.push(&Bar::from_bars(&raw, i)).unwrap() {
+            want.extend_from_slice(o);
+            routed[code.unwrap_or(3)] += 1;
+        }
+    }
+    let got = tickgrad::io::npy::read_npy(&y_path).unwrap();
+    assert_eq!(got.data, want, "streamed per-regime answers");
+    let counts = format!("trending={} ranging={} volatile={}", routed[0], routed[1], routed[2]);
+    assert!(stdout.contains("model=per-regime") && stdout.contains(&counts), "{stdout}\nwant {counts}");
+    let journal = dir.join("journal.jsonl");
+    let (ok, _, stderr) = pipeline_support::tickgrad(&[
+        "stream",
+        "--checkpoint",
+        regimes.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    assert!(!ok && stderr.contains("per-regime networks") && stderr.contains("paper trading"), "{stderr}");
     let (ok, _, stderr) = pipeline_support::tickgrad(&["run", "--regime-model", "tcn"]);
     assert!(!ok && stderr.contains("--per-regime"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();

@@ -42,6 +42,8 @@ use std::time::Instant;
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["input", "data", "db"])))]
 pub struct StreamArgs {
+    /// A checkpoint file, or the directory `run --per-regime` wrote (`OUT/regimes`): then every bar is answered
+    /// by its regime's network.
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Model inputs [bars, features] as float32 .npy (already scaled).
@@ -139,7 +141,7 @@ pub struct TradeArgs {
 }
 
 impl TradeArgs {
-    fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.journal.is_some() || !self.members.is_empty() || self.metrics_addr.is_some()
     }
 
@@ -173,19 +175,19 @@ impl TradeArgs {
 }
 
 /// Paces the bars for --bar-interval-ms: bar i waits until `i × interval` after the first bar.
-struct Pacer {
+pub(crate) struct Pacer {
     start: Instant,
     interval: std::time::Duration,
 }
 
 impl Pacer {
-    fn new(interval_ms: f64) -> Result<Pacer> {
+    pub(crate) fn new(interval_ms: f64) -> Result<Pacer> {
         let interval = std::time::Duration::try_from_secs_f64(interval_ms / 1e3)
             .map_err(|e| Error::config("bar-interval-ms", format!("{interval_ms} is not a duration: {e}")))?;
         Ok(Pacer { start: Instant::now(), interval })
     }
 
-    fn wait(&self, bar: usize) {
+    pub(crate) fn wait(&self, bar: usize) {
         if self.interval.is_zero() {
             return;
         }
@@ -204,6 +206,15 @@ fn watch(a: &StreamArgs) -> Result<Option<CheckpointWatch>> {
 pub fn run(a: &StreamArgs) -> Result<()> {
     let device = crate::backend::select(&a.device)?;
     let has_bars = a.bars.data.is_some() || a.bars.db.is_some();
+    if let Some(manifest) = super::stream_regimes::manifest_of(&a.checkpoint) {
+        if a.input.is_some() || !has_bars {
+            return Err(Error::config(
+                "input",
+                "per-regime networks need raw bars (--data or --db): the regime comes from them",
+            ));
+        }
+        return super::stream_regimes::run_regimes(a, &manifest, stream_bars(&a.bars)?, device);
+    }
     match (&a.input, has_bars) {
         (Some(input), false) if !a.trade.enabled() => run_npy(a, input, device),
         (Some(_), false) => {

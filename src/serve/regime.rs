@@ -71,6 +71,16 @@ impl RegimeEngine {
         Ok((RegimeEngine { engines, route: r.route, answers }, warnings))
     }
 
+    /// Threads of every network's batch-1 forward.
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        self.engines.iter_mut().try_for_each(|e| e.set_threads(threads))
+    }
+
+    /// Distinct networks (the fallback and each regime's own).
+    pub fn networks(&self) -> usize {
+        self.engines.len()
+    }
+
     /// The fallback network's engine (features, inputs and drift reference are the same for all).
     pub fn primary(&self) -> &Engine {
         &self.engines[0]
