@@ -2,6 +2,9 @@
 //! the same [`FeedEvent`]s, so the per-symbol engines downstream cannot tell a replay from a live session; that is
 //! what lets the live path be tested by comparing it with a CSV replay of the same bars.
 
+pub mod binance;
+pub mod sequence;
+
 use crate::data::incremental::features::Bar;
 use crate::Result;
 
