@@ -16,6 +16,7 @@ pub mod predict;
 pub mod pretrain;
 pub mod run;
 pub mod stream;
+pub mod stream_symbols;
 pub mod techniques;
 pub mod train;
 

@@ -14,6 +14,9 @@
 //!   swapped in between two bars ([`crate::serve::reload`]); one stderr line per swap or refusal. In trading
 //!   mode only `--checkpoint` (member 0) is watched.
 //!
+//! - `--symbols A,B,…`: several symbols in one process, one engine set per symbol over weights read once
+//!   ([`super::stream_symbols`]).
+//!
 //! Diagnostics go to stderr; stdout gets one summary line and, last, `per_bar_us p50=<x> p99=<y> max=<z>`
 //! (answered bars only; a bar's time covers features, scaling and the model).
 
@@ -81,6 +84,12 @@ pub struct StreamArgs {
     /// `tickgrad_device_fallbacks_total`). Without it the error ends the stream.
     #[arg(long)]
     pub fallback_cpu: bool,
+    /// Several symbols side by side in one process: A,B,… (each 1 to 64 letters, digits or `_-./:`). --data then
+    /// takes one CSV per symbol (comma-separated, same order), or --db URL --interval I reads each symbol's series;
+    /// --out and --journal take one file per symbol the same way. The checkpoints are read once and shared; each
+    /// symbol has its own features, warm-up, drift monitor and trader, and its own `symbol="…"` metrics.
+    #[arg(long)]
+    pub symbols: Option<String>,
     #[command(flatten)]
     pub trade: TradeArgs,
 }
@@ -139,11 +148,11 @@ pub struct TradeArgs {
 }
 
 impl TradeArgs {
-    fn enabled(&self) -> bool {
+    pub(super) fn enabled(&self) -> bool {
         self.journal.is_some() || !self.members.is_empty() || self.metrics_addr.is_some()
     }
 
-    fn config(&self) -> TraderConfig {
+    pub(super) fn config(&self) -> TraderConfig {
         TraderConfig {
             gate: GateConfig {
                 conf_threshold: self.conf_threshold,
@@ -173,19 +182,19 @@ impl TradeArgs {
 }
 
 /// Paces the bars for --bar-interval-ms: bar i waits until `i × interval` after the first bar.
-struct Pacer {
+pub(super) struct Pacer {
     start: Instant,
     interval: std::time::Duration,
 }
 
 impl Pacer {
-    fn new(interval_ms: f64) -> Result<Pacer> {
+    pub(super) fn new(interval_ms: f64) -> Result<Pacer> {
         let interval = std::time::Duration::try_from_secs_f64(interval_ms / 1e3)
             .map_err(|e| Error::config("bar-interval-ms", format!("{interval_ms} is not a duration: {e}")))?;
         Ok(Pacer { start: Instant::now(), interval })
     }
 
-    fn wait(&self, bar: usize) {
+    pub(super) fn wait(&self, bar: usize) {
         if self.interval.is_zero() {
             return;
         }
@@ -203,6 +212,9 @@ fn watch(a: &StreamArgs) -> Result<Option<CheckpointWatch>> {
 
 pub fn run(a: &StreamArgs) -> Result<()> {
     let device = crate::backend::select(&a.device)?;
+    if let Some(list) = &a.symbols {
+        return super::stream_symbols::run(a, list, device);
+    }
     let has_bars = a.bars.data.is_some() || a.bars.db.is_some();
     match (&a.input, has_bars) {
         (Some(input), false) if !a.trade.enabled() => run_npy(a, input, device),
