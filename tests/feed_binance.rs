@@ -16,6 +16,7 @@ use tickgrad::device::Device;
 use tickgrad::feed::binance::conn::Backoff;
 use tickgrad::feed::binance::{BinanceConfig, BinanceFeed};
 use tickgrad::feed::{DropReason, Feed, FeedEvent};
+use tickgrad::io::npy::read_npy;
 use tickgrad::models::checkpoint;
 use tickgrad::models::{Model, ModelConfig};
 use tickgrad::serve::engine::{FEATURES_KEY, SCALER_KEY};
@@ -96,8 +97,18 @@ fn faults_give_the_exact_event_sequence_and_the_csv_answers() {
     let bar = |s: &str, h: usize| FeedEvent::Bar { symbol: s.to_string(), bar: csv_bar(&bars, s, h) };
     let both = |h: usize| [bar("BTCUSDT", h), bar("ETHUSDT", h)];
     let mut want: Vec<FeedEvent> = (0..12).flat_map(both).collect();
-    want.push(FeedEvent::Dropped { symbol: "BTCUSDT".into(), timestamp: ts(11), last: ts(11), why: DropReason::Duplicate });
-    want.push(FeedEvent::Dropped { symbol: "ETHUSDT".into(), timestamp: ts(10), last: ts(11), why: DropReason::OutOfOrder });
+    want.push(FeedEvent::Dropped {
+        symbol: "BTCUSDT".into(),
+        timestamp: ts(11),
+        last: ts(11),
+        why: DropReason::Duplicate,
+    });
+    want.push(FeedEvent::Dropped {
+        symbol: "ETHUSDT".into(),
+        timestamp: ts(10),
+        last: ts(11),
+        why: DropReason::OutOfOrder,
+    });
     want.push(FeedEvent::Reconnected { attempt: 1, reason: String::new() });
     for s in ["BTCUSDT", "ETHUSDT"] {
         want.push(FeedEvent::Gap { symbol: s.into(), last: ts(11), next: ts(14), missing: 2 });
@@ -195,9 +206,15 @@ fn a_server_that_stays_away_ends_the_feed_with_an_error_after_the_attempts() {
 #[test]
 fn malformed_and_unexpected_messages_are_errors_naming_the_message() {
     let cases = [
-        (r#"{"stream":"x","data":{"e":"kline","s":"BTCUSDT","k":{"t":1}}}"#.to_string(), "message 3: field `data.k.s` is missing"),
+        (
+            r#"{"stream":"x","data":{"e":"kline","s":"BTCUSDT","k":{"t":1}}}"#.to_string(),
+            "message 3: field `data.k.s` is missing",
+        ),
         (fixture_lines()[4].replace("BTCUSDT", "SOLUSDT"), "message 3: a kline of SOLUSDT, which was not asked for"),
-        (fixture_lines()[4].replace(r#""i":"1h""#, r#""i":"1m""#), "message 3: field `k.i`: expected interval 1h, found 1m"),
+        (
+            fixture_lines()[4].replace(r#""i":"1h""#, r#""i":"1m""#),
+            "message 3: field `k.i`: expected interval 1h, found 1m",
+        ),
         ("not json".to_string(), "message 3: not JSON"),
     ];
     for (bad, want) in cases {
@@ -212,5 +229,89 @@ fn malformed_and_unexpected_messages_are_errors_naming_the_message() {
         assert!(e.contains(want) && e.contains("ws://127.0.0.1:"), "{want:?} in {e}");
         drop(feed);
         server.finish();
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tickgrad-feed-binance-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn tickgrad(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tickgrad")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// The first `hours` bars of the fixture's `symbol` as a CSV file (ETHUSDT: the re-stamped rows).
+fn write_csv(symbol: &str, hours: usize) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data").join("btcusdt_perp_1h_2020.csv");
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = vec![lines[0].to_string()];
+    for h in 0..hours {
+        let stamp: Vec<&str> = lines[1 + h].split(',').collect();
+        let mut row: Vec<&str> = lines[1 + h + if symbol == "BTCUSDT" { 0 } else { ETH_OFFSET }].split(',').collect();
+        (row[0], row[6]) = (stamp[0], stamp[6]); // open and close time
+        out.push(row.join(","));
+    }
+    let path = scratch(&format!("{symbol}.csv"));
+    std::fs::write(&path, out.join("\n") + "\n").unwrap();
+    path
+}
+
+#[test]
+fn stream_feed_binance_serves_two_symbols_and_stops_at_max_bars() {
+    let server = Server::start(fixture_lines(), vec![vec![Step::Send(hour_lines(0..96)), Step::Hold]]);
+    let bars = csv();
+    let (bytes, w) = tcn_checkpoint(&bars);
+    let ck = scratch("tcn.safetensors");
+    std::fs::write(&ck, bytes).unwrap();
+    let ck = ck.to_str().unwrap();
+    let (w, url) = (w.to_string(), server.base_url());
+    let outs = |tag: &str| [scratch(&format!("{tag}_btc.npy")), scratch(&format!("{tag}_eth.npy"))];
+    let (live, replay) = (outs("live"), outs("replay"));
+    let joined = |p: &[PathBuf; 2]| format!("{},{}", p[0].display(), p[1].display());
+    let common = ["stream", "--checkpoint", ck, "--window", &w];
+    let feed = ["--feed", "binance", "--symbols", "btcusdt,ETHUSDT", "--interval", "1h", "--url", &url];
+    let (ok, stdout, stderr) =
+        tickgrad(&[&common[..], &feed[..], &["--max-bars", "100", "--out", &joined(&live)]].concat());
+    assert!(ok, "{stderr}");
+    // 100 closed bars: hours 0..50 of both symbols, then the feed closes the connection
+    for s in ["BTCUSDT", "ETHUSDT"] {
+        assert!(
+            stdout.contains(&format!("symbol={s} model=tcn mode=step window=13 threads=1 bars=50 answers=38")),
+            "{stdout}"
+        );
+    }
+    assert!(stderr.contains(&format!("feed: {url}/stream?streams=btcusdt@kline_1h/ethusdt@kline_1h")), "{stderr}");
+    assert_eq!(server.finish().paths.len(), 1, "one connection, closed by the client at --max-bars");
+
+    // the same 50 hours of each symbol replayed from CSV files give the same answers, bit for bit
+    let data = format!("{},{}", write_csv("BTCUSDT", 50).display(), write_csv("ETHUSDT", 50).display());
+    let (ok, _, stderr) = tickgrad(
+        &[&common[..], &["--symbols", "BTCUSDT,ETHUSDT", "--data", &data, "--out", &joined(&replay)]].concat(),
+    );
+    assert!(ok, "{stderr}");
+    for (a, b) in live.iter().zip(&replay) {
+        let (a, b) = (read_npy(a).unwrap(), read_npy(b).unwrap());
+        assert_eq!(a.shape, vec![38, 1]);
+        assert_eq!(
+            (a.shape, a.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()),
+            (b.shape, b.data.iter().map(|v| v.to_bits()).collect())
+        );
+    }
+
+    // flags that do not fit are refused by name before anything is opened
+    let bad = [
+        (vec!["--feed", "binance", "--interval", "1h", "--url", "ws://127.0.0.1:9"], "give --symbols"),
+        (vec!["--symbols", "BTCUSDT", "--data", "x.csv", "--max-bars", "3"], "`max-bars`: belongs to a live feed"),
+        (vec!["--feed", "binance", "--symbols", "BTCUSDT", "--interval", "1h"], "no TLS"),
+        (vec!["--feed", "binance", "--symbols", "BTCUSDT", "--url", "ws://127.0.0.1:9"], "needs the kline interval"),
+        (feed.iter().copied().chain(["--data", "x.csv,y.csv"]).collect(), "`data`: replays files"),
+    ];
+    for (args, want) in bad {
+        let (ok, _, stderr) = tickgrad(&[&common[..], &args[..]].concat());
+        assert!(!ok && stderr.contains(want), "{args:?}: {want:?} in {stderr}");
     }
 }

@@ -44,9 +44,8 @@ pub struct FeedArgs {
 impl FeedArgs {
     /// The feed for `symbols` at `interval`; flags given without --feed are refused by name.
     pub fn binance(&self, symbols: &[String], interval: Option<&str>) -> Result<BinanceFeed> {
-        let interval = interval.ok_or_else(|| {
-            Error::config("interval", "--feed binance needs the kline interval, e.g. --interval 1m")
-        })?;
+        let interval = interval
+            .ok_or_else(|| Error::config("interval", "--feed binance needs the kline interval, e.g. --interval 1m"))?;
         let cfg = BinanceConfig {
             base_url: self.url.clone(),
             symbols: symbols.to_vec(),

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod explain;
 pub mod explain_shap;
 pub mod features;
+pub mod feed_args;
 pub mod finetune;
 pub mod info;
 pub mod meta_train;

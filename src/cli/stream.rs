@@ -15,12 +15,14 @@
 //!   mode only `--checkpoint` (member 0) is watched.
 //!
 //! - `--symbols A,B,…`: several symbols in one process, one engine set per symbol over weights read once
-//!   ([`super::stream_symbols`]).
+//!   ([`super::stream_symbols`]); with `--feed binance --interval I` their bars come live from the exchange
+//!   ([`super::feed_args`]).
 //!
 //! Diagnostics go to stderr; stdout gets one summary line and, last, `per_bar_us p50=<x> p99=<y> max=<z>`
 //! (answered bars only; a bar's time covers features, scaling and the model).
 
 use super::bars::{BarArgs, LoadedBars};
+use super::feed_args::FeedArgs;
 use crate::data::incremental::Bar;
 use crate::data::Bars;
 use crate::device::Device;
@@ -43,7 +45,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["input", "data", "db"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["input", "data", "db", "feed"])))]
 pub struct StreamArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
@@ -92,6 +94,9 @@ pub struct StreamArgs {
     pub symbols: Option<String>,
     #[command(flatten)]
     pub trade: TradeArgs,
+    /// A live feed instead of --data/--db (`--feed binance --symbols A,B --interval 1m`).
+    #[command(flatten)]
+    pub live: FeedArgs,
 }
 
 /// Paper trading and monitoring (with --data). Any of --journal, --member or --metrics-addr turns it on.
@@ -212,8 +217,12 @@ fn watch(a: &StreamArgs) -> Result<Option<CheckpointWatch>> {
 
 pub fn run(a: &StreamArgs) -> Result<()> {
     let device = crate::backend::select(&a.device)?;
+    a.live.refuse_without_feed()?;
     if let Some(list) = &a.symbols {
         return super::stream_symbols::run(a, list, device);
+    }
+    if a.live.feed.is_some() {
+        return Err(Error::config("feed", "a live feed is served per symbol: give --symbols A,B,… too"));
     }
     let has_bars = a.bars.data.is_some() || a.bars.db.is_some();
     match (&a.input, has_bars) {

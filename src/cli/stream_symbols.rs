@@ -9,14 +9,18 @@
 //!   journal is one symbol's ledger, so a rerun resumes each symbol from its own file. With `--db` each symbol's
 //!   decisions and fills go to its own series' rows (symbol + `--interval`).
 //! - Metrics: every sample on `--metrics-addr` carries `symbol="…"`.
+//! - Live: `--feed binance --interval I [--url URL] [--max-bars N]` instead of --data/--db: the exchange's closed
+//!   klines ([`crate::feed::binance`]); gaps, dropped bars and reconnects are reported on stderr like a replay's.
 //!
 //! Stdout: one line per symbol (`symbol=A …`, the single-symbol summary's fields), then `weights checkpoints=C
 //! file_loads=L engines_per_checkpoint=N,…` (how often checkpoint files were read in this run and how many engines
 //! hold each one's weights), then `per_bar_us …` over every answered bar of every symbol.
 
 use super::bars::{BarArgs, LoadedBars};
+use super::feed_args::FeedKind;
 use super::stream::{Pacer, StreamArgs};
 use crate::device::Device;
+use crate::feed::binance::BinanceFeed;
 use crate::feed::replay::{ReplayFeed, ReplaySeries};
 use crate::feed::runner::{Lane, Runner, Serving, SharedCheckpoint};
 use crate::feed::{check_distinct, interval_ms, Feed, FeedEvent};
@@ -71,6 +75,21 @@ fn refuse_single_series_flags(a: &StreamArgs) -> Result<()> {
         Some((_, flag, why)) => Err(Error::config(*flag, *why)),
         None => Ok(()),
     }
+}
+
+/// `--feed binance`: the live feed of `symbols`; the flags that choose replayed bars are refused by name.
+fn live_feed(a: &StreamArgs, symbols: &[String]) -> Result<BinanceFeed> {
+    let b = &a.bars;
+    let refused = [
+        (b.data.is_some(), "data", "replays files; --feed streams live bars: give one of them"),
+        (b.db.is_some(), "db", "is not supported with --feed yet (the bars come from the feed)"),
+        (b.from.is_some() || b.to.is_some(), "from", "selects stored bars; a live feed starts now"),
+        (a.bar_interval_ms > 0.0, "bar-interval-ms", "paces a replay; a live feed has its own pace"),
+    ];
+    if let Some((_, flag, why)) = refused.iter().find(|(bad, _, _)| *bad) {
+        return Err(Error::config(*flag, *why));
+    }
+    a.live.binance(symbols, b.interval.as_deref())
 }
 
 /// Each symbol's bars and the interval its gaps are measured by.
@@ -161,14 +180,25 @@ pub fn run(a: &StreamArgs, list: &str, device: Device) -> Result<()> {
             "writes the answers of a stream without trading; the decisions go to the journal",
         ));
     }
-    let series = load_series(a, &symbols)?;
+    // the feed's spelling of the symbols (Binance's upper case) names the lanes
+    let (symbols, live) = match a.live.feed {
+        Some(FeedKind::Binance) => {
+            let feed = live_feed(a, &symbols)?;
+            (feed.symbols().to_vec(), Some(feed))
+        }
+        None => (symbols, None),
+    };
+    let series = if live.is_some() { Vec::new() } else { load_series(a, &symbols)? };
     let paths: Vec<PathBuf> = std::iter::once(&a.checkpoint).chain(&a.trade.members).cloned().collect();
     let shared = paths.iter().map(|p| SharedCheckpoint::load(p, device)).collect::<Result<Vec<_>>>()?;
     let mut seen = Vec::new();
     let mut lanes = Vec::with_capacity(symbols.len());
-    for (i, (symbol, (loaded, _))) in symbols.iter().zip(&series).enumerate() {
-        let bars = &loaded.bars;
-        let (trades, taker) = (bars.column("trades").is_some(), bars.column("taker_buy_base_volume").is_some());
+    for (i, symbol) in symbols.iter().enumerate() {
+        // a live kline carries the trade count and taker-buy volume; a file or series may not
+        let loaded = series.get(i).map(|(l, _)| l);
+        let (trades, taker) = loaded.map_or((true, true), |l| {
+            (l.bars.column("trades").is_some(), l.bars.column("taker_buy_base_volume").is_some())
+        });
         let serving = if trading {
             let mut engines = Vec::with_capacity(shared.len());
             for ck in &shared {
@@ -187,11 +217,9 @@ pub fn run(a: &StreamArgs, list: &str, device: Device) -> Result<()> {
             let (engine, w) = shared[0].engine(trades, taker, a.window, a.threads)?;
             warn_once(&mut seen, w);
             let window = engine.predictor().window();
-            if bars.len() < window {
-                return Err(Error::parse(
-                    &loaded.name,
-                    format!("{} bars, fewer than the window of {window}", bars.len()),
-                ));
+            if let Some(loaded) = loaded.filter(|l| l.bars.len() < window) {
+                let n = loaded.bars.len();
+                return Err(Error::parse(&loaded.name, format!("{n} bars, fewer than the window of {window}")));
             }
             Serving::Predict { engine: Box::new(engine), answers: Vec::new() }
         };
@@ -209,8 +237,16 @@ pub fn run(a: &StreamArgs, list: &str, device: Device) -> Result<()> {
         .zip(&symbols)
         .map(|((l, interval_ms), s)| ReplaySeries { symbol: s.clone(), bars: l.bars, interval_ms })
         .collect();
-    let mut feed = Paced { inner: ReplayFeed::new(replay)?, pacer: Pacer::new(a.bar_interval_ms)?, bars: 0 };
-    runner.run(&mut feed)?;
+    match live {
+        Some(mut feed) => {
+            eprintln!("feed: {}", feed.url());
+            runner.run(&mut feed)?
+        }
+        None => {
+            let mut feed = Paced { inner: ReplayFeed::new(replay)?, pacer: Pacer::new(a.bar_interval_ms)?, bars: 0 };
+            runner.run(&mut feed)?
+        }
+    }
     if trading && a.trade.serve_secs > 0.0 && a.trade.metrics_addr.is_some() {
         std::thread::sleep(std::time::Duration::from_secs_f64(a.trade.serve_secs));
     }

@@ -61,10 +61,13 @@ impl Server {
                     let (tcp, _) = listener.accept().unwrap();
                     tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
                     let mut path = String::new();
-                    let hs = tungstenite::accept_hdr(tcp, |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-                        path = req.uri().to_string();
-                        Ok(resp)
-                    });
+                    let hs = tungstenite::accept_hdr(
+                        tcp,
+                        |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+                            path = req.uri().to_string();
+                            Ok(resp)
+                        },
+                    );
                     // a client that gave up on a slow handshake leaves a dead connection: take the next one
                     if let Ok(ws) = hs {
                         log.paths.push(path);

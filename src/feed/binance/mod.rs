@@ -137,7 +137,10 @@ impl BinanceFeed {
         let base = cfg.base_url.trim_end_matches('/');
         let scheme_ok = base.starts_with("ws://") || base.starts_with("wss://");
         if !scheme_ok || base[base.find("//").map_or(0, |i| i + 2)..].is_empty() {
-            return Err(Error::config("url", format!("expected ws://HOST[:PORT] or wss://HOST[:PORT], found {base:?}")));
+            return Err(Error::config(
+                "url",
+                format!("expected ws://HOST[:PORT] or wss://HOST[:PORT], found {base:?}"),
+            ));
         }
         if base.starts_with("wss://") && !TLS {
             return Err(Error::config(
@@ -271,7 +274,8 @@ impl BinanceFeed {
                 ));
             }
             Ok(Message::Close(frame)) => {
-                let why = frame.map_or("no reason given".to_string(), |f| format!("code {}: {}", u16::from(f.code), f.reason));
+                let why = frame
+                    .map_or("no reason given".to_string(), |f| format!("code {}: {}", u16::from(f.code), f.reason));
                 self.lose(format!("the server closed the connection ({why})"));
             }
             Err(tungstenite::Error::Io(e))
