@@ -83,14 +83,9 @@ impl Server {
                         }
                         Step::Ping(payload) => {
                             ws.send(Message::Ping(payload.into())).unwrap();
-                            loop {
-                                match ws.read().unwrap() {
-                                    Message::Pong(p) => {
-                                        log.pongs.push(p.to_vec());
-                                        break;
-                                    }
-                                    other => panic!("expected a pong, got {other:?}"),
-                                }
+                            match ws.read().unwrap() {
+                                Message::Pong(p) => log.pongs.push(p.to_vec()),
+                                other => panic!("expected a pong, got {other:?}"),
                             }
                         }
                         Step::Drop => break,
