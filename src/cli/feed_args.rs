@@ -52,7 +52,7 @@ impl FeedArgs {
             interval: interval.to_string(),
             max_bars: self.max_bars,
             heartbeat_timeout: Duration::from_millis(self.heartbeat_ms),
-            connect_timeout: Duration::from_millis(self.heartbeat_ms.min(10_000)),
+            connect_timeout: Duration::from_secs(10),
             backoff: Backoff {
                 initial: Duration::from_millis(self.backoff_ms),
                 max: Duration::from_millis(self.backoff_max_ms.max(self.backoff_ms)),

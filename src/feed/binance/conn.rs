@@ -40,9 +40,8 @@ impl Backoff {
     }
 }
 
-/// Connect to `url` (ws://) and do the websocket handshake. `connect` bounds the
-/// TCP connect, `heartbeat` every later read and write (the handshake's included). The error is a sentence for
-/// the reconnect log.
+/// Connect to `url` (ws://) and do the websocket handshake. `connect` bounds the TCP connect and each read and
+/// write of the handshake, `heartbeat` every read and write after it. The error is a sentence for the reconnect log.
 pub fn open(url: &str, connect: Duration, heartbeat: Duration) -> Result<Socket, String> {
     let request = url.into_client_request().map_err(|e| format!("bad url {url}: {e}"))?;
     let uri = request.uri();
@@ -63,20 +62,24 @@ pub fn open(url: &str, connect: Duration, heartbeat: Duration) -> Result<Socket,
         }
     }
     let tcp = tcp.ok_or(last)?;
-    let setup = |s: &TcpStream| -> std::io::Result<()> {
-        s.set_read_timeout(Some(heartbeat))?;
-        s.set_write_timeout(Some(heartbeat))?;
-        s.set_nodelay(true)
+    let timeouts = |s: &TcpStream, t: Duration| -> std::io::Result<()> {
+        s.set_read_timeout(Some(t))?;
+        s.set_write_timeout(Some(t))
     };
-    setup(&tcp).map_err(|e| format!("socket options: {e}"))?;
+    timeouts(&tcp, connect).and_then(|_| tcp.set_nodelay(true)).map_err(|e| format!("socket options: {e}"))?;
     // no TLS backend is built in (see `super::TLS`); `BinanceFeed::new` refuses wss:// before this is reached
-    match tungstenite::client(request, MaybeTlsStream::Plain(tcp)) {
-        Ok((socket, _response)) => Ok(socket),
+    let socket = match tungstenite::client(request, MaybeTlsStream::Plain(tcp)) {
+        Ok((socket, _response)) => socket,
         Err(tungstenite::HandshakeError::Interrupted(_)) => {
-            Err(format!("websocket handshake: no answer within {} ms", heartbeat.as_millis()))
+            return Err(format!("websocket handshake: no answer within {} ms", connect.as_millis()))
         }
-        Err(tungstenite::HandshakeError::Failure(e)) => Err(format!("websocket handshake: {e}")),
+        Err(tungstenite::HandshakeError::Failure(e)) => return Err(format!("websocket handshake: {e}")),
+    };
+    // from here on a silence longer than the heartbeat is a dead connection
+    if let MaybeTlsStream::Plain(tcp) = socket.get_ref() {
+        timeouts(tcp, heartbeat).map_err(|e| format!("socket options: {e}"))?;
     }
+    Ok(socket)
 }
 
 #[cfg(test)]

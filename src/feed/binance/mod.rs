@@ -73,7 +73,7 @@ pub struct BinanceConfig {
     pub max_bars: Option<u64>,
     /// A connection with no message for this long is dead.
     pub heartbeat_timeout: Duration,
-    /// Bound on the TCP connect of each try.
+    /// Bound on the TCP connect and on each read and write of the websocket handshake, per try.
     pub connect_timeout: Duration,
     pub backoff: Backoff,
 }
