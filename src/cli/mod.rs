@@ -9,6 +9,7 @@ pub mod eval;
 pub mod explain;
 pub mod explain_shap;
 pub mod features;
+pub mod feed_args;
 pub mod finetune;
 pub mod info;
 pub mod meta_train;
@@ -17,6 +18,7 @@ pub mod pretrain;
 pub mod run;
 pub mod stream;
 pub mod stream_regimes;
+pub mod stream_symbols;
 pub mod techniques;
 pub mod train;
 

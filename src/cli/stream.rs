@@ -14,10 +14,15 @@
 //!   swapped in between two bars ([`crate::serve::reload`]); one stderr line per swap or refusal. In trading
 //!   mode only `--checkpoint` (member 0) is watched.
 //!
+//! - `--symbols A,B,…`: several symbols in one process, one engine set per symbol over weights read once
+//!   ([`super::stream_symbols`]); with `--feed binance --interval I` their bars come live from the exchange
+//!   ([`super::feed_args`]).
+//!
 //! Diagnostics go to stderr; stdout gets one summary line and, last, `per_bar_us p50=<x> p99=<y> max=<z>`
 //! (answered bars only; a bar's time covers features, scaling and the model).
 
 use super::bars::{BarArgs, LoadedBars};
+use super::feed_args::FeedArgs;
 use crate::data::incremental::Bar;
 use crate::data::Bars;
 use crate::device::Device;
@@ -40,7 +45,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["input", "data", "db"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["input", "data", "db", "feed"])))]
 pub struct StreamArgs {
     /// A checkpoint file, or the directory `run --per-regime` wrote (`OUT/regimes`): then every bar is answered
     /// by its regime's network.
@@ -83,8 +88,17 @@ pub struct StreamArgs {
     /// `tickgrad_device_fallbacks_total`). Without it the error ends the stream.
     #[arg(long)]
     pub fallback_cpu: bool,
+    /// Several symbols side by side in one process: A,B,… (each 1 to 64 letters, digits or `_-./:`). --data then
+    /// takes one CSV per symbol (comma-separated, same order), or --db URL --interval I reads each symbol's series;
+    /// --out and --journal take one file per symbol the same way. The checkpoints are read once and shared; each
+    /// symbol has its own features, warm-up, drift monitor and trader, and its own `symbol="…"` metrics.
+    #[arg(long)]
+    pub symbols: Option<String>,
     #[command(flatten)]
     pub trade: TradeArgs,
+    /// A live feed instead of --data/--db (`--feed binance --symbols A,B --interval 1m`).
+    #[command(flatten)]
+    pub live: FeedArgs,
 }
 
 /// Paper trading and monitoring (with --data). Any of --journal, --member or --metrics-addr turns it on.
@@ -145,7 +159,7 @@ impl TradeArgs {
         self.journal.is_some() || !self.members.is_empty() || self.metrics_addr.is_some()
     }
 
-    fn config(&self) -> TraderConfig {
+    pub(super) fn config(&self) -> TraderConfig {
         TraderConfig {
             gate: GateConfig {
                 conf_threshold: self.conf_threshold,
@@ -205,6 +219,13 @@ fn watch(a: &StreamArgs) -> Result<Option<CheckpointWatch>> {
 
 pub fn run(a: &StreamArgs) -> Result<()> {
     let device = crate::backend::select(&a.device)?;
+    a.live.refuse_without_feed()?;
+    if let Some(list) = &a.symbols {
+        return super::stream_symbols::run(a, list, device);
+    }
+    if a.live.feed.is_some() {
+        return Err(Error::config("feed", "a live feed is served per symbol: give --symbols A,B,… too"));
+    }
     let has_bars = a.bars.data.is_some() || a.bars.db.is_some();
     if let Some(manifest) = super::stream_regimes::manifest_of(&a.checkpoint) {
         if a.input.is_some() || !has_bars {

@@ -22,8 +22,18 @@ pub struct Checkpoint {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Checkpoint files read by [`load`] in this process: what `stream --symbols` reports to show that N symbols
+/// share one load of each file rather than reading it N times.
+static FILES_LOADED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many checkpoint files [`load`] has read in this process (successfully or not).
+pub fn files_loaded() -> u64 {
+    FILES_LOADED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Load a checkpoint onto `device`.
 pub fn load(path: impl AsRef<Path>, device: Device) -> Result<Checkpoint> {
+    FILES_LOADED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     load_bytes(&bytes, &path.display().to_string(), device)

@@ -17,6 +17,7 @@ use crate::data::incremental::{Bar, BarReject, FeatureStream};
 use crate::data::{model_feature_names, DriftReference, FeatureConfig, FeatureFrame, RegimeThresholds, Scaler};
 use crate::device::Device;
 use crate::models::checkpoint::{self, Checkpoint};
+use crate::models::Model;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -171,16 +172,28 @@ impl Engine {
         has_taker: bool,
         window: Option<usize>,
     ) -> Result<(Engine, Vec<String>)> {
-        let cfg = feature_config(&ck.metadata)?;
+        Engine::with_model(Arc::new(ck.model), &ck.metadata, has_trades, has_taker, window)
+    }
+
+    /// [`Engine::new`] over weights already loaded and shared: many engines (one per symbol) hold one `model`,
+    /// each with its own feature state, warm-up and predictor buffers, so N symbols cost one checkpoint load.
+    pub fn with_model(
+        model: Arc<Model>,
+        metadata: &BTreeMap<String, String>,
+        has_trades: bool,
+        has_taker: bool,
+        window: Option<usize>,
+    ) -> Result<(Engine, Vec<String>)> {
+        let cfg = feature_config(metadata)?;
         let features = FeatureStream::new(&cfg, has_trades, has_taker)?;
-        let n_features = ck.model.config().n_features();
-        let (inputs, warnings) = ModelInputs::from_metadata(&ck.metadata, features.names(), n_features)?;
-        let drift = drift_reference(&ck.metadata, &inputs.names)?;
+        let n_features = model.config().n_features();
+        let (inputs, warnings) = ModelInputs::from_metadata(metadata, features.names(), n_features)?;
+        let drift = drift_reference(metadata, &inputs.names)?;
         let w = match window {
             Some(w) => w,
-            None => stored_window(&ck.metadata)?.unwrap_or_else(|| ck.model.config().default_window()),
+            None => stored_window(metadata)?.unwrap_or_else(|| model.config().default_window()),
         };
-        let predictor = StreamPredictor::new(Arc::new(ck.model), w)?;
+        let predictor = StreamPredictor::new(model, w)?;
         let width = features.names().len();
         Ok((
             Engine {

@@ -51,7 +51,9 @@ impl fmt::Display for SeriesKey {
     }
 }
 
-fn check_name(field: &str, v: &str) -> Result<()> {
+/// A symbol or interval name as the store keeps it (also what `stream --symbols` accepts, so a symbol is safe in
+/// a Prometheus label and a file name).
+pub fn check_name(field: &str, v: &str) -> Result<()> {
     let ok = !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:".contains(c));
     if ok {
         Ok(())

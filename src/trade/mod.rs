@@ -3,6 +3,7 @@
 //! accuracy, Sharpe, calibration, drift) exported by [`metrics_http`] as Prometheus text.
 
 pub mod broker;
+pub mod by_symbol;
 pub mod gate;
 pub mod journal;
 pub mod ledger;

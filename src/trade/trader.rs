@@ -93,6 +93,8 @@ pub struct Trader {
     min_step: Option<i64>,
     /// What a member whose push fails turns to (see [`Trader::set_device_fallback`]).
     fallback: Option<DeviceFallback>,
+    /// `"SYMBOL: "` before this trader's stderr reports when one process trades several symbols; empty otherwise.
+    label: String,
 }
 
 /// Given a member's index and the error of its push, the checkpoint it continues with (the same file on the CPU),
@@ -165,6 +167,7 @@ impl Trader {
             raw: Vec::new(),
             min_step: None,
             fallback: None,
+            label: String::new(),
             engines,
             cfg,
         };
@@ -246,6 +249,17 @@ impl Trader {
         self.fallback = Some(f);
     }
 
+    /// Name the symbol this trader serves in its stderr reports (`stream --symbols`: several traders share stderr).
+    pub fn set_symbol(&mut self, symbol: &str) {
+        self.label = format!("{symbol}: ");
+    }
+
+    /// A bar the feed dropped before it reached this trader (a repeated or older open time): counted in
+    /// `tickgrad_rejected_bars_total` under the reason the trader itself would have refused it for.
+    pub fn note_rejected(&mut self, why: BarReject) {
+        self.monitor.on_rejected(why.reason());
+    }
+
     /// A member that moved to the CPU before the stream began (its device failed while loading), for the count.
     pub fn note_device_fallback(&mut self) {
         self.monitor.on_device_fallback();
@@ -278,7 +292,7 @@ impl Trader {
                 self.monitor.on_rejected(why.reason());
                 let n = self.monitor.rejected(why.reason());
                 if worth_printing(n) {
-                    eprintln!("stream: rejected {message} [{}, {n} so far]", why.reason());
+                    eprintln!("stream: {}rejected {message} [{}, {n} so far]", self.label, why.reason());
                 }
                 report.rejected = Some(why);
                 return Ok(report);
@@ -290,7 +304,8 @@ impl Trader {
                     let n = self.monitor.gaps();
                     if worth_printing(n) {
                         eprintln!(
-                            "stream: bar at {ts} follows a gap ({step} ms after the previous bar, the usual interval is {} ms); accepted [{n} gaps so far]",
+                            "stream: {}bar at {ts} follows a gap ({step} ms after the previous bar, the usual interval is {} ms); accepted [{n} gaps so far]",
+                            self.label,
                             self.min_step.unwrap_or(step)
                         );
                     }
@@ -330,7 +345,8 @@ impl Trader {
             let n = self.monitor.rejected(NON_FINITE_PREDICTION);
             if worth_printing(n) {
                 eprintln!(
-                    "stream: bar at {ts}: a model output is not finite; no decision, the position is held [{n} so far]"
+                    "stream: {}bar at {ts}: a model output is not finite; no decision, the position is held [{n} so far]",
+                    self.label
                 );
             }
             outputs.clear();
@@ -389,7 +405,7 @@ impl Trader {
 
 /// Stderr reports of refused bars and gaps: the first ten of each kind, then the 100th, 1000th, … (a daily feed
 /// has a gap every weekend; the counters have every one).
-fn worth_printing(n: u64) -> bool {
+pub(crate) fn worth_printing(n: u64) -> bool {
     let mut m = n;
     while m >= 10 && m.is_multiple_of(10) {
         m /= 10;
