@@ -93,6 +93,8 @@ pub struct Trader {
     min_step: Option<i64>,
     /// What a member whose push fails turns to (see [`Trader::set_device_fallback`]).
     fallback: Option<DeviceFallback>,
+    /// The served checkpoints' name, written with every decision ([`Trader::set_model_name`]).
+    model_name: Option<String>,
 }
 
 /// Given a member's index and the error of its push, the checkpoint it continues with (the same file on the CPU),
@@ -165,6 +167,7 @@ impl Trader {
             raw: Vec::new(),
             min_step: None,
             fallback: None,
+            model_name: None,
             engines,
             cfg,
         };
@@ -193,6 +196,12 @@ impl Trader {
             t.journal = Some(ledger);
         }
         Ok((t, warnings))
+    }
+
+    /// Name the served model in every decision record from now on (`tickgrad stream`: the checkpoints' file
+    /// names), so a store that several models' streams fill can be read back by model (`tickgrad monitor --model`).
+    pub fn set_model_name(&mut self, name: impl Into<String>) {
+        self.model_name = Some(name.into());
     }
 
     pub fn monitor(&self) -> &Monitor {
@@ -356,6 +365,9 @@ impl Trader {
                     signal,
                     target: checked.target,
                     limit: checked.limit,
+                    model: self.model_name.clone(),
+                    top_class: Some(top as u32),
+                    top_prob: Some(f64::from(d.combined[top])),
                 })?;
                 self.broker.submit(checked.target);
                 self.position_signal = checked.target;
