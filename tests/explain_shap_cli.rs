@@ -52,6 +52,37 @@ fn csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
     (header, rows)
 }
 
+/// The SVG section of `explain.html` whose title starts with `title`.
+fn section<'a>(html: &'a str, title: &str) -> &'a str {
+    let start = html.find(&format!("<h2>{title}")).unwrap_or_else(|| panic!("no map titled {title}"));
+    &html[start..start + html[start..].find("</svg>").unwrap()]
+}
+
+/// The texts of one class (row, col, axis, scale) of a heatmap section, unescaped.
+fn texts(svg: &str, class: &str) -> Vec<String> {
+    svg.split(&format!("<text class=\"{class}\""))
+        .skip(1)
+        .map(|t| t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].replace("&amp;", "&").replace("&lt;", "<"))
+        .collect()
+}
+
+/// A labelled map: its rows named `rows`, column labels that `col_ok` accepts (the first and last column among
+/// them), the axis named, and both ends of the colour scale printed.
+fn check_map(svg: &str, rows: &[String], n_cols: usize, col_ok: &dyn Fn(&str) -> bool, axis: &str) {
+    assert_eq!(texts(svg, "row"), rows);
+    assert_eq!(svg.matches("<rect x=").count(), rows.len() * n_cols, "one cell per row and column");
+    let cols = texts(svg, "col");
+    assert!(!cols.is_empty() && cols.iter().all(|c| col_ok(c)), "{cols:?}");
+    assert_eq!(texts(svg, "axis"), [axis]);
+    let scale = texts(svg, "scale");
+    assert_eq!(scale.len(), 2, "{scale:?}");
+    assert!(scale.iter().all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)), "{scale:?}");
+}
+
+fn is_date(s: &str) -> bool {
+    s.len() == 10 && s.chars().enumerate().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() })
+}
+
 fn png_magic(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|b| b.starts_with(b"\x89PNG\r\n\x1a\n"))
 }
@@ -85,6 +116,22 @@ fn explain_shap_of_a_network_adds_up() {
     for f in ["shap_gradient.png", "shap_gradient_abs.png", "shap_kernel.png"] {
         assert!(png_magic(&dir.join(f)), "{f}");
     }
+    // explain.html draws the SHAP maps labelled as the attributions are: feature names down, lags or the explained
+    // bars' dates across, the colour scale's ends.
+    let html = std::fs::read_to_string(dir.join("explain.html")).unwrap();
+    let features = csv(&dir.join("shap_gradient.csv")).0[1..].to_vec();
+    let lag = |c: &str| c.parse::<usize>().is_ok_and(|l| l < 12);
+    let lag_axis = "bars before the prediction (0 = newest)";
+    check_map(section(&html, "GradientSHAP (signed"), &features, 12, &lag, lag_axis);
+    check_map(section(&html, "GradientSHAP |mean|"), &features, 12, &lag, lag_axis);
+    let kernel = section(&html, "KernelSHAP per explained window");
+    check_map(kernel, &h[3..], 3, &is_date, "explained window, by its last bar (UTC)");
+    // The last explained window ends at the last bar with a label at horizon 1: the file's last bar but one.
+    let text = std::fs::read_to_string(spy()).unwrap();
+    let ts: i64 = text.lines().rev().nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    let want = tickgrad::eval::fmt_utc(ts)[..10].to_string();
+    assert_eq!(texts(kernel, "col").last(), Some(&want), "the last explained bar");
+    assert!(section(&html, "Integrated gradients").contains("<text class=\"row\""), "the attributions stay");
     let (ok, _, stderr) = explain(&ck, &scratch("bad"), &[&small[..], &["--shap", "--shap-groups", "17"]].concat());
     assert!(!ok && stderr.contains("shap groups"), "{stderr}");
     let (ok, _, stderr) = explain(&ck, &scratch("bad"), &[&small[..], &["--shap", "--background", "0"]].concat());
@@ -125,6 +172,9 @@ fn explain_shap_of_an_ensemble_gives_tree_shap_that_adds_up() {
     }
     assert!(rows.iter().any(|r| r[4..].iter().any(|v| v.abs() > 1e-6)));
     assert!(png_magic(&out.join("shap_trees.png")));
+    let html = std::fs::read_to_string(out.join("explain.html")).unwrap();
+    let map = section(&html, "TreeSHAP of the boosted trees");
+    check_map(map, &ds.prep.features, 5, &is_date, "explained window, by its last bar (UTC)");
     let (ok, _, stderr) = explain(&dir, &out, &["--n", "5"]);
     assert!(!ok && stderr.contains("--shap"), "{stderr}");
 }

@@ -1,5 +1,6 @@
 //! `report.html` as a person sees it: opened in headless Chromium, it loads with no console messages and its
-//! charts are drawn (each curve's colour is on screen, and the charts' area is not blank).
+//! charts are drawn (each curve's colour, the model's, every baseline's and every ensemble member's, is on screen,
+//! and the charts' area is not blank).
 //!
 //! Needs Debian's `chromium` (or `TICKGRAD_CHROMIUM=/path`). Without it the test prints why and skips, except under
 //! `scripts/test`, which sets `TICKGRAD_REQUIRE_CHROMIUM=1` so a missing browser fails the suite.
@@ -95,6 +96,13 @@ fn write_fixture_report(dir: &Path) {
     inputs.confidence = Some(ConfidenceFilter { confidence: &confidence, threshold: 0.7 });
     inputs.train_labels = Some(&labels[..500]);
     inputs.boosted_trees = Some(&gbdt);
+    // An ensemble's members: two networks with calls of their own, and the boosted trees (as in `run`, whose gbdt
+    // member is the `boosted_trees` baseline, drawn dashed over it).
+    let nets: Vec<Vec<usize>> = (0..2)
+        .map(|_| labels.iter().map(|&l| if u() < 0.4 { l } else { (u() * 3.0) as usize % 3 }).collect())
+        .collect();
+    inputs.members =
+        vec![("tcn", nets[0].as_slice()), ("lstm_attention", nets[1].as_slice()), ("gbdt", gbdt.as_slice())];
     write_report(dir, &evaluate(&inputs).unwrap()).unwrap();
 }
 
@@ -122,7 +130,10 @@ fn report_html_renders_in_chromium() {
     let mut colours: Vec<&str> = html.split("<polyline fill=\"none\" stroke=\"").skip(1).map(|p| &p[..7]).collect();
     colours.sort_unstable();
     colours.dedup();
-    assert!(colours.len() >= 5, "model and at least four baselines: {colours:?}");
+    assert!(colours.len() >= 8, "model, at least four baselines and three members: {colours:?}");
+    for member in ["tcn", "lstm_attention", "gbdt (= boosted trees)"] {
+        assert_eq!(html.matches(&format!(">member {member}</text>")).count(), 2, "{member} in both line charts");
+    }
     for c in &colours {
         let n = px.iter().filter(|&&p| is_shade_of(p, hex(c))).count();
         assert!(n >= 100, "series colour {c}: only {n} pixels on screen");

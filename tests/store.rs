@@ -234,6 +234,9 @@ fn trading_records_come_back_in_the_order_they_were_made(s: &mut dyn MarketStore
                 signal: rng.uniform(-2.0, 2.0),
                 target: rng.uniform(-2.0, 2.0),
                 limit: (bar % 7 == 0).then(|| "var".to_string()),
+                model: (bar % 4 != 0).then(|| "tf+lstm".to_string()),
+                top_class: (bar % 6 != 0).then(|| rng.below(3) as u32),
+                top_prob: (bar % 6 != 0).then(|| rng.f64()),
             });
         }
         s.append_records(&k, &batch).unwrap();
@@ -254,6 +257,9 @@ fn trading_records_come_back_in_the_order_they_were_made(s: &mut dyn MarketStore
         signal: 0.0,
         target: 0.0,
         limit: None,
+        model: None,
+        top_class: None,
+        top_prob: None,
     };
     let fill = Record::Fill { timestamp: ts, price: 1.0, qty: 1.0, fee: 0.0, position: 1.0, cash: 1.0 };
     assert!(s.append_records(&k, &[fill, dup]).is_err());
@@ -261,12 +267,48 @@ fn trading_records_come_back_in_the_order_they_were_made(s: &mut dyn MarketStore
     assert!(s.records(&key("records-none", "1h"), TimeRange::ALL).unwrap().is_empty());
 }
 
+/// The monitor's read: the newest N decisions, of one model or all, oldest first; fills and halts left out.
+fn decisions_by_model_and_limit(s: &mut dyn MarketStore) {
+    let k = key("decisions", "1h");
+    let decision = |bar: i64, model: Option<&str>| Record::Decision {
+        timestamp: 1_600_000_000_000 + bar * 3_600_000,
+        class: (bar % 3) as u32,
+        confidence: 0.25 + bar as f64 / 100.0,
+        signal: 1.0,
+        target: -0.5,
+        limit: None,
+        model: model.map(str::to_string),
+        top_class: Some((bar % 2) as u32),
+        top_prob: Some(0.5 + bar as f64 / 1000.0),
+    };
+    let mut made = Vec::new();
+    for bar in 0..30i64 {
+        // Models `a` and `b` take turns; bar 7 has none (a decision written before models were named).
+        let model = [Some("a"), Some("b")][bar as usize % 2].filter(|_| bar != 7);
+        let d = decision(bar, model);
+        let fill = Record::Fill { timestamp: d.timestamp(), price: 1.0, qty: 1.0, fee: 0.0, position: 1.0, cash: 1.0 };
+        s.append_records(&k, &[fill, d.clone()]).unwrap();
+        made.push(d);
+    }
+    assert_eq!(s.decisions(&k, None, None).unwrap(), made);
+    assert_eq!(s.decisions(&k, None, Some(5)).unwrap(), made[25..].to_vec());
+    let of = |m: &str| -> Vec<Record> {
+        made.iter().filter(|r| matches!(r, Record::Decision { model: Some(x), .. } if x == m)).cloned().collect()
+    };
+    assert_eq!(s.decisions(&k, Some("b"), None).unwrap(), of("b"));
+    assert_eq!(of("b").len(), 14, "bar 7 has no model");
+    assert_eq!(s.decisions(&k, Some("a"), Some(3)).unwrap(), of("a")[12..].to_vec());
+    assert_eq!(s.decisions(&k, Some("a"), Some(0)).unwrap(), vec![]);
+    assert_eq!(s.decisions(&k, Some("c"), None).unwrap(), vec![]);
+    assert_eq!(s.decisions(&key("decisions-none", "1h"), None, None).unwrap(), vec![]);
+}
+
 /// One case of the suite, run on a fresh connection.
 type Case = fn(&mut dyn MarketStore);
 
 /// Every case of the suite, on stores from `open` (a fresh connection each, so nothing lives only in one).
 fn suite(open: &dyn Fn() -> Box<dyn MarketStore>) {
-    let cases: [(&str, Case); 6] = [
+    let cases: [(&str, Case); 7] = [
         ("bars_round_trip_and_ranges_cut_like_slices", bars_round_trip_and_ranges_cut_like_slices),
         ("reimports_are_idempotent_and_conflicts_store_nothing", reimports_are_idempotent_and_conflicts_store_nothing),
         ("unstorable_values_are_refused_naming_bar_and_column", unstorable_values_are_refused_naming_bar_and_column),
@@ -276,6 +318,7 @@ fn suite(open: &dyn Fn() -> Box<dyn MarketStore>) {
             "trading_records_come_back_in_the_order_they_were_made",
             trading_records_come_back_in_the_order_they_were_made,
         ),
+        ("decisions_by_model_and_limit", decisions_by_model_and_limit),
     ];
     for (name, case) in cases {
         eprintln!("store suite: {name}");

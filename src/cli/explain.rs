@@ -12,7 +12,8 @@
 //! - `attention_layer<l>.csv/.png` (transformer, [query, key]) or `attention.csv/.png` (lstm_attention, [time]).
 //! - with `--shap`: Shapley values (GradientSHAP, exact KernelSHAP; TreeSHAP for an ensemble's boosted trees),
 //!   see [`super::explain_shap`].
-//! - `explain.html`: the same heatmaps as SVG with a title, feature names per row, a lag axis and a colour scale.
+//! - `explain.html`: the same heatmaps as SVG with a title, feature names per row, a lag axis and a colour scale;
+//!   with `--shap` the Shapley maps too (an ensemble's page has its TreeSHAP map).
 
 use crate::data::{compute_features, make_labels, Labels};
 use crate::explain::permutation::{accuracy, neg_mse};
@@ -297,8 +298,12 @@ pub fn run(a: &Args) -> Result<()> {
     }
     write(&a.out_dir, "importance.csv", csv.as_bytes())?;
     let shap_line = if a.shap {
-        let inputs = super::explain_shap::NetInputs { model, x: &x, names, window: w, ends: &ends, last_end };
-        Some(super::explain_shap::networks(a, &inputs)?)
+        let timestamps = bars.timestamp.as_slice();
+        let inputs =
+            super::explain_shap::NetInputs { model, x: &x, names, window: w, ends: &ends, last_end, timestamps };
+        let (line, maps) = super::explain_shap::networks(a, &inputs)?;
+        sections.extend(maps);
+        Some(line)
     } else {
         None
     };

@@ -12,10 +12,15 @@
 //! An ensemble (its directory or `ensemble.json`) gets TreeSHAP of its boosted trees on the last N labelled rows:
 //! `shap_trees.csv` (per row and class logit: expected value, output, one φ per feature) and `shap_trees.png`
 //! (φ of the predicted class, features down, rows across).
+//!
+//! Each map is also drawn in `explain.html` as the attributions are: a title, a feature (or feature group) name on
+//! every row, the time axis (lags for GradientSHAP; the explained bars' dates for KernelSHAP and TreeSHAP) and a
+//! colour scale with its ends printed.
 
 use super::explain::Args;
 use crate::data::{chronological_split, SplitFractions};
 use crate::explain::png::{heatmap, Palette};
+use crate::explain::svg;
 use crate::explain::{gradient_shap, kernel_shap, GradientShapOptions, Groups};
 use crate::io::atomic::write_atomic;
 use crate::models::Model;
@@ -38,7 +43,22 @@ pub struct NetInputs<'a> {
     pub ends: &'a [usize],
     /// The last labelled window end.
     pub last_end: usize,
+    /// Every bar's open time (Unix ms), to label the explained bars.
+    pub timestamps: &'a [i64],
 }
+
+/// The explained bars' labels: UTC dates, with the time of day when any bar has one.
+fn bar_labels(timestamps: &[i64]) -> Vec<String> {
+    let full: Vec<String> = timestamps.iter().map(|&t| crate::eval::fmt_utc(t)).collect();
+    if full.iter().all(|l| l.ends_with(" 00:00")) {
+        full.iter().map(|l| l[..l.len() - 6].to_string()).collect()
+    } else {
+        full
+    }
+}
+
+/// The column axis of the maps over explained bars.
+const BAR_AXIS: &str = "explained window, by its last bar (UTC)";
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     write_atomic(dir.join(name), bytes)
@@ -64,8 +84,8 @@ fn window_of(x: &[f32], f: usize, w: usize, e: usize) -> &[f32] {
     &x[(e + 1 - w) * f..(e + 1) * f]
 }
 
-/// GradientSHAP and KernelSHAP of a network; returns the summary line.
-pub fn networks(a: &Args, n: &NetInputs<'_>) -> Result<String> {
+/// GradientSHAP and KernelSHAP of a network; returns the summary line and the maps' `explain.html` sections.
+pub fn networks(a: &Args, n: &NetInputs<'_>) -> Result<(String, Vec<String>)> {
     let (w, f) = (n.window, n.names.len());
     let bg_ends = background_ends(w, n.last_end, a.horizon, a.background, a.seed)?;
     let bg: Vec<f32> = bg_ends.iter().flat_map(|&e| window_of(n.x, f, w, e).iter().copied()).collect();
@@ -107,12 +127,27 @@ pub fn networks(a: &Args, n: &NetInputs<'_>) -> Result<String> {
     write(dir, "shap_gradient_abs.png", &heatmap(&at, f, w, Palette::Sequential))?;
     write(dir, "shap_kernel.csv", kernel_csv.as_bytes())?;
     write(dir, "shap_kernel.png", &heatmap(&kernel_map, groups.len(), n.ends.len(), Palette::Diverging))?;
-    Ok(format!(
+    let lags: Vec<String> = (0..w).map(lag).collect();
+    let bars = bar_labels(&n.ends.iter().map(|&e| n.timestamps[e]).collect::<Vec<_>>());
+    let sections = vec![
+        svg::heatmap("GradientSHAP (signed mean; blue < 0 < red)", &st, n.names, &lags, Palette::Diverging),
+        svg::heatmap("GradientSHAP |mean|", &at, n.names, &lags, Palette::Sequential),
+        svg::heatmap_on(
+            "KernelSHAP per explained window (features or groups across the window; blue < 0 < red)",
+            &kernel_map,
+            &groups.names,
+            &bars,
+            BAR_AXIS,
+            Palette::Diverging,
+        ),
+    ];
+    let line = format!(
         "shap background={} groups={} gradient_steps={} worst_gradient_gap={grad_gap:.3e} worst_kernel_gap={kernel_gap:.3e}",
         bg.len() / (w * f),
         groups.len(),
         a.shap_steps * bg_ends.len()
-    ))
+    );
+    Ok((line, sections))
 }
 
 /// TreeSHAP of an ensemble's boosted trees on the last `--n` labelled rows of the file.
@@ -149,6 +184,7 @@ pub fn trees(a: &Args) -> Result<()> {
     csv.push('\n');
     let mut map = vec![0.0f32; f * count];
     let mut worst = 0.0f64;
+    let stamps: Vec<i64> = ds.rows(samples.clone()).map(|bar| ds.bars.timestamp[bar]).collect();
     for (i, bar) in ds.rows(samples).enumerate() {
         let out = &raw[i * k..(i + 1) * k];
         let best = (0..k).fold(0, |b, c| if out[c] > out[b] { c } else { b });
@@ -168,6 +204,16 @@ pub fn trees(a: &Args) -> Result<()> {
     std::fs::create_dir_all(&a.out_dir).map_err(|e| Error::io(&a.out_dir, e))?;
     write(&a.out_dir, "shap_trees.csv", csv.as_bytes())?;
     write(&a.out_dir, "shap_trees.png", &heatmap(&map, f, count, Palette::Diverging))?;
+    let section = svg::heatmap_on(
+        "TreeSHAP of the boosted trees (the predicted class's logit; blue < 0 < red)",
+        &map,
+        names,
+        &bar_labels(&stamps),
+        BAR_AXIS,
+        Palette::Diverging,
+    );
+    let title = format!("tickgrad explain: the ensemble's boosted trees on the last {count} rows");
+    write(&a.out_dir, "explain.html", svg::page(&title, &[section]).as_bytes())?;
     println!("model=gbdt rounds={} explained={count} worst_treeshap_gap={worst:.3e}", bundle.gbdt.n_rounds());
     println!("wrote {}", a.out_dir.display());
     Ok(())

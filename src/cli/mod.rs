@@ -1,4 +1,5 @@
-//! The command line: train, pretrain, meta-train, eval, backtest, predict, stream, features, bench, info, db.
+//! The command line: train, pretrain, meta-train, eval, backtest, predict, stream, features, bench, info, db,
+//! monitor.
 
 pub mod backtest;
 pub mod bars;
@@ -13,6 +14,7 @@ pub mod feed_args;
 pub mod finetune;
 pub mod info;
 pub mod meta_train;
+pub mod monitor;
 pub mod predict;
 pub mod pretrain;
 pub mod run;
@@ -127,6 +129,9 @@ enum Cmd {
     /// The market-data and decision store (SQLite or PostgreSQL): import bars, list series.
     #[command(subcommand)]
     Db(db::DbCmd),
+    /// The stream's monitor recomputed from the store: rolling accuracy, Sharpe and calibration of a series'
+    /// stored decisions, the degraded flag and decision counts, as text, Prometheus text or JSON.
+    Monitor(monitor::MonitorArgs),
 }
 
 /// Parse arguments and run; every failure comes back as one `Error` for `main` to print.
@@ -172,6 +177,7 @@ pub fn main() -> Result<()> {
         }
         Cmd::Features { bars, out } => features::run_from(&bars, &out),
         Cmd::Db(c) => db::run(&c),
+        Cmd::Monitor(a) => monitor::run(&a),
         Cmd::Stream(a) => stream::run(&a),
         Cmd::Explain(a) => explain::run(&a),
         Cmd::Info { compile_kernels, arch } => info::run(compile_kernels, &arch),

@@ -447,6 +447,8 @@ fn run_trading(a: &StreamArgs, loaded: LoadedBars, device: Device) -> Result<()>
     let (engines, load_fallbacks) = engines(a, &bars, device)?;
     let mut devices: Vec<Device> = engines.iter().map(|e| e.predictor().model().device()).collect();
     let (mut trader, warnings) = Trader::with_ledger(engines, t.config(), ledger)?;
+    // Decisions carry the model's name, by which `tickgrad monitor --model` reads them back.
+    trader.set_model_name(super::monitor::model_name(std::iter::once(&a.checkpoint).chain(&t.members)));
     for w in warnings {
         eprintln!("warning: {w}");
     }

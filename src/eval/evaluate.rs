@@ -39,6 +39,9 @@ pub struct EvalInputs<'a> {
     /// Funding rate paid per unit of position held over each bar (`data::funding_per_bar`); `None` charges no
     /// funding. The model and every baseline pay it alike.
     pub funding: Option<&'a [f64]>,
+    /// An ensemble's members by name, each with its own class calls on the same bars: scored like the model
+    /// (same costs and trial count) and drawn beside it in `report.html`. Empty for a single network.
+    pub members: Vec<(&'a str, &'a [usize])>,
     pub trading: TradingConfig,
 }
 
@@ -57,6 +60,7 @@ impl<'a> EvalInputs<'a> {
             train_labels: None,
             boosted_trees: None,
             funding: None,
+            members: Vec::new(),
             trading,
         }
     }
@@ -79,6 +83,8 @@ pub struct Evaluation {
     pub timestamps: Vec<i64>,
     pub model: Backtest,
     pub baselines: BTreeMap<String, Backtest>,
+    /// The ensemble's members' own backtests, in member order (empty for a single network).
+    pub members: Vec<(String, Backtest)>,
     pub classification: Option<ClassificationMetrics>,
     pub regression: Option<RegressionMetrics>,
     /// Empty bins are left out.
@@ -150,28 +156,42 @@ pub fn evaluate(inputs: &EvalInputs<'_>) -> Result<Evaluation> {
     let mut baseline_metrics = BTreeMap::new();
     let mut baseline_bts = BTreeMap::new();
     for b in standard_baselines(inputs.asset_returns, inputs.train_labels, inputs.boosted_trees)? {
-        let (m, bt) = score_baseline(&b, inputs)?;
+        // A baseline is a fixed rule, not a candidate picked among others: its deflated Sharpe uses one trial.
+        let (m, bt) = score_baseline(&b, inputs, 1)?;
         baseline_metrics.insert(b.name.clone(), m);
         baseline_bts.insert(b.name, bt);
+    }
+    let mut member_metrics = BTreeMap::new();
+    let mut member_bts = Vec::with_capacity(inputs.members.len());
+    for &(name, calls) in &inputs.members {
+        check_len(&format!("member {name}'s calls"), Some(calls), n)?;
+        // A member was trained in the same search as the ensemble: the same trial count deflates its Sharpe.
+        let (m, bt) =
+            score_baseline(&Baseline::from_predictions(name, calls.to_vec())?, inputs, inputs.trading.n_trials)?;
+        if member_metrics.insert(name.to_string(), m).is_some() {
+            return Err(Error::Invalid(format!("two ensemble members are named `{name}`")));
+        }
+        member_bts.push((name.to_string(), bt));
     }
     let calibration = match (inputs.labels, inputs.predictions, inputs.confidence) {
         (Some(l), Some(p), Some(c)) => calibration_bins(l, p, c.confidence, 10),
         _ => Vec::new(),
     };
     Ok(Evaluation {
-        report: Report { model, baselines: baseline_metrics },
+        report: Report { model, baselines: baseline_metrics, members: member_metrics },
         timestamps: inputs.timestamps.to_vec(),
         model: model_bt,
         baselines: baseline_bts,
+        members: member_bts,
         classification,
         regression,
         calibration,
     })
 }
 
-fn score_baseline(b: &Baseline, inputs: &EvalInputs<'_>) -> Result<(Metrics, Backtest)> {
-    // A baseline is a fixed rule, not a candidate picked among others: its deflated Sharpe uses one trial.
-    let trading = TradingConfig { n_trials: 1, ..inputs.trading.clone() };
+/// Fixed class calls (a baseline's or a member's) scored on the inputs' bars, deflated over `n_trials`.
+fn score_baseline(b: &Baseline, inputs: &EvalInputs<'_>, n_trials: usize) -> Result<(Metrics, Backtest)> {
+    let trading = TradingConfig { n_trials, ..inputs.trading.clone() };
     let bt = backtest_funded(&b.held_positions()?, inputs.asset_returns, inputs.funding, &trading)?;
     let mut classification = match inputs.labels {
         Some(l) => ClassSummary::from_metrics(&classification_metrics(l, &b.predictions, None, None)?),

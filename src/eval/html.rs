@@ -16,6 +16,12 @@ const PAD_B: f64 = 30.0;
 const MODEL_COLOR: &str = "#2166ac";
 const SERIES_COLORS: [&str; 8] =
     ["#b2182b", "#1b7837", "#762a83", "#e08214", "#35978f", "#8c510a", "#c51b7d", "#4d4d4d"];
+/// An ensemble's members, after the baselines: lighter hues of their own (ColorBrewer's light diverging ends and
+/// Set2), so a member is never taken for a baseline.
+const MEMBER_COLORS: [&str; 8] =
+    ["#67a9cf", "#ef8a62", "#7fbf7b", "#af8dc3", "#fdb863", "#80cdc1", "#de77ae", "#999999"];
+/// Vertical space per legend entry; a chart grows taller when its legend needs it.
+const LEGEND_STEP: f64 = 16.0;
 /// Rows that count things print as integers (`452`, not `452.0000`).
 const COUNT_ROWS: [&str; 4] = ["n_trades", "n_bars", "n_trials", "periods_per_year"];
 
@@ -127,11 +133,13 @@ fn line_chart(
     }
     let pad = (hi - lo) * 0.05;
     let (lo, hi) = (lo - pad, hi + pad);
+    // Tall enough for one legend line per series in the right margin (the model, every baseline and member).
+    let h = H.max(PAD_T + 8.0 + LEGEND_STEP * series.len() as f64 + PAD_B);
     let px = |i: usize| PAD_L + (W - PAD_L - PAD_R) * i as f64 / (n.max(2) - 1) as f64;
-    let py = |v: f64| PAD_T + (H - PAD_T - PAD_B) * (hi - v) / (hi - lo);
+    let py = |v: f64| PAD_T + (h - PAD_T - PAD_B) * (hi - v) / (hi - lo);
     let mut s = String::new();
     let scale = if log { ", log scale" } else { "" };
-    let _ = write!(s, "<h2>{}{scale}</h2>\n<svg width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\">", escape(title));
+    let _ = write!(s, "<h2>{}{scale}</h2>\n<svg width=\"{W}\" height=\"{h}\" viewBox=\"0 0 {W} {h}\">", escape(title));
     for k in 0..=4 {
         let v = lo + (hi - lo) * k as f64 / 4.0;
         let y = py(v);
@@ -150,10 +158,10 @@ fn line_chart(
             s,
             "<text x=\"{PAD_L}\" y=\"{}\" font-size=\"11\">{}</text>\
              <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{}</text>",
-            H - 8.0,
+            h - 8.0,
             fmt_utc(*first),
             W - PAD_R,
-            H - 8.0,
+            h - 8.0,
             fmt_utc(*last)
         );
     }
@@ -179,9 +187,9 @@ fn line_chart(
              <text x=\"{}\" y=\"{}\" font-size=\"12\">{}</text></g>",
             pts.join(" "),
             W - PAD_R + 12.0,
-            PAD_T + 8.0 + 16.0 * k as f64,
+            PAD_T + 8.0 + LEGEND_STEP * k as f64,
             W - PAD_R + 30.0,
-            PAD_T + 12.0 + 16.0 * k as f64,
+            PAD_T + 12.0 + LEGEND_STEP * k as f64,
             escape(&name)
         );
     }
@@ -285,8 +293,10 @@ fn fmt_metric(name: &str, v: Option<f64>) -> String {
 
 fn metrics_table(eval: &Evaluation) -> String {
     let r = &eval.report;
-    let mut cols = vec![("model", r.model.rows())];
-    cols.extend(r.baselines.iter().map(|(k, m)| (k.as_str(), m.rows())));
+    let mut cols = vec![("model".to_string(), r.model.rows())];
+    cols.extend(r.baselines.iter().map(|(k, m)| (k.clone(), m.rows())));
+    // Members in the ensemble's order (the evaluation's), their metrics from the report.
+    cols.extend(eval.members.iter().filter_map(|(k, _)| Some((format!("member {k}"), r.members.get(k)?.rows()))));
     let mut s = String::from("<h2>Metrics</h2>\n<table class=\"m\"><tr><th>metric</th>");
     for (name, _) in &cols {
         let _ = write!(s, "<th>{}</th>", escape(name));
@@ -311,7 +321,8 @@ pub(crate) fn render(eval: &Evaluation) -> String {
          table.m td:first-child{text-align:left}table.cm td{text-align:center;min-width:70px}\
          </style></head><body>\n<h1>tickgrad evaluation</h1>\n",
     );
-    // The model first, then every baseline the evaluation scored, each with its own colour.
+    // The model first, then every baseline the evaluation scored, then every ensemble member, each with its own
+    // colour.
     let runs: Vec<(String, &[f64], &str)> =
         std::iter::once(("model".to_string(), eval.model.net.as_slice(), MODEL_COLOR))
             .chain(
@@ -319,6 +330,12 @@ pub(crate) fn render(eval: &Evaluation) -> String {
                     .iter()
                     .zip(SERIES_COLORS.iter().cycle())
                     .map(|((name, b), c)| (name.replace('_', " "), b.net.as_slice(), *c)),
+            )
+            .chain(
+                eval.members
+                    .iter()
+                    .zip(MEMBER_COLORS.iter().cycle())
+                    .map(|((name, b), c)| (format!("member {name}"), b.net.as_slice(), *c)),
             )
             .collect();
     let curves = |f: fn(&[f64]) -> Vec<f64>| -> Vec<(String, Vec<f64>, &str)> {
@@ -350,6 +367,12 @@ mod tests {
 
     /// A random classifier's evaluation over `n` hourly bars, with every baseline the inputs allow.
     fn random_eval(n: usize, seed: u64) -> Evaluation {
+        random_ensemble_eval(n, seed, 0)
+    }
+
+    /// The same with `members` ensemble members (random calls, the last one the boosted trees' own calls, as in
+    /// `run`'s ensemble, whose gbdt member is the `boosted_trees` baseline).
+    fn random_ensemble_eval(n: usize, seed: u64, members: usize) -> Evaluation {
         let mut state = seed;
         let mut u = move || {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -367,6 +390,12 @@ mod tests {
         inputs.confidence = Some(ConfidenceFilter { confidence: &confidence, threshold: 0.7 });
         inputs.train_labels = Some(&labels);
         inputs.boosted_trees = Some(&gbdt);
+        let calls: Vec<Vec<usize>> = (0..members)
+            .map(|m| if m + 1 == members { gbdt.clone() } else { (0..n).map(|_| (u() * 3.0) as usize % 3).collect() })
+            .collect();
+        let names: Vec<String> =
+            (0..members).map(|m| if m + 1 == members { "gbdt".into() } else { format!("net_{m}") }).collect();
+        inputs.members = names.iter().zip(&calls).map(|(name, c)| (name.as_str(), c.as_slice())).collect();
         evaluate(&inputs).unwrap()
     }
 
@@ -418,19 +447,55 @@ mod tests {
     fn eval_html_draws_every_baseline_with_a_legend_outside_the_plot() {
         let eval = random_eval(700, 7);
         assert!(eval.baselines.len() >= 4, "fixture should score several baselines: {:?}", eval.baselines.keys());
+        assert!(eval.members.is_empty() && !eval.report.to_json().unwrap().contains("\"members\""));
+        check_line_charts(&eval);
+    }
+
+    #[test]
+    fn eval_html_draws_every_member_beside_the_baselines() {
+        // Nine members: with the model and five baselines, more legend lines than the default height holds.
+        let eval = random_ensemble_eval(700, 8, 9);
+        assert_eq!(eval.members.len(), 9);
         let html = render(&eval);
+        check_line_charts(&eval);
+        for chart in &svgs(&html)[..2] {
+            // The gbdt member is the boosted-trees baseline: dashed over it and named so.
+            assert!(chart.contains(">member gbdt (= boosted trees)</text>"), "{chart}");
+            let height = attr(chart, "height");
+            let last_legend = chart.split("<g class=\"legend\">").last().unwrap();
+            assert!(height > H && attr(last_legend, "y") + 10.0 < height, "legend past the chart's {height} px");
+        }
+        // The metrics table has a column per member, counts as integers; report.json holds the members' metrics.
+        let n_cols = 1 + eval.baselines.len() + eval.members.len();
+        let trades = metric_cells(&html, "n_trades");
+        assert_eq!(trades.len(), n_cols, "{trades:?}");
+        assert_eq!(trades[n_cols - 1], eval.report.members["gbdt"].trading.n_trades.to_string());
+        assert!(html.contains("<th>member net_0</th>") && html.contains("<th>member gbdt</th>"));
+        let back = super::super::report::Report::from_json(&eval.report.to_json().unwrap()).unwrap();
+        assert_eq!(back.members.len(), 9);
+        assert_eq!(back.members["gbdt"].trading.sharpe, eval.report.baselines["boosted_trees"].trading.sharpe);
+    }
+
+    /// The equity and drawdown charts draw the model, every baseline and every member, each in its own colour,
+    /// each with one legend entry to the right of every curve.
+    fn check_line_charts(eval: &Evaluation) {
+        let html = render(eval);
         let charts = svgs(&html);
         // equity, drawdown, calibration
         assert_eq!(charts.len(), 3);
         for chart in &charts[..2] {
             let n_lines = chart.matches("<polyline").count();
-            assert_eq!(n_lines, 1 + eval.baselines.len());
+            assert_eq!(n_lines, 1 + eval.baselines.len() + eval.members.len());
             let legends: Vec<&str> = chart.split("<g class=\"legend\">").skip(1).collect();
             assert_eq!(legends.len(), n_lines, "one legend entry per series");
             assert!(legends[0].contains(">model</text>"));
             for name in eval.baselines.keys() {
                 let label = format!(">{}", name.replace('_', " "));
                 assert_eq!(legends.iter().filter(|l| l.contains(&label)).count(), 1, "legend for {name}");
+            }
+            for (name, _) in &eval.members {
+                let label = format!(">member {name}");
+                assert_eq!(legends.iter().filter(|l| l.contains(&label)).count(), 1, "legend for member {name}");
             }
             // every curve point lies left of every legend swatch
             let right = chart

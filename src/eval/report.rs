@@ -166,11 +166,15 @@ impl Metrics {
     }
 }
 
-/// `report.json`: `{"model": {...}, "baselines": {"buy_and_hold": {...}, ...}}`.
+/// `report.json`: `{"model": {...}, "baselines": {"buy_and_hold": {...}, ...}}`, and for an ensemble
+/// `"members": {"tcn": {...}, ...}`, each member's own calls scored alike (absent for a single network, so older
+/// reports read back and a single network's report is unchanged).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub model: Metrics,
     pub baselines: BTreeMap<String, Metrics>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub members: BTreeMap<String, Metrics>,
 }
 
 impl Report {

@@ -17,10 +17,26 @@ fn hex([r, g, b]: [u8; 3]) -> String {
     format!("#{r:02x}{g:02x}{b:02x}")
 }
 
+/// The time axis of a window's heatmap: columns are lags.
+pub const LAG_AXIS: &str = "bars before the prediction (0 = newest)";
+
 /// One heatmap of `values` [rows, cols] under an `<h2>` title, rows labelled by `row_names` and columns by
 /// `col_names` (every k-th, so labels never overlap), with the colour bar's ends printed: the scale is the largest
-/// |value|, as in the PNG.
+/// |value|, as in the PNG. The columns are lags ([`LAG_AXIS`]).
 pub fn heatmap(title: &str, values: &[f32], row_names: &[String], col_names: &[String], palette: Palette) -> String {
+    heatmap_on(title, values, row_names, col_names, LAG_AXIS, palette)
+}
+
+/// [`heatmap`] with another column axis named `axis` (KernelSHAP's and TreeSHAP's columns are explained bars,
+/// labelled by date, not lags).
+pub fn heatmap_on(
+    title: &str,
+    values: &[f32],
+    row_names: &[String],
+    col_names: &[String],
+    axis: &str,
+    palette: Palette,
+) -> String {
     let (rows, cols) = (row_names.len(), col_names.len());
     assert_eq!(values.len(), rows * cols, "heatmap: values length");
     let cell = |n: usize| (PLOT_MAX / n.max(1) as f64).min(CELL_MAX);
@@ -54,7 +70,9 @@ pub fn heatmap(title: &str, values: &[f32], row_names: &[String], col_names: &[S
             );
         }
     }
-    let step = (60.0 / cw).ceil().max(1.0) as usize;
+    // Every k-th column is labelled: k leaves each label (about 6.5 px a character at this size) room to itself.
+    let longest = col_names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as f64;
+    let step = (60f64.max(6.5 * longest + 10.0) / cw).ceil().max(1.0) as usize;
     for (c, name) in col_names.iter().enumerate().filter(|(c, _)| c % step == 0 || *c + 1 == cols) {
         let _ = write!(
             s,
@@ -66,9 +84,10 @@ pub fn heatmap(title: &str, values: &[f32], row_names: &[String], col_names: &[S
     }
     let _ = write!(
         s,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">bars before the prediction (0 = newest)</text>",
+        "<text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
         LEFT + pw / 2.0,
-        TOP + ph + 32.0
+        TOP + ph + 32.0,
+        escape(axis)
     );
     // colour bar: top = +scale, bottom = -scale (diverging) or 0 (sequential)
     let (bx, bh, steps) = (LEFT + pw + 20.0, ph.max(120.0), 32);
@@ -145,5 +164,22 @@ mod tests {
             assert_eq!(*f, hex(colour(*v, scale, Palette::Diverging)));
         }
         assert_eq!(svg.matches("<rect class=\"scale\"").count(), 32);
+        assert_eq!(texts(&svg, "axis"), [LAG_AXIS]);
+    }
+
+    #[test]
+    fn explain_svg_long_column_labels_are_spaced_apart() {
+        let names = vec!["a".to_string(), "b".to_string()];
+        let dates: Vec<String> = (0..30).map(|d| format!("2021-01-{:02}", d + 1)).collect();
+        let values: Vec<f32> = (0..60).map(|i| i as f32 - 30.0).collect();
+        let svg = heatmap_on("KernelSHAP", &values, &names, &dates, "explained bar (UTC)", Palette::Diverging);
+        assert_eq!(texts(&svg, "axis"), ["explained bar (UTC)"]);
+        let xs: Vec<f64> =
+            svg.split("<text class=\"col\" x=\"").skip(1).map(|t| t[..t.find('"').unwrap()].parse().unwrap()).collect();
+        assert!(xs.len() >= 3, "{xs:?}");
+        // ten characters take about 65 px; neighbours (the last label aside, which is always shown) sit further apart
+        for pair in xs[..xs.len() - 1].windows(2) {
+            assert!(pair[1] - pair[0] >= 70.0, "labels overlap: {xs:?}");
+        }
     }
 }

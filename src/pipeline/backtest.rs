@@ -60,6 +60,8 @@ pub struct MemberSummary {
     pub name: String,
     pub test_accuracy: f64,
     pub final_weight: f64,
+    /// The member's own class calls on the test samples (scored beside the ensemble in the report).
+    pub classes: Vec<usize>,
 }
 
 /// How `test_calls` walks forward (a retraining recipe): blocks of `every` test samples; networks refitted before
@@ -410,6 +412,7 @@ pub fn test_calls(
                         name: name.to_string(),
                         test_accuracy: hits as f64 / test.len() as f64,
                         final_weight: last_weights.get(m).copied().unwrap_or(f64::NAN),
+                        classes: p.classes()[skip..].to_vec(),
                     }
                 })
                 .collect();
@@ -506,5 +509,6 @@ pub fn evaluate_calls(ds: &Dataset, calls: &TestCalls, trading: &TradingConfig) 
     inputs.train_labels = (!train_labels.is_empty()).then_some(train_labels.as_slice());
     inputs.boosted_trees = (!calls.gbdt_classes.is_empty()).then_some(calls.gbdt_classes.as_slice());
     inputs.funding = funding.as_deref();
+    inputs.members = calls.members.iter().map(|m| (m.name.as_str(), m.classes.as_slice())).collect();
     evaluate(&inputs)
 }

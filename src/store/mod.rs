@@ -159,6 +159,10 @@ pub trait MarketStore: Send {
     /// The trader's records of a series in `range`, in the order they were made: by timestamp, and within one
     /// bar the fill (at its open), then a halt, then the decision (at its close).
     fn records(&mut self, key: &SeriesKey, range: TimeRange) -> Result<Vec<Record>>;
+
+    /// The newest `limit` decisions of a series (every one with `None`), only those of `model` when it is given,
+    /// oldest first: what `tickgrad monitor` reads (the original design's `get_agent_decisions(model, limit)`).
+    fn decisions(&mut self, key: &SeriesKey, model: Option<&str>, limit: Option<usize>) -> Result<Vec<Record>>;
 }
 
 /// Open the store at `url` (`sqlite:PATH` or `postgres://…`), creating its tables if missing. With `create`
@@ -349,9 +353,12 @@ pub(crate) fn check_records(key: &SeriesKey, records: &[Record]) -> Result<()> {
     for r in records {
         let ts = r.timestamp();
         match r {
-            Record::Decision { confidence, signal, target, .. } => {
+            Record::Decision { confidence, signal, target, top_prob, .. } => {
                 for (c, v) in [("confidence", *confidence), ("signal", *signal), ("target", *target)] {
                     check_value(key, "decision", ts, c, v)?;
+                }
+                if let Some(p) = top_prob {
+                    check_value(key, "decision", ts, "top_prob", *p)?;
                 }
             }
             Record::Fill { price, qty, fee, position, cash, .. } => {
@@ -392,6 +399,11 @@ pub(crate) fn same_trade(symbol: &str, old: &Trade, new: &Trade) -> Result<()> {
          appended",
         new.id
     )))
+}
+
+/// A `LIMIT` parameter: no limit is the largest one.
+pub(crate) fn sql_limit(limit: Option<usize>) -> i64 {
+    limit.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// Sort trading records into the order they were made ([`MarketStore::records`]).

@@ -61,7 +61,14 @@ impl PostgresStore {
             tx.execute(stmt, &[]).map_err(e)?;
         }
         tx.execute(schema::INIT_VERSION, &[]).map_err(e)?;
-        let v: i64 = tx.query_one(schema::READ_VERSION, &[]).map_err(e)?.get(0);
+        let mut v: i64 = tx.query_one(schema::READ_VERSION, &[]).map_err(e)?.get(0);
+        if v == 1 {
+            // Under the same lock, so two clients opening a version-1 store migrate it once.
+            for stmt in schema::MIGRATE_FROM_1 {
+                tx.execute(stmt, &[]).map_err(e)?;
+            }
+            v = tx.query_one(schema::READ_VERSION, &[]).map_err(e)?.get(0);
+        }
         tx.commit().map_err(e)?;
         if v != schema::VERSION {
             return Err(Error::io(&url, format!("schema version {v}; this build reads version {}", schema::VERSION)));
@@ -229,9 +236,21 @@ impl MarketStore for PostgresStore {
         let (s, i) = (&key.symbol, &key.interval);
         for r in records {
             match r {
-                Record::Decision { timestamp, class, confidence, signal, target, limit } => {
-                    let class = i64::from(*class);
-                    tx.execute(schema::INSERT_DECISION, &[s, i, timestamp, &class, confidence, signal, target, limit])
+                Record::Decision {
+                    timestamp,
+                    class,
+                    confidence,
+                    signal,
+                    target,
+                    limit,
+                    model,
+                    top_class,
+                    top_prob,
+                } => {
+                    let (class, top) = (i64::from(*class), top_class.map(i64::from));
+                    let p: [&(dyn ToSql + Sync); 11] =
+                        [s, i, timestamp, &class, confidence, signal, target, limit, model, &top, top_prob];
+                    tx.execute(schema::INSERT_DECISION, &p)
                 }
                 Record::Fill { timestamp, price, qty, fee, position, cash } => {
                     tx.execute(schema::INSERT_FILL, &[s, i, timestamp, price, qty, fee, position, cash])
@@ -250,16 +269,7 @@ impl MarketStore for PostgresStore {
         let p: [&(dyn ToSql + Sync); 4] = [&key.symbol, &key.interval, &lo, &hi];
         let mut out = Vec::new();
         for r in self.client.query(schema::SELECT_DECISIONS, &p).map_err(e)? {
-            let class: i64 = r.get(1);
-            out.push(Record::Decision {
-                timestamp: r.get(0),
-                class: u32::try_from(class)
-                    .map_err(|_| Error::Invalid(format!("{url}: decision of {key} with direction {class}")))?,
-                confidence: r.get(2),
-                signal: r.get(3),
-                target: r.get(4),
-                limit: r.get(5),
-            });
+            out.push(decision_row(&r, &url, key)?);
         }
         for r in self.client.query(schema::SELECT_FILLS, &p).map_err(e)? {
             out.push(Record::Fill {
@@ -277,4 +287,38 @@ impl MarketStore for PostgresStore {
         super::sort_records(&mut out);
         Ok(out)
     }
+
+    fn decisions(&mut self, key: &SeriesKey, model: Option<&str>, limit: Option<usize>) -> Result<Vec<Record>> {
+        let url = self.url.clone();
+        let e = |e: postgres::Error| Error::io(&url, format!("reading the decisions of {key}: {}", message(&e)));
+        let limit = super::sql_limit(limit);
+        let rows = match model {
+            None => self.client.query(schema::LAST_DECISIONS, &[&key.symbol, &key.interval, &limit]),
+            Some(m) => self.client.query(schema::LAST_DECISIONS_OF, &[&key.symbol, &key.interval, &m, &limit]),
+        }
+        .map_err(e)?;
+        let mut out = rows.iter().map(|r| decision_row(r, &url, key)).collect::<Result<Vec<_>>>()?;
+        out.reverse();
+        Ok(out)
+    }
+}
+
+/// A decision from the columns of `schema::SELECT_DECISIONS` (classes are BIGINT on the server).
+fn decision_row(r: &postgres::Row, url: &str, key: &SeriesKey) -> Result<Record> {
+    let class = |i: usize| -> Result<Option<u32>> {
+        let v: Option<i64> = r.get(i);
+        v.map(|c| u32::try_from(c).map_err(|_| Error::Invalid(format!("{url}: decision of {key} with class {c}"))))
+            .transpose()
+    };
+    Ok(Record::Decision {
+        timestamp: r.get(0),
+        class: class(1)?.unwrap_or_default(),
+        confidence: r.get(2),
+        signal: r.get(3),
+        target: r.get(4),
+        limit: r.get(5),
+        model: r.get(6),
+        top_class: class(7)?,
+        top_prob: r.get(8),
+    })
 }

@@ -40,8 +40,21 @@ impl SqliteStore {
             s.conn.execute(stmt, []).map_err(|e| s.err("creating the tables", e))?;
         }
         s.conn.execute(schema::INIT_VERSION, []).map_err(|e| s.err("writing the schema version", e))?;
-        let v: i64 =
-            s.conn.query_row(schema::READ_VERSION, [], |r| r.get(0)).map_err(|e| s.err("reading the version", e))?;
+        let read = |s: &SqliteStore| {
+            s.conn
+                .query_row(schema::READ_VERSION, [], |r| r.get::<_, i64>(0))
+                .map_err(|e| s.err("reading the version", e))
+        };
+        let mut v = read(&s)?;
+        if v == 1 {
+            let e = |e| s.err("migrating the schema from version 1 to 2", e);
+            let tx = s.conn.unchecked_transaction().map_err(e)?;
+            for stmt in schema::MIGRATE_FROM_1 {
+                tx.execute(stmt, []).map_err(e)?;
+            }
+            tx.commit().map_err(e)?;
+            v = read(&s)?;
+        }
         if v != schema::VERSION {
             return Err(Error::io(path, format!("schema version {v}; this build reads version {}", schema::VERSION)));
         }
@@ -203,9 +216,21 @@ impl MarketStore for SqliteStore {
         for r in records {
             let (s, i) = (&key.symbol, &key.interval);
             let n = match r {
-                Record::Decision { timestamp, class, confidence, signal, target, limit } => tx
-                    .prepare_cached(schema::INSERT_DECISION)
-                    .and_then(|mut st| st.execute(params![s, i, timestamp, class, confidence, signal, target, limit])),
+                Record::Decision {
+                    timestamp,
+                    class,
+                    confidence,
+                    signal,
+                    target,
+                    limit,
+                    model,
+                    top_class,
+                    top_prob,
+                } => tx.prepare_cached(schema::INSERT_DECISION).and_then(|mut st| {
+                    st.execute(params![
+                        s, i, timestamp, class, confidence, signal, target, limit, model, top_class, top_prob
+                    ])
+                }),
                 Record::Fill { timestamp, price, qty, fee, position, cash } => tx
                     .prepare_cached(schema::INSERT_FILL)
                     .and_then(|mut st| st.execute(params![s, i, timestamp, price, qty, fee, position, cash])),
@@ -225,16 +250,7 @@ impl MarketStore for SqliteStore {
         let p = params![key.symbol, key.interval, lo, hi];
         let mut out = Vec::new();
         let mut st = self.conn.prepare_cached(schema::SELECT_DECISIONS).map_err(&e)?;
-        let decisions = st.query_map(p, |r| {
-            Ok(Record::Decision {
-                timestamp: r.get(0)?,
-                class: r.get(1)?,
-                confidence: r.get(2)?,
-                signal: r.get(3)?,
-                target: r.get(4)?,
-                limit: r.get(5)?,
-            })
-        });
+        let decisions = st.query_map(p, decision_row);
         out.extend(decisions.and_then(|m| m.collect::<rusqlite::Result<Vec<_>>>()).map_err(&e)?);
         let mut st = self.conn.prepare_cached(schema::SELECT_FILLS).map_err(&e)?;
         let fills = st.query_map(p, |r| {
@@ -253,5 +269,97 @@ impl MarketStore for SqliteStore {
         out.extend(halts.and_then(|m| m.collect::<rusqlite::Result<Vec<_>>>()).map_err(&e)?);
         super::sort_records(&mut out);
         Ok(out)
+    }
+
+    fn decisions(&mut self, key: &SeriesKey, model: Option<&str>, limit: Option<usize>) -> Result<Vec<Record>> {
+        let path = self.path.clone();
+        let e = move |e: rusqlite::Error| Error::io(&path, format!("reading the decisions of {key}: {e}"));
+        let limit = super::sql_limit(limit);
+        let read = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<Vec<Record>> {
+            let mut st = self.conn.prepare_cached(sql)?;
+            let rows = st.query_map(p, decision_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        };
+        let mut out = match model {
+            None => read(schema::LAST_DECISIONS, params![key.symbol, key.interval, limit]),
+            Some(m) => read(schema::LAST_DECISIONS_OF, params![key.symbol, key.interval, m, limit]),
+        }
+        .map_err(e)?;
+        out.reverse();
+        Ok(out)
+    }
+}
+
+/// A decision from the columns of `schema::SELECT_DECISIONS`.
+fn decision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    Ok(Record::Decision {
+        timestamp: r.get(0)?,
+        class: r.get(1)?,
+        confidence: r.get(2)?,
+        signal: r.get(3)?,
+        target: r.get(4)?,
+        limit: r.get(5)?,
+        model: r.get(6)?,
+        top_class: r.get(7)?,
+        top_prob: r.get(8)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store written by a version-1 build (decisions without model and top class) is migrated when opened: its
+    /// decisions read back with those absent, new ones keep them, and the version says 2.
+    #[test]
+    fn a_version_1_store_is_migrated_on_open() {
+        let dir = std::env::temp_dir().join(format!("tickgrad-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v1.db");
+        let _ = std::fs::remove_file(&path);
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE tickgrad_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+             INSERT INTO tickgrad_meta VALUES ('schema_version', 1);
+             CREATE TABLE decisions (symbol TEXT NOT NULL, bar_interval TEXT NOT NULL, ts BIGINT NOT NULL,
+                 direction BIGINT NOT NULL, confidence DOUBLE PRECISION NOT NULL, signal DOUBLE PRECISION NOT NULL,
+                 target DOUBLE PRECISION NOT NULL, limit_reason TEXT, PRIMARY KEY (symbol, bar_interval, ts));
+             INSERT INTO decisions VALUES ('SPY', '1d', 10, 2, 0.4, 0.0, 0.0, NULL);",
+        )
+        .unwrap();
+        drop(old);
+        let key = SeriesKey::new("SPY", "1d").unwrap();
+        let mut s = SqliteStore::open(&path, false).unwrap();
+        let new = Record::Decision {
+            timestamp: 20,
+            class: 0,
+            confidence: 0.7,
+            signal: 1.0,
+            target: 1.0,
+            limit: None,
+            model: Some("tcn".into()),
+            top_class: Some(0),
+            top_prob: Some(0.75),
+        };
+        s.append_records(&key, std::slice::from_ref(&new)).unwrap();
+        let old = Record::Decision {
+            timestamp: 10,
+            class: 2,
+            confidence: 0.4,
+            signal: 0.0,
+            target: 0.0,
+            limit: None,
+            model: None,
+            top_class: None,
+            top_prob: None,
+        };
+        assert_eq!(s.records(&key, TimeRange::ALL).unwrap(), vec![old, new.clone()]);
+        drop(s);
+        // Opened again: no second migration (the ALTERs would fail), the same rows.
+        let mut s = SqliteStore::open(&path, false).unwrap();
+        assert_eq!(s.decisions(&key, Some("tcn"), None).unwrap(), vec![new]);
+        let v: i64 = s.conn.query_row(schema::READ_VERSION, [], |r| r.get(0)).unwrap();
+        assert_eq!(v, 2);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

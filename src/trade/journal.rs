@@ -25,8 +25,24 @@ use std::path::{Path, PathBuf};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
     /// After bar `timestamp` closed: the gate's class and confidence, the risk-checked target position, and why
-    /// the target differs from the signal (a limit), if it does.
-    Decision { timestamp: i64, class: u32, confidence: f64, signal: f64, target: f64, limit: Option<String> },
+    /// the target differs from the signal (a limit), if it does. `model` names the served checkpoints, and
+    /// `top_class`/`top_prob` are the ensemble's top class before the gate's hold and its combined probability:
+    /// what the monitor scores, so `tickgrad monitor` can recompute its metrics from the records alone. The three
+    /// are absent from records written before they existed (and from lines that omit them).
+    Decision {
+        timestamp: i64,
+        class: u32,
+        confidence: f64,
+        signal: f64,
+        target: f64,
+        limit: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        top_class: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        top_prob: Option<f64>,
+    },
     /// The order for `target` filled at the open of bar `timestamp`.
     Fill { timestamp: i64, price: f64, qty: f64, fee: f64, position: f64, cash: f64 },
     /// Trading stopped (the max-loss stop): every later target is 0.
@@ -174,7 +190,17 @@ mod tests {
             signal: 1.0,
             target: 0.5,
             limit: Some("var".into()),
+            model: Some("tf+lstm".into()),
+            top_class: Some(0),
+            top_prob: Some(0.625),
         };
+        // A line written before `model`/`top_class`/`top_prob` existed still reads, with them absent.
+        let old =
+            r#"{"type":"decision","timestamp":0,"class":2,"confidence":0.4,"signal":0.0,"target":0.0,"limit":null}"#;
+        match serde_json::from_str::<Record>(old).unwrap() {
+            Record::Decision { model: None, top_class: None, top_prob: None, class: 2, .. } => {}
+            other => panic!("{other:?}"),
+        }
         j.append(&d).unwrap();
         j.append(&fill(2)).unwrap();
         drop(j);

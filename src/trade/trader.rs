@@ -95,6 +95,8 @@ pub struct Trader {
     fallback: Option<DeviceFallback>,
     /// `"SYMBOL: "` before this trader's stderr reports when one process trades several symbols; empty otherwise.
     label: String,
+    /// The served checkpoints' name, written with every decision ([`Trader::set_model_name`]).
+    model_name: Option<String>,
 }
 
 /// Given a member's index and the error of its push, the checkpoint it continues with (the same file on the CPU),
@@ -168,6 +170,7 @@ impl Trader {
             min_step: None,
             fallback: None,
             label: String::new(),
+            model_name: None,
             engines,
             cfg,
         };
@@ -196,6 +199,12 @@ impl Trader {
             t.journal = Some(ledger);
         }
         Ok((t, warnings))
+    }
+
+    /// Name the served model in every decision record from now on (`tickgrad stream`: the checkpoints' file
+    /// names), so a store that several models' streams fill can be read back by model (`tickgrad monitor --model`).
+    pub fn set_model_name(&mut self, name: impl Into<String>) {
+        self.model_name = Some(name.into());
     }
 
     pub fn monitor(&self) -> &Monitor {
@@ -372,6 +381,9 @@ impl Trader {
                     signal,
                     target: checked.target,
                     limit: checked.limit,
+                    model: self.model_name.clone(),
+                    top_class: Some(top as u32),
+                    top_prob: Some(f64::from(d.combined[top])),
                 })?;
                 self.broker.submit(checked.target);
                 self.position_signal = checked.target;

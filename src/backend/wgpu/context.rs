@@ -74,8 +74,8 @@ impl Gpu {
         let list = adapters();
         let adapter = list.get(index).ok_or_else(|| {
             let seen = if list.is_empty() {
-                "no adapter found (install a Vulkan driver; without a GPU, Mesa's lavapipe: \
-                 apt-get install mesa-vulkan-drivers)"
+                "no adapter found (this build asks Vulkan, Metal on macOS and DX12 on Windows; on Linux install \
+                 a Vulkan driver, or without a GPU Mesa's lavapipe: apt-get install mesa-vulkan-drivers)"
                     .to_string()
             } else {
                 format!("adapters present: {}", adapter_names().join("; "))
