@@ -453,9 +453,10 @@ mod tests {
 
     #[test]
     fn eval_html_draws_every_member_beside_the_baselines() {
-        // Nine members: with the model and five baselines, more legend lines than the default height holds.
-        let eval = random_ensemble_eval(700, 8, 9);
-        assert_eq!(eval.members.len(), 9);
+        // Eight members (one per member colour): with the model and five baselines, more legend lines than the
+        // default height holds.
+        let eval = random_ensemble_eval(700, 8, 8);
+        assert_eq!(eval.members.len(), 8);
         let html = render(&eval);
         check_line_charts(&eval);
         for chart in &svgs(&html)[..2] {
@@ -472,7 +473,7 @@ mod tests {
         assert_eq!(trades[n_cols - 1], eval.report.members["gbdt"].trading.n_trades.to_string());
         assert!(html.contains("<th>member net_0</th>") && html.contains("<th>member gbdt</th>"));
         let back = super::super::report::Report::from_json(&eval.report.to_json().unwrap()).unwrap();
-        assert_eq!(back.members.len(), 9);
+        assert_eq!(back.members.len(), 8);
         assert_eq!(back.members["gbdt"].trading.sharpe, eval.report.baselines["boosted_trees"].trading.sharpe);
     }
 
