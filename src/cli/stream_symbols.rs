@@ -122,12 +122,11 @@ fn warn_once(seen: &mut Vec<String>, warnings: Vec<String>) {
     }
 }
 
+/// A ledger and the records it already holds (for the trader to replay).
+type OpenedLedger = (Box<dyn Ledger>, Vec<crate::trade::journal::Record>);
+
 /// The ledger of symbol `symbol` (its journal file, or its rows in the store), with the records to replay.
-fn ledger(
-    a: &StreamArgs,
-    journal: Option<&PathBuf>,
-    symbol: &str,
-) -> Result<Option<(Box<dyn Ledger>, Vec<crate::trade::journal::Record>)>> {
+fn ledger(a: &StreamArgs, journal: Option<&PathBuf>, symbol: &str) -> Result<Option<OpenedLedger>> {
     match (journal, &a.bars.db, &a.bars.interval) {
         (Some(_), Some(_), _) => {
             Err(Error::config("journal", "the trading records go to --journal FILES or --db URL, not both"))
