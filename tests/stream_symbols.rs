@@ -227,7 +227,8 @@ fn two_symbols_trade_journal_resume_and_label_their_metrics_as_two_single_runs()
         assert!(body.contains(&metric), "{metric} missing from\n{body}");
     }
     assert_eq!(body.matches("# TYPE tickgrad_bars_total counter").count(), 1, "each family declared once");
-    let unlabelled: Vec<&str> = body.lines().filter(|l| !l.starts_with('#') && !l.contains("{symbol=\"")).collect();
+    let page = body.split_once("\r\n\r\n").map_or(body.as_str(), |(_, page)| page);
+    let unlabelled: Vec<&str> = page.lines().filter(|l| !l.starts_with('#') && !l.contains("{symbol=\"")).collect();
     assert!(unlabelled.is_empty(), "every sample names its symbol: {unlabelled:?}");
     assert_eq!(std::fs::read_to_string(&ja).unwrap(), refs[0], "SPY's resumed journal");
     assert_eq!(std::fs::read_to_string(&jb).unwrap(), refs[1], "SPX's resumed journal");

@@ -211,6 +211,8 @@ pub fn run(a: &StreamArgs, list: &str, device: Device) -> Result<()> {
                 eprintln!("warning: {symbol}: {w}");
             }
             t.set_symbol(symbol);
+            // The same model name a single-symbol stream writes, by which `tickgrad monitor --model` reads it back.
+            t.set_model_name(super::monitor::model_name(std::iter::once(&a.checkpoint).chain(&a.trade.members)));
             Serving::Trade(Box::new(t))
         } else {
             let (engine, w) = shared[0].engine(trades, taker, a.window, a.threads)?;
