@@ -23,34 +23,25 @@
 
 #define OPTIM_GROUP_MAX 48
 
-// Layouts mirrored by #[repr(C)] structs in src/ops/optim/cuda.rs (unused slots hold null and 0).
+// Layouts mirrored by `TensorList<I, O>` in src/ops/optim/cuda.rs (unused slots hold null and 0): per tensor I
+// input and O output pointers, then the lengths and the count. SquaresList is TensorList<1, 0> there (a
+// zero-length array is not C++, so it is spelled out here).
 struct SquaresList {
     const float* g[OPTIM_GROUP_MAX];
     long long n[OPTIM_GROUP_MAX];
     int count;
 };
 
-struct AdamList {
-    const float* p[OPTIM_GROUP_MAX];
-    const float* g[OPTIM_GROUP_MAX];
-    const float* m[OPTIM_GROUP_MAX];
-    const float* v[OPTIM_GROUP_MAX];
-    float* p_out[OPTIM_GROUP_MAX];
-    float* m_out[OPTIM_GROUP_MAX];
-    float* v_out[OPTIM_GROUP_MAX];
+template <int I, int O>
+struct TensorList {
+    const float* in[I][OPTIM_GROUP_MAX];
+    float* out[O][OPTIM_GROUP_MAX];
     long long n[OPTIM_GROUP_MAX];
     int count;
 };
 
-struct SgdList {
-    const float* p[OPTIM_GROUP_MAX];
-    const float* g[OPTIM_GROUP_MAX];
-    const float* buf[OPTIM_GROUP_MAX];
-    float* p_out[OPTIM_GROUP_MAX];
-    float* buf_out[OPTIM_GROUP_MAX];
-    long long n[OPTIM_GROUP_MAX];
-    int count;
-};
+typedef TensorList<4, 3> AdamList;  // in: p, g, m, v; out: p', m', v'
+typedef TensorList<3, 2> SgdList;   // in: p, g, buf; out: p', buf'
 
 extern "C" __global__ void optim_squares_partial(SquaresList l, float* __restrict__ partials, long long at) {
     __shared__ float scratch[32];
@@ -84,13 +75,13 @@ extern "C" __global__ void optim_adam_multi(AdamList l, const float* __restrict_
     float c = scale[0];
     long long stride = (long long)gridDim.x * blockDim.x;
     for (int t = 0; t < l.count; ++t) {
-        const float* __restrict__ p = l.p[t];
-        const float* __restrict__ g = l.g[t];
-        const float* __restrict__ m = l.m[t];
-        const float* __restrict__ v = l.v[t];
-        float* __restrict__ p_out = l.p_out[t];
-        float* __restrict__ m_out = l.m_out[t];
-        float* __restrict__ v_out = l.v_out[t];
+        const float* __restrict__ p = l.in[0][t];
+        const float* __restrict__ g = l.in[1][t];
+        const float* __restrict__ m = l.in[2][t];
+        const float* __restrict__ v = l.in[3][t];
+        float* __restrict__ p_out = l.out[0][t];
+        float* __restrict__ m_out = l.out[1][t];
+        float* __restrict__ v_out = l.out[2][t];
         for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < l.n[t]; j += stride) {
             float gi = g[j] * c + l2 * p[j];
             float pi = p[j] * decay;
@@ -109,11 +100,11 @@ extern "C" __global__ void optim_sgd_multi(SgdList l, const float* __restrict__ 
     float c = scale[0];
     long long stride = (long long)gridDim.x * blockDim.x;
     for (int t = 0; t < l.count; ++t) {
-        const float* __restrict__ p = l.p[t];
-        const float* __restrict__ g = l.g[t];
-        const float* __restrict__ buf = l.buf[t];
-        float* __restrict__ p_out = l.p_out[t];
-        float* __restrict__ buf_out = l.buf_out[t];
+        const float* __restrict__ p = l.in[0][t];
+        const float* __restrict__ g = l.in[1][t];
+        const float* __restrict__ buf = l.in[2][t];
+        float* __restrict__ p_out = l.out[0][t];
+        float* __restrict__ buf_out = l.out[1][t];
         for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < l.n[t]; j += stride) {
             float gi = g[j] * c + l2 * p[j];
             float step = gi;

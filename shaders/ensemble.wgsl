@@ -23,52 +23,75 @@ struct EnsParams {
     agreement: f32,
 }
 
-@group(0) @binding(0) var<uniform> fp: EnsParams;
-@group(0) @binding(1) var<storage, read> fpr: array<f32>;
-@group(0) @binding(2) var<storage, read> fw: array<f32>;
+// Both entry points read the parameters, p and the weights at bindings 0–2; their outputs (and the backward's
+// output gradients) bind from 3 on.
+@group(0) @binding(0) var<uniform> ep: EnsParams;
+@group(0) @binding(1) var<storage, read> probs: array<f32>;
+@group(0) @binding(2) var<storage, read> weights: array<f32>;
+
 @group(0) @binding(3) var<storage, read_write> fcombined: array<f32>;
 @group(0) @binding(4) var<storage, read_write> fconf: array<f32>;
 @group(0) @binding(5) var<storage, read_write> fclass: array<f32>;
 
-// First index of the maximum of member m's probabilities in row b (NaN never wins).
+@group(0) @binding(3) var<storage, read> bdcomb: array<f32>;
+@group(0) @binding(4) var<storage, read> bdconf: array<f32>;
+@group(0) @binding(5) var<storage, read_write> bdp: array<f32>;
+
+// First index of the maximum of the probabilities starting at `base` (NaN never wins).
 fn member_argmax(base: u32, nc: u32) -> u32 {
     var best = 0u;
     for (var k = 1u; k < nc; k++) {
-        if (fpr[base + k] > fpr[base + best]) {
+        if (probs[base + k] > probs[base + best]) {
             best = k;
         }
     }
     return best;
 }
 
-@compute @workgroup_size(256)
-fn ens_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let b = linear_index(gid, nwg);
-    if (b >= fp.batch) {
-        return;
-    }
-    let nm = fp.members;
-    let nc = fp.classes;
+// W = Σ_m w_m of row b, in member order.
+fn row_weight(b: u32) -> f32 {
     var total_w = 0.0;
-    for (var m = 0u; m < nm; m++) {
-        total_w += fw[b * nm + m];
+    for (var m = 0u; m < ep.members; m++) {
+        total_w += weights[b * ep.members + m];
     }
-    var out: array<f32, 16>;
+    return total_w;
+}
+
+// combined[k] of row b into `out` (in the CPU kernel's order: accumulate, then divide); returns S.
+fn combine_row(b: u32, out: ptr<function, array<f32, 16>>) -> f32 {
+    let nm = ep.members;
+    let nc = ep.classes;
     for (var k = 0u; k < nc; k++) {
-        out[k] = 0.0;
+        (*out)[k] = 0.0;
     }
     var sum_wc = 0.0;
     for (var m = 0u; m < nm; m++) {
         let base = (b * nm + m) * nc;
-        let wc = fw[b * nm + m] * fpr[base + member_argmax(base, nc)];
+        let wc = weights[b * nm + m] * probs[base + member_argmax(base, nc)];
         sum_wc += wc;
         for (var k = 0u; k < nc; k++) {
-            out[k] += wc * fpr[base + k];
+            (*out)[k] += wc * probs[base + k];
         }
     }
+    for (var k = 0u; k < nc; k++) {
+        (*out)[k] /= sum_wc;
+    }
+    return sum_wc;
+}
+
+@compute @workgroup_size(256)
+fn ens_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let b = linear_index(gid, nwg);
+    if (b >= ep.batch) {
+        return;
+    }
+    let nm = ep.members;
+    let nc = ep.classes;
+    let total_w = row_weight(b);
+    var out: array<f32, 16>;
+    let sum_wc = combine_row(b, &out);
     var top = 0u;
     for (var k = 0u; k < nc; k++) {
-        out[k] /= sum_wc;
         fcombined[b * nc + k] = out[k];
         if (out[k] > out[top]) {
             top = k;
@@ -77,69 +100,35 @@ fn ens_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     var agreeing_w = 0.0;
     for (var m = 0u; m < nm; m++) {
         if (member_argmax((b * nm + m) * nc, nc) == top) {
-            agreeing_w += fw[b * nm + m];
+            agreeing_w += weights[b * nm + m];
         }
     }
     let conf = sum_wc / total_w;
     fconf[b] = conf;
-    let passes = conf >= fp.conf_threshold && agreeing_w / total_w >= fp.agreement;
-    fclass[b] = f32(select(fp.hold_class, top, passes));
-}
-
-@group(0) @binding(0) var<uniform> bp: EnsParams;
-@group(0) @binding(1) var<storage, read> bpr: array<f32>;
-@group(0) @binding(2) var<storage, read> bw: array<f32>;
-@group(0) @binding(3) var<storage, read> bdcomb: array<f32>;
-@group(0) @binding(4) var<storage, read> bdconf: array<f32>;
-@group(0) @binding(5) var<storage, read_write> bdp: array<f32>;
-
-fn bwd_argmax(base: u32, nc: u32) -> u32 {
-    var best = 0u;
-    for (var k = 1u; k < nc; k++) {
-        if (bpr[base + k] > bpr[base + best]) {
-            best = k;
-        }
-    }
-    return best;
+    let passes = conf >= ep.conf_threshold && agreeing_w / total_w >= ep.agreement;
+    fclass[b] = f32(select(ep.hold_class, top, passes));
 }
 
 @compute @workgroup_size(256)
 fn ens_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let b = linear_index(gid, nwg);
-    if (b >= bp.batch) {
+    if (b >= ep.batch) {
         return;
     }
-    let nm = bp.members;
-    let nc = bp.classes;
-    var total_w = 0.0;
-    for (var m = 0u; m < nm; m++) {
-        total_w += bw[b * nm + m];
-    }
+    let nm = ep.members;
+    let nc = ep.classes;
+    let total_w = row_weight(b);
     // The row's combined probabilities, recomputed (as the CPU kernel does) rather than saved.
     var comb: array<f32, 16>;
-    for (var k = 0u; k < nc; k++) {
-        comb[k] = 0.0;
-    }
-    var sum_wc = 0.0;
+    let sum_wc = combine_row(b, &comb);
     for (var m = 0u; m < nm; m++) {
         let base = (b * nm + m) * nc;
-        let wc = bw[b * nm + m] * bpr[base + bwd_argmax(base, nc)];
-        sum_wc += wc;
-        for (var k = 0u; k < nc; k++) {
-            comb[k] += wc * bpr[base + k];
-        }
-    }
-    for (var k = 0u; k < nc; k++) {
-        comb[k] /= sum_wc;
-    }
-    for (var m = 0u; m < nm; m++) {
-        let base = (b * nm + m) * nc;
-        let top_m = bwd_argmax(base, nc);
-        let w = bw[b * nm + m];
-        let wc = w * bpr[base + top_m];
+        let top_m = member_argmax(base, nc);
+        let w = weights[b * nm + m];
+        let wc = w * probs[base + top_m];
         var dot = 0.0;
         for (var k = 0u; k < nc; k++) {
-            dot += bdcomb[b * nc + k] * (bpr[base + k] - comb[k]);
+            dot += bdcomb[b * nc + k] * (probs[base + k] - comb[k]);
         }
         let dc = w / sum_wc * dot + bdconf[b] * w / total_w;
         for (var k = 0u; k < nc; k++) {

@@ -9,7 +9,7 @@
 
 mod pipeline_support;
 
-use pipeline_support::{csv_slice, dataset, scratch, tiny, train_config, DATA, SLICE_ROWS};
+use pipeline_support::{csv_slice, dataset, examples, scratch, tiny, train_config, Run, DATA, SLICE_ROWS};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -21,7 +21,7 @@ use tickgrad::models::{checkpoint, Model};
 use tickgrad::nn::Module;
 use tickgrad::pipeline::{resume_path, ModelMeta, TargetScale};
 use tickgrad::rng::Rng;
-use tickgrad::train::{self, Objective, ResumeFile, TrainOutcome, TrainState};
+use tickgrad::train::{self, Objective, ResumeFile, TrainOutcome};
 
 // ---------- in process ----------
 
@@ -45,9 +45,7 @@ fn history(o: &TrainOutcome) -> (Vec<(usize, u64, u64)>, usize, u64, bool) {
 #[test]
 fn resuming_from_any_epoch_ends_bit_identical_for_every_model_kind() {
     let ds = dataset(16, 1);
-    let scale = TargetScale::fit(&ds).unwrap();
-    let train_ex = scale.examples(&ds, ds.split.train.clone()).unwrap();
-    let val_ex = scale.examples(&ds, ds.split.val.clone()).unwrap();
+    let (train_ex, val_ex) = examples(&ds);
     let sampler = ds.sampler(16).unwrap();
     // Patience 1 with 4 epochs: some kinds stop early, so a state taken at the stop is resumed too.
     let tc = train::TrainConfig { patience: 1, ..train_config(4, 11) };
@@ -55,51 +53,19 @@ fn resuming_from_any_epoch_ends_bit_identical_for_every_model_kind() {
         let cfg = tiny(kind, ds.n_features());
         let objective = Objective::for_config(&cfg);
         let mut model = Model::new(&cfg, tc.seed, Device::Cpu).unwrap();
-        let fp = train::resume::fingerprint(&model, objective, &sampler, &train_ex, &val_ex, &tc).unwrap();
-        let mut states: Vec<Vec<u8>> = Vec::new();
-        let mut on_epoch = |s: &TrainState| {
-            states.push(s.to_bytes(&fp)?);
-            Ok(())
-        };
-        let full = train::train_resumable(
-            &mut model,
-            objective,
-            &sampler,
-            &train_ex,
-            &val_ex,
-            &tc,
-            None,
-            &mut on_epoch,
-            &mut |_, _| Ok(()),
-            &mut |_| {},
-        )
-        .unwrap();
+        let run = Run { objective, sampler: &sampler, train: &train_ex, val: &val_ex, tc: &tc };
+        let fp = run.fingerprint(&model);
+        let (full, states) = run.full(&mut model, &fp);
         let want = weight_bits(&mut model);
         assert_eq!(states.len(), full.epochs.len(), "{kind}: one state per completed epoch");
         for (k, bytes) in states.iter().enumerate() {
-            // Initialised from another seed: every weight must come from the state.
-            let mut resumed = Model::new(&cfg, tc.seed + 1, Device::Cpu).unwrap();
-            let file = ResumeFile::parse(bytes, "state").unwrap();
-            file.fingerprint.check(&fp, "state").unwrap();
-            let state = file.into_state(&mut resumed, train_ex.len(), &tc).unwrap();
-            assert_eq!(state.epoch, k + 1);
             let mut best_calls = 0;
-            let o = train::train_resumable(
-                &mut resumed,
-                objective,
-                &sampler,
-                &train_ex,
-                &val_ex,
-                &tc,
-                Some(state),
-                &mut |_| Ok(()),
-                &mut |_, _| {
-                    best_calls += 1;
-                    Ok(())
-                },
-                &mut |_| {},
-            )
-            .unwrap();
+            let on_best = &mut |_: &mut Model, _: &TrainOutcome| {
+                best_calls += 1;
+                Ok(())
+            };
+            let (mut resumed, o, epoch) = run.resume(&cfg, bytes, &fp, on_best);
+            assert_eq!(epoch, k + 1);
             assert_eq!(history(&o), history(&full), "{kind}: history resumed after epoch {}", k + 1);
             assert!(weight_bits(&mut resumed) == want, "{kind}: weights resumed after epoch {} differ", k + 1);
             let later_bests = full.epochs.len() - (k + 1);
@@ -118,25 +84,10 @@ fn a_state_from_another_run_or_a_torn_one_is_refused() {
     let cfg = tiny("tcn", ds.n_features());
     let tc = train_config(1, 4);
     let mut model = Model::new(&cfg, tc.seed, Device::Cpu).unwrap();
-    let fp = train::resume::fingerprint(&model, Objective::Return, &sampler, &train_ex, &val_ex, &tc).unwrap();
-    let mut bytes = Vec::new();
-    let mut on_epoch = |s: &TrainState| {
-        bytes = s.to_bytes(&fp)?;
-        Ok(())
-    };
-    train::train_resumable(
-        &mut model,
-        Objective::Return,
-        &sampler,
-        &train_ex,
-        &val_ex,
-        &tc,
-        None,
-        &mut on_epoch,
-        &mut |_, _| Ok(()),
-        &mut |_| {},
-    )
-    .unwrap();
+    let run = Run { objective: Objective::Return, sampler: &sampler, train: &train_ex, val: &val_ex, tc: &tc };
+    let fp = run.fingerprint(&model);
+    let (_, states) = run.full(&mut model, &fp);
+    let bytes = states.last().expect("a state per epoch").clone();
 
     let other_tc = train::TrainConfig { seed: 5, lr: 2e-3, ..tc.clone() };
     let other = train::resume::fingerprint(&model, Objective::Return, &sampler, &train_ex, &val_ex, &other_tc).unwrap();
@@ -171,9 +122,7 @@ fn training_gives_the_same_bits_on_any_thread_count() {
     // their reductions (conv1d's weight gradient, bias sums) into a fixed number of parts, not one per thread.
     // Sizes are chosen so those parallel paths run: batch 64 × 32 bars × 16 channels = 2^15 elements.
     let ds = dataset(32, 1);
-    let scale = TargetScale::fit(&ds).unwrap();
-    let train_ex = scale.examples(&ds, ds.split.train.clone()).unwrap();
-    let val_ex = scale.examples(&ds, ds.split.val.clone()).unwrap();
+    let (train_ex, val_ex) = examples(&ds);
     let sampler = ds.sampler(32).unwrap();
     let tc = train::TrainConfig { batch: 64, ..train_config(1, 2) };
     let configs = [

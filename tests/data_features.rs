@@ -2,20 +2,17 @@
 //! bit unchanged), warm-up lengths, optional columns, the model subset, regime fitting on training rows only,
 //! the CSV round trip and the `features` command.
 
+mod common;
+
+use common::{data_path, scratch_file};
 use std::path::PathBuf;
 use tickgrad::data::{
     apply_regime, compute_features, fit_regime_thresholds, load_csv, model_feature_names, read_features_csv,
     write_features_csv, Bars, FeatureConfig, FeatureFrame,
 };
 
-fn data_path(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data").join(file)
-}
-
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tickgrad-data-features-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    scratch_file("data-features", name)
 }
 
 fn btc() -> Bars {

@@ -2,21 +2,17 @@
 //! column and the problem), tolerated variations (CRLF, BOM, trailing newlines, extra columns), and a fuzz-ish
 //! pass that truncates and corrupts a valid file to check that nothing panics.
 
+mod common;
+
+use common::{data_path, scratch_file};
 use std::path::PathBuf;
 use tickgrad::data::{load_csv, parse_csv_str, GapReport};
 use tickgrad::Error;
 
 const HEADER: &str = "timestamp,open,high,low,close,volume";
 
-fn data_path(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data").join(file)
-}
-
-/// A unique scratch file under the system temp dir (no tempfile crate in dev-dependencies).
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tickgrad-data-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    scratch_file("data-load", name)
 }
 
 fn good_rows() -> String {

@@ -2,6 +2,9 @@
 //! column per feature, the PNGs are PNGs of the right size, attention files exist exactly for the models that
 //! have attention, and bad arguments fail with a message.
 
+mod common;
+
+use common::{data_path, scratch_file};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,13 +13,11 @@ use tickgrad::device::Device;
 use tickgrad::models::{checkpoint, Model, ModelConfig};
 
 fn spy() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data").join("spy_1d_2008_2021.csv")
+    data_path("spy_1d_2008_2021.csv")
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tickgrad-explain-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    scratch_file("explain-cli", name)
 }
 
 fn n_features() -> usize {

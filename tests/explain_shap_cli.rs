@@ -2,6 +2,9 @@
 //! whose rows add up (Σ φ + E[f] = f(x)), an ensemble directory gets TreeSHAP of its boosted trees that adds up
 //! exactly, and the flags' bad values fail with a message.
 
+mod common;
+
+use common::{data_path, scratch_file};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,13 +17,11 @@ use tickgrad::pipeline::ensemble::{Manifest, RollingSpec, FORMAT, MANIFEST_NAME}
 use tickgrad::pipeline::tabular;
 
 fn spy() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data").join("spy_1d_2008_2021.csv")
+    data_path("spy_1d_2008_2021.csv")
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tickgrad-explain-shap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    scratch_file("explain-shap", name)
 }
 
 fn explain(checkpoint: &Path, out: &Path, extra: &[&str]) -> (bool, String, String) {

@@ -1,9 +1,11 @@
 //! After one backward of each model's training loss, every parameter has a finite, non-zero gradient
 //! (a fused kernel without a backward would leave zeros or no gradient at all).
 
+mod common;
+
 use tickgrad::device::Device;
 use tickgrad::models::{Model, ModelConfig};
-use tickgrad::nn::{self, loss, Ctx, Kind, Module};
+use tickgrad::nn::{self, Ctx, Kind, Module};
 use tickgrad::rng::Rng;
 use tickgrad::tensor::Tensor;
 
@@ -21,32 +23,7 @@ fn check(cfg_json: &str, window: usize, batch: usize) {
     .unwrap();
     // training mode: dropout and batch statistics are part of what must be differentiated
     let out = model.forward(&x, &Ctx::train(5), false).unwrap().pred;
-    let l = match &model {
-        Model::Transformer(_) => loss::cross_entropy(&out, &(0..batch).map(|i| i % 3).collect::<Vec<_>>()).unwrap(),
-        Model::MultiTask(m) => {
-            let y = |i: usize| {
-                Tensor::from_vec((0..batch).map(|b| (b + i) as f32 * 0.1).collect(), &[batch, 1], Device::Cpu).unwrap()
-            };
-            let losses = [
-                loss::mse(&out.narrow(1, 0, 1).unwrap(), &y(0)).unwrap(),
-                loss::cross_entropy(
-                    &out.narrow(1, 1, 3).unwrap().reshape(&[batch, 3]).unwrap(),
-                    &(0..batch).map(|i| i % 3).collect::<Vec<_>>(),
-                )
-                .unwrap(),
-                loss::mse(&out.narrow(1, 4, 1).unwrap(), &y(1)).unwrap(),
-                loss::mse(&out.narrow(1, 5, 1).unwrap(), &y(2)).unwrap(),
-            ];
-            loss::uncertainty_weighted(&losses, &m.log_vars).unwrap()
-        }
-        _ => {
-            let k = cfg.output_width();
-            let target =
-                Tensor::from_vec((0..batch * k).map(|i| (i as f32 * 0.37).sin()).collect(), &[batch, k], Device::Cpu)
-                    .unwrap();
-            loss::mse(&out, &target).unwrap()
-        }
-    };
+    let l = common::training_loss(&model, &cfg, &out);
     let grads = l.backward().unwrap();
     let mut n = 0;
     model

@@ -3,11 +3,10 @@
 
 mod common;
 
-use common::{fixtures, model_fixtures, read_tensors, rel_err};
+use common::{check_fixture_grads, fixtures, model_fixtures, rel_err};
 use tickgrad::device::Device;
 use tickgrad::io::npy::read_npy;
 use tickgrad::models::checkpoint;
-use tickgrad::nn::{self, Ctx, Kind, Module};
 use tickgrad::serve::plan::Plan;
 use tickgrad::tensor::Tensor;
 
@@ -41,44 +40,7 @@ fn check_predict(prefix: &str) {
 
 /// One backward of Σ pred·G in eval mode; every parameter's gradient and the input's match PyTorch.
 fn check_grads(prefix: &str) {
-    for name in model_fixtures(prefix) {
-        let dir = fixtures();
-        let mut ck = checkpoint::load(dir.join(format!("{name}.safetensors")), Device::Cpu).unwrap();
-        let (g, _) = read_tensors(&dir.join(format!("{name}_grads.safetensors")));
-        let x = read_npy(dir.join(format!("{name}_input.npy"))).unwrap();
-        let xt = Tensor::from_vec(x.data, &x.shape, Device::Cpu).unwrap().requires_grad();
-        nn::track_parameters(&mut ck.model).unwrap();
-        let pred = ck.model.forward(&xt, &Ctx::eval(), false).unwrap().pred;
-        let (gs, gd) = &g["gradout"];
-        let gout = Tensor::from_vec(gd.clone(), gs, Device::Cpu).unwrap();
-        let grads = pred.mul(&gout).unwrap().sum_all().unwrap().backward().unwrap();
-        let gx = grads.get(&xt).expect("input gradient");
-        let e = rel_err(&gx.to_vec().unwrap(), &g["grad.input"].1);
-        assert!(e < 1e-4, "{name}: input gradient relative error {e:.3e}");
-        let mut checked = 0;
-        ck.model
-            .visit("", &mut |pname, kind, t| {
-                if kind != Kind::Param {
-                    return Ok(());
-                }
-                // `log_vars` (multitask) weights the training loss only: the prediction does not depend on it. Every
-                // other parameter must have a PyTorch gradient in the fixture, and a non-zero one.
-                if pname.ends_with("log_vars") {
-                    return Ok(());
-                }
-                let (_, want) =
-                    g.get(&format!("grad.{pname}")).unwrap_or_else(|| panic!("{name}: fixture lacks grad.{pname}"));
-                assert!(want.iter().any(|v| *v != 0.0), "{name}: PyTorch's gradient of {pname} is all zero");
-                let got = grads.get(t).unwrap_or_else(|| panic!("{name}: no gradient for {pname}")).to_vec()?;
-                let e = rel_err(&got, want);
-                assert!(e < 1e-4, "{name}: gradient of {pname} relative error {e:.3e}");
-                checked += 1;
-                Ok(())
-            })
-            .unwrap();
-        println!("{name}: {checked} parameter gradients match PyTorch");
-        assert!(checked > 0, "{name}: no parameter gradients compared");
-    }
+    check_fixture_grads(prefix, Device::Cpu);
 }
 
 #[test]

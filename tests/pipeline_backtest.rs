@@ -3,7 +3,7 @@
 
 mod pipeline_support;
 
-use pipeline_support::{bars, csv_slice, scratch, tickgrad, train_config, SLICE_ROWS};
+use pipeline_support::{backtest, bars, csv_slice, scratch, tickgrad, train_config, train_tiny_tcn, SLICE_ROWS};
 use std::path::Path;
 use tickgrad::device::Device;
 use tickgrad::pipeline::{
@@ -44,45 +44,15 @@ fn check_report(dir: &Path) -> serde_json::Value {
 fn train_then_backtest_and_eval_one_network() {
     let dir = scratch("cli");
     let data = csv_slice(&dir, SLICE_ROWS);
-    let cfg = dir.join("tcn.json");
-    std::fs::write(&cfg, r#"{"channels": [4, 4], "dropout": 0.0}"#).unwrap();
     let ckpt = dir.join("models/tcn.safetensors");
-    let (ok, out, err) = tickgrad(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--model",
-        "tcn",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--window",
-        "16",
-        "--epochs",
-        "2",
-        "--batch",
-        "32",
-        "--seed",
-        "3",
-        "--out",
-        ckpt.to_str().unwrap(),
-    ]);
+    let (ok, out, err) = train_tiny_tcn(&dir, &data, &ckpt, &["--epochs", "2", "--batch", "32", "--seed", "3"]);
     assert!(ok, "train failed: {err}");
     assert!(out.contains("best epoch"), "{out}");
     assert!(err.contains("epoch  1/2") && err.contains("win/s"), "a progress line per epoch: {err}");
     assert!(ckpt.exists());
 
     let report_dir = dir.join("report");
-    let (ok, out, err) = tickgrad(&[
-        "backtest",
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--out-dir",
-        report_dir.to_str().unwrap(),
-        "--fee-bps",
-        "2",
-    ]);
+    let (ok, out, err) = backtest(&ckpt, &data, &report_dir, &["--fee-bps", "2"]);
     assert!(ok, "backtest failed: {err}");
     assert!(out.contains("sharpe") && out.contains("buy_and_hold"), "{out}");
     let report = check_report(&report_dir);
@@ -95,18 +65,7 @@ fn train_then_backtest_and_eval_one_network() {
     assert_eq!(rows(&table), rows(&out), "eval prints the backtest's numbers");
 
     let wf_dir = dir.join("wf");
-    let (ok, out, err) = tickgrad(&[
-        "backtest",
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--out-dir",
-        wf_dir.to_str().unwrap(),
-        "--walk-forward",
-        "--retrain-every",
-        "60",
-    ]);
+    let (ok, out, err) = backtest(&ckpt, &data, &wf_dir, &["--walk-forward", "--retrain-every", "60"]);
     assert!(ok, "walk-forward backtest failed: {err}");
     assert!(out.contains("walk-forward"), "{out}");
     check_report(&wf_dir);
@@ -146,15 +105,7 @@ fn ensemble_directory_backtests_like_a_checkpoint() {
     assert!(matches!(loaded, BacktestPredictor::Ensemble(_)));
 
     let report_dir = dir.join("report");
-    let (ok, out, err) = tickgrad(&[
-        "backtest",
-        "--checkpoint",
-        ens.join("ensemble.json").to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--out-dir",
-        report_dir.to_str().unwrap(),
-    ]);
+    let (ok, out, err) = backtest(&ens.join("ensemble.json"), &data, &report_dir, &[]);
     assert!(ok, "ensemble backtest failed: {err}");
     assert!(out.contains("ensemble of transformer, tcn, multitask + gbdt"), "{out}");
     let report = check_report(&report_dir);

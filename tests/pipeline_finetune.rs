@@ -3,7 +3,7 @@
 
 mod pipeline_support;
 
-use pipeline_support::{csv_slice, scratch, tickgrad, SLICE_ROWS};
+use pipeline_support::{csv_slice, scratch, tickgrad, train_tiny_tcn, SLICE_ROWS};
 use tickgrad::device::Device;
 use tickgrad::models::{checkpoint, Model};
 use tickgrad::nn::Module;
@@ -22,27 +22,9 @@ fn weights(m: &mut Model) -> Vec<f32> {
 fn finetune_keeps_preprocessing_and_changes_weights() {
     let dir = scratch("finetune");
     let data = csv_slice(&dir, SLICE_ROWS);
-    let cfg = dir.join("tcn.json");
-    std::fs::write(&cfg, r#"{"channels": [4, 4], "dropout": 0.0}"#).unwrap();
     let base = dir.join("base.safetensors");
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    let (ok, _, err) = tickgrad(&[
-        "train",
-        "--data",
-        &s(&data),
-        "--model",
-        "tcn",
-        "--config",
-        &s(&cfg),
-        "--window",
-        "16",
-        "--epochs",
-        "1",
-        "--seed",
-        "1",
-        "--out",
-        &s(&base),
-    ]);
+    let (ok, _, err) = train_tiny_tcn(&dir, &data, &base, &["--epochs", "1", "--seed", "1"]);
     assert!(ok, "train failed: {err}");
     let tuned = dir.join("tuned.safetensors");
     let (ok, _, err) = tickgrad(&[

@@ -3,7 +3,7 @@
 
 mod pipeline_support;
 
-use pipeline_support::{scratch, tickgrad, DATA, SLICE_ROWS};
+use pipeline_support::{arg as s, backtest, scratch, tickgrad, train_tiny_tcn, DATA, SLICE_ROWS};
 use std::path::{Path, PathBuf};
 
 const H8_MS: i64 = 8 * 3_600_000;
@@ -30,51 +30,19 @@ fn report(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 #[test]
 fn trials_ranges_funding_and_horizons() {
     let dir = scratch("scoring");
     let train = write_rows(&dir, "train.csv", 0..SLICE_ROWS, None);
     let held = write_rows(&dir, "held.csv", SLICE_ROWS..SLICE_ROWS + 700, None);
     let funded = write_rows(&dir, "funded.csv", SLICE_ROWS..SLICE_ROWS + 700, Some("0.0001"));
-    let cfg = dir.join("tcn.json");
-    std::fs::write(&cfg, r#"{"channels": [4, 4], "dropout": 0.0}"#).unwrap();
     let ckpt = dir.join("tcn.safetensors");
-    let (ok, _, err) = tickgrad(&[
-        "train",
-        "--data",
-        s(&train),
-        "--model",
-        "tcn",
-        "--config",
-        s(&cfg),
-        "--window",
-        "16",
-        "--epochs",
-        "1",
-        "--batch",
-        "32",
-        "--out",
-        s(&ckpt),
-    ]);
+    let (ok, _, err) = train_tiny_tcn(&dir, &train, &ckpt, &["--epochs", "1", "--batch", "32"]);
     assert!(ok, "train failed: {err}");
 
     // The trial count: one network plus the configurations tried outside, in the header and the report.
     let out_dir = dir.join("test");
-    let (ok, out, err) = tickgrad(&[
-        "backtest",
-        "--checkpoint",
-        s(&ckpt),
-        "--data",
-        s(&train),
-        "--out-dir",
-        s(&out_dir),
-        "--trials",
-        "2",
-    ]);
+    let (ok, out, err) = backtest(&ckpt, &train, &out_dir, &["--trials", "2"]);
     assert!(ok, "backtest failed: {err}");
     assert!(out.contains("deflated Sharpe over 3 trials (1 model + 2 from --trials)"), "{out}");
     assert!(out.contains("no funding charged (no funding_rate column)"), "{out}");
@@ -85,17 +53,7 @@ fn trials_ranges_funding_and_horizons() {
 
     // A whole held-out file: every sample scored, nothing before it to fit the fitted baselines on.
     let all_dir = dir.join("all");
-    let (ok, out, err) = tickgrad(&[
-        "backtest",
-        "--checkpoint",
-        s(&ckpt),
-        "--data",
-        s(&held),
-        "--out-dir",
-        s(&all_dir),
-        "--split",
-        "all",
-    ]);
+    let (ok, out, err) = backtest(&ckpt, &held, &all_dir, &["--split", "all"]);
     assert!(ok, "--split all failed: {err}");
     assert!(out.contains("out of sample only if the checkpoint never trained on this file"), "{out}");
     let r = report(&all_dir);
@@ -106,19 +64,7 @@ fn trials_ranges_funding_and_horizons() {
 
     // A date range: the decision bars opening from 2020-03-20 00:00 through 2020-03-25 (6 days of hours).
     let range_dir = dir.join("range");
-    let (ok, out, err) = tickgrad(&[
-        "backtest",
-        "--checkpoint",
-        s(&ckpt),
-        "--data",
-        s(&held),
-        "--out-dir",
-        s(&range_dir),
-        "--from",
-        "2020-03-20",
-        "--to",
-        "2020-03-25",
-    ]);
+    let (ok, out, err) = backtest(&ckpt, &held, &range_dir, &["--from", "2020-03-20", "--to", "2020-03-25"]);
     assert!(ok, "--from/--to failed: {err}");
     assert!(out.contains("144 scored bars, from before this file's own test part"), "{out}");
     assert!(out.contains("(2020-03-20 00:00 .. 2020-03-25 23:00 UTC)"), "{out}");
@@ -145,17 +91,7 @@ fn trials_ranges_funding_and_horizons() {
     // Funding: the same held-out bars with a constant +0.01% rate. Buy-and-hold is long from the second scored
     // bar on, so it pays 0.0001 at every funding instant (00:00, 08:00, 16:00 UTC) among those bars.
     let fund_dir = dir.join("funded");
-    let (ok, out, err) = tickgrad(&[
-        "backtest",
-        "--checkpoint",
-        s(&ckpt),
-        "--data",
-        s(&funded),
-        "--out-dir",
-        s(&fund_dir),
-        "--split",
-        "all",
-    ]);
+    let (ok, out, err) = backtest(&ckpt, &funded, &fund_dir, &["--split", "all"]);
     assert!(ok, "funded backtest failed: {err}");
     assert!(out.contains("funding charged from the file's funding_rate column"), "{out}");
     let r = report(&fund_dir);

@@ -10,24 +10,17 @@
 
 mod pipeline_support;
 
-use pipeline_support::{dataset, tickgrad, tiny, train_config};
+use pipeline_support::{dataset, examples, tickgrad, tiny, train_config, Run};
 use tickgrad::device::Device;
 use tickgrad::models::Model;
 use tickgrad::nn::{self, Module};
 use tickgrad::pipeline::curriculum::window_volatility;
-use tickgrad::pipeline::{Dataset, TargetScale};
+use tickgrad::pipeline::Dataset;
 use tickgrad::tensor::Tensor;
 use tickgrad::train::adversarial::fgsm_batch;
-use tickgrad::train::{
-    self, Adversarial, Curriculum, Event, Examples, LrSchedule, Objective, ResumeFile, TrainConfig, TrainState,
-};
+use tickgrad::train::{self, Adversarial, Curriculum, Event, Examples, LrSchedule, Objective, TrainConfig};
 
 const WINDOW: usize = 16;
-
-fn examples(ds: &Dataset) -> (Examples, Examples) {
-    let scale = TargetScale::fit(ds).unwrap();
-    (scale.examples(ds, ds.split.train.clone()).unwrap(), scale.examples(ds, ds.split.val.clone()).unwrap())
-}
 
 /// √(Σ (ln c_t − ln c_{t−1})² / (W − 1)) over the window's own bars, written independently of the library.
 fn realised_vol(close: &[f64], end: usize, w: usize) -> f64 {
@@ -272,43 +265,12 @@ fn resuming_under_every_technique_ends_bit_identical() {
             ..train_config(4, 8)
         };
         let mut model = Model::new(&cfg, tc.seed, Device::Cpu).unwrap();
-        let fp = train::resume::fingerprint(&model, objective, &sampler, &train_ex, &val_ex, &tc).unwrap();
-        let mut states: Vec<Vec<u8>> = Vec::new();
-        let full = train::train_resumable(
-            &mut model,
-            objective,
-            &sampler,
-            &train_ex,
-            &val_ex,
-            &tc,
-            None,
-            &mut |s: &TrainState| {
-                states.push(s.to_bytes(&fp)?);
-                Ok(())
-            },
-            &mut |_, _| Ok(()),
-            &mut |_| {},
-        )
-        .unwrap();
+        let run = Run { objective, sampler: &sampler, train: &train_ex, val: &val_ex, tc: &tc };
+        let fp = run.fingerprint(&model);
+        let (full, states) = run.full(&mut model, &fp);
         let want = params(&mut model);
         for (k, bytes) in states.iter().enumerate() {
-            let mut resumed = Model::new(&cfg, tc.seed + 1, Device::Cpu).unwrap();
-            let file = ResumeFile::parse(bytes, "state").unwrap();
-            file.fingerprint.check(&fp, "state").unwrap();
-            let state = file.into_state(&mut resumed, train_ex.len(), &tc).unwrap();
-            let o = train::train_resumable(
-                &mut resumed,
-                objective,
-                &sampler,
-                &train_ex,
-                &val_ex,
-                &tc,
-                Some(state),
-                &mut |_| Ok(()),
-                &mut |_, _| Ok(()),
-                &mut |_| {},
-            )
-            .unwrap();
+            let (mut resumed, o, _) = run.resume(&cfg, bytes, &fp, &mut |_, _| Ok(()));
             let losses = |o: &train::TrainOutcome| o.epochs.iter().map(|e| e.val_loss.to_bits()).collect::<Vec<_>>();
             assert_eq!(losses(&o), losses(&full), "{schedule:?}: history resumed after epoch {}", k + 1);
             assert!(params(&mut resumed) == want, "{schedule:?}: weights resumed after epoch {} differ", k + 1);

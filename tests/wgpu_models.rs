@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::{fixtures, model_fixtures, rel_err};
+use common::{fixture_predict, fixtures, model_fixtures, rel_err};
 use std::process::Command;
 use tickgrad::device::Device;
 use tickgrad::io::npy::read_npy;
 use tickgrad::models::{checkpoint, Model, ModelConfig};
-use tickgrad::nn::{self, loss, Ctx, Kind, Module};
+use tickgrad::nn::{self, Ctx, Kind, Module};
 use tickgrad::optim::{Adam, Optimizer};
 use tickgrad::tensor::Tensor;
 
@@ -35,11 +35,7 @@ fn predict_matches_cpu_and_pytorch_on_every_fixture() {
             let want = read_npy(dir.join(format!("{name}_expected.npy"))).unwrap();
             let mut outs = Vec::new();
             for device in [Device::Cpu, WGPU] {
-                let ck = checkpoint::load(dir.join(format!("{name}.safetensors")), device).unwrap();
-                let xt = Tensor::from_vec(x.data.clone(), &x.shape, device).unwrap();
-                let y = ck.model.predict(&xt).unwrap();
-                assert_eq!(y.device(), device, "{name}: output stays on the model's device");
-                outs.push(y.to_vec().unwrap());
+                outs.push(fixture_predict(&name, &x, device).to_vec().unwrap());
             }
             let (cpu, gpu) = (&outs[0], &outs[1]);
             let e = rel_err(gpu, cpu);
@@ -127,32 +123,8 @@ fn fixture_gradients_match_cpu() {
 
 /// The training loss of `model` on a fixed batch (the losses of tests/model_gradients.rs).
 fn training_loss(model: &Model, cfg: &ModelConfig, x: &Tensor, ctx: &Ctx) -> Tensor {
-    let device = x.device();
-    let batch = x.shape()[0];
     let out = model.forward(x, ctx, false).unwrap().pred;
-    match model {
-        Model::Transformer(_) => loss::cross_entropy(&out, &(0..batch).map(|i| i % 3).collect::<Vec<_>>()).unwrap(),
-        Model::MultiTask(m) => {
-            let y = |i: usize| {
-                Tensor::from_vec((0..batch).map(|b| (b + i) as f32 * 0.1).collect(), &[batch, 1], device).unwrap()
-            };
-            let classes = out.narrow(1, 1, 3).unwrap().reshape(&[batch, 3]).unwrap();
-            let losses = [
-                loss::mse(&out.narrow(1, 0, 1).unwrap(), &y(0)).unwrap(),
-                loss::cross_entropy(&classes, &(0..batch).map(|i| i % 3).collect::<Vec<_>>()).unwrap(),
-                loss::mse(&out.narrow(1, 4, 1).unwrap(), &y(1)).unwrap(),
-                loss::mse(&out.narrow(1, 5, 1).unwrap(), &y(2)).unwrap(),
-            ];
-            loss::uncertainty_weighted(&losses, &m.log_vars).unwrap()
-        }
-        _ => {
-            let k = cfg.output_width();
-            let target =
-                Tensor::from_vec((0..batch * k).map(|i| (i as f32 * 0.37).sin()).collect(), &[batch, k], device)
-                    .unwrap();
-            loss::mse(&out, &target).unwrap()
-        }
-    }
+    common::training_loss(model, cfg, &out)
 }
 
 /// Three AdamW steps in training mode (dropout on, batch statistics) from the same seed on both devices.

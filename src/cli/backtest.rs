@@ -12,16 +12,9 @@ use crate::pipeline::{run_backtest, BacktestOutcome, BacktestPredictor, ScoreRan
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct EvalArgs {
-    /// A checkpoint from `tickgrad train`, or an ensemble directory / `ensemble.json` from `tickgrad run`.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    /// The bars (CSV or store); the test part of their chronological split is scored.
-    #[command(flatten)]
-    pub bars: BarArgs,
-    #[command(flatten)]
-    pub costs: CostArgs,
+/// The walk-forward flags of `backtest`, `eval` and `run`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct WalkForwardArgs {
     /// Before every block of `--retrain-every` test bars, refit on all samples before it: the boosted trees from
     /// scratch, each network warm-started for `--refit-epochs` (0: networks keep their trained weights).
     #[arg(long)]
@@ -35,6 +28,30 @@ pub struct EvalArgs {
     /// Walk-forward: learning rate of the refits (a warm start should move the weights, not replace them).
     #[arg(long, default_value_t = REFIT_LR)]
     pub refit_lr: f32,
+}
+
+impl WalkForwardArgs {
+    /// The walk-forward these flags ask for, if any.
+    pub fn recipe(&self, device: Device) -> Result<Option<WalkForwardRecipe>> {
+        if !self.walk_forward {
+            return Ok(None);
+        }
+        WalkForwardRecipe::new(self.retrain_every, self.refit_epochs, self.refit_lr, device).map(Some)
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    /// A checkpoint from `tickgrad train`, or an ensemble directory / `ensemble.json` from `tickgrad run`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The bars (CSV or store); the test part of their chronological split is scored.
+    #[command(flatten)]
+    pub bars: BarArgs,
+    #[command(flatten)]
+    pub costs: CostArgs,
+    #[command(flatten)]
+    pub walk: WalkForwardArgs,
     /// cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter that is a real GPU, else the CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -69,14 +86,6 @@ impl EvalArgs {
         };
         Ok(Scoring { range, extra_trials: self.trials, horizons: Vec::new() })
     }
-
-    /// The walk-forward these flags ask for, if any.
-    pub fn walk_forward_recipe(&self, device: Device) -> Result<Option<WalkForwardRecipe>> {
-        if !self.walk_forward {
-            return Ok(None);
-        }
-        WalkForwardRecipe::new(self.retrain_every, self.refit_epochs, self.refit_lr, device).map(Some)
-    }
 }
 
 /// Backtest an already loaded predictor on `bars` (a walk-forward refit updates its networks in place).
@@ -97,7 +106,7 @@ pub fn backtest_bars_scoring(
     scoring: Scoring,
     device: Device,
 ) -> Result<BacktestOutcome> {
-    let walk = args.walk_forward_recipe(device)?;
+    let walk = args.walk.recipe(device)?;
     run_backtest(pred, bars, &args.costs.costs(), walk.as_ref(), &scoring, device)
 }
 

@@ -3,14 +3,13 @@
 //! test part of the same file, writing `OUT/report.json`, `OUT/returns.csv`, `OUT/report.html` and printing the
 //! metrics table with the baselines.
 
-use super::backtest::{backtest_bars, headline, EvalArgs};
+use super::backtest::{backtest_bars, headline, EvalArgs, WalkForwardArgs};
 use super::bars::BarArgs;
 use super::techniques::TechniqueArgs;
 use super::train::{CostArgs, Progress};
 use crate::device::Device;
 use crate::eval::{format_table, write_report};
 use crate::io::atomic::remove_stale_temps;
-use crate::pipeline::backtest::{REFIT_EPOCHS, REFIT_LR};
 use crate::pipeline::ensemble::MANIFEST_NAME;
 use crate::pipeline::regime::{MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS};
 use crate::pipeline::{
@@ -50,16 +49,8 @@ pub struct RunArgs {
     pub horizon: usize,
     #[command(flatten)]
     pub costs: CostArgs,
-    /// Walk forward: refit every model every `--retrain-every` test bars on all samples before the block (the
-    /// boosted trees from scratch, the networks warm-started for `--refit-epochs`).
-    #[arg(long)]
-    pub walk_forward: bool,
-    #[arg(long, default_value_t = 168)]
-    pub retrain_every: usize,
-    #[arg(long, default_value_t = REFIT_EPOCHS)]
-    pub refit_epochs: usize,
-    #[arg(long, default_value_t = REFIT_LR)]
-    pub refit_lr: f32,
+    #[command(flatten)]
+    pub walk: WalkForwardArgs,
     /// Where the networks train and predict: cpu, cuda[:N], wgpu[:N], or auto (a CUDA device, else a wgpu adapter
     /// that is a real GPU, else the CPU). The boosted trees always run on the CPU.
     #[arg(long, default_value = "auto")]
@@ -149,10 +140,7 @@ fn report(
         // The bars are passed in already read; cleared --from/--to make the scoring the test part.
         bars: BarArgs { from: None, to: None, ..args.bars.clone() },
         costs: args.costs,
-        walk_forward: args.walk_forward,
-        retrain_every: args.retrain_every,
-        refit_epochs: args.refit_epochs,
-        refit_lr: args.refit_lr,
+        walk: args.walk,
         device: device.to_string(),
         trials: args.trials,
         split: "test".into(),

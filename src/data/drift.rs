@@ -107,14 +107,7 @@ pub struct DriftReference {
 impl DriftReference {
     /// Fit on rows `rows` of the scaler's columns of `frame`, scaled as the model sees them.
     pub fn fit(frame: &FeatureFrame, scaler: &Scaler, rows: Range<usize>) -> Result<DriftReference> {
-        if rows.start >= rows.end || rows.end > frame.len() {
-            return Err(Error::Invalid(format!(
-                "drift reference: expected a non-empty row range within 0..{}, found {}..{}",
-                frame.len(),
-                rows.start,
-                rows.end
-            )));
-        }
+        frame.check_fit_rows("drift reference", "row range", &rows)?;
         let features = scaler
             .names
             .iter()

@@ -133,6 +133,20 @@ impl FeatureFrame {
         self.timestamp.is_empty()
     }
 
+    /// Checks `rows` as the rows a statistic is fitted on: non-empty and within the frame, else an error that
+    /// names the fit and the range (`what`: "training range", "row range").
+    pub fn check_fit_rows(&self, fit: &str, what: &str, rows: &std::ops::Range<usize>) -> Result<()> {
+        if rows.start >= rows.end || rows.end > self.len() {
+            return Err(Error::Invalid(format!(
+                "{fit}: expected a non-empty {what} within 0..{}, found {}..{}",
+                self.len(),
+                rows.start,
+                rows.end
+            )));
+        }
+        Ok(())
+    }
+
     pub fn column(&self, name: &str) -> Option<&[f64]> {
         self.names.iter().position(|n| n == name).map(|j| self.columns[j].as_slice())
     }

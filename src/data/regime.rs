@@ -71,14 +71,7 @@ pub fn fit_regime_thresholds(
     if !(0.0..=1.0).contains(&quantile) {
         return Err(Error::config("regime quantile", format!("expected a value in [0, 1], found {quantile}")));
     }
-    if train.start >= train.end || train.end > frame.len() {
-        return Err(Error::Invalid(format!(
-            "fit_regime_thresholds: expected a non-empty training range within 0..{}, found {}..{}",
-            frame.len(),
-            train.start,
-            train.end
-        )));
-    }
+    frame.check_fit_rows("fit_regime_thresholds", "training range", &train)?;
     let (_, vol) = inputs(frame)?;
     let mut v: Vec<f64> = vol[train].iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {

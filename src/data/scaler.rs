@@ -33,14 +33,7 @@ impl Scaler {
     /// Fit on rows `train` of the named columns. A column with no finite training value is an error; a constant
     /// one gets scale 1 (it is only centred) so nothing divides by zero.
     pub fn fit(frame: &FeatureFrame, names: &[String], train: Range<usize>, kind: ScalerKind) -> Result<Scaler> {
-        if train.start >= train.end || train.end > frame.len() {
-            return Err(Error::Invalid(format!(
-                "Scaler::fit: expected a non-empty training range within 0..{}, found {}..{}",
-                frame.len(),
-                train.start,
-                train.end
-            )));
-        }
+        frame.check_fit_rows("Scaler::fit", "training range", &train)?;
         let mut center = Vec::with_capacity(names.len());
         let mut scale = Vec::with_capacity(names.len());
         for name in names {

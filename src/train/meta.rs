@@ -20,8 +20,9 @@
 //! training; the weights kept are those of the epoch with the lowest validation loss at θ itself (zero-shot), with
 //! the run's patience, as in plain training.
 
+use super::epoch::{EpochProgress, Patience};
 use super::objective::{Examples, Objective};
-use super::trainer::{batch_seed, batch_tensor, validation_loss, EpochStats, Event, TrainConfig, TrainOutcome};
+use super::trainer::{batch_seed, batch_tensor, validation_loss, Event, TrainConfig, TrainOutcome};
 use super::weights::{restore, snapshot, HostWeights};
 use crate::autodiff::Grads;
 use crate::data::WindowSampler;
@@ -33,7 +34,6 @@ use crate::rng::{mix, Rng};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -354,10 +354,9 @@ pub fn meta_train(
         config: tc.clone(),
     };
     let mut best = None;
-    let mut since_best = 0;
+    let mut patience = Patience::new(tc.patience, tc.epochs);
     for epoch in 1..=tc.epochs {
-        let start = Instant::now();
-        let (mut sum, mut seen, mut inner_windows) = (0.0f64, 0usize, 0usize);
+        let mut progress = EpochProgress::start(epoch, tc.epochs);
         for s in 0..steps {
             let mut chosen: Vec<usize> = Vec::with_capacity(per_step_tasks);
             while chosen.len() < per_step_tasks {
@@ -373,43 +372,22 @@ pub fn meta_train(
             let picked: Vec<&Task> = chosen.iter().map(|&t| &tasks[t]).collect();
             let seed = batch_seed(tc.seed, epoch, s);
             let step = meta_step(model, objective, sampler, train, &picked, mc, tc, &mut outer, seed)?;
+            // Each task is one loss of the mean; its inner steps processed the windows the throughput counts.
             for (t, ts) in picked.iter().zip(&step.tasks) {
-                sum += ts.inner_loss;
-                seen += 1;
-                inner_windows += mc.inner_steps * tc.batch.min(t.windows.len());
+                progress.add(ts.inner_loss, 1, mc.inner_steps * tc.batch.min(t.windows.len()));
             }
-            on_event(Event::Batch {
-                epoch,
-                epochs: tc.epochs,
-                done: s + 1,
-                total: steps,
-                mean_loss: sum / seen as f64,
-                windows_per_s: inner_windows as f64 / start.elapsed().as_secs_f64().max(1e-9),
-            });
+            on_event(progress.batch_event(s + 1, steps));
         }
-        let train_secs = start.elapsed().as_secs_f64().max(1e-9);
+        let train_secs = progress.train_secs();
         let val_loss = validation_loss(model, objective, sampler, val, tc.batch.max(256), tc.device)?;
-        let stats = EpochStats {
-            epoch,
-            train_loss: sum / seen.max(1) as f64,
-            val_loss,
-            windows_per_s: inner_windows as f64 / train_secs,
-            seconds: start.elapsed().as_secs_f64(),
-        };
-        let improved = val_loss < outcome.best_val_loss;
-        outcome.epochs.push(stats.clone());
-        on_event(Event::Epoch { stats: &stats, epochs: tc.epochs, improved });
+        let improved = progress.finish(train_secs, val_loss, outcome.best_val_loss, &mut outcome.epochs, on_event);
         if improved {
-            outcome.best_val_loss = val_loss;
-            outcome.best_epoch = epoch;
-            since_best = 0;
+            (outcome.best_val_loss, outcome.best_epoch) = (val_loss, epoch);
             best = Some(snapshot(model)?);
-        } else {
-            since_best += 1;
-            if since_best >= tc.patience && epoch < tc.epochs {
-                outcome.stopped_early = true;
-                break;
-            }
+        }
+        if patience.ran_out(improved, epoch) {
+            outcome.stopped_early = true;
+            break;
         }
     }
     match best {

@@ -22,6 +22,7 @@
 
 pub mod adversarial;
 pub mod curriculum;
+mod epoch;
 pub mod meta;
 mod objective;
 pub mod pretrain;

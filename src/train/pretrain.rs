@@ -15,6 +15,7 @@
 //! stays at its init), with early stopping on the reconstruction loss of the validation windows under fixed masks
 //! (the same masks every epoch, so the numbers compare); the weights of the best epoch are kept.
 
+use super::epoch::{EpochProgress, Patience};
 use super::trainer::{batch_seed, EpochStats, Event, TrainConfig};
 use super::weights::{restore, snapshot};
 use crate::autodiff::no_grad;
@@ -27,7 +28,6 @@ use crate::rng::{mix, Rng};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 /// Name prefix of the temporary reconstruction head's tensors in the pretrained body file.
 pub const HEAD_PREFIX: &str = "pretrain_head";
@@ -207,11 +207,10 @@ pub fn pretrain(
         config: cfg.clone(),
     };
     let mut best = None;
-    let mut since_best = 0;
+    let mut patience = Patience::new(tc.patience, tc.epochs);
     for epoch in 1..=tc.epochs {
         rng.shuffle(&mut order);
-        let start = Instant::now();
-        let (mut sum, mut seen) = (0.0f64, 0usize);
+        let mut progress = EpochProgress::start(epoch, tc.epochs);
         for (bi, ends) in order.chunks(tc.batch).enumerate() {
             let seed = batch_seed(tc.seed, epoch, bi);
             let ctx = Ctx::train(seed);
@@ -226,40 +225,19 @@ pub fn pretrain(
             let grads = loss.backward()?;
             let clip = clip_factor(&mut both, &grads, tc.clip_norm)?;
             opt.step(&mut both, &grads, clip.as_ref())?;
-            sum += l * ends.len() as f64;
-            seen += ends.len();
-            on_event(Event::Batch {
-                epoch,
-                epochs: tc.epochs,
-                done: bi + 1,
-                total: total_batches,
-                mean_loss: sum / seen as f64,
-                windows_per_s: seen as f64 / start.elapsed().as_secs_f64().max(1e-9),
-            });
+            progress.add(l * ends.len() as f64, ends.len(), ends.len());
+            on_event(progress.batch_event(bi + 1, total_batches));
         }
-        let train_secs = start.elapsed().as_secs_f64().max(1e-9);
+        let train_secs = progress.train_secs();
         let v = val_loss(both.model, both.head)?;
-        let stats = EpochStats {
-            epoch,
-            train_loss: sum / seen as f64,
-            val_loss: v,
-            windows_per_s: seen as f64 / train_secs,
-            seconds: start.elapsed().as_secs_f64(),
-        };
-        let improved = v < outcome.best_val_loss;
-        outcome.epochs.push(stats.clone());
-        on_event(Event::Epoch { stats: &stats, epochs: tc.epochs, improved });
+        let improved = progress.finish(train_secs, v, outcome.best_val_loss, &mut outcome.epochs, on_event);
         if improved {
-            outcome.best_val_loss = v;
-            outcome.best_epoch = epoch;
-            since_best = 0;
+            (outcome.best_val_loss, outcome.best_epoch) = (v, epoch);
             best = Some(snapshot(&mut both)?);
-        } else {
-            since_best += 1;
-            if since_best >= tc.patience && epoch < tc.epochs {
-                outcome.stopped_early = true;
-                break;
-            }
+        }
+        if patience.ran_out(improved, epoch) {
+            outcome.stopped_early = true;
+            break;
         }
     }
     match best {

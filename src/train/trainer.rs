@@ -4,6 +4,7 @@
 
 use super::adversarial::{fgsm_batch, Adversarial};
 use super::curriculum::Curriculum;
+use super::epoch::EpochProgress;
 use super::objective::{Examples, Objective};
 use super::resume::TrainState;
 use super::schedule::{LrPlan, LrSchedule, Plateau};
@@ -17,7 +18,6 @@ use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -335,8 +335,7 @@ pub fn train_resumable(
         };
         let epoch_order = if ranks.is_some() { &stage } else { &order };
         let total_batches = epoch_order.len().div_ceil(cfg.batch);
-        let start = Instant::now();
-        let (mut sum, mut seen) = (0.0f64, 0usize);
+        let mut progress = EpochProgress::start(epoch, cfg.epochs);
         for (bi, chunk) in epoch_order.chunks(cfg.batch).enumerate() {
             let ends: Vec<usize> = chunk.iter().map(|&i| train.ends[i]).collect();
             let x = batch_tensor(sampler, &ends, &mut buf, cfg.device)?;
@@ -363,31 +362,13 @@ pub fn train_resumable(
             let clip = clip_factor(model, &grads, cfg.clip_norm)?;
             opt.set_lr(lr_plan.lr(opt.steps()) as f32);
             opt.step(model, &grads, clip.as_ref())?;
-            sum += l * chunk.len() as f64;
-            seen += chunk.len();
-            let secs = start.elapsed().as_secs_f64().max(1e-9);
-            on_event(Event::Batch {
-                epoch,
-                epochs: cfg.epochs,
-                done: bi + 1,
-                total: total_batches,
-                mean_loss: sum / seen as f64,
-                windows_per_s: seen as f64 / secs,
-            });
+            progress.add(l * chunk.len() as f64, chunk.len(), chunk.len());
+            on_event(progress.batch_event(bi + 1, total_batches));
         }
-        let train_secs = start.elapsed().as_secs_f64().max(1e-9);
+        let train_secs = progress.train_secs();
         let val_loss = validation_loss(model, objective, sampler, val, cfg.batch.max(256), cfg.device)?;
-        let stats = EpochStats {
-            epoch,
-            train_loss: sum / seen as f64,
-            val_loss,
-            windows_per_s: seen as f64 / train_secs,
-            seconds: start.elapsed().as_secs_f64(),
-        };
-        let improved = val_loss < outcome.best_val_loss;
+        let improved = progress.finish(train_secs, val_loss, outcome.best_val_loss, &mut outcome.epochs, on_event);
         lr_plan.end_epoch(val_loss);
-        outcome.epochs.push(stats.clone());
-        on_event(Event::Epoch { stats: &stats, epochs: cfg.epochs, improved });
         if improved {
             outcome.best_val_loss = val_loss;
             outcome.best_epoch = epoch;

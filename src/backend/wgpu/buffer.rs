@@ -111,6 +111,15 @@ impl Gpu {
         Ok(WgpuBuffer { gpu: self, buf: Some(buf), slab: None, offset: 0, len })
     }
 
+    /// One fresh buffer per length, in order (a kernel's outputs): a failed allocation fails them all.
+    pub fn alloc_all<const N: usize>(&'static self, lens: [usize; N], what: For) -> Result<[WgpuBuffer; N]> {
+        let mut bufs = Vec::with_capacity(N);
+        for n in lens {
+            bufs.push(self.alloc(n, what)?);
+        }
+        bufs.try_into().map_err(|_| Error::Device(format!("{}: {what}: an output went missing", self.name())))
+    }
+
     /// Explicit host → device copy (queued; it lands before the next submitted kernel).
     pub fn buffer_from(&'static self, data: &[f32]) -> Result<WgpuBuffer> {
         let bytes = (data.len() as u64) * 4;

@@ -141,7 +141,13 @@ pub enum Arg<'a> {
     W(&'a WgpuBuffer),
 }
 
-impl Arg<'_> {
+impl<'a> Arg<'a> {
+    /// The arguments of a kernel that reads `reads` and writes `writes`, bound in that order (inputs first, then
+    /// outputs, as the shaders here declare them): one line at the call site instead of one per buffer.
+    pub fn list(reads: &[&'a WgpuBuffer], writes: &[&'a WgpuBuffer]) -> Vec<Arg<'a>> {
+        reads.iter().map(|&b| Arg::R(b)).chain(writes.iter().map(|&b| Arg::W(b))).collect()
+    }
+
     fn buffer(&self) -> &WgpuBuffer {
         match self {
             Arg::R(b) | Arg::W(b) => b,

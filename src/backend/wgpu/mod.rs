@@ -39,6 +39,20 @@ impl Gpu {
         Ok(b)
     }
 
+    /// The device buffers behind `xs`, each checked to hold its length (named as given, the error's whole
+    /// prefix): every buffer is looked up (device first) before any length is checked, as the launchers did one by
+    /// one.
+    pub fn checked<'a, const N: usize>(&self, xs: [(&'a Storage, usize, &str); N]) -> Result<[&'a WgpuBuffer; N]> {
+        let mut bufs = Vec::with_capacity(N);
+        for (s, _, _) in &xs {
+            bufs.push(self.buf(s)?);
+        }
+        for (b, (_, len, what)) in bufs.iter().zip(&xs) {
+            super::expect_len(what, b.len(), *len)?;
+        }
+        bufs.try_into().map_err(|_| Error::Device("wgpu: a checked input went missing".into()))
+    }
+
     /// The `'static` handle of this context: launchers allocate buffers that keep a reference to their device,
     /// and `Gpu` values only exist as leaked statics (see `Gpu::get`), so re-borrowing as `'static` is sound.
     pub fn handle(&self) -> Result<&'static Gpu> {

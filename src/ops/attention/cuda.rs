@@ -7,7 +7,7 @@ use crate::backend::cuda::{grid_1d, grid_dim, int, CudaBackend};
 use crate::backend::For;
 use crate::backend::{Pair, Storage, Triple};
 use crate::{Error, Result};
-use cudarc::driver::{LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 const SMEM_LIMIT: usize = 48 * 1024;
 
@@ -140,38 +140,31 @@ impl AttentionKernel for CudaBackend {
             // o and dout hold rows·dv, delta rows values.
             unsafe { self.launch(l, grid_1d(rows), "attention_backward_delta")? };
         }
-        if d.tk > 0 {
-            let (t, smem) = pick_tile(d, dkdv_floats)?;
+        // The two tiled kernels read the same inputs (q, k, v, dout, lse, delta) and the same sizes; they differ in
+        // what they write (dk and dv, or dq), their tile budget and the rows they tile (keys, or queries).
+        let tiled = |name: &str,
+                     floats: fn(usize, usize, usize) -> usize,
+                     rows: usize,
+                     outs: Vec<&mut CudaSlice<f32>>| {
+            let (t, smem) = pick_tile(d, floats)?;
             let t32 = t as i32;
-            let mut l = self.kernel("attention_backward_dkdv")?;
-            l.arg(qs.slice())
-                .arg(ks.slice())
-                .arg(vs.slice())
-                .arg(gs.slice())
-                .arg(ls.slice())
-                .arg(&*delta)
-                .arg(&mut *dk);
-            l.arg(&mut *dv).arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.dv).arg(&s.causal).arg(&s.scale);
-            l.arg(&t32).arg(&t32);
+            let mut l = self.kernel(name)?;
+            l.arg(qs.slice()).arg(ks.slice()).arg(vs.slice()).arg(gs.slice()).arg(ls.slice()).arg(&*delta);
+            for o in outs {
+                l.arg(o);
+            }
+            l.arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.dv).arg(&s.causal).arg(&s.scale).arg(&t32).arg(&t32);
             // SAFETY: attention_backward_dkdv(const float* q, k, v, dout, lse, delta, float* dk, float* dv_out, int bh,
-            // tq, tk, d, dv, causal, float scale, int bq, int bk); shared memory sized by dkdv_floats as carved.
-            unsafe { self.launch(l, tiles_cfg(d.tk, d.bh, t, smem)?, "attention_backward_dkdv")? };
+            // tq, tk, d, dv, causal, float scale, int bq, int bk) and attention_backward_dq(the same inputs, float* dq,
+            // the same sizes): the callers below pass dk, dv to the first and dq to the second, each allocated with
+            // its tensor's length; shared memory sized by the kernel's own `floats` as carved.
+            unsafe { self.launch(l, tiles_cfg(rows, d.bh, t, smem)?, name) }
+        };
+        if d.tk > 0 {
+            tiled("attention_backward_dkdv", dkdv_floats, d.tk, vec![&mut *dk, &mut *dv])?;
         }
         if d.tq > 0 {
-            let (t, smem) = pick_tile(d, dq_floats)?;
-            let t32 = t as i32;
-            let mut l = self.kernel("attention_backward_dq")?;
-            l.arg(qs.slice())
-                .arg(ks.slice())
-                .arg(vs.slice())
-                .arg(gs.slice())
-                .arg(ls.slice())
-                .arg(&*delta)
-                .arg(&mut *dq);
-            l.arg(&s.bh).arg(&s.tq).arg(&s.tk).arg(&s.d).arg(&s.dv).arg(&s.causal).arg(&s.scale).arg(&t32).arg(&t32);
-            // SAFETY: attention_backward_dq(const float* q, k, v, dout, lse, delta, float* dq, int bh, tq, tk, d, dv,
-            // causal, float scale, int bq, int bk); shared memory sized by dq_floats as carved.
-            unsafe { self.launch(l, tiles_cfg(d.tq, d.bh, t, smem)?, "attention_backward_dq")? };
+            tiled("attention_backward_dq", dq_floats, d.tq, vec![&mut *dq])?;
         }
         Ok((self.wrap(dq, d.q_len()), self.wrap(dk, d.k_len()), self.wrap(dv, d.v_len())))
     }

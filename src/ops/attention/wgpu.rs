@@ -44,7 +44,7 @@ impl AttentionKernel for Gpu {
         let (qb, kb, vb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(v)?);
         let p = check(d, &[("q", qb.len(), d.q_len()), ("k", kb.len(), d.k_len()), ("v", vb.len(), d.v_len())])?;
         let (o, lse) = (gpu.alloc(d.o_len(), For("attention", d))?, gpu.alloc(d.lse_len(), For("attention", d))?);
-        let args = vec![Arg::R(qb), Arg::R(kb), Arg::R(vb), Arg::W(&o), Arg::W(&lse)];
+        let args = Arg::list(&[qb, kb, vb], &[&o, &lse]);
         gpu.run(&[Launch::new(&SHADER, "attn_fwd", p, args, heads_grid(d, d.tq))])?;
         Ok((store(o), store(lse)))
     }
@@ -55,7 +55,7 @@ impl AttentionKernel for Gpu {
         let (qb, kb, lb) = (gpu.buf(q)?, gpu.buf(k)?, gpu.buf(lse)?);
         let p = check(d, &[("q", qb.len(), d.q_len()), ("k", kb.len(), d.k_len()), ("lse", lb.len(), d.lse_len())])?;
         let w = gpu.alloc(d.weights_len(), For("attention", d))?;
-        let args = vec![Arg::R(qb), Arg::R(kb), Arg::R(lb), Arg::W(&w)];
+        let args = Arg::list(&[qb, kb, lb], &[&w]);
         gpu.run(&[Launch::new(&SHADER, "attn_weights", p, args, grid(d.weights_len(), 256))])?;
         Ok(store(w))
     }
@@ -85,34 +85,19 @@ impl AttentionKernel for Gpu {
             gpu.alloc(d.v_len(), For("attention", d))?,
         );
         gpu.run(&[
-            Launch::new(
-                &SHADER,
-                "attn_bwd_delta",
-                p.clone(),
-                vec![Arg::R(ob), Arg::R(gb), Arg::W(&delta)],
-                grid(d.lse_len(), 256),
-            ),
+            Launch::new(&SHADER, "attn_bwd_delta", p.clone(), Arg::list(&[ob, gb], &[&delta]), grid(d.lse_len(), 256)),
             Launch::new(
                 &SHADER,
                 "attn_bwd_dq",
                 p.clone(),
-                vec![Arg::R(qb), Arg::R(kb), Arg::R(vb), Arg::R(gb), Arg::R(lb), Arg::R(&delta), Arg::W(&dq)],
+                Arg::list(&[qb, kb, vb, gb, lb, &delta], &[&dq]),
                 heads_grid(d, d.tq),
             ),
             Launch::new(
                 &SHADER,
                 "attn_bwd_dkdv",
                 p,
-                vec![
-                    Arg::R(qb),
-                    Arg::R(kb),
-                    Arg::R(vb),
-                    Arg::R(gb),
-                    Arg::R(lb),
-                    Arg::R(&delta),
-                    Arg::W(&dk),
-                    Arg::W(&dv),
-                ],
+                Arg::list(&[qb, kb, vb, gb, lb, &delta], &[&dk, &dv]),
                 heads_grid(d, d.tk),
             ),
         ])?;

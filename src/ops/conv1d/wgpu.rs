@@ -51,9 +51,7 @@ impl Conv1dKernel for Gpu {
     /// dx [batch, c_in, t_in].
     fn conv1d_backward_input(&self, d: &Conv1dDims, w: &Storage, dy: &Storage) -> Result<Storage> {
         let gpu = self.handle()?;
-        let (wb, dyb) = (gpu.buf(w)?, gpu.buf(dy)?);
-        expect_len("conv1d w", wb.len(), d.w_len())?;
-        expect_len("conv1d dy", dyb.len(), d.y_len())?;
+        let [wb, dyb] = gpu.checked([(w, d.w_len(), "conv1d w"), (dy, d.y_len(), "conv1d dy")])?;
         let dx = gpu.alloc(d.x_len(), For("conv1d", d))?;
         let args = vec![Arg::R(wb), Arg::R(dyb), Arg::W(&dx)];
         gpu.run(&[Launch::new(&SHADER, "conv_bwd_x", params(d, false)?, args, grid(d.x_len(), 256))])?;
@@ -63,9 +61,7 @@ impl Conv1dKernel for Gpu {
     /// (dw [c_out, c_in, kernel], dbias [c_out]).
     fn conv1d_backward_weight(&self, d: &Conv1dDims, x: &Storage, dy: &Storage) -> Result<Pair> {
         let gpu = self.handle()?;
-        let (xb, dyb) = (gpu.buf(x)?, gpu.buf(dy)?);
-        expect_len("conv1d x", xb.len(), d.x_len())?;
-        expect_len("conv1d dy", dyb.len(), d.y_len())?;
+        let [xb, dyb] = gpu.checked([(x, d.x_len(), "conv1d x"), (dy, d.y_len(), "conv1d dy")])?;
         let (dw, db) = (gpu.alloc(d.w_len(), For("conv1d", d))?, gpu.alloc(d.c_out, For("conv1d", d))?);
         let p = params(d, false)?;
         gpu.run(&[

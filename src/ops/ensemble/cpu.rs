@@ -4,25 +4,14 @@
 
 use rayon::prelude::*;
 
-use super::reference::argmax;
-use super::{check_grads, check_weights, EnsembleDims, EnsembleKernel, EnsembleRule};
+use super::reference::{argmax, check};
+use super::{check_grads, check_weights, EnsembleDims, EnsembleKernel, EnsembleRule, Grads};
 use crate::backend::cpu::{buf, host, out, CpuBackend};
 use crate::backend::{Storage, Triple};
 use crate::Result;
 
 /// Rows × members × classes at which the batch is split over rayon tasks.
 const PAR_MIN_ELEMS: usize = 1 << 15;
-
-fn check(d: &EnsembleDims, p: &[f32], weights: &[f32]) {
-    assert_eq!(p.len(), d.p_len(), "ensemble: p length");
-    assert_eq!(weights.len(), d.weights_len(), "ensemble: weights length");
-    assert!(
-        d.classes > 0 && d.hold_class < d.classes,
-        "ensemble: hold_class {} of {} classes",
-        d.hold_class,
-        d.classes
-    );
-}
 
 /// W = Σ_m w_m of one row (member order); asserts it is positive.
 fn row_total(w: &[f32]) -> f32 {
@@ -148,16 +137,10 @@ impl EnsembleKernel for CpuBackend {
         Ok((out(comb), out(conf), out(cls.iter().map(|&c| c as f32).collect())))
     }
 
-    fn ensemble_backward(
-        &self,
-        d: &EnsembleDims,
-        p: &Storage,
-        weights: &Storage,
-        dcombined: &Storage,
-        dconfidence: &Storage,
-    ) -> Result<Storage> {
+    fn ensemble_backward(&self, d: &EnsembleDims, p: &Storage, weights: &Storage, dy: Grads) -> Result<Storage> {
         d.check(p, weights)?;
-        check_grads(d, dcombined, dconfidence)?;
+        check_grads(d, dy)?;
+        let Grads { dcombined, dconfidence } = dy;
         let (ps, ws) = (host(p)?, host(weights)?);
         check_weights(d, ws)?;
         let mut dp = buf(d.p_len());

@@ -3,7 +3,7 @@
 //! KB), so a bad sum is the same error as on the CPU rather than a NaN row. The class comes back as f32 indices in
 //! device memory, as on every device.
 
-use super::{check_grads, check_weights, EnsembleDims, EnsembleKernel, EnsembleRule};
+use super::{check_grads, check_weights, EnsembleDims, EnsembleKernel, EnsembleRule, Grads};
 use crate::backend::cuda::{grid_1d, int, CudaBackend};
 use crate::backend::{For, Storage, Triple};
 use crate::Result;
@@ -38,15 +38,9 @@ impl EnsembleKernel for CudaBackend {
         Ok((self.wrap(comb, d.combined_len()), self.wrap(conf, d.batch), self.wrap(cls, d.batch)))
     }
 
-    fn ensemble_backward(
-        &self,
-        d: &EnsembleDims,
-        p: &Storage,
-        weights: &Storage,
-        dcombined: &Storage,
-        dconfidence: &Storage,
-    ) -> Result<Storage> {
-        check_grads(d, dcombined, dconfidence)?;
+    fn ensemble_backward(&self, d: &EnsembleDims, p: &Storage, weights: &Storage, dy: Grads) -> Result<Storage> {
+        check_grads(d, dy)?;
+        let Grads { dcombined, dconfidence } = dy;
         let [b32, m32, c32, _] = checked(self, d, p, weights)?;
         let (ps, ws) = (self.input(p, d.p_len(), "p")?, self.input(weights, d.weights_len(), "weights")?);
         let gcs = self.input(dcombined, d.combined_len(), "dcombined")?;

@@ -126,18 +126,19 @@ pub trait EnsembleKernel {
     fn ensemble(&self, d: &EnsembleDims, p: &Storage, weights: &Storage, rule: EnsembleRule) -> Result<Triple>;
     /// dp [batch, members, classes] from dcombined [batch, classes] and dconfidence [batch] (p only: the weights
     /// come from bookkeeping, and the class is piecewise constant).
-    fn ensemble_backward(
-        &self,
-        d: &EnsembleDims,
-        p: &Storage,
-        weights: &Storage,
-        dcombined: &Storage,
-        dconfidence: &Storage,
-    ) -> Result<Storage>;
+    fn ensemble_backward(&self, d: &EnsembleDims, p: &Storage, weights: &Storage, dy: Grads) -> Result<Storage>;
 }
 
-/// The backward's extra checks: dcombined [batch, classes] and dconfidence [batch].
-pub fn check_grads(d: &EnsembleDims, dcombined: &Storage, dconfidence: &Storage) -> Result<()> {
-    expect_len("ensemble backward: dcombined [batch, classes]", dcombined.len(), d.combined_len())?;
-    expect_len("ensemble backward: dconfidence [batch]", dconfidence.len(), d.batch)
+/// What reaches the combiner's outputs in a backward: dcombined [batch, classes] and dconfidence [batch] (one
+/// argument, so the trait and its three implementations name the pair once).
+#[derive(Clone, Copy)]
+pub struct Grads<'a> {
+    pub dcombined: &'a Storage,
+    pub dconfidence: &'a Storage,
+}
+
+/// The backward's extra checks: the lengths of dcombined [batch, classes] and dconfidence [batch].
+pub fn check_grads(d: &EnsembleDims, dy: Grads) -> Result<()> {
+    expect_len("ensemble backward: dcombined [batch, classes]", dy.dcombined.len(), d.combined_len())?;
+    expect_len("ensemble backward: dconfidence [batch]", dy.dconfidence.len(), d.batch)
 }

@@ -17,7 +17,8 @@ pub(crate) fn argmax<T: Real>(v: &[T]) -> usize {
     best
 }
 
-fn check<T: Real>(d: &EnsembleDims, p: &[T], weights: &[T]) {
+/// The shape checks of both directions (the fast CPU kernels share them).
+pub(super) fn check<T: Real>(d: &EnsembleDims, p: &[T], weights: &[T]) {
     assert_eq!(p.len(), d.p_len(), "ensemble: p length");
     assert_eq!(weights.len(), d.weights_len(), "ensemble: weights length");
     assert!(
@@ -36,6 +37,24 @@ fn row_total<T: Real>(w: &[T]) -> T {
     }
     assert!(total > T::zero(), "ensemble: member weights must have a positive sum");
     total
+}
+
+/// combined[k] = Σ_m w_m c_m p_m[k] / S for one row (`member(m)` = p_m); returns S = Σ_m w_m c_m.
+fn combine_row<'p, T: Real>(member: &impl Fn(usize) -> &'p [T], weights: &[T], out: &mut [T]) -> T {
+    out.fill(T::zero());
+    let mut sum_wc = T::zero();
+    for m in 0..weights.len() {
+        let pm = member(m);
+        let wc = weights[m] * pm[argmax(pm)];
+        sum_wc = sum_wc + wc;
+        for k in 0..out.len() {
+            out[k] = out[k] + wc * pm[k];
+        }
+    }
+    for v in out.iter_mut() {
+        *v = *v / sum_wc;
+    }
+    sum_wc
 }
 
 /// combined [batch, classes], confidence [batch], class [batch] from p [batch, members, classes] and weights
@@ -61,19 +80,7 @@ pub fn ensemble_forward<T: Real>(
         let weights = &weights[b * nm..(b + 1) * nm];
         let total_w = row_total(weights);
         let out = &mut combined[b * nc..(b + 1) * nc];
-        out.fill(T::zero());
-        let mut sum_wc = T::zero();
-        for m in 0..nm {
-            let pm = member(m);
-            let wc = weights[m] * pm[argmax(pm)];
-            sum_wc = sum_wc + wc;
-            for k in 0..nc {
-                out[k] = out[k] + wc * pm[k];
-            }
-        }
-        for v in out.iter_mut() {
-            *v = *v / sum_wc;
-        }
+        let sum_wc = combine_row(&member, weights, out);
         let conf = sum_wc / total_w;
         let top = argmax(out);
         let mut agreeing_w = T::zero();
@@ -109,19 +116,7 @@ pub fn ensemble_backward<T: Real>(
         let weights = &weights[b * nm..(b + 1) * nm];
         let total_w = row_total(weights);
         // Recompute S and combined (cheap; saves a buffer between forward and backward).
-        combined.fill(T::zero());
-        let mut sum_wc = T::zero();
-        for m in 0..nm {
-            let pm = member(m);
-            let wc = weights[m] * pm[argmax(pm)];
-            sum_wc = sum_wc + wc;
-            for k in 0..nc {
-                combined[k] = combined[k] + wc * pm[k];
-            }
-        }
-        for v in combined.iter_mut() {
-            *v = *v / sum_wc;
-        }
+        let sum_wc = combine_row(&member, weights, &mut combined);
         let dcomb = &dcombined[b * nc..(b + 1) * nc];
         for m in 0..nm {
             let pm = member(m);

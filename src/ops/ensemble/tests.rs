@@ -1,5 +1,5 @@
 use super::cpu::{normal_cdf, regression_to_probs, rolling_weights};
-use super::{cpu, reference, EnsembleDims, EnsembleRule};
+use super::{cpu, reference, EnsembleDims, EnsembleRule, Grads};
 use crate::ops::prelude::*;
 use crate::ops::testing::{
     assert_close, cpu_backend, device_rel_err, devices, gradcheck, host, poisoned, range32, tol, up, Rng,
@@ -254,7 +254,7 @@ fn device_forward(be: &dyn Backend, d: &EnsembleDims, p: &[f32], w: &[f32], thr:
 fn device_backward(be: &dyn Backend, d: &EnsembleDims, p: &[f32], w: &[f32], dcomb: &[f32], dconf: &[f32]) -> Vec<f32> {
     let (p, w, dcomb, dconf) = (up(be, p), up(be, w), up(be, dcomb), up(be, dconf));
     host(
-        &be.ensemble_backward(d, &p, &w, &dcomb, &dconf)
+        &be.ensemble_backward(d, &p, &w, Grads { dcombined: &dcomb, dconfidence: &dconf })
             .unwrap_or_else(|e| panic!("ensemble backward {d:?} on {}: {e}", be.device())),
     )
 }
@@ -356,11 +356,15 @@ fn bad_input_is_the_same_error_on_every_device() {
             assert!(matches!(e, Some(Error::Device(_))), "p on the host given to {on}: {e:?}");
         }
         let (pu, wu) = (up(be, &p), up(be, &w));
-        let bwd = |dc: &[f32], df: &[f32]| be.ensemble_backward(&d, &pu, &wu, &up(be, dc), &up(be, df)).err();
+        let bwd = |dc: &[f32], df: &[f32]| {
+            be.ensemble_backward(&d, &pu, &wu, Grads { dcombined: &up(be, dc), dconfidence: &up(be, df) }).err()
+        };
         assert!(matches!(bwd(&[0.0; 8], &[0.0; 3]), Some(Error::Shape { .. })), "short dcombined on {on}");
         assert!(matches!(bwd(&[0.0; 9], &[0.0; 2]), Some(Error::Shape { .. })), "short dconfidence on {on}");
         let zu = up(be, &zero_row);
-        let e = be.ensemble_backward(&d, &pu, &zu, &up(be, &[0.0; 9]), &up(be, &[0.0; 3])).err();
+        let e = be
+            .ensemble_backward(&d, &pu, &zu, Grads { dcombined: &up(be, &[0.0; 9]), dconfidence: &up(be, &[0.0; 3]) })
+            .err();
         assert!(e.map(|e| e.to_string()).unwrap_or_default().contains("row 1"), "zero row backward on {on}");
     }
 }

@@ -2,7 +2,7 @@
 //! the member probabilities (one dispatch). The weights [batch, members] are a device buffer like p; the
 //! launcher reads them back once to check each row's sum (a few KB), so a bad sum is the same error as on the CPU.
 
-use super::{check_grads, check_weights, EnsembleDims, EnsembleKernel, EnsembleRule};
+use super::{check_grads, check_weights, EnsembleDims, EnsembleKernel, EnsembleRule, Grads};
 use crate::backend::wgpu::{grid, store, Arg, Gpu, Launch, Params, Shader};
 use crate::backend::{For, Storage, Triple};
 use crate::Result;
@@ -33,16 +33,10 @@ impl EnsembleKernel for Gpu {
         Ok((store(comb), store(conf), store(class)))
     }
 
-    fn ensemble_backward(
-        &self,
-        d: &EnsembleDims,
-        p: &Storage,
-        weights: &Storage,
-        dcombined: &Storage,
-        dconfidence: &Storage,
-    ) -> Result<Storage> {
+    fn ensemble_backward(&self, d: &EnsembleDims, p: &Storage, weights: &Storage, dy: Grads) -> Result<Storage> {
         let gpu = self.handle()?;
-        check_grads(d, dcombined, dconfidence)?;
+        check_grads(d, dy)?;
+        let Grads { dcombined, dconfidence } = dy;
         let rule = EnsembleRule { conf_threshold: 0.0, agreement: 0.0 };
         let params = params(gpu, d, p, weights, rule)?;
         let (pb, wb, dcb, dfb) = (gpu.buf(p)?, gpu.buf(weights)?, gpu.buf(dcombined)?, gpu.buf(dconfidence)?);

@@ -35,38 +35,11 @@ impl LayoutKernel for CudaBackend {
     }
 
     fn narrow(&self, x: &Storage, d: &NarrowDims) -> Result<Storage> {
-        let NarrowDims { outer, axis, inner, start, len } = *d;
-        let xs = self.input(x, outer * axis * inner, "x")?;
-        if start + len > axis {
-            return Err(Error::Invalid(format!("cuda narrow: {start}..{} out of 0..{axis}", start + len)));
-        }
-        let n = outer * len * inner;
-        let mut y = self.alloc(n, For("layout narrow", d))?;
-        let a =
-            [int(outer, "outer")?, int(axis, "axis")?, int(inner, "inner")?, int(start, "start")?, int(len, "len")?];
-        let mut l = self.kernel("narrow_copy")?;
-        l.arg(xs.slice()).arg(&mut *y).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]);
-        // SAFETY: narrow_copy(const float* x, float* y, int outer, int axis, int inner, int start, int len); start +
-        // len ≤ axis, x holds outer·axis·inner and y outer·len·inner values.
-        unsafe { self.launch(l, grid_1d(n), "narrow_copy")? };
-        Ok(self.wrap(y, n))
+        narrow_copy(self, x, d, false)
     }
 
     fn unnarrow(&self, g: &Storage, d: &NarrowDims) -> Result<Storage> {
-        let NarrowDims { outer, axis, inner, start, len } = *d;
-        let gs = self.input(g, outer * len * inner, "g")?;
-        if start + len > axis {
-            return Err(Error::Invalid(format!("cuda unnarrow: {start}..{} out of 0..{axis}", start + len)));
-        }
-        let n = outer * axis * inner;
-        let mut y = self.alloc(n, For("layout unnarrow", d))?;
-        let a =
-            [int(outer, "outer")?, int(axis, "axis")?, int(inner, "inner")?, int(start, "start")?, int(len, "len")?];
-        let mut l = self.kernel("unnarrow_copy")?;
-        l.arg(gs.slice()).arg(&mut *y).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]);
-        // SAFETY: unnarrow_copy(const float* g, float* y, int outer, int axis, int inner, int start, int len).
-        unsafe { self.launch(l, grid_1d(n), "unnarrow_copy")? };
-        Ok(self.wrap(y, n))
+        narrow_copy(self, g, d, true)
     }
 
     fn concat(&self, parts: &[&Storage], outer: usize, lens: &[usize], inner: usize) -> Result<Storage> {
@@ -90,4 +63,27 @@ impl LayoutKernel for CudaBackend {
         }
         Ok(self.wrap(y, n))
     }
+}
+
+/// narrow_copy (x [outer, axis, inner] → y [outer, len, inner]) or, `back`, unnarrow_copy (its gradient g
+/// [outer, len, inner] → [outer, axis, inner], zero outside start..start + len): the same checks and arguments,
+/// the lengths swapped.
+fn narrow_copy(be: &CudaBackend, x: &Storage, d: &NarrowDims, back: bool) -> Result<Storage> {
+    let NarrowDims { outer, axis, inner, start, len } = *d;
+    let (narrow, full) = (outer * len * inner, outer * axis * inner);
+    let (op, input, n_in, n) = if back { ("unnarrow", "g", narrow, full) } else { ("narrow", "x", full, narrow) };
+    let xs = be.input(x, n_in, input)?;
+    if start + len > axis {
+        return Err(Error::Invalid(format!("cuda {op}: {start}..{} out of 0..{axis}", start + len)));
+    }
+    let mut y = be.alloc(n, For(if back { "layout unnarrow" } else { "layout narrow" }, d))?;
+    let a = [int(outer, "outer")?, int(axis, "axis")?, int(inner, "inner")?, int(start, "start")?, int(len, "len")?];
+    let kernel = if back { "unnarrow_copy" } else { "narrow_copy" };
+    let mut l = be.kernel(kernel)?;
+    l.arg(xs.slice()).arg(&mut *y).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]).arg(&a[4]);
+    // SAFETY: narrow_copy(const float* x, float* y, int outer, int axis, int inner, int start, int len) and
+    // unnarrow_copy(const float* g, float* y, the same ints); start + len ≤ axis, the input holds n_in values
+    // (checked by `input`) and y n, as each kernel reads and writes.
+    unsafe { be.launch(l, grid_1d(n), kernel)? };
+    Ok(be.wrap(y, n))
 }

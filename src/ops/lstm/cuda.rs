@@ -12,7 +12,7 @@ use crate::backend::cuda::pool::Pooled;
 use crate::backend::cuda::{grid_1d, grid_dim, int, CudaBackend};
 use crate::backend::For;
 use crate::backend::Storage;
-use crate::ops::matmul::cuda::{launch_gemm, Gemm};
+use crate::ops::matmul::cuda::{launch_gemm, Gemm, GEMM_F32};
 use crate::{Error, Result};
 use cudarc::driver::sys::CUfunction_attribute;
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
@@ -104,7 +104,7 @@ impl LstmKernel for CudaBackend {
         let g = gemm(nb * nt, g4, ni, (ni, 1), (1, ni));
         launch_gemm(
             self,
-            "gemm_f32",
+            GEMM_F32,
             xs.slice(),
             d.x_len(),
             wis.slice(),
@@ -214,10 +214,10 @@ impl LstmKernel for CudaBackend {
             (self.alloc(d.w_ih_len(), For("lstm", d))?, self.alloc(d.w_hh_len(), For("lstm", d))?);
         // dx [BT, I] = dpre [BT, 4H]·w_ih [4H, I]
         let g = gemm(bt, ni, g4, (g4, 1), (ni, 1));
-        launch_gemm(self, "gemm_f32", &dpre, d.seq_gates_len(), wis.slice(), d.w_ih_len(), &mut dx, d.x_len(), &g)?;
+        launch_gemm(self, GEMM_F32, &dpre, d.seq_gates_len(), wis.slice(), d.w_ih_len(), &mut dx, d.x_len(), &g)?;
         // dw_ih [4H, I] = dpreᵀ·x
         let g = gemm(g4, ni, bt, (1, g4), (ni, 1));
-        launch_gemm(self, "gemm_f32", &dpre, d.seq_gates_len(), xs.slice(), d.x_len(), &mut dw_ih, d.w_ih_len(), &g)?;
+        launch_gemm(self, GEMM_F32, &dpre, d.seq_gates_len(), xs.slice(), d.x_len(), &mut dw_ih, d.w_ih_len(), &g)?;
         // dw_hh [4H, H] = dpreᵀ·h_prev
         let mut h_prev = self.alloc(d.seq_len(), For("lstm", d))?;
         {
@@ -227,7 +227,7 @@ impl LstmKernel for CudaBackend {
             unsafe { self.launch(l, grid_1d(d.seq_len()), "lstm_shift_h")? };
         }
         let g = gemm(g4, nh, bt, (1, g4), (nh, 1));
-        launch_gemm(self, "gemm_f32", &dpre, d.seq_gates_len(), &h_prev, d.seq_len(), &mut dw_hh, d.w_hh_len(), &g)?;
+        launch_gemm(self, GEMM_F32, &dpre, d.seq_gates_len(), &h_prev, d.seq_len(), &mut dw_hh, d.w_hh_len(), &g)?;
         let db = column_sum(self, &dpre, bt, g4)?;
         Ok(LstmGrads {
             dx: self.wrap(dx, d.x_len()),

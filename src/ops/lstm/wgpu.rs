@@ -57,16 +57,7 @@ impl LstmKernel for Gpu {
         for step in 0..d.t {
             let t = d.time_at(step);
             let prev = if step == 0 { t } else { d.time_at(step - 1) };
-            let args = vec![
-                Arg::R(h0b),
-                Arg::R(c0b),
-                Arg::R(whb),
-                Arg::R(bib),
-                Arg::R(bhb),
-                Arg::W(&hs),
-                Arg::W(&cs),
-                Arg::W(&gates),
-            ];
+            let args = Arg::list(&[h0b, c0b, whb, bib, bhb], &[&hs, &cs, &gates]);
             let p = step_params(d, t, prev, step == 0, 0, false);
             launches.push(Launch::new(&SHADER, "lstm_step", p, args, grid(d.state_len(), 256)));
         }
@@ -107,21 +98,13 @@ impl LstmKernel for Gpu {
             let last = step + 1 == d.t;
             let next = if last { t } else { d.time_at(step + 1) };
             let prev = if step == 0 { t } else { d.time_at(step - 1) };
-            let args = vec![
-                Arg::R(dhb),
-                Arg::R(csb),
-                Arg::R(gb),
-                Arg::R(c0b),
-                Arg::R(whb),
-                Arg::W(&dgates),
-                Arg::W(&dc_carry),
-            ];
+            let args = Arg::list(&[dhb, csb, gb, c0b, whb], &[&dgates, &dc_carry]);
             let p = step_params(d, t, next, last, prev, step == 0);
             launches.push(Launch::new(&SHADER, "lstm_bwd_step", p, args, grid(d.state_len(), 256)));
         }
         if d.t > 0 {
             let p = step_params(d, d.time_at(0), 0, false, 0, false);
-            let args = vec![Arg::R(&dgates), Arg::R(whb), Arg::R(&dc_carry), Arg::W(&dh0), Arg::W(&dc0)];
+            let args = Arg::list(&[&dgates, whb, &dc_carry], &[&dh0, &dc0]);
             launches.push(Launch::new(&SHADER, "lstm_bwd_state", p, args, grid(d.state_len(), 256)));
         } else {
             // No step ran: the state passes straight through with no gradient from the sequence.
@@ -140,7 +123,7 @@ impl LstmKernel for Gpu {
             &SHADER,
             "lstm_prev_h",
             p,
-            vec![Arg::R(hsb), Arg::R(h0b), Arg::W(&hprev)],
+            Arg::list(&[hsb, h0b], &[&hprev]),
             grid(d.seq_len(), 256),
         ));
         launches.push(gemm(&dgates, false, wib, false, &dx, rows, d.input, g4));

@@ -90,29 +90,23 @@ impl Gemm {
     }
 }
 
-/// Queue `kernel` (`gemm_f32`, `gemm_f16` or `gemm_bf16`) after checking that every offset the strides can
-/// produce lies inside the buffers (`x_len`, `y_len`, `c_len` values).
+/// A gemm kernel of kernels/matmul.cu and the block size its tile loops and `__launch_bounds__` assume (256 for
+/// the SIMT tiles, 128 for WMMA's four warps).
+#[derive(Clone, Copy)]
+pub(crate) struct GemmKernel {
+    pub name: &'static str,
+    pub threads: u32,
+}
+
+/// The f32 SIMT gemm, which every f32 product uses.
+pub(crate) const GEMM_F32: GemmKernel = GemmKernel { name: "gemm_f32", threads: 256 };
+
+/// Queue `kernel` after checking that every offset the strides can produce lies inside the buffers (`x_len`,
+/// `y_len`, `c_len` values).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn launch_gemm<T>(
     be: &CudaBackend,
-    kernel: &str,
-    x: &CudaSlice<T>,
-    x_len: usize,
-    y: &CudaSlice<T>,
-    y_len: usize,
-    c: &mut CudaSlice<f32>,
-    c_len: usize,
-    g: &Gemm,
-) -> Result<()> {
-    launch_gemm_threads(be, kernel, 256, x, x_len, y, y_len, c, c_len, g)
-}
-
-/// `launch_gemm` with the block size of the kernel (256 for the SIMT tiles, 128 for WMMA's four warps).
-#[allow(clippy::too_many_arguments)]
-fn launch_gemm_threads<T>(
-    be: &CudaBackend,
-    kernel: &str,
-    threads: u32,
+    kernel: GemmKernel,
     x: &CudaSlice<T>,
     x_len: usize,
     y: &CudaSlice<T>,
@@ -133,13 +127,13 @@ fn launch_gemm_threads<T>(
     }
     let arg = g.arg();
     let mut cfg = g.cfg()?;
-    cfg.block_dim = (threads, 1, 1);
-    let mut l = be.kernel(kernel)?;
+    cfg.block_dim = (kernel.threads, 1, 1);
+    let mut l = be.kernel(kernel.name)?;
     l.arg(x).arg(y).arg(c).arg(&arg);
     // SAFETY: gemm_*(const T* X, const T* Y, float* C, Gemm g) with Gemm = 15 long longs in `Gemm::arg` order; the
     // extents checked above bound every X, Y and C offset the kernel forms (it guards i < m, j < n, p < k); the
     // block size is the one the kernel's __launch_bounds__ and tile loops assume.
-    unsafe { be.launch(l, cfg, kernel) }
+    unsafe { be.launch(l, cfg, kernel.name) }
 }
 
 fn check_batches(d: &MatmulDims) -> Result<usize> {
@@ -257,7 +251,7 @@ pub fn matmul_half_with(
         (HalfKind::Bf16, true) => "gemm_wmma_bf16",
     };
     let threads = if tensor_cores { 128 } else { 256 };
-    launch_gemm_threads(be, name, threads, &a.buf, a.len, &b.buf, b.len, &mut c, c_len, &g)?;
+    launch_gemm(be, GemmKernel { name, threads }, &a.buf, a.len, &b.buf, b.len, &mut c, c_len, &g)?;
     Ok(be.wrap(c, c_len))
 }
 
@@ -268,7 +262,7 @@ impl MatmulKernel for CudaBackend {
         let c_len = batch * d.m * d.n;
         let g = forward_gemm(d, batch);
         let mut c = if d.k == 0 { self.zeros(c_len, For("matmul", d))? } else { self.alloc(c_len, For("matmul", d))? };
-        launch_gemm(self, "gemm_f32", as_.slice(), d.a_len(), bs.slice(), d.b_len(), &mut c, c_len, &g)?;
+        launch_gemm(self, GEMM_F32, as_.slice(), d.a_len(), bs.slice(), d.b_len(), &mut c, c_len, &g)?;
         Ok(self.wrap(c, c_len))
     }
 
@@ -330,8 +324,8 @@ impl MatmulKernel for CudaBackend {
         };
         let mut da = zero_k(d.a_len())?;
         let mut db = zero_k(d.b_len())?;
-        launch_gemm(self, "gemm_f32", dcs.slice(), c_len, bs.slice(), d.b_len(), &mut da, d.a_len(), &ga)?;
-        launch_gemm(self, "gemm_f32", as_.slice(), d.a_len(), dcs.slice(), c_len, &mut db, d.b_len(), &gb)?;
+        launch_gemm(self, GEMM_F32, dcs.slice(), c_len, bs.slice(), d.b_len(), &mut da, d.a_len(), &ga)?;
+        launch_gemm(self, GEMM_F32, as_.slice(), d.a_len(), dcs.slice(), c_len, &mut db, d.b_len(), &gb)?;
         Ok((self.wrap(da, d.a_len()), self.wrap(db, d.b_len())))
     }
 }

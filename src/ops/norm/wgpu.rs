@@ -43,15 +43,12 @@ impl NormKernel for Gpu {
     /// (y, mean, rstd).
     fn layer_norm(&self, d: &LayerNormDims, x: &Storage, g: &Storage, b: &Storage) -> Result<Triple> {
         let gpu = self.handle()?;
-        let (xb, gb, bb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(b)?);
-        expect_len("layer_norm x", xb.len(), d.len())?;
-        expect_len("layer_norm gamma", gb.len(), d.cols)?;
-        expect_len("layer_norm beta", bb.len(), d.cols)?;
-        let (y, mean, rstd) = (
-            gpu.alloc(d.len(), For("norm", d))?,
-            gpu.alloc(d.rows, For("norm", d))?,
-            gpu.alloc(d.rows, For("norm", d))?,
-        );
+        let [xb, gb, bb] = gpu.checked([
+            (x, d.len(), "layer_norm x"),
+            (g, d.cols, "layer_norm gamma"),
+            (b, d.cols, "layer_norm beta"),
+        ])?;
+        let [y, mean, rstd] = gpu.alloc_all([d.len(), d.rows, d.rows], For("norm", d))?;
         let args = vec![Arg::R(xb), Arg::R(gb), Arg::R(bb), Arg::W(&y), Arg::W(&mean), Arg::W(&rstd)];
         gpu.run(&[Launch::new(&SHADER, "ln_fwd", ln_params(d), args, grid(d.rows, 1))])?;
         Ok((store(y), store(mean), store(rstd)))
@@ -61,17 +58,14 @@ impl NormKernel for Gpu {
     fn layer_norm_backward(&self, d: &LayerNormDims, s: &LayerNormSaved, dy: &Storage) -> Result<Triple> {
         let LayerNormSaved { x, g, mean, rstd } = *s;
         let gpu = self.handle()?;
-        let (xb, gb, mb, rb, dyb) = (gpu.buf(x)?, gpu.buf(g)?, gpu.buf(mean)?, gpu.buf(rstd)?, gpu.buf(dy)?);
-        expect_len("layer_norm x", xb.len(), d.len())?;
-        expect_len("layer_norm dy", dyb.len(), d.len())?;
-        expect_len("layer_norm gamma", gb.len(), d.cols)?;
-        expect_len("layer_norm mean", mb.len(), d.rows)?;
-        expect_len("layer_norm rstd", rb.len(), d.rows)?;
-        let (dx, dg, db) = (
-            gpu.alloc(d.len(), For("norm", d))?,
-            gpu.alloc(d.cols, For("norm", d))?,
-            gpu.alloc(d.cols, For("norm", d))?,
-        );
+        let [xb, dyb, gb, mb, rb] = gpu.checked([
+            (x, d.len(), "layer_norm x"),
+            (dy, d.len(), "layer_norm dy"),
+            (g, d.cols, "layer_norm gamma"),
+            (mean, d.rows, "layer_norm mean"),
+            (rstd, d.rows, "layer_norm rstd"),
+        ])?;
+        let [dx, dg, db] = gpu.alloc_all([d.len(), d.cols, d.cols], For("norm", d))?;
         let dx_args = vec![Arg::R(xb), Arg::R(gb), Arg::R(mb), Arg::R(rb), Arg::R(dyb), Arg::W(&dx)];
         let dgb_args = vec![Arg::R(xb), Arg::R(mb), Arg::R(rb), Arg::R(dyb), Arg::W(&dg), Arg::W(&db)];
         gpu.run(&[

@@ -5,7 +5,7 @@
 use super::{adam_lens, reference, sgd_lens, AdamSlot, AdamStep, OptimKernel, SgdSlot, SgdStep};
 use crate::backend::cpu::{host, out, CpuBackend};
 use crate::backend::{expect_len, Pair, Storage, Triple};
-use crate::Result;
+use crate::{Error, Result};
 use rayon::prelude::*;
 
 /// Below this many elements one thread is faster than handing chunks out.
@@ -30,6 +30,25 @@ pub fn squared_norm(gs: &[&[f32]]) -> f32 {
         }
     };
     gs.iter().fold(0.0f32, |acc, g| (acc as f64 + sum(g)) as f32)
+}
+
+/// A group's state on the host for an in-place update: per tensor a copy of each of its N state buffers
+/// (parameters first), and its gradient borrowed.
+type HostGroup<'a, const N: usize> = (Vec<[Vec<f32>; N]>, Vec<&'a [f32]>);
+
+fn host_group<'a, const N: usize>(
+    ts: impl Iterator<Item = ([&'a Storage; N], &'a Storage)>,
+) -> Result<HostGroup<'a, N>> {
+    let (mut new, mut grads) = (Vec::new(), Vec::new());
+    for (state, g) in ts {
+        let mut copies = Vec::with_capacity(N);
+        for s in state {
+            copies.push(host(s)?.to_vec());
+        }
+        new.push(copies.try_into().map_err(|_| Error::Device("optimizer: a state copy lost its length".into()))?);
+        grads.push(host(g)?);
+    }
+    Ok((new, grads))
 }
 
 /// One tensor's host views for an in-place Adam update: (p, g, m, v).
@@ -67,33 +86,23 @@ impl OptimKernel for CpuBackend {
     fn adam_group(&self, ts: &[AdamSlot<'_>], scale: &Storage, s: &AdamStep) -> Result<Vec<Triple>> {
         adam_lens(ts, scale)?;
         let scale = scalar("adam update: scale", scale)?;
-        let mut new = Vec::with_capacity(ts.len());
-        let mut grads = Vec::with_capacity(ts.len());
-        for t in ts {
-            new.push((host(t.p)?.to_vec(), host(t.m)?.to_vec(), host(t.v)?.to_vec()));
-            grads.push(host(t.g)?);
-        }
+        let (mut new, grads) = host_group(ts.iter().map(|t| ([t.p, t.m, t.v], t.g)))?;
         let mut views: Vec<_> = new
             .iter_mut()
             .zip(&grads)
-            .map(|((p, m, v), g)| (p.as_mut_slice(), *g, m.as_mut_slice(), v.as_mut_slice()))
+            .map(|([p, m, v], g)| (p.as_mut_slice(), *g, m.as_mut_slice(), v.as_mut_slice()))
             .collect();
         adam_group(s, scale, &mut views);
-        Ok(new.into_iter().map(|(p, m, v)| (out(p), out(m), out(v))).collect())
+        Ok(new.into_iter().map(|[p, m, v]| (out(p), out(m), out(v))).collect())
     }
 
     fn sgd_group(&self, ts: &[SgdSlot<'_>], scale: &Storage, s: &SgdStep) -> Result<Vec<Pair>> {
         sgd_lens(ts, scale)?;
         let scale = scalar("sgd update: scale", scale)?;
-        let mut new = Vec::with_capacity(ts.len());
-        let mut grads = Vec::with_capacity(ts.len());
-        for t in ts {
-            new.push((host(t.p)?.to_vec(), host(t.buf)?.to_vec()));
-            grads.push(host(t.g)?);
-        }
+        let (mut new, grads) = host_group(ts.iter().map(|t| ([t.p, t.buf], t.g)))?;
         let mut views: Vec<_> =
-            new.iter_mut().zip(&grads).map(|((p, b), g)| (p.as_mut_slice(), *g, b.as_mut_slice())).collect();
+            new.iter_mut().zip(&grads).map(|([p, b], g)| (p.as_mut_slice(), *g, b.as_mut_slice())).collect();
         sgd_group(s, scale, &mut views);
-        Ok(new.into_iter().map(|(p, b)| (out(p), out(b))).collect())
+        Ok(new.into_iter().map(|[p, b]| (out(p), out(b))).collect())
     }
 }

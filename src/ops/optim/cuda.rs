@@ -8,7 +8,7 @@
 use super::{adam_lens, sgd_lens, AdamSlot, AdamStep, OptimKernel, SgdSlot, SgdStep};
 use crate::backend::cuda::{grid_1d, CudaBackend};
 use crate::backend::{For, Pair, Storage, Triple};
-use crate::Result;
+use crate::{Error, Result};
 use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
 
 /// Tensors per launch: `OPTIM_GROUP_MAX` of kernels/optim.cu. The Adam list (8 words per tensor) stays under
@@ -20,49 +20,24 @@ const THREADS: u32 = 256;
 /// At most this many partial sums per list: enough blocks to fill a GPU, few for the final pass.
 const MAX_PARTIALS: usize = 256;
 
-/// `SquaresList` of kernels/optim.cu.
+/// A list of up to [`GROUP_MAX`] tensors as a kernel of kernels/optim.cu takes it by value: the device addresses
+/// of I inputs and O outputs per tensor, the lengths and the count, unused slots 0. `TensorList<4, 3>` is the C
+/// `AdamList` (p, g, m, v → p', m', v'), `TensorList<3, 2>` `SgdList` (p, g, buf → p', buf') and
+/// `TensorList<1, 0>` `SquaresList` (g): the same fields in the same order, an array of I or O arrays being laid
+/// out as that many consecutive arrays.
 #[repr(C)]
-struct SquaresList {
-    g: [u64; GROUP_MAX],
+struct TensorList<const I: usize, const O: usize> {
+    ins: [[u64; GROUP_MAX]; I],
+    outs: [[u64; GROUP_MAX]; O],
     n: [i64; GROUP_MAX],
     count: i32,
 }
 
-/// `AdamList` of kernels/optim.cu.
-#[repr(C)]
-struct AdamList {
-    p: [u64; GROUP_MAX],
-    g: [u64; GROUP_MAX],
-    m: [u64; GROUP_MAX],
-    v: [u64; GROUP_MAX],
-    p_out: [u64; GROUP_MAX],
-    m_out: [u64; GROUP_MAX],
-    v_out: [u64; GROUP_MAX],
-    n: [i64; GROUP_MAX],
-    count: i32,
-}
+// SAFETY: a plain #[repr(C)] struct of integers, laid out as the C structs of kernels/optim.cu (8-byte fields,
+// then an int, padded to 8 bytes by both compilers); the driver copies it into the kernel's parameter space.
+unsafe impl<const I: usize, const O: usize> DeviceRepr for TensorList<I, O> {}
 
-/// `SgdList` of kernels/optim.cu.
-#[repr(C)]
-struct SgdList {
-    p: [u64; GROUP_MAX],
-    g: [u64; GROUP_MAX],
-    buf: [u64; GROUP_MAX],
-    p_out: [u64; GROUP_MAX],
-    buf_out: [u64; GROUP_MAX],
-    n: [i64; GROUP_MAX],
-    count: i32,
-}
-
-// SAFETY: plain #[repr(C)] structs of integers, laid out as the C structs of kernels/optim.cu (8-byte fields,
-// then an int, padded to 8 bytes by both compilers); the driver copies them into the kernel's parameter space.
-unsafe impl DeviceRepr for SquaresList {}
-// SAFETY: as SquaresList.
-unsafe impl DeviceRepr for AdamList {}
-// SAFETY: as SquaresList.
-unsafe impl DeviceRepr for SgdList {}
-
-const _: () = assert!(std::mem::size_of::<AdamList>() <= 4096 - 64, "AdamList must fit the kernel parameters");
+const _: () = assert!(std::mem::size_of::<TensorList<4, 3>>() <= 4096 - 64, "AdamList must fit the kernel parameters");
 
 /// The squared-norm blocks per list for a group of `total` elements: one per 16 elements a thread would sum.
 fn partial_blocks(total: usize) -> usize {
@@ -74,6 +49,33 @@ fn list_grid(lens: &[usize]) -> LaunchConfig {
     grid_1d(lens.iter().copied().max().unwrap_or(0))
 }
 
+/// The list of one launch: tensor i of `inputs` with its I inputs (storage and the name its errors use), each
+/// read as `lens[i]` values, and O outputs of `lens[i]` values allocated for it. The outputs come back with the
+/// list (wrapped as storage, tensor by tensor) so they outlive the launch; the inputs stay borrowed by the caller.
+fn tensor_list<const I: usize, const O: usize>(
+    be: &CudaBackend,
+    inputs: &[[(&Storage, &str); I]],
+    lens: &[usize],
+    what: &'static str,
+) -> Result<(TensorList<I, O>, Vec<[Storage; O]>)> {
+    let z = [0u64; GROUP_MAX];
+    let mut list = TensorList { ins: [z; I], outs: [z; O], n: [0; GROUP_MAX], count: inputs.len() as i32 };
+    let mut new = Vec::with_capacity(inputs.len());
+    for (i, (ins, &n)) in inputs.iter().zip(lens).enumerate() {
+        let outs = (0..O).map(|_| be.alloc(n, For(what, &n))).collect::<Result<Vec<_>>>()?;
+        for (r, (st, name)) in ins.iter().enumerate() {
+            list.ins[r][i] = be.address(be.input(st, n, name)?.slice());
+        }
+        for (r, o) in outs.iter().enumerate() {
+            list.outs[r][i] = be.address(&**o);
+        }
+        list.n[i] = n as i64;
+        let outs: Vec<Storage> = outs.into_iter().map(|o| be.wrap(o, n)).collect();
+        new.push(outs.try_into().map_err(|_| Error::Device("optimizer: an output list lost its length".into()))?);
+    }
+    Ok((list, new))
+}
+
 impl OptimKernel for CudaBackend {
     fn squared_norm(&self, gs: &[&Storage]) -> Result<Storage> {
         let lists = gs.len().div_ceil(GROUP_MAX).max(1);
@@ -82,16 +84,15 @@ impl OptimKernel for CudaBackend {
         let cfg = LaunchConfig { grid_dim: (blocks as u32, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 };
         for k in 0..lists {
             let chunk = &gs[(k * GROUP_MAX).min(gs.len())..((k + 1) * GROUP_MAX).min(gs.len())];
-            let mut list = SquaresList { g: [0; GROUP_MAX], n: [0; GROUP_MAX], count: chunk.len() as i32 };
-            for (i, g) in chunk.iter().enumerate() {
-                let gs = self.input(g, g.len(), &format!("gradient {}", k * GROUP_MAX + i))?;
-                (list.g[i], list.n[i]) = (self.address(gs.slice()), g.len() as i64);
-            }
+            let names: Vec<String> = (0..chunk.len()).map(|i| format!("gradient {}", k * GROUP_MAX + i)).collect();
+            let inputs: Vec<_> = chunk.iter().zip(&names).map(|(g, name)| [(*g, name.as_str())]).collect();
+            let lens: Vec<usize> = chunk.iter().map(|g| g.len()).collect();
+            let (list, _) = tensor_list::<1, 0>(self, &inputs, &lens, "optim squared norm")?;
             let at = (k * blocks) as i64;
             let mut l = self.kernel("optim_squares_partial")?;
             l.arg(&list).arg(&mut *partials).arg(&at);
             // SAFETY: optim_squares_partial(SquaresList l, float* partials, long long at); each listed gradient
-            // holds n[i] values and stays alive past the launch (borrowed by `gs`); partials holds lists·blocks
+            // holds n[i] values and stays alive past the launch (borrowed by `gs`, `input` checked the lengths); partials holds lists·blocks
             // values and the launch writes [at, at + blocks).
             unsafe { self.launch(l, cfg, "optim_squares_partial")? };
         }
@@ -122,23 +123,8 @@ impl OptimKernel for CudaBackend {
         let mut out = Vec::with_capacity(ts.len());
         for (k, chunk) in ts.chunks(GROUP_MAX).enumerate() {
             let lens = &lens[k * GROUP_MAX..k * GROUP_MAX + chunk.len()];
-            let z = [0u64; GROUP_MAX];
-            let mut list =
-                AdamList { p: z, g: z, m: z, v: z, p_out: z, m_out: z, v_out: z, n: [0; GROUP_MAX], count: 0 };
-            let mut new = Vec::with_capacity(chunk.len());
-            for (i, (t, &n)) in chunk.iter().zip(lens).enumerate() {
-                let what = For("optim adam update of", &n);
-                let (p2, m2, v2) = (self.alloc(n, what)?, self.alloc(n, what)?, self.alloc(n, what)?);
-                let addr =
-                    |st: &Storage, name: &str| -> Result<u64> { Ok(self.address(self.input(st, n, name)?.slice())) };
-                (list.p[i], list.g[i], list.m[i], list.v[i]) =
-                    (addr(t.p, "p")?, addr(t.g, "g")?, addr(t.m, "m")?, addr(t.v, "v")?);
-                (list.p_out[i], list.m_out[i], list.v_out[i]) =
-                    (self.address(&*p2), self.address(&*m2), self.address(&*v2));
-                list.n[i] = n as i64;
-                new.push((p2, m2, v2, n));
-            }
-            list.count = chunk.len() as i32;
+            let inputs: Vec<_> = chunk.iter().map(|t| [(t.p, "p"), (t.g, "g"), (t.m, "m"), (t.v, "v")]).collect();
+            let (list, new) = tensor_list::<4, 3>(self, &inputs, lens, "optim adam update of")?;
             let mut l = self.kernel("optim_adam_multi")?;
             l.arg(&list).arg(c.slice());
             l.arg(&s.decay)
@@ -153,7 +139,7 @@ impl OptimKernel for CudaBackend {
             // neg_step, eps); every listed input holds n[i] values (checked by `input`) and is borrowed past the
             // launch; every output was allocated with n[i] values and is kept in `new`; scale holds one value.
             unsafe { self.launch(l, list_grid(lens), "optim_adam_multi")? };
-            out.extend(new.into_iter().map(|(p, m, v, n)| (self.wrap(p, n), self.wrap(m, n), self.wrap(v, n))));
+            out.extend(new.into_iter().map(|[p, m, v]| (p, m, v)));
         }
         Ok(out)
     }
@@ -165,27 +151,15 @@ impl OptimKernel for CudaBackend {
         let mut out = Vec::with_capacity(ts.len());
         for (k, chunk) in ts.chunks(GROUP_MAX).enumerate() {
             let lens = &lens[k * GROUP_MAX..k * GROUP_MAX + chunk.len()];
-            let z = [0u64; GROUP_MAX];
-            let mut list = SgdList { p: z, g: z, buf: z, p_out: z, buf_out: z, n: [0; GROUP_MAX], count: 0 };
-            let mut new = Vec::with_capacity(chunk.len());
-            for (i, (t, &n)) in chunk.iter().zip(lens).enumerate() {
-                let what = For("optim sgd update of", &n);
-                let (p2, b2) = (self.alloc(n, what)?, self.alloc(n, what)?);
-                let addr =
-                    |st: &Storage, name: &str| -> Result<u64> { Ok(self.address(self.input(st, n, name)?.slice())) };
-                (list.p[i], list.g[i], list.buf[i]) =
-                    (addr(t.p, "p")?, addr(t.g, "g")?, addr(t.buf, "momentum buffer")?);
-                (list.p_out[i], list.buf_out[i], list.n[i]) = (self.address(&*p2), self.address(&*b2), n as i64);
-                new.push((p2, b2, n));
-            }
-            list.count = chunk.len() as i32;
+            let inputs: Vec<_> = chunk.iter().map(|t| [(t.p, "p"), (t.g, "g"), (t.buf, "momentum buffer")]).collect();
+            let (list, new) = tensor_list::<3, 2>(self, &inputs, lens, "optim sgd update of")?;
             let mut l = self.kernel("optim_sgd_multi")?;
             l.arg(&list).arg(c.slice()).arg(&s.neg_lr).arg(&s.momentum).arg(&s.l2).arg(&first);
             // SAFETY: optim_sgd_multi(SgdList l, const float* scale, float neg_lr, momentum, l2, int first); every
             // listed input holds n[i] values and is borrowed past the launch; every output was allocated with n[i]
             // values and is kept in `new`; scale holds one value.
             unsafe { self.launch(l, list_grid(lens), "optim_sgd_multi")? };
-            out.extend(new.into_iter().map(|(p, b, n)| (self.wrap(p, n), self.wrap(b, n))));
+            out.extend(new.into_iter().map(|[p, b]| (p, b)));
         }
         Ok(out)
     }

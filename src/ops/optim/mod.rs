@@ -182,28 +182,28 @@ pub trait OptimKernel {
 /// The element count of each tensor of an Adam group, after checking that g, m and v have p's length and
 /// `scale` holds one value.
 pub fn adam_lens(ts: &[AdamSlot<'_>], scale: &Storage) -> Result<Vec<usize>> {
-    expect_len("adam update: scale", scale.len(), 1)?;
-    ts.iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let n = t.p.len();
-            for (name, s) in [("g", t.g), ("m", t.m), ("v", t.v)] {
-                expect_len(&format!("adam update: tensor {i} of the group: {name}"), s.len(), n)?;
-            }
-            Ok(n)
-        })
-        .collect()
+    group_lens("adam update", scale, ts.iter().map(|t| (t.p, [("g", t.g), ("m", t.m), ("v", t.v)])))
 }
 
 /// The element count of each tensor of an SGD group, after the same checks as [`adam_lens`].
 pub fn sgd_lens(ts: &[SgdSlot<'_>], scale: &Storage) -> Result<Vec<usize>> {
-    expect_len("sgd update: scale", scale.len(), 1)?;
-    ts.iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let n = t.p.len();
-            expect_len(&format!("sgd update: tensor {i} of the group: g"), t.g.len(), n)?;
-            expect_len(&format!("sgd update: tensor {i} of the group: momentum buffer"), t.buf.len(), n)?;
+    group_lens("sgd update", scale, ts.iter().map(|t| (t.p, [("g", t.g), ("momentum buffer", t.buf)])))
+}
+
+/// p's length for each tensor of a group, after checking that `scale` holds one value and every other buffer of
+/// the tensor (named as the error names it) has p's length.
+fn group_lens<'a, const N: usize>(
+    op: &str,
+    scale: &Storage,
+    ts: impl Iterator<Item = (&'a Storage, [(&'static str, &'a Storage); N])>,
+) -> Result<Vec<usize>> {
+    expect_len(&format!("{op}: scale"), scale.len(), 1)?;
+    ts.enumerate()
+        .map(|(i, (p, others))| {
+            let n = p.len();
+            for (name, s) in others {
+                expect_len(&format!("{op}: tensor {i} of the group: {name}"), s.len(), n)?;
+            }
             Ok(n)
         })
         .collect()

@@ -146,6 +146,82 @@ fn views(slab: &Arc<WgpuBuffer>, part: &Part, lens: &[usize]) -> Result<Vec<Stor
     part.at.iter().zip(&lens[part.tensors.clone()]).map(|(&at, &n)| Ok(store(WgpuBuffer::view(slab, at, n)?))).collect()
 }
 
+/// The inputs of one `adam`/`sgd` update of a group: N state roles per tensor (parameters first, then the
+/// moments or the momentum buffer), the gradients and the one-value gradient scale. Both optimizers share the
+/// slab set-up, the dispatch per part and the views of the result; only the entry point and its parameters differ.
+struct Group<'a, const N: usize> {
+    gpu: &'static Gpu,
+    lens: Vec<usize>,
+    scale: &'a WgpuBuffer,
+    state: [Vec<&'a WgpuBuffer>; N],
+    grads: Vec<&'a WgpuBuffer>,
+    /// The gradients as storage: `grad_slabs` recognises the ones `squared_norm` gathered by them.
+    ids: Vec<&'a Storage>,
+}
+
+impl<'a, const N: usize> Group<'a, N> {
+    /// Checks and resolves every input (the scale, then each state role named as in its errors, then "g").
+    fn new(
+        gpu: &'static Gpu,
+        lens: Vec<usize>,
+        scale: &'a Storage,
+        state: [(&str, Vec<&'a Storage>); N],
+        ids: Vec<&'a Storage>,
+    ) -> Result<Self> {
+        let scale = gpu.input(scale, 1, "scale")?;
+        let mut bufs = Vec::with_capacity(N);
+        for (what, ss) in &state {
+            bufs.push(inputs(gpu, ss.iter().copied().zip(lens.iter().copied()), what)?);
+        }
+        let grads = inputs(gpu, ids.iter().copied().zip(lens.iter().copied()), "g")?;
+        let state = bufs.try_into().map_err(|_| Error::Device("optimizer: state roles lost".into()))?;
+        Ok(Group { gpu, lens, scale, state, grads, ids })
+    }
+
+    /// One `entry` dispatch per part, reading (state 0, gradient, state 1.., scale) and writing N fresh slabs
+    /// with `params(part length)`; the new state of each tensor comes back as views of those slabs.
+    fn update(
+        &self,
+        entry: &'static str,
+        what: &'static str,
+        params: impl Fn(usize) -> Params,
+    ) -> Result<Vec<[Storage; N]>> {
+        let gpu = self.gpu;
+        let parts = layout(gpu, &self.lens)?;
+        let gk = grad_slabs(gpu, &self.grads, &self.ids, &parts)?;
+        let mut packed = Vec::with_capacity(parts.len());
+        let mut outs = Vec::with_capacity(parts.len());
+        for part in &parts {
+            let r = part.tensors.clone();
+            packed.push(
+                self.state.iter().map(|bufs| pack(gpu, &bufs[r.clone()], part, what)).collect::<Result<Vec<_>>>()?,
+            );
+            let new =
+                || -> Result<Arc<WgpuBuffer>> { Ok(Arc::new(gpu.alloc(part.len, For(what, &part.tensors.len()))?)) };
+            outs.push((0..N).map(|_| new()).collect::<Result<Vec<_>>>()?);
+        }
+        let mut preps = Vec::new();
+        let mut launches = Vec::new();
+        for (((part, ks), gk), news) in parts.iter().zip(&packed).zip(&gk).zip(&outs) {
+            for k in ks.iter().chain([gk]) {
+                k.preps(part, &mut preps);
+            }
+            let mut args = vec![Arg::R(ks[0].slab()), Arg::R(gk.slab())];
+            args.extend(ks[1..].iter().map(|k| Arg::R(k.slab())));
+            args.push(Arg::R(self.scale));
+            args.extend(news.iter().map(|b| Arg::W(b)));
+            launches.push(Launch::new(&SHADER, entry, params(part.len), args, grid(part.len, 256)));
+        }
+        gpu.run_after(&preps, &launches)?;
+        let mut out = Vec::with_capacity(self.lens.len());
+        for (part, news) in parts.iter().zip(&outs) {
+            let roles = news.iter().map(|b| views(b, part, &self.lens)).collect::<Result<Vec<_>>>()?;
+            out.extend((0..part.tensors.len()).map(|i| std::array::from_fn(|r| roles[r][i].clone())));
+        }
+        Ok(out)
+    }
+}
+
 impl OptimKernel for Gpu {
     fn squared_norm(&self, gs: &[&Storage]) -> Result<Storage> {
         let gpu = self.handle()?;
@@ -201,93 +277,24 @@ impl OptimKernel for Gpu {
     fn adam_group(&self, ts: &[AdamSlot<'_>], scale: &Storage, s: &AdamStep) -> Result<Vec<Triple>> {
         let gpu = self.handle()?;
         let lens = adam_lens(ts, scale)?;
-        let c = gpu.input(scale, 1, "scale")?;
-        let ns = || lens.iter().copied();
-        let p = inputs(gpu, ts.iter().map(|t| t.p).zip(ns()), "p")?;
-        let m = inputs(gpu, ts.iter().map(|t| t.m).zip(ns()), "m")?;
-        let v = inputs(gpu, ts.iter().map(|t| t.v).zip(ns()), "v")?;
-        let g = inputs(gpu, ts.iter().map(|t| t.g).zip(ns()), "g")?;
-        let ids: Vec<&Storage> = ts.iter().map(|t| t.g).collect();
-        let parts = layout(gpu, &lens)?;
-        let gk = grad_slabs(gpu, &g, &ids, &parts)?;
-        let mut packed = Vec::with_capacity(parts.len());
-        let mut outs = Vec::with_capacity(parts.len());
-        for part in &parts {
-            let r = part.tensors.clone();
-            let what = "optim adam slab of tensors";
-            packed.push([
-                pack(gpu, &p[r.clone()], part, what)?,
-                pack(gpu, &m[r.clone()], part, what)?,
-                pack(gpu, &v[r], part, what)?,
-            ]);
-            let new =
-                || -> Result<Arc<WgpuBuffer>> { Ok(Arc::new(gpu.alloc(part.len, For(what, &part.tensors.len()))?)) };
-            outs.push([new()?, new()?, new()?]);
-        }
-        let mut preps = Vec::new();
-        let mut launches = Vec::new();
-        for (((part, [pk, mk, vk]), gk), [p2, m2, v2]) in parts.iter().zip(&packed).zip(&gk).zip(&outs) {
-            for k in [pk, mk, vk, gk] {
-                k.preps(part, &mut preps);
-            }
-            let params = Params::new().u(part.len).f(s.decay).f(s.l2).f(s.w1).f(s.beta2).f(s.w2).f(s.bc2_sqrt);
-            let args = vec![
-                Arg::R(pk.slab()),
-                Arg::R(gk.slab()),
-                Arg::R(mk.slab()),
-                Arg::R(vk.slab()),
-                Arg::R(c),
-                Arg::W(p2),
-                Arg::W(m2),
-                Arg::W(v2),
-            ];
-            launches.push(Launch::new(&SHADER, "adam", params.f(s.neg_step).f(s.eps), args, grid(part.len, 256)));
-        }
-        gpu.run_after(&preps, &launches)?;
-        let mut out = Vec::with_capacity(ts.len());
-        for (part, [p2, m2, v2]) in parts.iter().zip(&outs) {
-            let (pv, mv, vv) = (views(p2, part, &lens)?, views(m2, part, &lens)?, views(v2, part, &lens)?);
-            out.extend(pv.into_iter().zip(mv).zip(vv).map(|((p, m), v)| (p, m, v)));
-        }
-        Ok(out)
+        let state = [
+            ("p", ts.iter().map(|t| t.p).collect()),
+            ("m", ts.iter().map(|t| t.m).collect()),
+            ("v", ts.iter().map(|t| t.v).collect()),
+        ];
+        let group = Group::new(gpu, lens, scale, state, ts.iter().map(|t| t.g).collect())?;
+        let params = |n| Params::new().u(n).f(s.decay).f(s.l2).f(s.w1).f(s.beta2).f(s.w2).f(s.bc2_sqrt);
+        let new = group.update("adam", "optim adam slab of tensors", |n| params(n).f(s.neg_step).f(s.eps))?;
+        Ok(new.into_iter().map(|[p, m, v]| (p, m, v)).collect())
     }
 
     fn sgd_group(&self, ts: &[SgdSlot<'_>], scale: &Storage, s: &SgdStep) -> Result<Vec<Pair>> {
         let gpu = self.handle()?;
         let lens = sgd_lens(ts, scale)?;
-        let c = gpu.input(scale, 1, "scale")?;
-        let ns = || lens.iter().copied();
-        let p = inputs(gpu, ts.iter().map(|t| t.p).zip(ns()), "p")?;
-        let b = inputs(gpu, ts.iter().map(|t| t.buf).zip(ns()), "momentum buffer")?;
-        let g = inputs(gpu, ts.iter().map(|t| t.g).zip(ns()), "g")?;
-        let ids: Vec<&Storage> = ts.iter().map(|t| t.g).collect();
-        let parts = layout(gpu, &lens)?;
-        let gk = grad_slabs(gpu, &g, &ids, &parts)?;
-        let mut packed = Vec::with_capacity(parts.len());
-        let mut outs = Vec::with_capacity(parts.len());
-        for part in &parts {
-            let r = part.tensors.clone();
-            let what = "optim sgd slab of tensors";
-            packed.push([pack(gpu, &p[r.clone()], part, what)?, pack(gpu, &b[r], part, what)?]);
-            let new =
-                || -> Result<Arc<WgpuBuffer>> { Ok(Arc::new(gpu.alloc(part.len, For(what, &part.tensors.len()))?)) };
-            outs.push([new()?, new()?]);
-        }
-        let mut preps = Vec::new();
-        let mut launches = Vec::new();
-        for (((part, [pk, bk]), gk), [p2, b2]) in parts.iter().zip(&packed).zip(&gk).zip(&outs) {
-            for k in [pk, bk, gk] {
-                k.preps(part, &mut preps);
-            }
-            let params = Params::new().u(part.len).f(s.neg_lr).f(s.momentum).f(s.l2).flag(s.first);
-            let args = vec![Arg::R(pk.slab()), Arg::R(gk.slab()), Arg::R(bk.slab()), Arg::R(c), Arg::W(p2), Arg::W(b2)];
-            launches.push(Launch::new(&SHADER, "sgd", params, args, grid(part.len, 256)));
-        }
-        gpu.run_after(&preps, &launches)?;
-        let mut out = Vec::with_capacity(ts.len());
-        for (part, [p2, b2]) in parts.iter().zip(&outs) {
-            out.extend(views(p2, part, &lens)?.into_iter().zip(views(b2, part, &lens)?));
-        }
-        Ok(out)
+        let state = [("p", ts.iter().map(|t| t.p).collect()), ("momentum buffer", ts.iter().map(|t| t.buf).collect())];
+        let group = Group::new(gpu, lens, scale, state, ts.iter().map(|t| t.g).collect())?;
+        let params = |n| Params::new().u(n).f(s.neg_lr).f(s.momentum).f(s.l2).flag(s.first);
+        let new = group.update("sgd", "optim sgd slab of tensors", params)?;
+        Ok(new.into_iter().map(|[p, b]| (p, b)).collect())
     }
 }

@@ -38,27 +38,34 @@ pub(crate) fn sum_launch<'a>(d: &ReduceDims, x: &'a WgpuBuffer, y: &'a WgpuBuffe
     }
 }
 
+/// The shape of both directions: the input (with the length it must have and its name in the error), a fresh
+/// output of n values, one dispatch reading the one and writing the other.
+fn one_output<'s>(
+    gpu: &Gpu,
+    d: &ReduceDims,
+    (x, x_len, what): (&'s Storage, usize, &str),
+    n: usize,
+    launch: impl for<'b> FnOnce(&'b WgpuBuffer, &'b WgpuBuffer) -> Launch<'b>,
+) -> Result<Storage> {
+    let gpu = gpu.handle()?;
+    let xb = gpu.buf(x)?;
+    expect_len(what, xb.len(), x_len)?;
+    let y = gpu.alloc(n, For("reduce", d))?;
+    gpu.run(&[launch(xb, &y)])?;
+    Ok(store(y))
+}
+
 impl ReduceKernel for Gpu {
     fn sum(&self, d: &ReduceDims, x: &Storage, mean: bool) -> Result<Storage> {
-        let gpu = self.handle()?;
-        let xb = gpu.buf(x)?;
-        expect_len("reduce input", xb.len(), d.in_len())?;
-        let n = d.out_len();
-        let y = gpu.alloc(n, For("reduce", d))?;
-        gpu.run(&[sum_launch(d, xb, &y, scale(d, mean))])?;
-        Ok(store(y))
+        let sc = scale(d, mean);
+        one_output(self, d, (x, d.in_len(), "reduce input"), d.out_len(), |x, y| sum_launch(d, x, y, sc))
     }
 
     fn sum_backward(&self, d: &ReduceDims, dy: &Storage, mean: bool) -> Result<Storage> {
-        let gpu = self.handle()?;
-        let dyb = gpu.buf(dy)?;
-        expect_len("reduce backward dy", dyb.len(), d.out_len())?;
-        let n = d.in_len();
-        let dx = gpu.alloc(n, For("reduce", d))?;
-        let launch =
-            Launch::new(&SHADER, "sum_bwd", params(d, scale(d, mean)), vec![Arg::R(dyb), Arg::W(&dx)], grid(n, 256));
-        gpu.run(&[launch])?;
-        Ok(store(dx))
+        let (n, p) = (d.in_len(), params(d, scale(d, mean)));
+        one_output(self, d, (dy, d.out_len(), "reduce backward dy"), n, |dy, dx| {
+            Launch::new(&SHADER, "sum_bwd", p, vec![Arg::R(dy), Arg::W(dx)], grid(n, 256))
+        })
     }
 
     /// (max values, argmax as f32).
