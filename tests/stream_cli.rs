@@ -2,6 +2,8 @@
 //! window, the last stdout line is the latency summary, raw bars stream through features (with a warning for a
 //! checkpoint without scaler metadata), and bad inputs exit non-zero with a message naming the file.
 
+mod trader_support;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,6 +13,7 @@ use tickgrad::io::npy::{read_npy, write_npy};
 use tickgrad::models::{checkpoint, Model, ModelConfig};
 use tickgrad::rng::Rng;
 use tickgrad::tensor::Tensor;
+use trader_support::scrape_until;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tickgrad-stream-cli-{}", std::process::id()));
@@ -122,24 +125,6 @@ fn stream_csv_runs_features_per_bar() {
     let y = read_npy(&out).unwrap();
     assert_eq!(y.shape, vec![frame.len() - 15, 1]);
     assert!(y.data.iter().all(|v| v.is_finite()));
-}
-
-/// GET /metrics from `addr` until `want` appears in the body (or 60 s pass).
-fn scrape_until(addr: &str, want: &str) -> String {
-    use std::io::{Read, Write};
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let mut body = String::new();
-        if let Ok(mut c) = std::net::TcpStream::connect(addr) {
-            let _ = c.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
-            let _ = c.read_to_string(&mut body);
-        }
-        if body.contains(want) {
-            return body;
-        }
-        assert!(std::time::Instant::now() < deadline, "no `{want}` in the metrics; last scrape:\n{body}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
 }
 
 #[test]

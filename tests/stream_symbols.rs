@@ -15,7 +15,7 @@ use tickgrad::feed::runner::{Lane, Runner, Serving, SharedCheckpoint};
 use tickgrad::io::npy::read_npy;
 use tickgrad::store::{self, SeriesKey, TimeRange};
 use tickgrad::trade::journal::Record;
-use trader_support::{save_two_members, spy_range};
+use trader_support::{save_two_members, scrape_until, spy_range};
 
 fn scratch(name: &str) -> PathBuf {
     trader_support::scratch("stream-symbols", name)
@@ -157,24 +157,6 @@ fn trade_args() -> Vec<&'static str> {
         "--var-window",
         "60",
     ]
-}
-
-/// GET /metrics from `addr` until `want` appears in the body (or 60 s pass).
-fn scrape_until(addr: &str, want: &str) -> String {
-    use std::io::{Read, Write};
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let mut body = String::new();
-        if let Ok(mut c) = std::net::TcpStream::connect(addr) {
-            let _ = c.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
-            let _ = c.read_to_string(&mut body);
-        }
-        if body.contains(want) {
-            return body;
-        }
-        assert!(std::time::Instant::now() < deadline, "no `{want}` in the metrics; last scrape:\n{body}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
 }
 
 #[test]

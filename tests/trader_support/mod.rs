@@ -1,6 +1,6 @@
-//! Shared by the trader tests (`stream_trader`, `stream_bad_bars`, `stream_kill`, `full_disk`): SPY bars, scratch
-//! files, the two-member engine set, the two untrained member checkpoints the stream commands load, and the trader
-//! configuration they all run.
+//! Shared by the trader tests (`stream_trader`, `stream_bad_bars`, `stream_kill`, `full_disk`, `stream_cli`,
+//! `stream_symbols`): SPY bars, scratch files, the two-member engine set, the two untrained member checkpoints the
+//! stream commands load, the trader configuration they all run, and polling the metrics endpoint.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -98,4 +98,22 @@ pub fn save_two_members(a: &Path, b: &Path) {
         11,
     );
     save(format!(r#"{{"kind":"multitask","n_features":{nf},"channels":4,"n_blocks":1,"head_hidden":4}}"#), b, 12);
+}
+
+/// GET /metrics from `addr` until `want` appears in the body (or 60 s pass).
+pub fn scrape_until(addr: &str, want: &str) -> String {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut body = String::new();
+        if let Ok(mut c) = std::net::TcpStream::connect(addr) {
+            let _ = c.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            let _ = c.read_to_string(&mut body);
+        }
+        if body.contains(want) {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "no `{want}` in the metrics; last scrape:\n{body}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
