@@ -291,6 +291,16 @@ fn run_per_regime_cli_writes_the_networks_and_the_report() {
         journal.to_str().unwrap(),
     ]);
     assert!(!ok && stderr.contains("per-regime networks") && stderr.contains("paper trading"), "{stderr}");
+    let (ok, _, stderr) = pipeline_support::tickgrad(&[
+        "stream",
+        "--checkpoint",
+        regimes.to_str().unwrap(),
+        "--symbols",
+        "A,B",
+        "--data",
+        &format!("{0},{0}", csv.display()),
+    ]);
+    assert!(!ok && stderr.contains("per-regime networks stream one symbol"), "{stderr}");
     let (ok, _, stderr) = pipeline_support::tickgrad(&["run", "--regime-model", "tcn"]);
     assert!(!ok && stderr.contains("--per-regime"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();

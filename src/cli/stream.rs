@@ -220,6 +220,10 @@ fn watch(a: &StreamArgs) -> Result<Option<CheckpointWatch>> {
 pub fn run(a: &StreamArgs) -> Result<()> {
     let device = crate::backend::select(&a.device)?;
     a.live.refuse_without_feed()?;
+    let regimes = super::stream_regimes::manifest_of(&a.checkpoint);
+    if regimes.is_some() && a.symbols.is_some() {
+        return Err(Error::config("symbols", "per-regime networks stream one symbol: not with --symbols or --feed"));
+    }
     if let Some(list) = &a.symbols {
         return super::stream_symbols::run(a, list, device);
     }
@@ -227,7 +231,7 @@ pub fn run(a: &StreamArgs) -> Result<()> {
         return Err(Error::config("feed", "a live feed is served per symbol: give --symbols A,B,… too"));
     }
     let has_bars = a.bars.data.is_some() || a.bars.db.is_some();
-    if let Some(manifest) = super::stream_regimes::manifest_of(&a.checkpoint) {
+    if let Some(manifest) = regimes {
         if a.input.is_some() || !has_bars {
             return Err(Error::config(
                 "input",
